@@ -1,0 +1,305 @@
+"""Data: CIFAR-10/100 from tensorflow-datasets, or scikit-learn's digits offline.
+
+Each process holds its share of the data in host memory as uint8 NHWC arrays
+(CIFAR-10 is 150 MB), so batches are plain index lookups:
+
+* the order of an epoch is a permutation drawn from ``(data_seed, epoch)``
+  only, so a resumed run sees exactly the batches of an uninterrupted one;
+* step ``s`` reads batch ``s % steps_per_epoch`` of epoch
+  ``s // steps_per_epoch`` (the last, incomplete batch is dropped);
+* the standard CIFAR augmentation (4-pixel zero pad, random 32 crop,
+  horizontal flip) and the per-channel normalisation run on device inside the
+  jitted step (`augment_on_device`, `normalize`); ``augment_on="host"`` does
+  the same crop and flip in NumPy on a prefetching thread instead.
+
+Nothing falls back silently: when TFDS has no prepared copy of CIFAR and
+cannot download one, `load` raises `DataUnavailableError` saying what to do.
+"""
+
+import dataclasses
+import os
+import queue
+import socket
+import threading
+from collections.abc import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# The published per-channel statistics of the training sets, in [0, 255] units.
+_CIFAR_STATS = {
+    "cifar10": ((125.31, 122.95, 113.87), (62.99, 62.09, 66.70)),
+    "cifar100": ((129.30, 124.07, 112.43), (68.17, 65.39, 70.42)),
+}
+_CIFAR_ARCHIVES = {
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+}
+DATASETS = ("cifar10", "cifar100", "digits")
+# load_digits' 1,797 images, split once, stratified, with this fixed seed.
+DIGITS_TEST_SIZE = 360
+DIGITS_SPLIT_SEED = 0
+
+
+class DataUnavailableError(RuntimeError):
+  """The data set is neither on disk nor downloadable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+  """One process's share of a data set, in host memory.
+
+  Attributes:
+    name: the data set's name.
+    train_images: ``uint8[N, H, W, C]`` this process's training images.
+    train_labels: ``int32[N]``.
+    test_images: ``uint8[M, H, W, C]``.
+    test_labels: ``int32[M]``.
+    num_classes: ``K``.
+    mean: ``float32[C]`` per-channel mean of the training set, in [0, 255].
+    std: ``float32[C]`` per-channel standard deviation.
+    train_size: the number of training examples over all processes.
+    test_size: the number of test examples over all processes.
+  """
+
+  name: str
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  num_classes: int
+  mean: np.ndarray
+  std: np.ndarray
+  train_size: int
+  test_size: int
+
+
+def load(name: str, *, data_dir: str | None = None, manual_dir: str | None = None,
+         process_index: int | None = None, process_count: int | None = None) -> Data:
+  """Loads this process's share of ``"cifar10"``, ``"cifar100"`` or ``"digits"``.
+
+  Args:
+    name: the data set.
+    data_dir: where TFDS keeps its data (``None``: TFDS's default,
+      ``~/tensorflow_datasets`` or ``$TFDS_DATA_DIR``).
+    manual_dir: where a hand-downloaded CIFAR archive lies (``None``:
+      ``$TFDS_MANUAL_DIR``, else ``<data_dir>/downloads/manual``).
+    process_index: this process (default `jax.process_index`).
+    process_count: the number of processes (default `jax.process_count`).
+
+  Returns:
+    A `Data`.
+
+  Raises:
+    ValueError: for an unknown name.
+    DataUnavailableError: CIFAR is not prepared and cannot be downloaded.
+  """
+  index = jax.process_index() if process_index is None else process_index
+  count = jax.process_count() if process_count is None else process_count
+  if name == "digits":
+    return _load_digits(index, count)
+  if name in _CIFAR_STATS:
+    return _load_cifar(name, data_dir, index, count, manual_dir)
+  raise ValueError(f"config.dataset: expected one of {DATASETS}, got {name!r}.")
+
+
+def _upsample(images: np.ndarray, size: int) -> np.ndarray:
+  """Bilinear resize of ``[N, h, w]`` images to ``size x size``, as JAX does it."""
+  out = jax.image.resize(jnp.asarray(images, jnp.float32),
+                         (images.shape[0], size, size), "bilinear")
+  return np.asarray(out)
+
+
+def _load_digits(index: int, count: int) -> Data:
+  """scikit-learn's 1,797 handwritten 8x8 digits, as 32x32x3 uint8 images.
+
+  The split is fixed: `train_test_split` with ``test_size=360``,
+  stratified by class, ``random_state=0`` (1,437 train, 360 test). Pixel
+  values 0..16 are scaled to 0..255 and resized bilinearly to 32x32; the grey
+  level is repeated over three channels so CIFAR's models and plots apply.
+  """
+  from sklearn import datasets as sk_datasets  # pylint: disable=g-import-not-at-top
+  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+
+  digits = sk_datasets.load_digits()
+  images = _upsample(digits.images * (255.0 / 16.0), 32)
+  images = np.repeat(np.clip(np.round(images), 0, 255).astype(np.uint8)[..., None], 3, -1)
+  labels = digits.target.astype(np.int32)
+  x_train, x_test, y_train, y_test = model_selection.train_test_split(
+      images, labels, test_size=DIGITS_TEST_SIZE, stratify=labels,
+      random_state=DIGITS_SPLIT_SEED)
+  pixels = x_train.reshape(-1, 3).astype(np.float64)
+  mean, std = pixels.mean(0), pixels.std(0)
+
+  def share(x):
+    return np.array_split(x, count)[index]
+
+  return Data("digits", share(x_train), share(y_train), share(x_test), share(y_test),
+              10, mean.astype(np.float32), std.astype(np.float32),
+              len(x_train), len(x_test))
+
+
+def _download_host_reachable(url: str, timeout: float = 3.0) -> bool:
+  """Whether a TCP connection to the URL's host opens within ``timeout`` seconds.
+
+  TFDS retries a failing download for minutes; this answers in seconds.
+  """
+  host = url.split("/")[2]
+  try:
+    with socket.create_connection((host, 443), timeout=timeout):
+      return True
+  except OSError:
+    return False
+
+
+def offline_message(name: str, data_dir: str) -> str:
+  """What to do when CIFAR is not on disk and cannot be downloaded."""
+  url = _CIFAR_ARCHIVES[name]
+  manual_dir = os.path.join(data_dir, "downloads", "manual")
+  return (
+      f"Cannot load {name}: TFDS has no prepared copy in {data_dir} and the "
+      f"download host of {url} cannot be reached (no network?). Nothing was "
+      "trained, and no other data is used in its place. Two ways out:\n"
+      f"  1. Put the CIFAR files where TFDS reads them: either copy a prepared "
+      f"'{name}' directory (from `tfds build {name}` on a machine with "
+      f"network) into {data_dir}, or download {url} by hand and place the "
+      f"archive, unopened, in TFDS's manual-download directory {manual_dir} "
+      "(or a directory you name with --config.tfds_manual_dir, TFDS's "
+      "DownloadConfig(manual_dir=...)); then run the same command again.\n"
+      "  2. Train offline on scikit-learn's bundled digits instead:\n"
+      "     python -m train.main --config=train/configs/digits.py --workdir=/tmp/digits")
+
+
+def _prepare_cifar(builder, name: str, manual_dir: str | None) -> None:
+  """Makes sure TFDS has the data set on disk, or raises DataUnavailableError."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  if builder.is_prepared():
+    return
+  data_dir = os.path.dirname(os.path.dirname(builder.data_dir.rstrip("/")))
+  manual_dir = manual_dir or os.path.join(data_dir, "downloads", "manual")
+  archive = os.path.join(manual_dir, _CIFAR_ARCHIVES[name].rsplit("/", 1)[1])
+  if not os.path.exists(archive) and not _download_host_reachable(_CIFAR_ARCHIVES[name]):
+    raise DataUnavailableError(offline_message(name, data_dir))
+  try:
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  except Exception as e:  # pylint: disable=broad-except
+    raise DataUnavailableError(offline_message(name, data_dir) + f"\n(TFDS said: {e})") from e
+
+
+def _load_cifar(name: str, data_dir: str | None, index: int, count: int,
+                manual_dir: str | None = None) -> Data:
+  """This process's share of CIFAR from TFDS (`tfds.split_for_jax_process`)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  tf.config.set_visible_devices([], "GPU")  # TF must not take the accelerator.
+  builder = tfds.builder(name, data_dir=data_dir)
+  _prepare_cifar(builder, name, manual_dir or os.environ.get("TFDS_MANUAL_DIR"))
+
+  def arrays(split):
+    local = tfds.split_for_jax_process(split, process_index=index, process_count=count)
+    ds = tfds.as_numpy(builder.as_dataset(split=local, batch_size=-1))
+    return ds["image"].astype(np.uint8), ds["label"].astype(np.int32)
+
+  x_train, y_train = arrays("train")
+  x_test, y_test = arrays("test")
+  mean, std = (np.asarray(v, np.float32) for v in _CIFAR_STATS[name])
+  splits = builder.info.splits
+  return Data(name, x_train, y_train, x_test, y_test,
+              builder.info.features["label"].num_classes, mean, std,
+              splits["train"].num_examples, splits["test"].num_examples)
+
+
+def epoch_order(data_seed: int, epoch: int, n: int) -> np.ndarray:
+  """The order of the training examples in an epoch: a function of (seed, epoch) only."""
+  return np.random.default_rng([data_seed, epoch]).permutation(n)
+
+
+def steps_per_epoch(data: Data, local_batch_size: int, process_count: int) -> int:
+  """Full batches per epoch, the same on every process (the smallest share counts)."""
+  return (data.train_size // process_count) // local_batch_size
+
+
+def train_batch(data: Data, data_seed: int, step: int, local_batch_size: int,
+                num_steps_per_epoch: int) -> tuple[np.ndarray, np.ndarray]:
+  """This process's images and labels for a global step."""
+  epoch, index = divmod(step, num_steps_per_epoch)
+  order = epoch_order(data_seed, epoch, len(data.train_labels))
+  take = order[index * local_batch_size:(index + 1) * local_batch_size]
+  return data.train_images[take], data.train_labels[take]
+
+
+def crop_and_flip_host(images: np.ndarray, seed: tuple[int, ...], *, pad: int = 4,
+                       flip: bool = True) -> np.ndarray:
+  """The standard augmentation in NumPy, deterministic in ``seed``."""
+  rng = np.random.default_rng(list(seed))
+  n, h, w, _ = images.shape
+  padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  dy = rng.integers(0, 2 * pad + 1, n)
+  dx = rng.integers(0, 2 * pad + 1, n)
+  rows = dy[:, None] + np.arange(h)[None]
+  cols = dx[:, None] + np.arange(w)[None]
+  out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+  if flip:
+    mirror = rng.random(n) < 0.5
+    out[mirror] = out[mirror, :, ::-1]
+  return out
+
+
+def prefetch(batches: Iterator, size: int = 2) -> Iterator:
+  """Runs an iterator on a background thread, ``size`` items ahead."""
+  q: queue.Queue = queue.Queue(maxsize=size)
+  done = object()
+
+  def work():
+    try:
+      for item in batches:
+        q.put(item)
+    finally:
+      q.put(done)
+
+  threading.Thread(target=work, daemon=True).start()
+  while (item := q.get()) is not done:
+    yield item
+
+
+def augment_on_device(rng: jax.Array, images: jax.Array, *, pad: int = 4,
+                      flip: bool = True) -> jax.Array:
+  """Zero-pad by ``pad``, crop back at a random offset, flip half: per example.
+
+  The crop and the flip are two `take_along_axis` gathers (rows, then
+  columns) with per-example offsets: static shapes, no dynamic slicing, and
+  each example only reads itself, so it stays on its device.
+
+  Args:
+    rng: a PRNG key.
+    images: ``[B, H, W, C]`` any dtype (uint8 here; padding is black, as
+      torchvision pads the PIL image).
+    pad: the padding on each side.
+    flip: whether to flip horizontally with probability 1/2.
+
+  Returns:
+    Images of the same shape and dtype.
+  """
+  b, h, w, _ = images.shape
+  key_y, key_x, key_f = jax.random.split(rng, 3)
+  dy = jax.random.randint(key_y, (b,), 0, 2 * pad + 1)
+  dx = jax.random.randint(key_x, (b,), 0, 2 * pad + 1)
+  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  rows = (dy[:, None] + jnp.arange(h)[None])[:, :, None, None]
+  cols = (dx[:, None] + jnp.arange(w)[None])
+  if flip:
+    mirror = jax.random.bernoulli(key_f, 0.5, (b,))
+    cols = jnp.where(mirror[:, None], cols[:, ::-1], cols)
+  out = jnp.take_along_axis(padded, rows, axis=1)
+  return jnp.take_along_axis(out, cols[:, None, :, None], axis=2)
+
+
+def normalize(images: jax.Array, mean, std, dtype=jnp.float32) -> jax.Array:
+  """``(x - mean) / std`` per channel, from uint8 to ``dtype``."""
+  mean = jnp.asarray(mean, jnp.float32)
+  std = jnp.asarray(std, jnp.float32)
+  return ((images.astype(jnp.float32) - mean) / std).astype(dtype)

@@ -1,0 +1,244 @@
+"""CIFAR classifiers in Flax NNX: pre-activation ResNet, WideResNet, PyramidNet.
+
+Every model has the same shape: ``stem`` (stage 0), a list of ``stages``
+(stages 1..n) and a ``head``. The forward pass takes an optional
+``feature_hook`` and the stage after which to call it, which is how the
+trainer runs the paper's feature-level CutMix: it mixes the activations after
+that stage instead of the input pixels.
+
+Training mode is an explicit argument (``train=True``) rather than module
+state, so the same graph definition serves the train and the eval step.
+"""
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+# He initialisation over the output fan, as the PyTorch reference models use.
+_conv_init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+FeatureHook = Callable[[jax.Array], jax.Array]
+
+
+def _conv(rngs, cin, cout, kernel, stride=1, dtype=None):
+  return nnx.Conv(cin, cout, (kernel, kernel), strides=stride, padding="SAME",
+                  use_bias=False, kernel_init=_conv_init, dtype=dtype, rngs=rngs)
+
+
+def _bn(rngs, features, dtype=None):
+  # Flax's momentum 0.9 is PyTorch's 0.1.
+  return nnx.BatchNorm(features, momentum=0.9, epsilon=1e-5, dtype=dtype, rngs=rngs)
+
+
+def _dropout(x, rate, key):
+  """Inverted dropout with an explicit key (no RNG state in the model)."""
+  if rate == 0.0 or key is None:
+    return x
+  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+  return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype)
+
+
+class PreActBlock(nnx.Module):
+  """The pre-activation basic block (He et al., 2016): BN-ReLU-conv twice."""
+
+  def __init__(self, cin, cout, stride, *, dropout=0.0, dtype=None, rngs):
+    self.bn1 = _bn(rngs, cin, dtype)
+    self.conv1 = _conv(rngs, cin, cout, 3, stride, dtype)
+    self.bn2 = _bn(rngs, cout, dtype)
+    self.conv2 = _conv(rngs, cout, cout, 3, 1, dtype)
+    self.dropout = dropout
+    self.shortcut = (_conv(rngs, cin, cout, 1, stride, dtype)
+                     if stride != 1 or cin != cout else None)
+
+  def __call__(self, x, *, train, key=None):
+    out = nnx.relu(self.bn1(x, use_running_average=not train))
+    # The projection sees the pre-activated input, as in the paper's code.
+    shortcut = self.shortcut(out) if self.shortcut is not None else x
+    out = self.conv1(out)
+    out = nnx.relu(self.bn2(out, use_running_average=not train))
+    out = _dropout(out, self.dropout, key if train else None)
+    return self.conv2(out) + shortcut
+
+
+class PyramidBottleneck(nnx.Module):
+  """PyramidNet's bottleneck (Han et al., 2017): no ReLU first, a BN last.
+
+  The shortcut average-pools when the block strides and pads the new
+  channels with zeros, so it has no parameters.
+  """
+
+  def __init__(self, cin, width, stride, *, dtype=None, rngs):
+    cout = width * 4
+    self.bn1 = _bn(rngs, cin, dtype)
+    self.conv1 = _conv(rngs, cin, width, 1, 1, dtype)
+    self.bn2 = _bn(rngs, width, dtype)
+    self.conv2 = _conv(rngs, width, width, 3, stride, dtype)
+    self.bn3 = _bn(rngs, width, dtype)
+    self.conv3 = _conv(rngs, width, cout, 1, 1, dtype)
+    self.bn4 = _bn(rngs, cout, dtype)
+    self.stride = stride
+    self.cin, self.cout = cin, cout
+
+  def __call__(self, x, *, train, key=None):
+    del key
+    ura = not train
+    out = self.conv1(self.bn1(x, use_running_average=ura))
+    out = self.conv2(nnx.relu(self.bn2(out, use_running_average=ura)))
+    out = self.conv3(nnx.relu(self.bn3(out, use_running_average=ura)))
+    out = self.bn4(out, use_running_average=ura)
+    shortcut = x
+    if self.stride != 1:
+      shortcut = nnx.avg_pool(shortcut, (2, 2), strides=(2, 2), padding="SAME")
+    pad = self.cout - self.cin
+    shortcut = jnp.pad(shortcut, ((0, 0), (0, 0), (0, 0), (0, pad)))
+    return out + shortcut
+
+
+class Stem(nnx.Module):
+  """A 3x3 convolution at full resolution (CIFAR models do not downsample first)."""
+
+  def __init__(self, cin, cout, *, with_bn=False, dtype=None, rngs):
+    self.conv = _conv(rngs, cin, cout, 3, 1, dtype)
+    self.bn = _bn(rngs, cout, dtype) if with_bn else None
+
+  def __call__(self, x, *, train):
+    x = self.conv(x)
+    if self.bn is not None:
+      x = self.bn(x, use_running_average=not train)
+    return x
+
+
+class Head(nnx.Module):
+  """BN-ReLU, global average pool, linear classifier (logits in float32)."""
+
+  def __init__(self, features, num_classes, *, dtype=None, rngs):
+    self.bn = _bn(rngs, features, dtype)
+    self.dense = nnx.Linear(features, num_classes, dtype=dtype, rngs=rngs)
+
+  def __call__(self, x, *, train):
+    x = nnx.relu(self.bn(x, use_running_average=not train))
+    return self.dense(jnp.mean(x, axis=(1, 2))).astype(jnp.float32)
+
+
+class Classifier(nnx.Module):
+  """A stem, a sequence of stages of blocks, a head."""
+
+  def __init__(self, stem: Stem, stages: Sequence[Sequence[nnx.Module]], head: Head):
+    self.stem = stem
+    self.stages = nnx.List([nnx.List(blocks) for blocks in stages])
+    self.head = head
+
+  @property
+  def num_stages(self) -> int:
+    """The number of stages after the stem; valid hook points are 0..num_stages."""
+    return len(self.stages)
+
+  def __call__(self, x, *, train: bool = False, dropout_key: jax.Array | None = None,
+               feature_hook: FeatureHook | None = None,
+               hook_stage: int | None = None) -> jax.Array:
+    """Logits for a batch of NHWC images.
+
+    Args:
+      x: ``[B, H, W, C]`` normalised images.
+      train: batch statistics and dropout (True) or running averages (False).
+      dropout_key: the key for dropout in training (WideResNet only).
+      feature_hook: called on the activations after stage ``hook_stage``
+        (0 is the stem's output); returns activations of the same shape.
+      hook_stage: where to call ``feature_hook``.
+
+    Returns:
+      ``float32[B, num_classes]`` logits.
+    """
+    h = self.stem(x, train=train)
+    if feature_hook is not None and hook_stage == 0:
+      h = feature_hook(h)
+    block_index = 0
+    for stage_index, blocks in enumerate(self.stages, start=1):
+      for block in blocks:
+        key = (None if dropout_key is None
+               else jax.random.fold_in(dropout_key, block_index))
+        h = block(h, train=train, key=key)
+        block_index += 1
+      if feature_hook is not None and hook_stage == stage_index:
+        h = feature_hook(h)
+    return self.head(h, train=train)
+
+
+def preact_resnet(*, depth: int = 18, width: int = 64, num_classes: int = 10,
+                  in_channels: int = 3, dtype=None, rngs: nnx.Rngs) -> Classifier:
+  """Pre-activation ResNet for 32x32 images (He et al., 2016, "Identity Mappings").
+
+  Four stages of basic blocks with ``width * (1, 2, 4, 8)`` channels, strides
+  ``(1, 2, 2, 2)``. ``depth=18`` is ResNet-18 (two blocks a stage); ``depth=10``
+  has one block a stage, a quick narrow model for small data.
+  """
+  blocks_per_stage = {10: 1, 18: 2}
+  if depth not in blocks_per_stage:
+    raise ValueError(f"model.depth: expected one of {sorted(blocks_per_stage)} for "
+                     f"preact_resnet, got {depth}.")
+  n = blocks_per_stage[depth]
+  stem = Stem(in_channels, width, dtype=dtype, rngs=rngs)
+  stages, cin = [], width
+  for i, stride in enumerate((1, 2, 2, 2)):
+    cout = width * 2**i
+    stages.append([PreActBlock(cin if b == 0 else cout, cout, stride if b == 0 else 1,
+                               dtype=dtype, rngs=rngs) for b in range(n)])
+    cin = cout
+  return Classifier(stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs))
+
+
+def wide_resnet(*, depth: int = 28, width: int = 10, num_classes: int = 10,
+                in_channels: int = 3, dropout: float = 0.0, dtype=None,
+                rngs: nnx.Rngs) -> Classifier:
+  """WideResNet-depth-width (Zagoruyko & Komodakis, 2016); WRN-28-10 by default.
+
+  Three stages of ``(depth - 4) / 6`` pre-activation blocks with
+  ``16 * width * (1, 2, 4)`` channels.
+  """
+  if (depth - 4) % 6:
+    raise ValueError(f"model.depth: expected 6n + 4 for wide_resnet, got {depth}.")
+  n = (depth - 4) // 6
+  stem = Stem(in_channels, 16, dtype=dtype, rngs=rngs)
+  stages, cin = [], 16
+  for i, stride in enumerate((1, 2, 2)):
+    cout = 16 * width * 2**i
+    stages.append([PreActBlock(cin if b == 0 else cout, cout, stride if b == 0 else 1,
+                               dropout=dropout, dtype=dtype, rngs=rngs)
+                   for b in range(n)])
+    cin = cout
+  return Classifier(stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs))
+
+
+def pyramidnet(*, depth: int = 200, width: int = 240, num_classes: int = 10,
+               in_channels: int = 3, dtype=None, rngs: nnx.Rngs) -> Classifier:
+  """Bottleneck PyramidNet (Han et al., 2017); depth 200, alpha 240 by default.
+
+  ``width`` is the widening factor alpha: the bottleneck width grows linearly
+  by ``alpha / (3n)`` a block from 16, with ``n = (depth - 2) / 9`` blocks in
+  each of three stages; block outputs have 4x the bottleneck width.
+  """
+  if (depth - 2) % 9:
+    raise ValueError(f"model.depth: expected 9n + 2 for pyramidnet, got {depth}.")
+  n = (depth - 2) // 9
+  step = width / (3 * n)
+  stem = Stem(in_channels, 16, with_bn=True, dtype=dtype, rngs=rngs)
+  stages, cin, grown = [], 16, 16.0
+  for stride in (1, 2, 2):
+    blocks = []
+    for b in range(n):
+      grown += step
+      block = PyramidBottleneck(cin, int(round(grown)), stride if b == 0 else 1,
+                                dtype=dtype, rngs=rngs)
+      cin = block.cout
+      blocks.append(block)
+    stages.append(blocks)
+  return Classifier(stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs))
+
+
+MODELS = {
+    "preact_resnet": preact_resnet,
+    "wide_resnet": wide_resnet,
+    "pyramidnet": pyramidnet,
+}

@@ -1,0 +1,113 @@
+"""The run's pictures: learning curves, and mixed images drawn from `MixParams`.
+
+Both functions write a PNG and return the matplotlib figure, so the Colab
+notebook can show them inline too.
+"""
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # Files only; a notebook's inline backend still shows figures.
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+            "horse", "ship", "truck")
+
+
+def class_names(dataset: str, num_classes: int) -> tuple[str, ...]:
+  """Readable class names: CIFAR-10's words, digits' numerals, else indices."""
+  if dataset == "cifar10":
+    return _CIFAR10
+  return tuple(str(i) for i in range(num_classes))
+
+
+def plot_curves(path: str | None, records: Sequence[dict], *, title: str = ""):
+  """Loss and accuracy against epochs, train and test, from metrics.jsonl records.
+
+  Args:
+    path: where to write the PNG (``None``: do not write).
+    records: dicts with ``epoch``, ``split``, ``loss`` and ``accuracy``.
+    title: a figure title.
+
+  Returns:
+    The matplotlib figure.
+  """
+  fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+  for split, style in (("train", "-"), ("test", "o-")):
+    rows = [r for r in records if r.get("split") == split]
+    if not rows:
+      continue
+    epochs = [r["epoch"] for r in rows]
+    ax_loss.plot(epochs, [r["loss"] for r in rows], style, label=split, markersize=3)
+    ax_acc.plot(epochs, [100 * r["accuracy"] for r in rows], style, label=split,
+                markersize=3)
+  ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+  ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="accuracy")
+  for ax in (ax_loss, ax_acc):
+    ax.grid(alpha=0.3)
+    ax.legend()
+  ax_loss.text(0.01, 0.01, "train: on mixed labels", transform=ax_loss.transAxes,
+               fontsize=7, color="gray")
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  if path:
+    fig.savefig(path, dpi=110)
+  return fig
+
+
+def plot_cutmix_samples(path: str | None, images: np.ndarray, labels: np.ndarray,
+                        params, *, num_samples: int = 16,
+                        class_names: Sequence[str] | None = None, columns: int = 8):
+  """A grid of mixed images, each titled with its two classes and their weights.
+
+  Everything shown is read from the `cutmix_jax.MixParams` the library
+  returned: the partner gives the second class, ``lam`` the weights, ``box``
+  the outlined rectangle (rows ``[y0, y1)``, columns ``[x0, x1)``).
+
+  Args:
+    path: where to write the PNG (``None``: do not write).
+    images: ``uint8[B, H, W, C]`` the mixed images (``C`` of 1 or 3).
+    labels: ``int[B]`` the original labels of the batch.
+    params: the batch's `MixParams` (``None`` for an unmixed batch).
+    num_samples: how many images to draw.
+    class_names: names of the classes (default: indices).
+    columns: images a row.
+
+  Returns:
+    The matplotlib figure.
+  """
+  images = np.asarray(images)
+  labels = np.asarray(labels)
+  n = min(num_samples, len(images))
+  names = class_names or [str(i) for i in range(int(labels.max()) + 1)]
+  rows = -(-n // columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(1.7 * columns, 2.0 * rows),
+                           squeeze=False)
+  for i, ax in enumerate(axes.flat):
+    ax.axis("off")
+    if i >= n:
+      continue
+    image = images[i]
+    ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray",
+              interpolation="nearest")
+    own = names[int(labels[i])]
+    if params is None or not bool(np.asarray(params.applied)[i]):
+      ax.set_title(f"{own} 1.00", fontsize=8)
+      continue
+    lam = float(np.asarray(params.lam)[i])
+    other = names[int(labels[int(np.asarray(params.partner)[i])])]
+    ax.set_title(f"{own} {lam:.2f}\n{other} {1 - lam:.2f}", fontsize=8)
+    if bool(np.asarray(params.is_cutmix)[i]):
+      y0, x0, y1, x1 = (int(v) for v in np.asarray(params.box)[i])
+      # Pixel (r, c) covers [c - .5, c + .5]: outline the pasted cells exactly.
+      ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                                 edgecolor="red", linewidth=1.5))
+  fig.suptitle("mixed training images: own class and weight, partner's class and "
+               "weight (red: pasted box)", fontsize=9)
+  fig.tight_layout()
+  if path:
+    fig.savefig(path, dpi=110)
+  return fig
