@@ -1,0 +1,220 @@
+"""Shared helpers: constant-filled batches and the numpy provenance oracle.
+
+The oracle never looks at how the library computes anything: it reads the
+mixed pixels back, finds which pixels came from the partner, and derives the
+box and the label weights from those pixels alone.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import cutmix_jax
+
+# Layouts: name -> (per-example shape builder, spatial_axes, channel-free?).
+LAYOUTS = {
+    # NHWC, a non-square image so that swapped axes would show.
+    "nhwc": (lambda h, w: (h, w, 3), (1, 2)),
+    "nchw": (lambda h, w: (2, h, w), (2, 3)),
+    "video": (lambda h, w: (3, h, w, 2), (2, 3)),
+    "segmentation": (lambda h, w: (h, w), (1, 2)),
+}
+
+DTYPES = {
+    "float32": jnp.float32,
+    "bfloat16": jnp.bfloat16,
+    "uint8": jnp.uint8,
+    "int32": jnp.int32,
+}
+
+
+def constant_images(batch, example_shape, dtype):
+  """Image ``i`` is filled with the constant ``i + 1``."""
+  values = np.arange(1, batch + 1, dtype=np.float32)
+  values = values.reshape((batch,) + (1,) * len(example_shape))
+  return jnp.asarray(np.broadcast_to(values, (batch,) + tuple(example_shape)),
+                     dtype)
+
+
+def rect_mask(box, height, width):
+  """numpy ``bool[H, W]``: rows ``[y0, y1)`` and columns ``[x0, x1)``."""
+  y0, x0, y1, x1 = (int(v) for v in box)
+  rows = np.arange(height)[:, None]
+  cols = np.arange(width)[None, :]
+  return (rows >= y0) & (rows < y1) & (cols >= x0) & (cols < x1)
+
+
+def soft_reference(labels, num_classes, eps=0.0):
+  """Smoothed one-hot labels in float64 (``eps / K`` everywhere, ``1 - eps`` more on the class)."""
+  labels = np.asarray(labels)
+  if labels.ndim == 2:
+    onehot = labels.astype(np.float64)
+  else:
+    onehot = np.eye(num_classes)[labels]
+  return onehot * (1 - eps) + eps / num_classes
+
+
+def spatial_to_front(x, spatial_axes):
+  """Moves axes so that the array is ``[B, H, W, rest...]``."""
+  x = np.asarray(x.astype(jnp.float32) if hasattr(x, "astype") else x)
+  h_axis, w_axis = (a % x.ndim for a in spatial_axes)
+  return np.moveaxis(x, (h_axis, w_axis), (1, 2)).reshape(
+      x.shape[0], x.shape[h_axis], x.shape[w_axis], -1)
+
+
+def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
+                            spatial_axes=(1, 2), label_mode="area",
+                            label_smoothing=0.0, mode=None, prob_is_one=True,
+                            images=None):
+  """Checks a CutMix output of constant-filled images against the pixels.
+
+  Returns the pasted fraction of every example (computed from the pixels).
+  """
+  params = [np.asarray(p) for p in params]
+  box, lam, partner, applied, is_cutmix = params
+  batch = partner.shape[0]
+  index = np.arange(batch)
+  assert box.dtype == np.int32 and box.shape == (batch, 4)
+  assert lam.dtype == np.float32 and lam.shape == (batch,)
+  assert partner.dtype == np.int32 and applied.dtype == np.bool_
+  assert is_cutmix.dtype == np.bool_ and is_cutmix.all()
+  # Partners form a permutation of the batch; a self-partner is never applied.
+  assert sorted(partner.tolist()) == list(range(batch))
+  assert not np.any(applied & (partner == index))
+  if prob_is_one:
+    np.testing.assert_array_equal(applied, partner != index)
+
+  pix = spatial_to_front(out, spatial_axes)
+  _, height, width, _ = pix.shape
+  if images is not None:
+    assert out.dtype == images.dtype and out.shape == images.shape
+  own_value = (index + 1).astype(np.float32)
+  fractions = np.zeros(batch)
+  for i in range(batch):
+    own, theirs = own_value[i], own_value[partner[i]]
+    values = pix[i]
+    # Every pixel is the example's own value or its partner's.
+    assert np.all((values == own) | (values == theirs)), (
+        f"example {i}: values {np.unique(values)} not in {{{own}, {theirs}}}")
+    pasted = values != own
+    # The pasted region is the same for every channel/frame...
+    spatial = pasted[..., 0]
+    assert np.all(pasted == spatial[..., None])
+    # ... and it is exactly the rectangle params.box (empty if not applied).
+    y0, x0, y1, x1 = box[i]
+    assert 0 <= y0 <= y1 <= height and 0 <= x0 <= x1 <= width, box[i]
+    if partner[i] != i:
+      np.testing.assert_array_equal(spatial, rect_mask(box[i], height, width),
+                                    err_msg=f"example {i}, box {box[i]}")
+    else:
+      assert not spatial.any()
+    if not applied[i]:
+      np.testing.assert_array_equal(box[i], 0)
+      assert not spatial.any()
+    fractions[i] = spatial.sum() / (height * width)
+
+  # Label weight of the example's own class, from the pixels and the rule.
+  own_area = 1.0 - fractions
+  if label_mode == "area":
+    weight = own_area
+    # lam is computed from the same integers that built the mask: it is
+    # exactly 1 - pasted_fraction(params.box), bit for bit...
+    np.testing.assert_array_equal(
+        lam, np.where(applied, 1 - np.asarray(
+            cutmix_jax.pasted_fraction(box, height, width)), 1))
+    # ... and that is the pixel count over H*W up to float32 rounding (XLA
+    # divides by a scalar through its reciprocal, so allow 4 ulps of 1.0,
+    # far below the 1/(H*W) that one pixel would change).
+    np.testing.assert_allclose(lam, 1 - fractions, rtol=0, atol=2.0 ** -22)
+  elif label_mode == "larger_area":
+    weight = np.where(applied, (own_area >= 0.5).astype(np.float64), 1.0)
+  elif label_mode == "complete":
+    weight = np.where(applied, 0.5, 1.0)
+  else:
+    raise AssertionError(label_mode)
+  np.testing.assert_allclose(lam, weight, rtol=0, atol=1e-7)
+  soft = soft_reference(labels, num_classes, label_smoothing)
+  expected = weight[:, None] * soft + (1 - weight[:, None]) * soft[partner]
+  mixed_labels = np.asarray(mixed_labels)
+  assert mixed_labels.dtype == np.float32
+  np.testing.assert_allclose(mixed_labels, expected, rtol=0, atol=1e-6)
+  np.testing.assert_allclose(mixed_labels.sum(-1), 1.0, atol=1e-6)
+
+  if mode == "batch":
+    # One box for the whole batch; the coin is shared too.
+    if applied.any():
+      assert (box[applied] == box[applied][0]).all(), box
+    # The coin is per batch: either nobody or every non-fixed point is mixed.
+    assert not applied.any() or np.array_equal(applied, partner != index)
+  elif mode == "pair":
+    np.testing.assert_array_equal(partner[partner], index)
+    np.testing.assert_array_equal(box, box[partner])
+    np.testing.assert_array_equal(applied, applied[partner])
+    assert np.sum(partner == index) == batch % 2
+  return fractions
+
+
+def blend_reference(images, lam, partner):
+  """MixUp in float64: ``lam * own + (1 - lam) * partner``, rounded for ints."""
+  x = np.asarray(jnp.asarray(images).astype(jnp.float32), np.float64)
+  lam = np.asarray(lam, np.float64).reshape((-1,) + (1,) * (x.ndim - 1))
+  return lam * x + (1 - lam) * x[np.asarray(partner)]
+
+
+def check_blend(out, images, params, rows=None):
+  """Compares a MixUp output with the float64 reference, dtype by dtype.
+
+  ``rows`` (bool[B]) restricts the comparison to some examples.
+  """
+  ref = blend_reference(images, params.lam, params.partner)
+  assert out.dtype == images.dtype and out.shape == images.shape
+  got = np.asarray(out.astype(jnp.float32), np.float64)
+  if rows is not None:
+    ref, got = ref[np.asarray(rows)], got[np.asarray(rows)]
+  if jnp.issubdtype(images.dtype, jnp.integer):
+    info = np.iinfo(np.dtype(images.dtype))
+    expected = np.clip(np.round(ref), info.min, info.max)
+    # float32 vs float64 may only disagree where the value is a tie to round.
+    tie = np.abs(ref - np.floor(ref) - 0.5) < 1e-3
+    np.testing.assert_array_equal(got[~tie], expected[~tie])
+    assert np.all(np.abs(got - expected)[tie] <= 1)
+  elif images.dtype == jnp.bfloat16:
+    expected = np.asarray(jnp.asarray(ref, jnp.float32).astype(jnp.bfloat16)
+                          .astype(jnp.float32), np.float64)
+    np.testing.assert_allclose(got, expected, rtol=2.0 ** -7, atol=1e-6)
+  else:
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# The sharding checks run in a subprocess with 8 host devices. It is started as
+# soon as collection selects a test that needs it, so it runs on the second
+# core while the other tests run on the first.
+
+_SHARDING_SCRIPT = os.path.join(os.path.dirname(__file__), "sharding_worker.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+  if any("sharding_report" in getattr(item, "fixturenames", ()) for item in items):
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                        " --xla_force_host_platform_device_count=8").strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    config._sharding_proc = subprocess.Popen(  # pylint: disable=protected-access
+        [sys.executable, _SHARDING_SCRIPT], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)))
+
+
+@pytest.fixture(scope="session")
+def sharding_report(request):
+  proc = getattr(request.config, "_sharding_proc", None)
+  assert proc is not None, "the sharding subprocess was not started"
+  stdout, stderr = proc.communicate(timeout=300)
+  assert proc.returncode == 0, f"sharding worker failed:\n{stderr[-5000:]}"
+  return json.loads(stdout.strip().splitlines()[-1])
