@@ -201,16 +201,20 @@ def _load_cifar(name: str, data_dir: str | None, index: int, count: int,
 
   def arrays(split):
     local = tfds.split_for_jax_process(split, process_index=index, process_count=count)
-    ds = tfds.as_numpy(builder.as_dataset(split=local, batch_size=-1))
-    return ds["image"].astype(np.uint8), ds["label"].astype(np.int32)
+    chunks = list(tfds.as_numpy(builder.as_dataset(split=local).batch(10_000)))
+    images = np.concatenate([c["image"] for c in chunks]).astype(np.uint8)
+    return images, np.concatenate([c["label"] for c in chunks]).astype(np.int32)
+
+  def global_size(split, local_size):
+    known = builder.info.splits.get(split)  # Unknown for mocked data.
+    return known.num_examples if known else local_size * count
 
   x_train, y_train = arrays("train")
   x_test, y_test = arrays("test")
   mean, std = (np.asarray(v, np.float32) for v in _CIFAR_STATS[name])
-  splits = builder.info.splits
   return Data(name, x_train, y_train, x_test, y_test,
               builder.info.features["label"].num_classes, mean, std,
-              splits["train"].num_examples, splits["test"].num_examples)
+              global_size("train", len(y_train)), global_size("test", len(y_test)))
 
 
 def epoch_order(data_seed: int, epoch: int, n: int) -> np.ndarray:

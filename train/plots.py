@@ -84,7 +84,7 @@ def plot_cutmix_samples(path: str | None, images: np.ndarray, labels: np.ndarray
   n = min(num_samples, len(images))
   names = class_names or [str(i) for i in range(int(labels.max()) + 1)]
   rows = -(-n // columns)
-  fig, axes = plt.subplots(rows, columns, figsize=(1.7 * columns, 2.0 * rows),
+  fig, axes = plt.subplots(rows, columns, figsize=(1.7 * columns, 2.4 * rows),
                            squeeze=False)
   for i, ax in enumerate(axes.flat):
     ax.axis("off")

@@ -95,6 +95,8 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int,
          f"one of {input_pipeline.DATASETS}", config.dataset)
   _check(m.name in models.MODELS, "model.name", f"one of {tuple(models.MODELS)}", m.name)
   _check(isinstance(m.width, int) and m.width > 0, "model.width", "an int > 0", m.width)
+  _check(m.stem_stride in (1, 2) and (m.stem_stride == 1 or m.name == "preact_resnet"),
+         "model.stem_stride", "1, or 2 with preact_resnet", m.stem_stride)
   _check(0.0 <= m.dropout < 1.0, "model.dropout", "a value in [0, 1)", m.dropout)
   for field in ("batch_size", "eval_batch_size"):
     value = config[field]
@@ -186,6 +188,8 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int,
                 rngs=nnx.Rngs(params=rng))
   if m.name == "wide_resnet":
     kwargs["dropout"] = m.dropout
+  if m.stem_stride != 1:
+    kwargs["stem_stride"] = m.stem_stride
   return models.MODELS[m.name](**kwargs)
 
 
@@ -354,6 +358,56 @@ def _compute_dtype(config):
   return jnp.bfloat16 if config.half_precision else jnp.float32
 
 
+def make_step_body(config: ml_collections.ConfigDict, mesh: Mesh | None = None, *,
+                   num_classes: int = 10, mean=None, std=None,
+                   image_size: tuple[int, int] = (32, 32)) -> Callable:
+  """The train step on live NNX objects, to be wrapped by a jit.
+
+  Returns:
+    ``body(model, optimizer, images, labels, aug_key, dropout_key) -> metrics``,
+    which updates ``model`` and ``optimizer`` in place. `make_train_step` jits
+    it over split state; ``nnx.jit(body)`` is the same step the NNX way.
+  """
+  mesh = make_mesh() if mesh is None else mesh
+  mean, std = _stats(mean, std)
+  mix = make_mix_fn(config, mesh, num_classes, image_size)
+  stage = config.cutmix.feature_stage
+  augment = config.augment.on == "device"
+  dtype = _compute_dtype(config)
+
+  def body(model, optimizer, images, labels, aug_key, dropout_key):
+    count = optimizer.step[...]
+    # A fresh, reproducible draw every step, from keys that never change.
+    crop_key, mix_key = jax.random.split(jax.random.fold_in(aug_key, count))
+    if augment:
+      images = input_pipeline.augment_on_device(
+          crop_key, images, pad=config.augment.pad, flip=config.augment.flip)
+    targets = None
+    if stage is None:
+      images, targets, _ = mix(mix_key, images, labels)
+    x = input_pipeline.normalize(images, mean, std, dtype)
+
+    def loss_fn(model):
+      hook, mixed_targets = None, []
+      if stage is not None:
+        def hook(features):
+          features, soft, _ = mix(mix_key, features, labels)
+          mixed_targets.append(soft)
+          return features
+      logits = model(x, train=True, dropout_key=jax.random.fold_in(dropout_key, count),
+                     feature_hook=hook, hook_stage=stage)
+      soft = mixed_targets[0] if mixed_targets else targets
+      loss = optax.softmax_cross_entropy(logits, soft).mean()
+      return loss, logits
+
+    (loss, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+    optimizer.update(model, grads)
+    correct = jnp.sum(jnp.argmax(logits, -1) == labels)
+    return {"loss": loss, "correct": correct}
+
+  return body
+
+
 def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
                     mesh: Mesh | None = None, *, num_classes: int = 10,
                     mean=None, std=None, image_size: tuple[int, int] = (32, 32)
@@ -375,43 +429,15 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     ``uint8[B, H, W, C]`` and ``labels`` ``int32[B]``, both sharded
     ``P("data")``; ``metrics`` holds the batch's mean ``loss`` (float32) and
     its number of ``correct`` top-1 predictions against the original labels.
+    ``step.lower(...).compile().cost_analysis()`` gives XLA's counts.
   """
-  mesh = make_mesh() if mesh is None else mesh
-  mean, std = _stats(mean, std)
-  mix = make_mix_fn(config, mesh, num_classes, image_size)
-  stage = config.cutmix.feature_stage
-  augment = config.augment.on == "device"
-  dtype = _compute_dtype(config)
+  body = make_step_body(config, mesh, num_classes=num_classes, mean=mean, std=std,
+                        image_size=image_size)
 
   def step(state, images, labels, aug_key, dropout_key):
     model, optimizer = nnx.merge(graphdef, state)
-    count = optimizer.step[...]
-    # A fresh, reproducible draw every step, from keys that never change.
-    crop_key, mix_key = jax.random.split(jax.random.fold_in(aug_key, count))
-    if augment:
-      images = input_pipeline.augment_on_device(
-          crop_key, images, pad=config.augment.pad, flip=config.augment.flip)
-    if stage is None:
-      images, targets, _ = mix(mix_key, images, labels)
-    x = input_pipeline.normalize(images, mean, std, dtype)
-
-    def loss_fn(model):
-      hook, mixed_targets = None, []
-      if stage is not None:
-        def hook(features):
-          features, soft, _ = mix(mix_key, features, labels)
-          mixed_targets.append(soft)
-          return features
-      logits = model(x, train=True, dropout_key=jax.random.fold_in(dropout_key, count),
-                     feature_hook=hook, hook_stage=stage)
-      soft = mixed_targets[0] if mixed_targets else targets
-      loss = optax.softmax_cross_entropy(logits, soft).mean()
-      return loss, logits
-
-    (loss, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
-    optimizer.update(model, grads)
-    correct = jnp.sum(jnp.argmax(logits, -1) == labels)
-    return nnx.state((model, optimizer)), {"loss": loss, "correct": correct}
+    metrics = body(model, optimizer, images, labels, aug_key, dropout_key)
+    return nnx.state((model, optimizer)), metrics
 
   return jax.jit(step, donate_argnums=0)
 

@@ -23,6 +23,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.depth = 18
   config.model.width = 64  # base channels / widening factor k / PyramidNet alpha.
   config.model.dropout = 0.0  # wide_resnet only.
+  config.model.stem_stride = 1  # 2 halves the resolution (preact_resnet only).
   config.half_precision = False  # bfloat16 activations (TPU, recent GPUs).
 
   config.batch_size = 128  # global, over all devices and hosts.

@@ -19,9 +19,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.name = "preact_resnet"
   config.model.depth = 10
   config.model.width = 16
+  config.model.stem_stride = 2
   config.batch_size = 64
   config.eval_batch_size = 360
-  config.num_epochs = 30
+  config.num_epochs = 15
   config.optimizer.learning_rate = 0.1
   config.optimizer.weight_decay = 5e-4
   config.optimizer.schedule = "cosine"
