@@ -1,0 +1,237 @@
+"""Requirement 6: bad inputs raise at trace time, naming the argument."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.experimental import checkify
+
+import cutmix_jax
+
+B, H, W, K = 4, 8, 6, 5
+IMAGES = jnp.zeros((B, H, W, 3), jnp.float32)
+LABELS = jnp.arange(B, dtype=jnp.int32)
+KEY = jax.random.key(0)
+
+# (case id, function, overrides of (rng, images, labels), kwargs, error, arg)
+CASES = [
+    ("images_rank2", "cutmix", dict(images=jnp.zeros((B, H))), {},
+     ValueError, "images"),
+    ("images_rank1_mixup", "mixup", dict(images=jnp.zeros((B,))), {},
+     ValueError, "images"),
+    ("images_key_dtype", "cutmix",
+     dict(images=jax.random.split(KEY, (B, H, W))), {}, TypeError, "images"),
+    ("labels_batch_mismatch", "cutmix", dict(labels=jnp.arange(B + 1)), {},
+     ValueError, "labels"),
+    ("labels_batch_mismatch_float", "mixup",
+     dict(labels=jnp.zeros((B - 1, K))), {}, ValueError, "labels"),
+    ("int_labels_without_num_classes", "cutmix", {}, dict(num_classes=None),
+     ValueError, "num_classes"),
+    ("float_labels_wrong_classes", "cutmix", dict(labels=jnp.zeros((B, K + 1))),
+     {}, ValueError, "labels"),
+    ("float_labels_wrong_rank", "cutmix", dict(labels=jnp.zeros((B,))), {},
+     ValueError, "labels"),
+    ("float_labels_rank3", "mixup_or_cutmix", dict(labels=jnp.zeros((B, K, 1))),
+     {}, ValueError, "labels"),
+    ("int_labels_rank2", "cutmix", dict(labels=jnp.zeros((B, K), jnp.int32)),
+     {}, ValueError, "labels"),
+    ("bool_labels", "cutmix", dict(labels=jnp.ones((B,), bool)), {},
+     TypeError, "labels"),
+    ("num_classes_zero", "cutmix", {}, dict(num_classes=0), ValueError,
+     "num_classes"),
+    ("rng_float_array", "cutmix", dict(rng=jnp.zeros((2,), jnp.float32)), {},
+     TypeError, "rng"),
+    ("rng_python_int", "mixup", dict(rng=0), {}, TypeError, "rng"),
+    ("rng_key_array", "cutmix", dict(rng=jax.random.split(KEY, 2)), {},
+     ValueError, "rng"),
+    ("rng_uint32_wrong_shape", "mixup_or_cutmix",
+     dict(rng=jnp.zeros((3,), jnp.uint32)), {}, TypeError, "rng"),
+    ("alpha_zero", "cutmix", {}, dict(alpha=0.0), ValueError, "alpha"),
+    ("alpha_negative", "mixup", {}, dict(alpha=-1.0), ValueError, "alpha"),
+    ("alpha_not_scalar", "cutmix", {}, dict(alpha=jnp.ones(2)), TypeError,
+     "alpha"),
+    ("prob_negative", "cutmix", {}, dict(prob=-0.1), ValueError, "prob"),
+    ("prob_above_one", "mixup", {}, dict(prob=1.5), ValueError, "prob"),
+    ("prob_above_one_combined", "mixup_or_cutmix", {}, dict(prob=1.01),
+     ValueError, "prob"),
+    ("switch_prob", "mixup_or_cutmix", {}, dict(switch_prob=2.0), ValueError,
+     "switch_prob"),
+    ("mode_unknown", "cutmix", {}, dict(mode="global"), ValueError, "mode"),
+    ("mode_unknown_mixup", "mixup", {}, dict(mode="Batch"), ValueError, "mode"),
+    ("label_smoothing_one", "cutmix", {}, dict(label_smoothing=1.0),
+     ValueError, "label_smoothing"),
+    ("label_smoothing_negative", "mixup", {}, dict(label_smoothing=-0.1),
+     ValueError, "label_smoothing"),
+    ("minmax_lo_zero", "cutmix", {}, dict(minmax=(0.0, 0.5)), ValueError,
+     "minmax"),
+    ("minmax_lo_eq_hi", "cutmix", {}, dict(minmax=(0.5, 0.5)), ValueError,
+     "minmax"),
+    ("minmax_reversed", "mixup_or_cutmix", {}, dict(minmax=(0.6, 0.4)),
+     ValueError, "minmax"),
+    ("minmax_hi_above_one", "cutmix", {}, dict(minmax=(0.2, 1.2)), ValueError,
+     "minmax"),
+    ("minmax_not_pair", "cutmix", {}, dict(minmax=0.5), TypeError, "minmax"),
+    ("spatial_axes_out_of_range", "cutmix", {}, dict(spatial_axes=(1, 4)),
+     ValueError, "spatial_axes"),
+    ("spatial_axes_negative_out_of_range", "cutmix", {},
+     dict(spatial_axes=(-5, 2)), ValueError, "spatial_axes"),
+    ("spatial_axes_batch_axis", "cutmix", {}, dict(spatial_axes=(0, 1)),
+     ValueError, "spatial_axes"),
+    ("spatial_axes_batch_axis_negative", "mixup_or_cutmix", {},
+     dict(spatial_axes=(-4, 2)), ValueError, "spatial_axes"),
+    ("spatial_axes_equal", "cutmix", {}, dict(spatial_axes=(1, 1)),
+     ValueError, "spatial_axes"),
+    ("spatial_axes_equal_modulo", "cutmix", {}, dict(spatial_axes=(2, -2)),
+     ValueError, "spatial_axes"),
+    ("spatial_axes_three", "cutmix", {}, dict(spatial_axes=(1, 2, 3)),
+     ValueError, "spatial_axes"),
+    ("box_size_too_tall", "cutmix", {}, dict(box_size=H + 1), ValueError,
+     "box_size"),
+    ("box_size_too_wide", "cutmix", {}, dict(box_size=(2, W + 1)), ValueError,
+     "box_size"),
+    ("box_size_zero", "cutmix", {}, dict(box_size=0), ValueError, "box_size"),
+    ("center_std_zero", "cutmix", {}, dict(center_std=0.0), ValueError,
+     "center_std"),
+    ("label_mode_unknown", "cutmix", {}, dict(label_mode="soft"), ValueError,
+     "label_mode"),
+    ("label_mode_unknown_combined", "mixup_or_cutmix", {},
+     dict(label_mode="area "), ValueError, "label_mode"),
+    ("both_alphas_zero", "mixup_or_cutmix", {},
+     dict(mixup_alpha=0, cutmix_alpha=0.0), ValueError, "mixup_alpha"),
+    ("mixup_alpha_negative", "mixup_or_cutmix", {}, dict(mixup_alpha=-0.5),
+     ValueError, "mixup_alpha"),
+    ("cutmix_alpha_negative", "mixup_or_cutmix", {}, dict(cutmix_alpha=-1),
+     ValueError, "cutmix_alpha"),
+]
+
+
+def _call_kwargs(fn_name, kwargs):
+  del fn_name
+  kwargs = dict(kwargs)
+  kwargs.setdefault("num_classes", K)
+  return kwargs
+
+
+def _args(overrides):
+  args = dict(rng=KEY, images=IMAGES, labels=LABELS)
+  args.update(overrides)
+  return args["rng"], args["images"], args["labels"]
+
+
+@pytest.mark.parametrize(
+    "fn_name, overrides, kwargs, error, arg",
+    [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_raises_eagerly_naming_argument(fn_name, overrides, kwargs,
+                                                  error, arg):
+  fn = getattr(cutmix_jax, fn_name)
+  with pytest.raises(error, match=rf"\b{arg}\b"):
+    fn(*_args(overrides), **_call_kwargs(fn_name, kwargs))
+
+
+# Cases whose bad value is an array travel through jit as traced arguments;
+# the others are bound statically with functools.partial. Either way the
+# error is raised while tracing, before anything is compiled or run.
+@pytest.mark.parametrize(
+    "fn_name, overrides, kwargs, error, arg",
+    [c[1:] for c in CASES if c[0] != "rng_python_int"],
+    ids=[c[0] for c in CASES if c[0] != "rng_python_int"])
+def test_bad_input_raises_at_trace_time_under_jit(fn_name, overrides, kwargs,
+                                                  error, arg):
+  fn = getattr(cutmix_jax, fn_name)
+  array_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, jax.Array)}
+  static_kwargs = {k: v for k, v in kwargs.items() if k not in array_kwargs}
+  jitted = jax.jit(functools.partial(fn, **_call_kwargs(fn_name, static_kwargs)))
+  with pytest.raises(error, match=rf"\b{arg}\b"):
+    jitted.trace(*_args(overrides), **array_kwargs)
+  with pytest.raises(error, match=rf"\b{arg}\b"):
+    jitted(*_args(overrides), **array_kwargs)
+
+
+def test_good_inputs_trace_fine():
+  """The baseline of the table above is valid (so each case tests one thing)."""
+  for fn_name in ("cutmix", "mixup", "mixup_or_cutmix"):
+    fn = getattr(cutmix_jax, fn_name)
+    jax.jit(functools.partial(fn, num_classes=K)).trace(KEY, IMAGES, LABELS)
+  # Raw uint32[2] keys and float one-hot labels without num_classes are fine.
+  jax.jit(cutmix_jax.cutmix).trace(jax.random.PRNGKey(0), IMAGES,
+                                   jax.nn.one_hot(LABELS, K))
+  # Traced alpha, prob and smoothing are not value-checked (no host sync).
+  jax.jit(functools.partial(cutmix_jax.cutmix, num_classes=K)).trace(
+      KEY, IMAGES, LABELS, jnp.float32(-1.0), prob=jnp.float32(2.0))
+
+
+SAMPLER_CASES = [
+    ("cutmix_batch_size_zero", lambda: cutmix_jax.sample_cutmix_params(
+        KEY, 0, H, W), ValueError, "batch_size"),
+    ("cutmix_height_zero", lambda: cutmix_jax.sample_cutmix_params(
+        KEY, B, 0, W), ValueError, "height"),
+    ("cutmix_alpha", lambda: cutmix_jax.sample_cutmix_params(
+        KEY, B, H, W, -1.0), ValueError, "alpha"),
+    ("cutmix_mode", lambda: cutmix_jax.sample_cutmix_params(
+        KEY, B, H, W, mode="x"), ValueError, "mode"),
+    ("cutmix_rng", lambda: cutmix_jax.sample_cutmix_params(
+        jnp.zeros(2), B, H, W), TypeError, "rng"),
+    ("mixup_batch_size", lambda: cutmix_jax.sample_mixup_params(
+        KEY, -3), ValueError, "batch_size"),
+    ("mixup_prob", lambda: cutmix_jax.sample_mixup_params(
+        KEY, B, prob=3.0), ValueError, "prob"),
+    ("combined_both_zero", lambda: cutmix_jax.sample_mixup_or_cutmix_params(
+        KEY, B, H, W, mixup_alpha=0.0, cutmix_alpha=0), ValueError,
+     "cutmix_alpha"),
+    ("combined_label_mode", lambda: cutmix_jax.sample_mixup_or_cutmix_params(
+        KEY, B, H, W, label_mode="x"), ValueError, "label_mode"),
+    ("paste_batch_mismatch", lambda: cutmix_jax.cut_and_paste(
+        IMAGES[:2], cutmix_jax.sample_cutmix_params(KEY, B, H, W, box_size=2)),
+     ValueError, "images"),
+    ("paste_spatial_axes", lambda: cutmix_jax.cut_and_paste(
+        IMAGES, cutmix_jax.sample_cutmix_params(KEY, B, H, W, box_size=2),
+        spatial_axes=(0, 3)), ValueError, "spatial_axes"),
+    ("blend_batch_mismatch", lambda: cutmix_jax.blend(
+        IMAGES[:3], cutmix_jax.sample_cutmix_params(KEY, B, H, W, box_size=2)),
+     ValueError, "images"),
+    ("mix_labels_mismatch", lambda: cutmix_jax.mix_labels(
+        LABELS[:3], cutmix_jax.sample_cutmix_params(KEY, B, H, W, box_size=2),
+        num_classes=K), ValueError, "labels"),
+    ("soft_labels_no_classes", lambda: cutmix_jax.soft_labels(LABELS),
+     ValueError, "num_classes"),
+    ("soft_labels_smoothing", lambda: cutmix_jax.soft_labels(
+        LABELS, K, label_smoothing=1.5), ValueError, "label_smoothing"),
+    ("label_weights_mode", lambda: cutmix_jax.label_weights(
+        cutmix_jax.sample_cutmix_params(KEY, B, H, W, box_size=2), H, W,
+        label_mode="x"), ValueError, "label_mode"),
+]
+
+
+@pytest.mark.parametrize("call, error, arg", [c[1:] for c in SAMPLER_CASES],
+                         ids=[c[0] for c in SAMPLER_CASES])
+def test_samplers_and_core_reject_bad_input(call, error, arg):
+  with pytest.raises(error, match=rf"\b{arg}\b"):
+    call()
+
+
+@pytest.fixture(scope="module")
+def checked_in_range():
+  def body(labels):
+    cutmix_jax.check_labels_in_range(labels, K)
+    return labels * 2
+
+  return jax.jit(checkify.checkify(body))
+
+
+def test_check_labels_in_range_passes_good_labels(checked_in_range):
+  err, out = checked_in_range(jnp.array([0, 1, K - 1, 2]))
+  assert err.get() is None
+  err.throw()  # no error
+  np.testing.assert_array_equal(out, [0, 2, 2 * (K - 1), 4])
+
+
+@pytest.mark.parametrize("bad", [[0, K, 1, 2], [-1, 0, 1, 2]])
+def test_check_labels_in_range_catches_out_of_range(checked_in_range, bad):
+  err, _ = checked_in_range(jnp.array(bad))
+  message = err.get()
+  assert message is not None and "labels" in message
+  assert f"[0, {K})" in message
+  with pytest.raises(checkify.JaxRuntimeError, match="labels"):
+    err.throw()
