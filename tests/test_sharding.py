@@ -1,0 +1,109 @@
+"""Requirement 5: `per_shard` mixes without moving pixels between devices.
+
+The checks run in a subprocess with 8 host devices (``sharding_worker.py``,
+started by ``conftest.py`` as soon as these tests are collected, so that it
+runs alongside the other tests); here we assert on its report.
+"""
+
+import numpy as np
+import pytest
+
+B, SHARDS, K = 64, 8, 10
+LOCAL = B // SHARDS
+MIXERS = ("cutmix_batch", "cutmix_elem", "cutmix_pair", "mixup_elem",
+          "prob_zero", "prob_one")
+
+
+def test_worker_saw_eight_devices(sharding_report):
+  assert sharding_report["devices"] == SHARDS
+
+
+@pytest.mark.parametrize("name", MIXERS)
+def test_per_shard_program_has_no_collectives(sharding_report, name):
+  assert sharding_report[name]["collectives"] == []
+
+
+@pytest.mark.parametrize("name", MIXERS)
+def test_per_shard_outputs_are_sharded_along_data(sharding_report, name):
+  assert all(sharding_report[name]["data_sharded"])
+
+
+@pytest.mark.parametrize("name", MIXERS)
+def test_partners_stay_in_their_shard(sharding_report, name):
+  report = sharding_report[name]
+  partner = np.asarray(report["partner"])
+  index = np.arange(B)
+  np.testing.assert_array_equal(partner // LOCAL, index // LOCAL)
+  # Within each shard the partners are a permutation of that shard.
+  for s in range(SHARDS):
+    block = partner[s * LOCAL:(s + 1) * LOCAL]
+    assert sorted(block.tolist()) == list(range(s * LOCAL, (s + 1) * LOCAL))
+  # Shards draw different partners (the key is folded with the shard index).
+  local = partner.reshape(SHARDS, LOCAL) - index.reshape(SHARDS, LOCAL)[:, :1]
+  assert len({tuple(row) for row in local}) > 1
+  # Every pixel is the example's own value (i + 1) or its partner's.
+  images = np.asarray(report["images"])
+  applied = np.asarray(report["applied"])
+  for i in range(B):
+    own, theirs = i + 1, partner[i] + 1
+    if name.startswith("mixup"):
+      lam = report["lam"][i]
+      np.testing.assert_allclose(images[i], lam * own + (1 - lam) * theirs,
+                                 rtol=1e-6)
+    else:
+      assert np.all((images[i] == own) | (images[i] == theirs))
+      y0, x0, y1, x1 = report["box"][i]
+      pasted = images[i] != own
+      expected = np.zeros_like(pasted)
+      expected[y0:y1, x0:x1] = partner[i] != i
+      np.testing.assert_array_equal(pasted, expected)
+    if not applied[i]:
+      assert np.all(images[i] == own)
+  # Labels mix with the returned global partner.
+  lam = np.asarray(report["lam"])[:, None]
+  onehot = np.eye(K)[np.arange(B) % K]
+  np.testing.assert_allclose(report["labels"],
+                             lam * onehot + (1 - lam) * onehot[partner],
+                             atol=1e-6)
+
+
+def test_batch_mode_uses_one_box_on_every_shard(sharding_report):
+  report = sharding_report["cutmix_batch"]
+  applied = np.asarray(report["applied"])
+  box = np.asarray(report["box"])[applied]
+  assert applied.sum() > B // 2
+  assert len({tuple(b) for b in box}) == 1
+  # ... with examples on every shard.
+  assert set(np.nonzero(applied)[0] // LOCAL) == set(range(SHARDS))
+
+
+def test_elem_mode_boxes_differ_across_shards(sharding_report):
+  box = np.asarray(sharding_report["cutmix_elem"]["box"])
+  per_shard = [frozenset(map(tuple, box[s * LOCAL:(s + 1) * LOCAL]))
+               for s in range(SHARDS)]
+  assert len(set(per_shard)) == SHARDS
+
+
+def test_pair_mode_pairs_within_shards(sharding_report):
+  partner = np.asarray(sharding_report["cutmix_pair"]["partner"])
+  np.testing.assert_array_equal(partner[partner], np.arange(B))
+  assert np.all(partner != np.arange(B))  # 8 per shard: everyone is paired
+
+
+def test_traced_prob_reaches_every_shard_without_retracing(sharding_report):
+  assert sharding_report["prob_traces"] == 1
+  off = sharding_report["prob_zero"]
+  assert not any(off["applied"])
+  images = np.asarray(off["images"])
+  np.testing.assert_array_equal(images, np.broadcast_to(
+      np.arange(1, B + 1)[:, None, None], images.shape))
+  assert sum(sharding_report["prob_one"]["applied"]) > B // 2
+
+
+def test_plain_jit_on_sharded_batch_moves_pixels(sharding_report):
+  """The contrast: without per_shard, partners cross devices (the check can fail)."""
+  report = sharding_report["plain_cutmix"]
+  assert set(report["collectives"]) & {"all-gather", "all-to-all",
+                                       "collective-permute"}
+  partner = np.asarray(report["partner"])
+  assert np.any(partner // LOCAL != np.arange(B) // LOCAL)
