@@ -51,7 +51,7 @@ def tiny(config, **overrides):
   return config
 
 
-def _subprocess(code: str, env_extra=None, timeout=240) -> subprocess.CompletedProcess:
+def _subprocess(code: str, env_extra=None, timeout=600) -> subprocess.CompletedProcess:
   env = dict(os.environ, PYTHONPATH=ROOT, **(env_extra or {}))
   return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=timeout)
@@ -98,37 +98,44 @@ def test_default_config_few_steps_on_mocked_cifar(mock_cifar, tmp_path):
 
 
 def test_eight_fake_devices_shard_the_batch_and_keep_images_local(tmp_path):
+  # The whole program on 8 devices; its train step is compiled once, ahead of
+  # time, so the test can read the compiled HLO and shardings of that very step.
   result = _subprocess(MOCK_CIFAR + f"""
-import json, jax, numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+import json, jax
 from train import train
 from train.configs import default
 assert jax.device_count() == 8
+seen = {{}}
+make_train_step = train.make_train_step
+def recording_make_train_step(*args, **kwargs):
+  jitted = make_train_step(*args, **kwargs)
+  def step(*step_args):
+    if "compiled" not in seen:
+      seen["compiled"] = jitted.lower(*step_args).compile()
+    return seen["compiled"](*step_args)
+  return step
+train.make_train_step = recording_make_train_step
 config = default.get_config()
 config.model.depth, config.model.width = 10, 4
 config.batch_size, config.eval_batch_size, config.num_train_steps = 16, 16, 2
 config.progress_bar, config.num_plot_samples = False, 4
 with tfds.testing.mock_data(num_examples=48):
   metrics = train.train_and_evaluate(config, {str(tmp_path)!r})
-mesh = train.make_mesh()
-graphdef, state = train.create_train_state(config, jax.random.key(0), mesh)
-step = train.make_train_step(config, graphdef, mesh)
-batch = NamedSharding(mesh, P("data"))
-images = jax.device_put(np.zeros((16, 32, 32, 3), np.uint8), batch)
-labels = jax.device_put(np.arange(16, dtype=np.int32) % 10, batch)
-hlo = step.lower(state, images, labels, jax.random.key(1), jax.random.key(2)).compile().as_text()
-new_state, _ = step(state, images, labels, jax.random.key(1), jax.random.key(2))
-leaf = jax.tree.leaves(new_state)[0]
+compiled = seen["compiled"]
+hlo = compiled.as_text()
+state_shardings, images_sharding = compiled.input_shardings[0][:2]
 print(json.dumps(dict(
     accuracy=metrics["accuracy"],
-    replicated=leaf.sharding.is_fully_replicated,
-    devices=len(leaf.sharding.device_set),
+    replicated=all(s.is_fully_replicated for s in jax.tree.leaves(state_shardings)),
+    images_sharded=images_sharding.spec == jax.sharding.PartitionSpec("data"),
+    devices=len(images_sharding.device_set),
     collectives=[c for c in ("all-gather", "all-to-all", "collective-permute") if c in hlo],
     all_reduce="all-reduce" in hlo)))
 """, env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
   assert result.returncode == 0, result.stderr[-3000:]
   out = json.loads(result.stdout.strip().splitlines()[-1])
   assert out["replicated"] and out["devices"] == 8
+  assert out["images_sharded"]
   # CutMix runs per shard: no image moves between devices; only the gradient
   # (and batch-norm statistics) are all-reduced.
   assert out["collectives"] == [] and out["all_reduce"]
@@ -171,7 +178,7 @@ app.run(main.main)
     return subprocess.run(
         [sys.executable, "-m", "train.main", "--config=train/configs/digits.py",
          f"--workdir={workdir}"] + overrides,
-        cwd=ROOT, capture_output=True, text=True, timeout=240)
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
 
   resumed = run(killed)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
