@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import jax.numpy as jnp
 import numpy as np
@@ -197,24 +198,41 @@ def check_blend(out, images, params, rows=None):
 # core while the other tests run on the first.
 
 _SHARDING_SCRIPT = os.path.join(os.path.dirname(__file__), "sharding_worker.py")
+_SHARDING_KEY = pytest.StashKey()
 
 
 def pytest_collection_modifyitems(session, config, items):
+  del session
   if any("sharding_report" in getattr(item, "fixturenames", ()) for item in items):
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
                         " --xla_force_host_platform_device_count=8").strip()
     env["JAX_PLATFORMS"] = "cpu"
-    config._sharding_proc = subprocess.Popen(  # pylint: disable=protected-access
-        [sys.executable, _SHARDING_SCRIPT], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-        cwd=os.path.dirname(os.path.dirname(__file__)))
+    # Files, not pipes: nothing blocks if the report is never read.
+    out = tempfile.TemporaryFile("w+")
+    err = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(
+        [sys.executable, _SHARDING_SCRIPT], env=env, stdout=out, stderr=err,
+        text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    config.stash[_SHARDING_KEY] = (proc, out, err)
+
+
+def pytest_sessionfinish(session, exitstatus):
+  """Stops the worker if the session ends first (-x, --collect-only, ...)."""
+  del exitstatus
+  started = session.config.stash.get(_SHARDING_KEY, None)
+  if started is not None and started[0].poll() is None:
+    started[0].kill()
+    started[0].wait()
 
 
 @pytest.fixture(scope="session")
 def sharding_report(request):
-  proc = getattr(request.config, "_sharding_proc", None)
-  assert proc is not None, "the sharding subprocess was not started"
-  stdout, stderr = proc.communicate(timeout=300)
-  assert proc.returncode == 0, f"sharding worker failed:\n{stderr[-5000:]}"
-  return json.loads(stdout.strip().splitlines()[-1])
+  started = request.config.stash.get(_SHARDING_KEY, None)
+  assert started is not None, "the sharding subprocess was not started"
+  proc, out, err = started
+  proc.wait(timeout=600)
+  out.seek(0)
+  err.seek(0)
+  assert proc.returncode == 0, f"sharding worker failed:\n{err.read()[-5000:]}"
+  return json.loads(out.read().strip().splitlines()[-1])
