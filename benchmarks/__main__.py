@@ -72,7 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--dtypes", default=",".join(DTYPES),
                  help="comma separated, from " + ",".join(DTYPES))
   p.add_argument("--rounds", type=int, default=None,
-                 help="interleaved rounds per group (default 15; quick 2)")
+                 help="interleaved rounds per group (default 11; quick 2)")
   p.add_argument("--min-sample-ms", type=float, default=None,
                  help="each sample averages calls until it lasts this long "
                       "(default 20; quick 2)")
@@ -82,9 +82,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument("--sections", default=",".join(SECTIONS),
                  help="comma separated, from " + ",".join(SECTIONS))
   p.add_argument("--scaling-sides", default=None,
-                 help="image sides for the scaling sweep (default 32,64,128,224,384,512)")
+                 help="image sides for the scaling sweep (default 32,128,512)")
   p.add_argument("--scaling-batches", default=None,
-                 help="batch sizes for the scaling sweep (default 16,64,256,1024)")
+                 help="batch sizes for the scaling sweep (default 16,128,1024)")
   p.add_argument("--train-config", default=None,
                  help="trainer config file (default train/configs/default.py; "
                       "quick train/configs/digits.py)")
@@ -96,12 +96,14 @@ def parse_args(argv=None) -> argparse.Namespace:
   quick = args.quick
   args.sizes = _sizes(args.sizes or ("16x32" if quick else "64x224,256x32"))
   args.dtypes = _names(args.dtypes, DTYPES, "dtype")
-  args.rounds = args.rounds or (2 if quick else 15)
-  args.min_sample_s = (args.min_sample_ms or (2.0 if quick else 20.0)) / 1e3
+  args.rounds = args.rounds or (2 if quick else 11)
+  if args.min_sample_ms is None:
+    args.min_sample_ms = 2.0 if quick else 20.0
+  args.min_sample_s = args.min_sample_ms / 1e3
   args.only = set(_names(args.only, contenders_lib.GROUPS, "group")) if args.only else None
   args.sections = _names(args.sections, SECTIONS, "section")
-  args.scaling_sides = _ints(args.scaling_sides or ("8,16" if quick else "32,64,128,224,384,512"))
-  args.scaling_batches = _ints(args.scaling_batches or ("4,8" if quick else "16,64,256,1024"))
+  args.scaling_sides = _ints(args.scaling_sides or ("16,32" if quick else "32,128,512"))
+  args.scaling_batches = _ints(args.scaling_batches or ("8,16" if quick else "16,128,1024"))
   args.train_config = args.train_config or (
       "train/configs/digits.py" if quick else "train/configs/default.py")
   if quick and args.train_batch is None:
@@ -113,13 +115,26 @@ def _log(message: str) -> None:
   print(message, file=sys.stderr, flush=True)
 
 
+def _classes(args, batch_size: int) -> int:
+  """10 classes; in quick mode as many as the batch, the correctness check's
+  count, so that both sections share compiled programs."""
+  return batch_size if args.quick else 10
+
+
+def _correctness_batch(args) -> Batch:
+  if args.quick:
+    batch_size, side = args.sizes[0]
+    return Batch(batch_size, side, num_classes=batch_size)
+  return Batch(16, 32, num_classes=16)
+
+
 def run_speed(args, chosen) -> tuple[list[dict], str]:
   """The speed tables: every size and dtype, each an interleaved group."""
   records, parts = [], []
   for batch_size, side in args.sizes:
     by_dtype = {}
     for dtype in args.dtypes:
-      batch = Batch(batch_size, side, dtype=dtype)
+      batch = Batch(batch_size, side, dtype=dtype, num_classes=_classes(args, batch_size))
       _log(f"speed {batch.label} {dtype}")
       rows = speed.measure(chosen, batch, rounds=args.rounds,
                            min_sample_s=args.min_sample_s)
@@ -186,7 +201,7 @@ def run_compile(args) -> tuple[list[dict], str]:
 
 
 def run_correctness(args, chosen) -> tuple[list, str]:
-  batch = Batch(8 if args.quick else 16, 16 if args.quick else 32)
+  batch = _correctness_batch(args)
   _log(f"correctness {batch.label}")
   seeds = range(2 if args.quick else 8)
   checks = correctness.check_all(chosen, batch, args.dtypes, seeds)
@@ -202,15 +217,15 @@ def run_scaling(args, chosen, out_dir) -> tuple[list, str]:
             "research JAX (1 box, float mask)", "keras.layers.CutMix (jax, jit)",
             "timm Mixup batch (torch cpu)"}
   subset = [c for c in chosen if c.name in wanted]
-  rounds = max(2, min(args.rounds, 5))
+  rounds = max(2, min(args.rounds, 4))
   points = []
   for side in args.scaling_sides:
-    batch = Batch(16 if args.quick else 32, side)
+    batch = Batch(16 if args.quick else 32, side, num_classes=_classes(args, 16))
     _log(f"scaling {batch.label}")
     points += scaling.sweep(subset, [batch], "side", rounds=rounds,
                             min_sample_s=args.min_sample_s)
   for size in args.scaling_batches:
-    batch = Batch(size, 16 if args.quick else 32)
+    batch = Batch(size, 32, num_classes=_classes(args, 16))
     _log(f"scaling {batch.label}")
     points += scaling.sweep(subset, [batch], "batch", rounds=rounds,
                             min_sample_s=args.min_sample_s)
@@ -246,9 +261,9 @@ def run_train_step(args) -> tuple[dict, str]:
   try:
     record.update(train_step.measure(
         args.train_config, batch_size=args.train_batch,
-        rounds=max(3, min(args.rounds, 9)) if not args.quick else 2,
+        rounds=max(3, min(args.rounds, 5)) if not args.quick else 2,
         min_sample_s=args.min_sample_s,
-        extra_modes=() if args.quick else ("elem",)))
+        extra_modes=()))
   except ImportError as e:
     record["status"] = f"trainer not importable: {e}"
     return record, "\n\n".join(lines + [record["status"]])

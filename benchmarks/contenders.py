@@ -58,9 +58,19 @@ def _device_batch(batch: Batch):
   return images, jnp.asarray(batch.numpy_labels())
 
 
+@functools.cache
+def _jitted(make: JaxMixer, num_classes: int):
+  """One jitted function per contender and class count.
+
+  Sections that meet the same shapes (the speed table, the correctness check,
+  the scaling sweep) then share compiled executables instead of recompiling.
+  """
+  return jax.jit(make(num_classes))
+
+
 def _jax_runner(make: JaxMixer, batch: Batch) -> Callable[[], None]:
   """A jitted call on device-resident data, a fresh key each call."""
-  fn = jax.jit(make(batch.num_classes))
+  fn = _jitted(make, batch.num_classes)
   images, labels = _device_batch(batch)
   # Keys are made up front, so a call costs one dispatch like the floor's.
   keys = itertools.cycle(list(jax.random.split(jax.random.key(0), 16)))
@@ -69,7 +79,7 @@ def _jax_runner(make: JaxMixer, batch: Batch) -> Callable[[], None]:
 
 def _jax_mix(make: JaxMixer, images: np.ndarray, labels: np.ndarray,
              batch: Batch, seed: int):
-  fn = jax.jit(make(batch.num_classes))
+  fn = _jitted(make, batch.num_classes)
   x = jnp.asarray(images).astype(batch.dtype)
   out, soft = fn(jax.random.key(seed), x, jnp.asarray(labels))
   return (np.asarray(out.astype(jnp.float32), np.float64), str(out.dtype),

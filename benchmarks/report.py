@@ -85,7 +85,11 @@ def correctness_table(checks: list[Check], dtypes: Sequence[str]) -> str:
         cells.append(c.status)
       else:
         cells.append(c.out_dtype + (" ✓" if c.dtype_kept else " ✗"))
-    body.append([name, error, f"{foreign:.0%}" if foreign else "0"] + cells)
+    if not errors:
+      shown = "blend"  # MixUp makes new values by design
+    else:
+      shown = f"{foreign:.0%}" if foreign else "0"
+    body.append([name, error, shown] + cells)
   return table(header, body)
 
 
