@@ -657,7 +657,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   log = MetricsLog(workdir, start, enabled=is_main)
   order_seed = data_seed(keys["data"])
 
-  if is_main and start == 0:
+  if is_main and start == 0 and config.num_plot_samples > 0:
     sample = make_sample_fn(config, mesh, num_classes=data.num_classes,
                             image_size=image_size)
     images, labels = input_pipeline.train_batch(data, order_seed, 0, local_batch, spe)

@@ -68,7 +68,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_every_epochs = 1
   config.checkpoint_every_steps = 2000
   config.keep_checkpoints = 3
-  config.num_plot_samples = 16
+  config.num_plot_samples = 16  # images in cutmix_samples.png; 0: no picture.
   config.progress_bar = True
   # Multi-host: "auto" calls jax.distributed.initialize() when the environment
   # names several processes (TPU pod slice, SLURM); "on" always; "off" never.
