@@ -40,12 +40,13 @@ class _Draw:
     validation.check_mode(mode)
     self.batch_size = validation.check_batch_size(batch_size)
     self.mode = mode
-    shard_rng = rng
+    # Batch-wide draws use the shared key, unfolded, so that every shard of a
+    # sharded batch agrees on the box; partners and per-example draws use the
+    # local key, folded with the shard index so that shards differ.
+    self._batch_key, local_key = jax.random.split(rng)
     if axis_name is not None:
-      shard_rng = jax.random.fold_in(rng, jax.lax.axis_index(axis_name))
-    partner_key, self._elem_key = jax.random.split(shard_rng)
-    # Batch mode draws from the unfolded key so every shard agrees on the box.
-    self._batch_key = jax.random.fold_in(rng, 1)
+      local_key = jax.random.fold_in(local_key, jax.lax.axis_index(axis_name))
+    partner_key, self._elem_key = jax.random.split(local_key)
     self.index = jnp.arange(self.batch_size, dtype=jnp.int32)
     if mode == "pair":
       self.partner = partners_lib.random_pairs(partner_key, self.batch_size)
