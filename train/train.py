@@ -49,6 +49,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -657,15 +658,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   log = MetricsLog(workdir, start, enabled=is_main)
   order_seed = data_seed(keys["data"])
 
-  if is_main and start == 0 and config.num_plot_samples > 0:
+  if start == 0 and config.num_plot_samples > 0:
+    # Every process takes part (the batch is global); process 0 draws it.
     sample = make_sample_fn(config, mesh, num_classes=data.num_classes,
                             image_size=image_size)
-    images, labels = input_pipeline.train_batch(data, order_seed, 0, local_batch, spe)
-    mixed, _, params = sample(keys["augment"], *_put_batch(batch_sharding, images, labels))
-    plots.plot_cutmix_samples(
-        os.path.join(workdir, "cutmix_samples.png"), np.asarray(mixed),
-        np.asarray(labels), params, num_samples=config.num_plot_samples,
-        class_names=plots.class_names(config.dataset, data.num_classes))
+    images, labels = _put_batch(batch_sharding, *input_pipeline.train_batch(
+        data, order_seed, 0, local_batch, spe))
+    mixed, _, params = sample(keys["augment"], images, labels)
+    mixed, labels, params = multihost_utils.process_allgather(
+        (mixed, labels, params), tiled=True)
+    if is_main:
+      plots.plot_cutmix_samples(
+          os.path.join(workdir, "cutmix_samples.png"), mixed, labels, params,
+          num_samples=config.num_plot_samples,
+          class_names=plots.class_names(config.dataset, data.num_classes))
 
   from tqdm import auto as tqdm  # pylint: disable=g-import-not-at-top
   bar = tqdm.tqdm(total=num_steps, initial=start, unit="step", dynamic_ncols=True,
@@ -721,8 +727,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         test_metrics = dict(step=step, epoch=round(step / spe, 4), split="test",
                             **test_metrics)
         log.write(**test_metrics)
-        bar.write(f"step {step} epoch {step / spe:.2f}: test loss "
-                  f"{test_metrics['loss']:.4f}, accuracy {test_metrics['accuracy']:.4f}")
+        if is_main:
+          bar.write(f"step {step} epoch {step / spe:.2f}: test loss "
+                    f"{test_metrics['loss']:.4f}, accuracy {test_metrics['accuracy']:.4f}")
   finally:
     bar.close()
     manager.wait_until_finished()
