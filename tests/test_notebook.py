@@ -92,7 +92,8 @@ def executed(tmp_path_factory):
       allow_errors=False, resources={"metadata": {"path": str(ROOT)}})
   start = time.perf_counter()
   try:
-    client.execute(env=_kernel_env())
+    # cleanup_kc: shut the kernel down at the end (nbclient keeps kernels it did not create).
+    client.execute(env=_kernel_env(), cleanup_kc=True)
   finally:
     keep = os.environ.get("CUTMIX_JAX_NOTEBOOK_OUT")
     if keep:
