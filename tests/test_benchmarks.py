@@ -23,7 +23,7 @@ def quick_run(tmp_path_factory):
   env = dict(os.environ, KERAS_BACKEND="jax")
   proc = subprocess.run(
       [sys.executable, "-m", "benchmarks", "--quick", "--sizes", "8x16",
-       "--dtypes", "float32,uint8", "--rounds", "1", "--min-sample-ms", "0",
+       "--dtypes", "uint8", "--rounds", "1", "--min-sample-ms", "0",
        "--sections", "speed,correctness,scaling",
        "--scaling-sides", "16", "--scaling-batches", "8", "--out", str(out)],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -80,7 +80,7 @@ def test_json_record(quick_run):
   for key in ("date", "jax", "device", "cpu", "backend"):
     assert env[key]
   groups = record["speed"]
-  assert {g["batch"]["dtype"] for g in groups} == {"float32", "uint8"}
+  assert {g["batch"]["dtype"] for g in groups} == {"uint8"}
   for group in groups:
     rows = {r["name"]: r for r in group["rows"]}
     assert rows["floor"]["status"] == "ok"
