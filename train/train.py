@@ -464,17 +464,20 @@ def make_eval_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef, *,
 
 
 def make_sample_fn(config: ml_collections.ConfigDict, mesh: Mesh, *,
-                   num_classes: int, image_size: tuple[int, int] = (32, 32)
-                   ) -> Callable:
+                   num_classes: int, image_size: tuple[int, int] = (32, 32),
+                   prob: float | None = None) -> Callable:
   """``sample(rng, images, labels) -> (mixed uint8 images, soft labels, MixParams)``.
 
   The step's augmentation and input-level mixing, for pictures. For
   feature-level CutMix it shows the boxes at the input resolution, before
   they are rescaled to the feature map. With ``method="none"`` the params
-  are `None`.
+  are `None`. ``prob`` replaces ``config.cutmix.prob`` (the run's picture
+  uses 1.0, so that it shows a mixed batch even when the coin would not).
   """
   sample_config = ml_collections.ConfigDict(config.to_dict())
   sample_config.cutmix.feature_stage = None
+  if prob is not None:
+    sample_config.cutmix.prob = prob
   mix = make_mix_fn(sample_config, mesh, num_classes, image_size)
   augment = config.augment.on == "device"
 
@@ -661,7 +664,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   if start == 0 and config.num_plot_samples > 0:
     # Every process takes part (the batch is global); process 0 draws it.
     sample = make_sample_fn(config, mesh, num_classes=data.num_classes,
-                            image_size=image_size)
+                            image_size=image_size, prob=1.0)
     images, labels = _put_batch(batch_sharding, *input_pipeline.train_batch(
         data, order_seed, 0, local_batch, spe))
     mixed, _, params = sample(keys["augment"], images, labels)
