@@ -107,3 +107,31 @@ def test_plain_jit_on_sharded_batch_moves_pixels(sharding_report):
                                        "collective-permute"}
   partner = np.asarray(report["partner"])
   assert np.any(partner // LOCAL != np.arange(B) // LOCAL)
+
+
+_AUTO_MESH_SCRIPT = """
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+import functools, jax, jax.numpy as jnp
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+import cutmix_jax
+mesh = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Auto,))
+mix = jax.jit(cutmix_jax.per_shard(
+    functools.partial(cutmix_jax.cutmix, num_classes=10), mesh))
+x = jax.device_put(jnp.zeros((64, 8, 8, 3)), NamedSharding(mesh, P("data")))
+y = jax.device_put(jnp.arange(64) % 10, NamedSharding(mesh, P("data")))
+hlo = mix.lower(jax.random.key(0), x, y).compile().as_text()
+bad = [op for op in ("all-gather", "all-to-all", "collective-permute") if op in hlo]
+assert not bad, bad
+print("AUTO MESH OK", mix(jax.random.key(0), x, y)[0].sharding.spec)
+"""
+
+
+def test_per_shard_on_an_auto_axes_mesh():
+  """per_shard also works on a mesh with Auto axes (no reshard is asked for)."""
+  import subprocess
+  import sys
+  result = subprocess.run([sys.executable, "-c", _AUTO_MESH_SCRIPT],
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "AUTO MESH OK" in result.stdout

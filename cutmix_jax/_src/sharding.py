@@ -12,6 +12,13 @@ from jax.sharding import PartitionSpec as P
 from cutmix_jax._src import params as params_lib
 
 
+def _explicit_axes(mesh: Mesh) -> set[str]:
+  """The mesh axes of type Explicit (Auto axes are resharded by shard_map)."""
+  types = getattr(mesh, "axis_types", None) or ()
+  return {name for name, kind in zip(mesh.axis_names, types)
+          if kind == jax.sharding.AxisType.Explicit}
+
+
 def per_shard(mix_fn: Callable, mesh: Mesh, *, axis_name: str = "data") -> Callable:
   """Runs a mixing function on each device's shard of the batch.
 
@@ -67,10 +74,11 @@ def per_shard(mix_fn: Callable, mesh: Mesh, *, axis_name: str = "data") -> Calla
     in_specs = (P(), P(axis_name), P(axis_name), P())
     # An explicit-axes mesh (jax.make_mesh's default) wants inputs already
     # laid out as in_specs; resharding is free when they already are.
-    args = jax.tree.map(
-        lambda spec, x: jax.reshard(x, NamedSharding(mesh, spec)),
-        in_specs, (rng, images, labels, dynamic),
-        is_leaf=lambda x: isinstance(x, P))
+    args = (rng, images, labels, dynamic)
+    if axis_name in _explicit_axes(mesh):
+      args = jax.tree.map(
+          lambda spec, x: jax.reshard(x, NamedSharding(mesh, spec)),
+          in_specs, args, is_leaf=lambda x: isinstance(x, P))
     return jax.shard_map(
         body, mesh=mesh, in_specs=in_specs, out_specs=P(axis_name))(*args)
 
