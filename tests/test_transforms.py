@@ -97,7 +97,11 @@ def test_random_fn_jit_matches_eager(jitted, data, name):
   outs, _ = jitted
   images, labels = data
   for seed, args, out in zip((0, 1, 2), (ARGS_1, ARGS_2, ARGS_3), outs):
-    eager = RANDOM_FNS[name](jax.random.key(seed), images, labels, *args)
+    # The same inputs as the jitted call: scalars as arrays. (A Python alpha
+    # of 1 draws its Beta(1, 1) lambda as a uniform, an array alpha through
+    # the Beta sampler: one distribution, two streams.)
+    arrays = [jnp.asarray(v, jnp.float32) for v in args]
+    eager = RANDOM_FNS[name](jax.random.key(seed), images, labels, *arrays)
     _assert_same(out[name], eager)
 
 
