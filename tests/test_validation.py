@@ -167,6 +167,10 @@ SAMPLER_CASES = [
         KEY, 0, H, W), ValueError, "batch_size"),
     ("cutmix_height_zero", lambda: cutmix_jax.sample_cutmix_params(
         KEY, B, 0, W), ValueError, "height"),
+    ("cutmix_width_too_large", lambda: cutmix_jax.sample_cutmix_params(
+        KEY, B, H, 1 << 16), ValueError, "width"),
+    ("cutmix_area_too_large", lambda: cutmix_jax.sample_cutmix_params(
+        KEY, B, 60000, 60000), ValueError, "height, width"),
     ("cutmix_alpha", lambda: cutmix_jax.sample_cutmix_params(
         KEY, B, H, W, -1.0), ValueError, "alpha"),
     ("cutmix_mode", lambda: cutmix_jax.sample_cutmix_params(

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from cutmix_jax._src import random_bits
+
 
 def box_from_center(center_y: ArrayLike, center_x: ArrayLike,
                     cut_height: ArrayLike, cut_width: ArrayLike,
@@ -110,69 +112,87 @@ def pasted_fraction(box: ArrayLike, height: int, width: int) -> jax.Array:
   return box_area(box).astype(jnp.float32) / jnp.float32(height * width)
 
 
-def sample_lambda(rng: jax.Array, alpha: ArrayLike, shape=()) -> jax.Array:
-  """Draws ``lam ~ Beta(alpha, alpha)`` as ``float32[shape]``.
+def is_one(alpha) -> bool:
+  """Whether ``alpha`` is the Python number 1 (``Beta(1, 1)`` is ``Uniform(0, 1)``)."""
+  return (isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
+          and alpha == 1)
 
-  ``Beta(1, 1)`` is exactly ``Uniform(0, 1)``: for a Python ``alpha == 1``
-  (the paper's setting) a uniform draw replaces JAX's rejection-sampling
-  Beta, which measured about 3x faster to compile and 2x faster to run on
-  small batches. A traced ``alpha`` always takes the Beta sampler.
+
+def lambda_from_words(words: jax.Array) -> jax.Array:
+  """``lam ~ Beta(1, 1)``, which is exactly ``Uniform(0, 1)``, from ``uint32`` words.
+
+  The paper's setting (``alpha = 1``) takes this path when ``alpha`` is a
+  Python number: it measured about 3x faster to compile and 2x faster to run
+  on small batches than JAX's rejection-sampling Beta.
   """
-  if isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha == 1:
-    return jax.random.uniform(rng, shape, jnp.float32)
+  return random_bits.uniform(words)
+
+
+def sample_beta_lambda(rng: jax.Array, alpha: ArrayLike, shape=()) -> jax.Array:
+  """``lam ~ Beta(alpha, alpha)`` as ``float32[shape]``, for any (traced) ``alpha``."""
   alpha = jnp.asarray(alpha, jnp.float32)
   return jax.random.beta(rng, alpha, alpha, shape, dtype=jnp.float32)
 
 
-def sample_centers(rng: jax.Array, height: int, width: int, shape=(),
-                   *, center_std: ArrayLike | None = None
-                   ) -> tuple[jax.Array, jax.Array]:
-  """Draws box centres, uniform on the pixel grid or Gaussian around the middle.
+def centers_from_words(words_y: jax.Array, words_x: jax.Array, height: int,
+                       width: int) -> tuple[jax.Array, jax.Array]:
+  """The paper's uniform centres ``cy ~ U{0..H-1}``, ``cx ~ U{0..W-1}``.
 
   Args:
-    rng: a PRNG key.
+    words_y: ``uint32[*S]`` random words for the rows.
+    words_x: ``uint32[*S]`` random words for the columns.
     height: ``H`` (static).
     width: ``W`` (static).
-    shape: the batch shape ``S`` of the draw.
-    center_std: ``None`` for the paper's uniform centre ``cy ~ U{0..H-1}``;
-      otherwise the standard deviation of a Gaussian centred on the image,
-      in units of the image side (``cy = floor(H * (0.5 + std * z))``,
-      clipped to the image): the paper's "center Gaussian" ablation.
 
   Returns:
     ``(center_y, center_x)``, each ``int32[*S]``.
   """
-  key_y, key_x = jax.random.split(rng)
-  if center_std is None:
-    cy = jax.random.randint(key_y, shape, 0, height, dtype=jnp.int32)
-    cx = jax.random.randint(key_x, shape, 0, width, dtype=jnp.int32)
-    return cy, cx
-  std = jnp.asarray(center_std, jnp.float32)
+  return random_bits.below(words_y, height), random_bits.below(words_x, width)
 
-  def gaussian(key, side):
-    z = jax.random.normal(key, shape, jnp.float32)
+
+def sample_gaussian_centers(rng: jax.Array, height: int, width: int, shape,
+                            center_std: ArrayLike) -> tuple[jax.Array, jax.Array]:
+  """The paper's "center Gaussian" ablation: centres around the image middle.
+
+  ``cy = floor(H * (0.5 + std * z))`` with ``z ~ N(0, 1)``, clipped to the
+  image; the same for ``cx``. ``center_std`` is in units of the image side.
+
+  Returns:
+    ``(center_y, center_x)``, each ``int32[*shape]``.
+  """
+  std = jnp.asarray(center_std, jnp.float32)
+  z = jax.random.normal(rng, (2,) + tuple(shape), jnp.float32)
+
+  def place(z, side):
     return jnp.clip(jnp.floor(side * (0.5 + std * z)), 0, side - 1).astype(jnp.int32)
 
-  return gaussian(key_y, height), gaussian(key_x, width)
+  return place(z[0], height), place(z[1], width)
 
 
-def sample_minmax_boxes(rng: jax.Array, height: int, width: int,
-                        minmax: tuple[float, float], shape=()) -> jax.Array:
+def minmax_boxes_from_words(words: jax.Array, height: int, width: int,
+                            minmax: tuple[float, float]) -> jax.Array:
   """timm's ``cutmix_minmax`` boxes: side ratios uniform in ``[lo, hi)``.
 
   Each side is drawn uniformly from ``[int(lo * side), int(hi * side))``
-  and the box is placed fully inside the image, so no clipping happens.
+  and the box is placed fully inside the image (every position equally
+  likely), so no clipping happens.
+
+  Args:
+    words: ``uint32[4, *S]`` random words.
+    height: ``H`` (static).
+    width: ``W`` (static).
+    minmax: ``(lo, hi)``, already validated.
 
   Returns:
     ``int32[*S, 4]`` boxes ``(y0, x0, y1, x1)``.
   """
   lo, hi = minmax
-  k_h, k_w, k_y, k_x = jax.random.split(rng, 4)
-  cut_h = jax.random.randint(k_h, shape, int(height * lo), int(height * hi))
-  cut_w = jax.random.randint(k_w, shape, int(width * lo), int(width * hi))
-  y0 = jax.random.randint(k_y, shape, 0, height - cut_h + 1)
-  x0 = jax.random.randint(k_x, shape, 0, width - cut_w + 1)
-  return jnp.stack([y0, x0, y0 + cut_h, x0 + cut_w], axis=-1).astype(jnp.int32)
+  min_h, min_w = int(height * lo), int(width * lo)
+  cut_h = min_h + random_bits.below(words[0], int(height * hi) - min_h)
+  cut_w = min_w + random_bits.below(words[1], int(width * hi) - min_w)
+  y0 = random_bits.below(words[2], height - cut_h + 1)
+  x0 = random_bits.below(words[3], width - cut_w + 1)
+  return jnp.stack([y0, x0, y0 + cut_h, x0 + cut_w], axis=-1)
 
 
 def rescale_boxes(box: ArrayLike, source_size: tuple[int, int],

@@ -29,41 +29,87 @@ from cutmix_jax._src import boxes
 from cutmix_jax._src import labels as labels_lib
 from cutmix_jax._src import params as params_lib
 from cutmix_jax._src import partners as partners_lib
+from cutmix_jax._src import random_bits
 from cutmix_jax._src import validation
 
 
-class _Draw:
-  """Keys and shape bookkeeping shared by the samplers of one call."""
+def _words(key: jax.Array, batch_wide: int, rows: int, batch_size: int):
+  """``batch_wide`` scalar words and ``uint32[rows, B]`` from one `jax.random.bits` call."""
+  if batch_wide + rows == 0:
+    return [], jnp.zeros((0, batch_size), jnp.uint32)
+  flat = jax.random.bits(key, (batch_wide + rows * batch_size,), jnp.uint32)
+  return list(flat[:batch_wide]), flat[batch_wide:].reshape(rows, batch_size)
 
-  def __init__(self, rng, batch_size: int, mode: str, axis_name: str | None):
+
+class _Draw:
+  """Keys, random words and shape bookkeeping shared by the samplers of one call.
+
+  Each sampler says up front how many ``uint32`` words and how many keys its
+  draws take; the words are then drawn with one `jax.random.bits` call per key
+  (see `random_bits` for why) and handed out in order.
+  """
+
+  def __init__(self, rng, batch_size: int, mode: str, axis_name: str | None,
+               *, words: int, keys: int = 0):
     validation.check_rng(rng)
     validation.check_mode(mode)
     self.batch_size = validation.check_batch_size(batch_size)
     self.mode = mode
-    # Batch-wide draws use the shared key, unfolded, so that every shard of a
-    # sharded batch agrees on the box; partners and per-example draws use the
-    # local key, folded with the shard index so that shards differ.
-    self._batch_key, local_key = jax.random.split(rng)
-    if axis_name is not None:
+    partner_rows = random_bits.permutation_words(self.batch_size)
+    batch_wide, example_rows = (words, 0) if mode == "batch" else (0, words)
+    if axis_name is None:
+      # One Threefry call for everything. On CPU JAX runs each call as a
+      # rolled loop of small kernels, so the number of calls, not the number
+      # of words, sets the sampling time and much of the compile time.
+      if keys:
+        rng, *self._keys = jax.random.split(rng, keys + 1)
+      shared, rows = _words(rng, batch_wide, partner_rows + example_rows,
+                            self.batch_size)
+    else:
+      # Batch-wide draws use the shared key, unfolded, so that every shard of
+      # a sharded batch agrees on the box; partners and per-example draws use
+      # the local key, folded with the shard index so that shards differ.
+      batch_key, local_key = jax.random.split(rng)
       local_key = jax.random.fold_in(local_key, jax.lax.axis_index(axis_name))
-    partner_key, self._elem_key = jax.random.split(local_key)
+      if keys:
+        if mode == "batch":
+          batch_key, *self._keys = jax.random.split(batch_key, keys + 1)
+        else:
+          local_key, *self._keys = jax.random.split(local_key, keys + 1)
+      shared, _ = _words(batch_key, batch_wide, 0, self.batch_size)
+      _, rows = _words(local_key, 0, partner_rows + example_rows, self.batch_size)
+    if not keys:
+      self._keys = []
+    self._words = list(shared) + list(rows[partner_rows:])
     self.index = jnp.arange(self.batch_size, dtype=jnp.int32)
     if mode == "pair":
-      self.partner = partners_lib.random_pairs(partner_key, self.batch_size)
+      self.partner = partners_lib.pairs_from_words(rows[:partner_rows])
     else:
-      self.partner = partners_lib.random_partners(partner_key, self.batch_size)
-    self._counter = 0
+      self.partner = partners_lib.partners_from_words(rows[:partner_rows])
 
   @property
   def shape(self) -> tuple[int, ...]:
     """The shape of one draw: a scalar in batch mode, one per example otherwise."""
     return () if self.mode == "batch" else (self.batch_size,)
 
+  def words(self, count: int | None = None) -> jax.Array:
+    """The next ``uint32`` words: one draw of `shape`, or ``count`` stacked."""
+    taken = self._words[:count or 1]
+    del self._words[:count or 1]
+    if len(taken) != (count or 1):
+      raise AssertionError("a sampler asked for more words than it reserved")
+    return taken[0] if count is None else jnp.stack(taken)
+
   def key(self) -> jax.Array:
-    """A fresh key for the next draw (fold_in keeps draws independent)."""
-    self._counter += 1
-    base = self._batch_key if self.mode == "batch" else self._elem_key
-    return jax.random.fold_in(base, self._counter)
+    """The next reserved key, for draws that need `jax.random` (Beta, normal)."""
+    if not self._keys:
+      raise AssertionError("a sampler asked for more keys than it reserved")
+    return self._keys.pop(0)
+
+  def check_done(self) -> None:
+    """Every reserved word and key was used (the reservations are exact)."""
+    if self._words or self._keys:
+      raise AssertionError("a sampler reserved words or keys it did not use")
 
   def per_example(self, x: jax.Array) -> jax.Array:
     """Spreads a draw of `shape` (plus trailing dims) to one row per example."""
@@ -75,19 +121,43 @@ class _Draw:
 
   def coin(self, prob: ArrayLike) -> jax.Array:
     """``bool[B]``: whether each example is mixed, excluding self-partners."""
-    heads = jax.random.uniform(self.key(), self.shape) < jnp.asarray(prob, jnp.float32)
+    heads = random_bits.uniform(self.words()) < jnp.asarray(prob, jnp.float32)
     return self.per_example(heads) & (self.partner != self.index)
+
+  def lam(self, alpha: ArrayLike) -> jax.Array:
+    """``lam ~ Beta(alpha, alpha)`` of `shape` (see `lambda_needs`)."""
+    if boxes.is_one(alpha):
+      return boxes.lambda_from_words(self.words())
+    return boxes.sample_beta_lambda(self.key(), alpha, self.shape)
+
+
+def lambda_needs(alpha) -> tuple[int, int]:
+  """``(words, keys)`` that one `_Draw.lam` takes."""
+  return (1, 0) if boxes.is_one(alpha) else (0, 1)
+
+
+def _box_needs(alpha, minmax, center_std, box_size) -> tuple[int, int]:
+  """``(words, keys)`` that one `_cutmix_boxes` takes."""
+  if minmax is not None:
+    return 4, 0
+  words, keys = (2, 0) if center_std is None else (0, 1)
+  if box_size is None:
+    lam_words, lam_keys = lambda_needs(alpha)
+    words, keys = words + lam_words, keys + lam_keys
+  return words, keys
 
 
 def _cutmix_boxes(draw: _Draw, height, width, alpha, minmax, center_std, box_size):
   if minmax is not None:
-    return boxes.sample_minmax_boxes(draw.key(), height, width, minmax, draw.shape)
-  cy, cx = boxes.sample_centers(draw.key(), height, width, draw.shape,
-                                center_std=center_std)
+    return boxes.minmax_boxes_from_words(draw.words(4), height, width, minmax)
+  if center_std is None:
+    cy, cx = boxes.centers_from_words(draw.words(), draw.words(), height, width)
+  else:
+    cy, cx = boxes.sample_gaussian_centers(draw.key(), height, width,
+                                           draw.shape, center_std)
   if box_size is not None:
     return boxes.box_from_center(cy, cx, box_size[0], box_size[1], height, width)
-  lam = boxes.sample_lambda(draw.key(), alpha, draw.shape)
-  return boxes.box_from_lambda(lam, cy, cx, height, width)
+  return boxes.box_from_lambda(draw.lam(alpha), cy, cx, height, width)
 
 
 def sample_cutmix_params(
@@ -152,10 +222,12 @@ def sample_cutmix_params(
   validation.check_center_std(center_std)
   if minmax is None and box_size is None:
     validation.check_alpha(alpha)
-  draw = _Draw(rng, batch_size, mode, axis_name)
+  box_words, box_keys = _box_needs(alpha, minmax, center_std, box_size)
+  draw = _Draw(rng, batch_size, mode, axis_name, words=1 + box_words, keys=box_keys)
   applied = draw.coin(prob)
   box = draw.per_example(
       _cutmix_boxes(draw, height, width, alpha, minmax, center_std, box_size))
+  draw.check_done()
   box = jnp.where(applied[:, None], box, 0)
   params = params_lib.MixParams(
       box=box, lam=jnp.ones(draw.batch_size, jnp.float32), partner=draw.partner,
@@ -191,9 +263,11 @@ def sample_mixup_params(
   """
   validation.check_alpha(alpha)
   validation.check_probability(prob)
-  draw = _Draw(rng, batch_size, mode, axis_name)
+  lam_words, lam_keys = lambda_needs(alpha)
+  draw = _Draw(rng, batch_size, mode, axis_name, words=1 + lam_words, keys=lam_keys)
   applied = draw.coin(prob)
-  lam = draw.per_example(boxes.sample_lambda(draw.key(), alpha, draw.shape))
+  lam = draw.per_example(draw.lam(alpha))
+  draw.check_done()
   return params_lib.MixParams(
       box=jnp.zeros((draw.batch_size, 4), jnp.int32),
       lam=jnp.where(applied, lam, 1.0), partner=draw.partner, applied=applied,
@@ -246,11 +320,17 @@ def sample_mixup_or_cutmix_params(
     raise ValueError(
         "mixup_alpha, cutmix_alpha: both are 0, so nothing would be mixed; "
         "set one of them > 0 (or pass minmax).")
-  draw = _Draw(rng, batch_size, mode, axis_name)
+  words, keys = 1 + (use_mixup and use_cutmix), 0
+  if use_cutmix:
+    box_words, box_keys = _box_needs(cutmix_alpha, minmax, None, None)
+    words, keys = words + box_words, keys + box_keys
+  if use_mixup:
+    lam_words, lam_keys = lambda_needs(mixup_alpha)
+    words, keys = words + lam_words, keys + lam_keys
+  draw = _Draw(rng, batch_size, mode, axis_name, words=words, keys=keys)
   applied = draw.coin(prob)
   if use_mixup and use_cutmix:
-    heads = jax.random.uniform(draw.key(), draw.shape) < jnp.asarray(
-        switch_prob, jnp.float32)
+    heads = random_bits.uniform(draw.words()) < jnp.asarray(switch_prob, jnp.float32)
     is_cutmix = draw.per_example(heads)
   else:
     is_cutmix = jnp.full(draw.batch_size, use_cutmix)
@@ -260,9 +340,10 @@ def sample_mixup_or_cutmix_params(
   else:
     box = jnp.zeros((draw.batch_size, 4), jnp.int32)
   if use_mixup:
-    mix_lam = draw.per_example(boxes.sample_lambda(draw.key(), mixup_alpha, draw.shape))
+    mix_lam = draw.per_example(draw.lam(mixup_alpha))
   else:
     mix_lam = jnp.ones(draw.batch_size, jnp.float32)
+  draw.check_done()
   box = jnp.where((applied & is_cutmix)[:, None], box, 0)
   params = params_lib.MixParams(
       box=box, lam=jnp.where(applied, mix_lam, 1.0), partner=draw.partner,

@@ -227,4 +227,12 @@ def check_image_size(height, width) -> tuple[int, int]:
   for name, v in (("height", height), ("width", width)):
     if not isinstance(v, numbers.Integral) or v < 1:
       raise ValueError(f"{name}: expected a positive int, got {v!r}.")
+    # Centres are drawn with 16-bit arithmetic (`random_bits.below`).
+    if v >= 1 << 16:
+      raise ValueError(f"{name}: expected at most 65535 pixels, got {v}.")
+  # Box areas are int32.
+  if height * width >= 1 << 31:
+    raise ValueError(
+        f"height, width: expected at most 2**31 - 1 pixels in all, got "
+        f"{height} x {width}.")
   return int(height), int(width)

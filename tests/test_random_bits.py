@@ -1,0 +1,62 @@
+"""The arithmetic that turns raw uint32 words into draws (a private module).
+
+Its laws are checked in distribution by `test_distributions.py`; here the
+arithmetic itself is checked exactly against numpy's 64-bit integers, on
+words chosen to include the edges.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cutmix_jax._src import random_bits
+
+EDGE_WORDS = np.array([0, 1, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000,
+                       0xFFFF0000, 0xFFFFFFFE, 0xFFFFFFFF], np.uint64)
+
+
+def _words(seed, n=4096):
+  random = np.random.default_rng(seed).integers(0, 1 << 32, n, dtype=np.uint64)
+  return np.concatenate([EDGE_WORDS, random])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 24, 32, 224, 1000, 65535, 65536])
+def test_below_is_the_exact_multiply_shift(n):
+  words = _words(n)
+  expected = (words * np.uint64(n)) >> np.uint64(32)
+  got = jax.jit(random_bits.below)(jnp.asarray(words, jnp.uint32), n)
+  np.testing.assert_array_equal(np.asarray(got), expected.astype(np.int64))
+  assert got.dtype == jnp.int32
+
+
+def test_below_takes_a_bound_per_word():
+  words = _words(7)
+  bounds = 1 + np.arange(words.size) % 50
+  expected = (words * bounds.astype(np.uint64)) >> np.uint64(32)
+  got = random_bits.below(jnp.asarray(words, jnp.uint32), jnp.asarray(bounds))
+  np.testing.assert_array_equal(np.asarray(got), expected.astype(np.int64))
+
+
+def test_uniform_matches_jax_and_stays_below_one():
+  words = _words(3)
+  got = np.asarray(random_bits.uniform(jnp.asarray(words, jnp.uint32)))
+  expected = (words >> np.uint64(9)).astype(np.float64) / 2.0**23
+  np.testing.assert_array_equal(got, expected.astype(np.float32))
+  assert got.min() == 0.0 and got.max() == 1.0 - 2.0**-23
+
+
+@pytest.mark.parametrize("size,rows", [(1, 1), (5, 1), (256, 1), (2000, 2)])
+def test_permutation_is_a_permutation_sorted_by_its_keys(size, rows):
+  assert random_bits.permutation_words(size) == rows
+  words = jax.random.bits(jax.random.key(size), (rows, size), jnp.uint32)
+  perm = np.asarray(jax.jit(random_bits.permutation)(words))
+  np.testing.assert_array_equal(np.sort(perm), np.arange(size))
+  keys = [tuple(int(w) for w in np.asarray(words)[:, i]) for i in perm]
+  assert keys == sorted(keys)
+
+
+def test_permutation_breaks_ties_by_index():
+  words = jnp.array([[5, 5, 3, 5, 0, 0]], jnp.uint32)
+  np.testing.assert_array_equal(np.asarray(random_bits.permutation(words)),
+                                [4, 5, 2, 0, 1, 3])
