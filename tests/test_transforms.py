@@ -1,6 +1,6 @@
 """Requirement 4: every public function eager, under jit, under vmap; grads; no retrace.
 
-Compiling JAX's Beta sampler dominates the cost of these tests on CPU, so the
+Compiling the samplers dominates the cost of these tests on CPU, so the
 six random functions are compiled together in one jitted program (a module
 fixture) whose outputs are compared, function by function, with eager calls.
 """
@@ -82,7 +82,7 @@ def jitted(data):
     traces.append(1)  # a Python side effect: runs only while tracing
     return _random_fns(*args)
 
-  # Compiling eight Beta samplers is most of this file's time; they are
+  # Compiling the samplers is most of this file's time; they are
   # compiled without LLVM's optimisations (the program's semantics, which is
   # what is compared with the eager calls, do not depend on them).
   fn = jax.jit(counted, compiler_options={"xla_backend_optimization_level": 0})
