@@ -166,6 +166,34 @@ def _timm_contender(name: str, mode: str, missing: str | None) -> Contender:
                    missing=missing, supports=_timm_supports)
 
 
+def _sampling(num_classes):
+  """Only the parameter draw of `cutmix` (elem mode): no pixels move."""
+  del num_classes
+  def sample(rng, images, labels):
+    del labels
+    return cutmix_jax.sample_cutmix_params(rng, *images.shape[:3], mode="elem")
+  return sample
+
+
+def _paste_runner(merged: bool, batch: Batch) -> Callable[[], None]:
+  """Only the paste of `cutmix` (elem mode), its parameters drawn beforehand.
+
+  ``merged=True`` returns the result as ``[B, H, W * C]``, the view the select
+  runs on, instead of reshaping it back to NHWC: a diagnostic. XLA:CPU then
+  loops over the long merged rows instead of over the output's C = 3 axis.
+  """
+  images, _ = _device_batch(batch)
+  params = cutmix_jax.sample_cutmix_params(
+      jax.random.key(0), *images.shape[:3], mode="elem")
+
+  def paste(images, params):
+    out = cutmix_jax.cut_and_paste(images, params)
+    return out.reshape(out.shape[:2] + (-1,)) if merged else out
+
+  fn = jax.jit(paste)
+  return lambda: jax.block_until_ready(fn(images, params))
+
+
 FLOOR = "floor"
 
 
@@ -189,6 +217,12 @@ def all_contenders() -> list[Contender]:
       _jax_contender("mixup_or_cutmix elem", "cutmix_jax",
                      _library(cutmix_jax.mixup_or_cutmix, mode="elem"),
                      pastes=False),
+      Contender("elem: sampling only", "parts",
+                runner=functools.partial(_jax_runner, _sampling)),
+      Contender("elem: paste only (params given)", "parts",
+                runner=functools.partial(_paste_runner, False)),
+      Contender("elem: paste only, [B, H, W*C] out", "parts",
+                runner=functools.partial(_paste_runner, True)),
       _jax_contender("research JAX (1 box, float mask)", "naive", _research),
       _jax_contender("keras.layers.CutMix (jax, jit)", "keras", _keras,
                      missing=keras_missing),
@@ -197,7 +231,7 @@ def all_contenders() -> list[Contender]:
   ]
 
 
-GROUPS = ("floor", "cutmix_jax", "naive", "keras", "timm")
+GROUPS = ("floor", "cutmix_jax", "parts", "naive", "keras", "timm")
 
 
 def select(groups: set[str] | None) -> list[Contender]:

@@ -89,4 +89,4 @@ def check_all(contenders: list[Contender], batch: Batch, dtypes, seeds: range
               ) -> list[Check]:
   """Every contender that mixes (not the floor rows) on every dtype."""
   return [check(c, batch.with_(dtype=dtype), seeds)
-          for c in contenders if c.group != "floor" for dtype in dtypes]
+          for c in contenders if c.mix is not None for dtype in dtypes]

@@ -3,12 +3,13 @@
 A CutMix call needs a handful of small draws: a coin, a lambda, a centre, a
 partner permutation. Drawing each with its own `jax.random` call runs one
 Threefry kernel per draw (``randint`` runs two and ``permutation`` splits its
-key again), and on a small batch those kernels, not the pixels, were most of
-the call: 0.14 ms of parameter sampling against a 0.05 to 0.12 ms floor for
-256x32x32x3 uint8 on a 2-core CPU, and about half of the 1.2 s compile. A
-sampler therefore draws all its words with one `jax.random.bits` call per key
-and turns them into draws with the integer arithmetic below. The laws are the
-same as JAX's own samplers (see each function).
+key again; on CPU each is a rolled loop of small kernels). On a small batch
+those kernels, not the pixels, were most of the call: on a 2-core CPU, for
+256x32x32x3 uint8, 0.14 to 0.26 ms of parameter sampling against a 0.05 to
+0.12 ms floor, and a 0.8 to 1.0 s first call. A sampler therefore draws all
+its words with one `jax.random.bits` call and turns them into draws with the
+integer arithmetic below: 0.09 to 0.11 ms and 0.35 to 0.45 s after. The laws
+are those of JAX's own samplers (see each function).
 """
 
 import math
