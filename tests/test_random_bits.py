@@ -47,20 +47,38 @@ def test_uniform_matches_jax_and_stays_below_one():
   assert got.min() == 0.0 and got.max() == 1.0 - 2.0**-23
 
 
-@pytest.mark.parametrize("size,rows", [(1, 1), (5, 1), (256, 1), (2000, 2)])
-def test_permutation_is_a_permutation_sorted_by_its_keys(size, rows):
+def _key_order(words, size):
+  """numpy's lexicographic order by the high bits of (words[0], words[1], ...), then index."""
+  k = max(1, (size - 1).bit_length())
+  high = np.asarray(words, np.uint64) >> np.uint64(k)
+  return np.lexsort((np.arange(size),) + tuple(high[::-1]))
+
+
+@pytest.mark.parametrize("size,rows", [(1, 2), (5, 2), (256, 2), (2000, 4)])
+def test_permutation_orders_by_its_keys(size, rows):
   assert random_bits.permutation_words(size) == rows
   words = jax.random.bits(jax.random.key(size), (rows, size), jnp.uint32)
   perm = np.asarray(jax.jit(random_bits.permutation)(words))
   np.testing.assert_array_equal(np.sort(perm), np.arange(size))
-  keys = [tuple(int(w) for w in np.asarray(words)[:, i]) for i in perm]
-  assert keys == sorted(keys)
+  np.testing.assert_array_equal(perm, _key_order(words, size))
+
+
+def test_permutation_has_at_least_jaxs_key_bits():
+  for size in (2, 100, 256, 1625, 1626, 4096, 65535):
+    k = max(1, (size - 1).bit_length())
+    jax_rounds = 1 if size <= 1625 else 2
+    assert random_bits.permutation_words(size) * (32 - k) >= 32 * jax_rounds
 
 
 def test_permutation_breaks_ties_by_index():
-  words = jnp.array([[5, 5, 3, 5, 0, 0]], jnp.uint32)
+  # Six elements use the low 3 bits for positions: keys that differ only
+  # there tie. Round 0 decides first; its ties fall to round 1, then index.
+  round0 = np.array([5, 5, 3, 5, 0, 0], np.uint32) << 3
+  round1 = np.array([1, 0, 0, 1, 7, 7], np.uint32) << 3 | np.uint32(6)
+  words = jnp.asarray(np.stack([round0, round1]))
   np.testing.assert_array_equal(np.asarray(random_bits.permutation(words)),
-                                [4, 5, 2, 0, 1, 3])
+                                [4, 5, 2, 1, 0, 3])
+  np.testing.assert_array_equal(_key_order(words, 6), [4, 5, 2, 1, 0, 3])
 
 
 @pytest.mark.parametrize("alpha", [0.05, 0.2, 0.7, 1.0, 3.0])
