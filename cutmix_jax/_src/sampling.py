@@ -57,6 +57,7 @@ class _Draw:
     self.mode = mode
     partner_rows = random_bits.permutation_words(self.batch_size)
     batch_wide, example_rows = (words, 0) if mode == "batch" else (0, words)
+    self._keys = []
     if axis_name is None:
       # One Threefry call for everything. On CPU JAX runs each call as a
       # rolled loop of small kernels, so the number of calls, not the number
@@ -78,8 +79,6 @@ class _Draw:
           local_key, *self._keys = jax.random.split(local_key, keys + 1)
       shared, _ = _words(batch_key, batch_wide, 0, self.batch_size)
       _, rows = _words(local_key, 0, partner_rows + example_rows, self.batch_size)
-    if not keys:
-      self._keys = []
     self._words = list(shared) + list(rows[partner_rows:])
     self.index = jnp.arange(self.batch_size, dtype=jnp.int32)
     if mode == "pair":
@@ -125,13 +124,13 @@ class _Draw:
     return self.per_example(heads) & (self.partner != self.index)
 
   def lam(self, alpha: ArrayLike) -> jax.Array:
-    """``lam ~ Beta(alpha, alpha)`` of `shape` (see `lambda_needs`)."""
+    """``lam ~ Beta(alpha, alpha)`` of `shape` (see `_lambda_needs`)."""
     if boxes.is_one(alpha):
       return boxes.lambda_from_words(self.words())
     return boxes.sample_beta_lambda(self.key(), alpha, self.shape)
 
 
-def lambda_needs(alpha) -> tuple[int, int]:
+def _lambda_needs(alpha) -> tuple[int, int]:
   """``(words, keys)`` that one `_Draw.lam` takes."""
   return (1, 0) if boxes.is_one(alpha) else (0, 1)
 
@@ -142,7 +141,7 @@ def _box_needs(alpha, minmax, center_std, box_size) -> tuple[int, int]:
     return 4, 0
   words, keys = (2, 0) if center_std is None else (0, 1)
   if box_size is None:
-    lam_words, lam_keys = lambda_needs(alpha)
+    lam_words, lam_keys = _lambda_needs(alpha)
     words, keys = words + lam_words, keys + lam_keys
   return words, keys
 
@@ -263,7 +262,7 @@ def sample_mixup_params(
   """
   validation.check_alpha(alpha)
   validation.check_probability(prob)
-  lam_words, lam_keys = lambda_needs(alpha)
+  lam_words, lam_keys = _lambda_needs(alpha)
   draw = _Draw(rng, batch_size, mode, axis_name, words=1 + lam_words, keys=lam_keys)
   applied = draw.coin(prob)
   lam = draw.per_example(draw.lam(alpha))
@@ -325,7 +324,7 @@ def sample_mixup_or_cutmix_params(
     box_words, box_keys = _box_needs(cutmix_alpha, minmax, None, None)
     words, keys = words + box_words, keys + box_keys
   if use_mixup:
-    lam_words, lam_keys = lambda_needs(mixup_alpha)
+    lam_words, lam_keys = _lambda_needs(mixup_alpha)
     words, keys = words + lam_words, keys + lam_keys
   draw = _Draw(rng, batch_size, mode, axis_name, words=words, keys=keys)
   applied = draw.coin(prob)
