@@ -18,6 +18,7 @@ from cutmix_jax._src.labels import check_labels_in_range
 from cutmix_jax._src.labels import label_weights
 from cutmix_jax._src.labels import mix_labels
 from cutmix_jax._src.labels import soft_labels
+from cutmix_jax._src.losses import mixed_cross_entropy
 from cutmix_jax._src.masks import box_mask
 from cutmix_jax._src.mixing import blend
 from cutmix_jax._src.mixing import cut_and_paste
@@ -44,6 +45,7 @@ __all__ = (
     "mix_images",
     "mix_labels",
     "mixup",
+    "mixed_cross_entropy",
     "mixup_or_cutmix",
     "pasted_fraction",
     "per_shard",

@@ -41,17 +41,15 @@ def _params(box, lam, partner, applied=None, is_cutmix=None):
         ((0, 31), (32, 32), [0, 15, 16, 32]),
     ])
 def test_box_from_center_hand_computed(center, sides, expected):
-  box = cutmix_jax.box_from_center(center[0], center[1], sides[0], sides[1],
-                                   32, 32)
+  box = cutmix_jax.box_from_center(center, sides, (32, 32))
   assert box.dtype == jnp.int32 and box.shape == (4,)
   assert box.tolist() == expected
 
 
 def test_box_from_center_non_square_and_batched():
   # H=10, W=20: rows clip at 10, columns at 20.
-  box = cutmix_jax.box_from_center(jnp.array([9, 0]), jnp.array([19, 0]),
-                                   jnp.array([6, 4]), jnp.array([10, 30]),
-                                   10, 20)
+  box = cutmix_jax.box_from_center(jnp.array([[9, 19], [0, 0]]),
+                                   jnp.array([[6, 10], [4, 30]]), (10, 20))
   assert box.shape == (2, 4)
   assert box.tolist() == [[6, 14, 10, 20], [0, 0, 2, 15]]
 
@@ -77,7 +75,7 @@ def test_box_from_center_non_square_and_batched():
         (0.85, (5, 5), (10, 10), [4, 4, 6, 6]),
     ])
 def test_box_from_lambda_hand_computed(lam, center, hw, expected):
-  box = cutmix_jax.box_from_lambda(lam, center[0], center[1], *hw)
+  box = cutmix_jax.box_from_lambda(lam, center, hw)
   assert box.dtype == jnp.int32
   assert box.tolist() == expected
 
@@ -85,10 +83,11 @@ def test_box_from_lambda_hand_computed(lam, center, hw, expected):
 def test_box_from_lambda_batched_matches_elementwise():
   lam = jnp.array([0.1, 0.5, 0.9, 0.3])
   cy, cx = jnp.array([0, 5, 31, 17]), jnp.array([31, 2, 16, 9])
-  batched = cutmix_jax.box_from_lambda(lam, cy, cx, 32, 28)
+  center = jnp.stack([cy, cx], -1)
+  batched = cutmix_jax.box_from_lambda(lam, center, (32, 28))
   for i in range(4):
     np.testing.assert_array_equal(
-        batched[i], cutmix_jax.box_from_lambda(lam[i], cy[i], cx[i], 32, 28))
+        batched[i], cutmix_jax.box_from_lambda(lam[i], center[i], (32, 28)))
 
 
 def test_box_area_and_pasted_fraction():
@@ -96,15 +95,15 @@ def test_box_area_and_pasted_fraction():
                      [1, 2, 4, 7]])
   assert cutmix_jax.box_area(boxes).tolist() == [256, 0, 0, 1024, 15]
   np.testing.assert_array_equal(
-      cutmix_jax.pasted_fraction(boxes, 32, 32),
+      cutmix_jax.pasted_fraction(boxes, (32, 32)),
       np.float32([0.25, 0, 0, 1, 15 / 1024]))
   # Non-square: 15 pixels of 10 * 6.
-  assert float(cutmix_jax.pasted_fraction([1, 2, 4, 7], 10, 6)) == \
+  assert float(cutmix_jax.pasted_fraction([1, 2, 4, 7], (10, 6))) == \
       pytest.approx(0.25, abs=1e-7)
 
 
 def test_box_mask_hand_computed():
-  mask = cutmix_jax.box_mask([[1, 0, 3, 2], [0, 2, 4, 3], [2, 2, 2, 3]], 4, 3)
+  mask = cutmix_jax.box_mask([[1, 0, 3, 2], [0, 2, 4, 3], [2, 2, 2, 3]], (4, 3))
   assert mask.dtype == jnp.bool_ and mask.shape == (3, 4, 3)
   np.testing.assert_array_equal(mask.astype(int), [
       [[0, 0, 0], [1, 1, 0], [1, 1, 0], [0, 0, 0]],
@@ -112,7 +111,7 @@ def test_box_mask_hand_computed():
       [[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]],
   ])
   with pytest.raises(ValueError, match="box"):
-    cutmix_jax.box_mask([1, 0, 3, 2], 4, 3)
+    cutmix_jax.box_mask([1, 0, 3, 2], (4, 3))
 
 
 def test_box_mask_area_matches_box_area():
@@ -120,7 +119,7 @@ def test_box_mask_area_matches_box_area():
   y = np.sort(rng.integers(0, 16, (50, 2)), axis=1)
   x = np.sort(rng.integers(0, 11, (50, 2)), axis=1)
   boxes = jnp.asarray(np.stack([y[:, 0], x[:, 0], y[:, 1], x[:, 1]], -1))
-  mask = cutmix_jax.box_mask(boxes, 12, 8)  # some boxes stick out: clipped
+  mask = cutmix_jax.box_mask(boxes, (12, 8))  # some boxes stick out: clipped
   clipped = np.minimum(np.asarray(boxes), [12, 8, 12, 8])
   np.testing.assert_array_equal(mask.sum((1, 2)), cutmix_jax.box_area(clipped))
 
@@ -151,8 +150,8 @@ def test_rescale_boxes_batched_and_feature_paste():
   feats = jnp.stack([jnp.zeros((4, 4, 2)), jnp.ones((4, 4, 2))])
   params = _params(small, [0.75, 0.75], [1, 0])
   out = cutmix_jax.cut_and_paste(feats, params)
-  np.testing.assert_array_equal(out[0, ..., 0], cutmix_jax.box_mask(small, 4, 4)[0])
-  np.testing.assert_array_equal(out[1, ..., 0], ~cutmix_jax.box_mask(small, 4, 4)[1])
+  np.testing.assert_array_equal(out[0, ..., 0], cutmix_jax.box_mask(small, (4, 4))[0])
+  np.testing.assert_array_equal(out[1, ..., 0], ~cutmix_jax.box_mask(small, (4, 4))[1])
 
 
 # --------------------------------------------------------- cut_and_paste
@@ -180,7 +179,7 @@ def test_cut_and_paste_keeps_dtype_and_values(dtype):
   params = _params([[0, 1, 2, 3], [1, 0, 3, 4]], [0.5, 0.5], [1, 0])
   out = cutmix_jax.cut_and_paste(images, params)
   assert out.dtype == images.dtype
-  mask = np.asarray(cutmix_jax.box_mask(params.box, 3, 4))[..., None]
+  mask = np.asarray(cutmix_jax.box_mask(params.box, (3, 4)))[..., None]
   expected = np.where(mask, np.asarray(images)[[1, 0]], np.asarray(images))
   np.testing.assert_array_equal(out, expected)
 
@@ -253,18 +252,20 @@ def test_label_weights_modes():
                     [0, 0, 0, 0], [0, 0, 8, 8]],
                    [0.9, 0.9, 0.9, 0.9, 0.3], [1, 0, 3, 2, 0],
                    applied=[True, True, True, True, False])
-  area = cutmix_jax.label_weights(params, 32, 32)
+  area = cutmix_jax.label_weights(params, (32, 32))
   np.testing.assert_array_equal(area, np.float32([0.75, 0.25, 0.5, 1.0, 1.0]))
-  larger = cutmix_jax.label_weights(params, 32, 32, label_mode="larger_area")
+  larger = cutmix_jax.label_weights(params, (32, 32), label_mode="larger_area")
   # The label of the larger area wins; a tie (1/2) keeps the example's own.
   np.testing.assert_array_equal(larger, np.float32([1, 0, 1, 1, 1]))
-  complete = cutmix_jax.label_weights(params, 32, 32, label_mode="complete")
-  np.testing.assert_array_equal(complete, np.float32([0.5, 0.5, 0.5, 0.5, 1]))
+  complete = cutmix_jax.label_weights(params, (32, 32), label_mode="complete")
+  # An empty box pastes nothing, so even a row flagged applied keeps its own
+  # label: "complete" gives 0.5 / 0.5 only where pixels were pasted.
+  np.testing.assert_array_equal(complete, np.float32([0.5, 0.5, 0.5, 1, 1]))
   # MixUp rows keep their own lam whatever the label rule.
   mixup_rows = params._replace(is_cutmix=jnp.zeros(5, bool))
   for mode in ("area", "larger_area", "complete"):
     np.testing.assert_array_equal(
-        cutmix_jax.label_weights(mixup_rows, 32, 32, label_mode=mode),
+        cutmix_jax.label_weights(mixup_rows, (32, 32), label_mode=mode),
         np.float32([0.9, 0.9, 0.9, 0.9, 0.3]))
 
 

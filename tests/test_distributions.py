@@ -64,12 +64,19 @@ def library_draws(alpha, seeds=(0,), **kw):
   boxes, lams = [], []
   for seed in seeds:
     params = cutmix_jax.sample_cutmix_params(
-        jax.random.key(seed), N, H, W, alpha, mode="elem", **kw)
-    # Self-partners are not applied; keep only the drawn boxes.
-    applied = np.asarray(params.applied)
-    boxes.append(np.asarray(params.box)[applied])
-    lams.append(np.asarray(params.lam)[applied])
+        jax.random.key(seed), N, (H, W), alpha, mode="elem", **kw)
+    # Self-partners draw no box; keep every other example (prob is 1), empty
+    # boxes included: those are reported as the box of zeros.
+    drawn = np.asarray(params.partner) != np.arange(N)
+    boxes.append(np.asarray(params.box)[drawn])
+    lams.append(np.asarray(params.lam)[drawn])
   return np.concatenate(boxes), np.concatenate(lams)
+
+
+def _as_reported(boxes):
+  """The library reports a box that pastes nothing as the box of zeros."""
+  empty = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+  return np.where(empty[:, None], 0, boxes)
 
 
 def _statistics(boxes, lam):
@@ -100,8 +107,9 @@ def library_by_alpha():
 @pytest.mark.parametrize("alpha", [0.2, 1.0, 2.0])
 def test_lambda_and_sides_match_paper(library_by_alpha, alpha):
   lib = library_by_alpha[alpha]
-  ref = _statistics(*paper_rand_bbox(np.random.default_rng(int(alpha * 10)),
-                                     alpha, N_REF, H, W))
+  ref_boxes, ref_lam = paper_rand_bbox(np.random.default_rng(int(alpha * 10)),
+                                       alpha, N_REF, H, W)
+  ref = _statistics(_as_reported(ref_boxes), ref_lam)
   pvalues = _pvalues(lib, ref)
   assert min(pvalues.values()) > P_MIN, pvalues
   # The label weight is the clipped box's area, recomputed as the paper does.
@@ -119,8 +127,9 @@ def test_distribution_test_detects_wrong_formulas(library_by_alpha, mistake):
   apart at these sample sizes (it is not vacuous).
   """
   lib = library_by_alpha[1.0]
-  wrong = _statistics(*paper_rand_bbox(np.random.default_rng(10), 1.0, N_REF,
-                                       H, W, **mistake))
+  wrong_boxes, wrong_lam = paper_rand_bbox(np.random.default_rng(10), 1.0,
+                                           N_REF, H, W, **mistake)
+  wrong = _statistics(_as_reported(wrong_boxes), wrong_lam)
   assert min(_pvalues(lib, wrong).values()) < P_MIN / 1000
 
 
@@ -131,7 +140,7 @@ def test_uniform_centres_chi_square():
   ``y0 > 0`` then ``cy = y0 + 4`` else ``cy = y1 - 4``. The same sampler
   places the paper's lambda boxes.
   """
-  params = cutmix_jax.sample_cutmix_params(jax.random.key(7), N, H, W,
+  params = cutmix_jax.sample_cutmix_params(jax.random.key(0), N, (H, W),
                                            mode="elem", box_size=(8, 6))
   box = np.asarray(params.box)[np.asarray(params.applied)]
   cy = np.where(box[:, 0] > 0, box[:, 0] + 4, box[:, 2] - 4)
@@ -151,7 +160,7 @@ def test_uniform_centres_chi_square():
 
 def test_gaussian_centres_concentrate():
   std = 0.1
-  params = cutmix_jax.sample_cutmix_params(jax.random.key(8), N, H, W,
+  params = cutmix_jax.sample_cutmix_params(jax.random.key(8), N, (H, W),
                                            mode="elem", box_size=(8, 6),
                                            center_std=std)
   box = np.asarray(params.box)[np.asarray(params.applied)]
@@ -167,7 +176,7 @@ def test_gaussian_centres_concentrate():
     # (uniform centres would put half of them there).
     middle = np.mean(np.abs(centre + 0.5 - side / 2) < side / 4)
     assert middle > 0.9
-  uniform = cutmix_jax.sample_cutmix_params(jax.random.key(8), N, H, W,
+  uniform = cutmix_jax.sample_cutmix_params(jax.random.key(8), N, (H, W),
                                             mode="elem", box_size=(8, 6))
   ub = np.asarray(uniform.box)
   uy = np.where(ub[:, 0] > 0, ub[:, 0] + 4, ub[:, 2] - 4)
@@ -176,7 +185,7 @@ def test_gaussian_centres_concentrate():
 
 def test_minmax_sides_in_range_and_uniform():
   lo, hi = 0.2, 0.8
-  params = cutmix_jax.sample_cutmix_params(jax.random.key(9), N, H, W,
+  params = cutmix_jax.sample_cutmix_params(jax.random.key(9), N, (H, W),
                                            mode="elem", minmax=(lo, hi))
   box = np.asarray(params.box)[np.asarray(params.applied)]
   for axis, side in ((0, H), (1, W)):
@@ -202,7 +211,10 @@ def test_mixup_lambda_is_beta():
   for alpha in (0.2, 1.0):
     params = cutmix_jax.sample_mixup_params(jax.random.key(11), N, alpha,
                                             mode="elem")
-    lam = np.asarray(params.lam)[np.asarray(params.applied)]
+    # Every example but the self-partners drew (prob is 1); a draw of
+    # exactly 1.0 mixes nothing and is reported as not applied, with lam 1.
+    drawn = np.asarray(params.partner) != np.arange(N)
+    lam = np.asarray(params.lam)[drawn]
     # The reference is rounded to float32 as the draws are: with alpha = 0.2
     # about 2% of the mass lies within one float32 step of 0 or 1.
     reference = np.random.default_rng(11).beta(alpha, alpha, N_REF).astype(np.float32)
@@ -214,14 +226,16 @@ def test_mixup_lambda_is_beta():
 
 def test_prob_and_switch_prob_frequencies():
   params = cutmix_jax.sample_mixup_or_cutmix_params(
-      jax.random.key(12), N, H, W, mode="elem", switch_prob=0.3, prob=0.6)
+      jax.random.key(12), N, (H, W), mode="elem", switch_prob=0.3, prob=0.6)
   applied = np.asarray(params.applied)
   partner = np.asarray(params.partner)
   eligible = partner != np.arange(N)
-  # The prob coin: applied exactly among those that drew heads.
-  assert stats.binomtest(int(applied.sum()), int(eligible.sum()),
-                         0.6).pvalue > P_MIN
   is_cut = np.asarray(params.is_cutmix)
+  # The prob coin: MixUp rows (whose lambda is below 1 almost surely) are
+  # applied exactly where the coin came up; CutMix rows also need a box
+  # that is not empty.
+  assert stats.binomtest(int(applied[~is_cut].sum()),
+                         int(eligible[~is_cut].sum()), 0.6).pvalue > P_MIN
   assert stats.binomtest(int(is_cut.sum()), N, 0.3).pvalue > P_MIN
   # CutMix rows carry area weights, MixUp rows Beta(0.8) weights.
   lam = np.asarray(params.lam)
@@ -231,13 +245,13 @@ def test_prob_and_switch_prob_frequencies():
   np.testing.assert_array_equal(box[~(applied & is_cut)], 0)
   np.testing.assert_array_equal(
       lam[applied & is_cut],
-      (1 - cutmix_jax.pasted_fraction(box, H, W))[applied & is_cut])
+      (1 - cutmix_jax.pasted_fraction(box, (H, W)))[applied & is_cut])
 
 
 def test_elem_partners_are_a_uniform_permutation():
   """A random permutation: (i mod 8, partner mod 8) is uniform on 64 cells."""
   partner = np.asarray(cutmix_jax.sample_cutmix_params(
-      jax.random.key(13), N, H, W, mode="elem", box_size=(8, 6)).partner)
+      jax.random.key(13), N, (H, W), mode="elem", box_size=(8, 6)).partner)
   assert sorted(partner.tolist()) == list(range(N))
   cells = np.bincount((np.arange(N) % 8) * 8 + partner % 8, minlength=64)
   assert stats.chisquare(cells).pvalue > P_MIN

@@ -6,20 +6,20 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from cutmix_jax._src import boxes
 from cutmix_jax._src import labels as labels_lib
 from cutmix_jax._src import mixing
 from cutmix_jax._src import sampling
 from cutmix_jax._src import validation
 
 
-def _check_batch(rng, images, labels, spatial_axes, num_classes, label_smoothing):
-  validation.check_rng(rng)
-  images = jnp.asarray(images)
-  labels = jnp.asarray(labels)
-  batch, h_axis, w_axis, _ = validation.check_images(images, spatial_axes)
-  validation.check_labels(labels, batch, num_classes)
-  validation.check_label_smoothing(label_smoothing)
-  return images, labels, batch, images.shape[h_axis], images.shape[w_axis]
+def _check_data(images, labels, num_classes, *, min_rank: int,
+                allow_bool: bool) -> tuple[int, ...]:
+  """Checks images and labels together; returns the images' shape."""
+  shape = validation.check_batch(images, min_rank=min_rank,
+                                 allow_bool=allow_bool)
+  validation.check_labels(labels, shape[0], num_classes)
+  return shape
 
 
 def cutmix(
@@ -30,10 +30,11 @@ def cutmix(
     minmax: tuple[float, float] | None = None,
     spatial_axes: Sequence[int] = (1, 2),
     center_std: ArrayLike | None = None,
-    box_size: int | tuple[int, int] | None = None,
+    box_size: int | Sequence[int] | None = None,
+    input_size: Sequence[int] | None = None,
     label_mode: str = "area", axis_name: str | None = None,
     return_params: bool = False,
-):
+) -> tuple[jax.Array, ...]:
   """CutMix (Yun et al., 2019): paste a box from a partner, mix labels by area.
 
   Draws the paper's box (see `sample_cutmix_params`), pastes the partner's
@@ -59,6 +60,12 @@ def cutmix(
       video ``(B, T, H, W, C)``.
     center_std: the paper's centre-Gaussian ablation (std in image sides).
     box_size: the paper's fixed-size ablation, e.g. ``16`` on CIFAR.
+    input_size: feature-level CutMix (the paper's variant): the ``(H, W)``
+      the boxes are drawn at, e.g. the input images' size when ``images`` is
+      a feature map. The boxes are drawn there exactly as for input-level
+      CutMix, mapped to this array's size with `rescale_boxes`, and the label
+      weights are the pasted fraction at this array's size. ``None`` (the
+      default) draws at this array's own size.
     label_mode: ``"area"`` (the paper), ``"larger_area"`` or ``"complete"``.
     axis_name: the mesh axis when called inside `jax.shard_map` (see
       `per_shard`).
@@ -92,13 +99,27 @@ def cutmix(
     >>> _ = cutmix_jax.cutmix(jax.random.key(step), images, labels,
     ...                       prob=schedule(step), num_classes=10)
   """
-  images, labels, batch, height, width = _check_batch(
-      rng, images, labels, spatial_axes, num_classes, label_smoothing)
+  shape = _check_data(images, labels, num_classes, min_rank=2, allow_bool=True)
+  axes = validation.check_axes(spatial_axes, len(shape))
+  size = tuple(shape[a] for a in axes)
+  draw_size = size
+  if input_size is not None:
+    draw_size = validation.check_size(input_size, arg="input_size")
+    if len(draw_size) != len(size):
+      raise ValueError(
+          f"input_size: expected {len(size)} sides (one per cut axis), got "
+          f"{draw_size}.")
+  label_mode = validation.check_label_mode(label_mode)
+  label_smoothing = validation.check_label_smoothing(label_smoothing)
   params = sampling.sample_cutmix_params(
-      rng, batch, height, width, alpha, mode=mode, prob=prob, minmax=minmax,
-      center_std=center_std, box_size=box_size, label_mode=label_mode,
-      axis_name=axis_name)
-  mixed = mixing.cut_and_paste(images, params, spatial_axes=spatial_axes)
+      rng, shape[0], draw_size, alpha, mode=mode, prob=prob, minmax=minmax,
+      center_std=center_std, box_size=box_size, axis_name=axis_name)
+  if draw_size != size:
+    params = boxes.settle_boxes(params._replace(
+        box=boxes.rescale_boxes(params.box, draw_size, size)), size)
+  params = params._replace(
+      lam=labels_lib.label_weights(params, size, label_mode=label_mode))
+  mixed = mixing.cut_and_paste(images, params, spatial_axes=axes)
   mixed_labels = labels_lib.mix_labels(
       labels, params, num_classes=num_classes, label_smoothing=label_smoothing)
   return (mixed, mixed_labels, params) if return_params else (mixed, mixed_labels)
@@ -110,11 +131,13 @@ def mixup(
     mode: str = "batch", prob: ArrayLike = 1.0,
     label_smoothing: ArrayLike = 0.0, axis_name: str | None = None,
     return_params: bool = False,
-):
+) -> tuple[jax.Array, ...]:
   """MixUp (Zhang et al., 2018): blend images and labels with ``lam ~ Beta(alpha, alpha)``.
 
   Pixels are blended in float32 and cast back to the input dtype; integer
-  images are rounded to the nearest value, then clipped to the dtype's range.
+  images are rounded to the nearest value, then clipped to the dtype's range
+  (32- and 64-bit integers blend in float64 when x64 is on). Examples that
+  are not mixed come out bitwise unchanged (see `blend`).
 
   Args:
     rng: a PRNG key.
@@ -143,17 +166,11 @@ def mixup(
     >>> mixed.dtype, soft.shape
     (dtype(bfloat16), (4, 4))
   """
-  validation.check_rng(rng)
-  images = jnp.asarray(images)
-  labels = jnp.asarray(labels)
-  if images.ndim < 2 or not jnp.issubdtype(images.dtype, jnp.number):
-    raise ValueError(
-        "images: expected a numeric batch of rank >= 2, got "
-        f"{images.dtype}{list(images.shape)}.")
-  validation.check_labels(labels, images.shape[0], num_classes)
-  validation.check_label_smoothing(label_smoothing)
+  shape = _check_data(images, labels, num_classes, min_rank=1,
+                      allow_bool=False)
+  label_smoothing = validation.check_label_smoothing(label_smoothing)
   params = sampling.sample_mixup_params(
-      rng, images.shape[0], alpha, mode=mode, prob=prob, axis_name=axis_name)
+      rng, shape[0], alpha, mode=mode, prob=prob, axis_name=axis_name)
   mixed = mixing.blend(images, params)
   mixed_labels = labels_lib.mix_labels(
       labels, params, num_classes=num_classes, label_smoothing=label_smoothing)
@@ -169,7 +186,7 @@ def mixup_or_cutmix(
     num_classes: int | None = None, spatial_axes: Sequence[int] = (1, 2),
     label_mode: str = "area", axis_name: str | None = None,
     return_params: bool = False,
-):
+) -> tuple[jax.Array, ...]:
   """timm's ``Mixup`` as a pure function: CutMix with ``switch_prob``, else MixUp.
 
   The choice is made per batch or per example (``mode``) inside one compiled
@@ -208,13 +225,26 @@ def mixup_or_cutmix(
     >>> soft.shape
     (4, 10)
   """
-  images, labels, batch, height, width = _check_batch(
-      rng, images, labels, spatial_axes, num_classes, label_smoothing)
+  mixup_alpha = validation.check_alpha(mixup_alpha, arg="mixup_alpha",
+                                       allow_zero=True)
+  blends = validation.is_traced(mixup_alpha) or mixup_alpha != 0
+  # Bool masks can be pasted but not blended.
+  shape = _check_data(images, labels, num_classes, min_rank=2,
+                      allow_bool=not blends)
+  axes = validation.check_axes(spatial_axes, len(shape))
+  label_mode = validation.check_label_mode(label_mode)
+  label_smoothing = validation.check_label_smoothing(label_smoothing)
+  size = tuple(shape[a] for a in axes)
   params = sampling.sample_mixup_or_cutmix_params(
-      rng, batch, height, width, mixup_alpha=mixup_alpha,
+      rng, shape[0], size, mixup_alpha=mixup_alpha,
       cutmix_alpha=cutmix_alpha, switch_prob=switch_prob, prob=prob, mode=mode,
-      minmax=minmax, label_mode=label_mode, axis_name=axis_name)
-  mixed = mixing.mix_images(images, params, spatial_axes=spatial_axes)
+      minmax=minmax, axis_name=axis_name)
+  params = params._replace(
+      lam=labels_lib.label_weights(params, size, label_mode=label_mode))
+  if blends:
+    mixed = mixing.mix_images(images, params, spatial_axes=axes)
+  else:
+    mixed = mixing.cut_and_paste(images, params, spatial_axes=axes)
   mixed_labels = labels_lib.mix_labels(
       labels, params, num_classes=num_classes, label_smoothing=label_smoothing)
   return (mixed, mixed_labels, params) if return_params else (mixed, mixed_labels)

@@ -3,44 +3,33 @@
 import jax
 import jax.numpy as jnp
 
-from cutmix_jax._src import random_bits
 
-
-def partners_from_words(words: jax.Array) -> jax.Array:
+def random_partners(rng: jax.Array, batch_size: int) -> jax.Array:
   """A uniformly random permutation of the batch, as the paper's ``randperm``.
 
   Example ``i`` takes its pasted region and its second label from example
   ``partner[i]``. A permutation can have fixed points; those examples are
   their own partner and stay unchanged.
 
-  Args:
-    words: ``uint32[k, B]`` random words, ``k = random_bits.permutation_words(B)``.
-
   Returns:
-    ``int32[B]``.
+    ``int32[batch_size]``.
   """
-  return random_bits.permutation(words)
+  return jax.random.permutation(rng, batch_size).astype(jnp.int32)
 
 
-def pairs_from_words(words: jax.Array) -> jax.Array:
+def random_pairs(rng: jax.Array, batch_size: int) -> jax.Array:
   """A random pairing of the batch: an involution, ``p[p[i]] == i``.
 
   The batch is shuffled and neighbours in the shuffled order are paired. With
   an odd batch the last example in that order pairs with itself.
 
-  Args:
-    words: ``uint32[k, B]`` random words, as for `partners_from_words`.
-
   Returns:
-    ``int32[B]``.
+    ``int32[batch_size]``.
   """
-  order = random_bits.permutation(words)
-  size = order.shape[0]
-  index = jnp.arange(size, dtype=jnp.int32)
-  # The inverse permutation by a scatter, where a second sort would cost more.
-  position = jnp.zeros(size, jnp.int32).at[order].set(index, unique_indices=True)
+  order = random_partners(rng, batch_size)
+  position = jnp.argsort(order).astype(jnp.int32)
   neighbour = position ^ 1
-  neighbour = jnp.where(neighbour < size, neighbour, position)
+  neighbour = jnp.where(neighbour < batch_size, neighbour, position)
   return order[neighbour]
 
 

@@ -1,4 +1,4 @@
-"""Drawing `MixParams` for a batch: lambdas, boxes, partners and coins per mode.
+"""Drawing `MixParams` for a batch: partners, coins, boxes and lambdas per mode.
 
 Modes (as timm names them):
 
@@ -10,10 +10,29 @@ Modes (as timm names them):
   random permutation as above.
 * ``"pair"``: the batch is split into random pairs (an involution); both
   members of a pair swap the same box, so each gives what it takes. With an
-  odd batch one example pairs with itself and is left unchanged.
+  odd batch one example pairs with itself.
 
-An example whose partner is itself (a fixed point of the permutation, or the
-odd one out) is marked not applied: its box is empty and its label weight 1.
+Every draw comes from `jax.random`, each from its own key: a call splits its
+key once into keys named by purpose (partners, coins, the CutMix/MixUp
+switch, boxes, MixUp's lambda), so an option that changes one draw leaves the
+others alone.
+
+An example is *applied* only if something of its partner reaches it: its coin
+came up, its partner is another example, and its box is not empty (CutMix) or
+its lambda is below 1 (MixUp). Every other example has the box of zeros and
+the weight 1, and the functions that apply the parameters pass it through
+bitwise.
+
+``alpha`` can be a Python number, a NumPy or JAX scalar, or traced. The same
+key and the same value give the same draws whichever it is. ``alpha == 1``
+(the paper's setting) draws lambda as a Uniform(0, 1), which is exactly
+Beta(1, 1); any other value uses `jax.random.beta`. Known values are checked
+(finite, > 0, see `validation`). A traced value is never checked, yet nothing
+hangs and lambda stays in ``[0, 1]``: a traced alpha that is 0, negative or
+NaN mixes nothing (lambda 1, as timm's ``alpha=0`` turns a method off), one
+below float32's smallest normal number (1.2e-38) is drawn as that number
+(lambda is then 0 or 1, each with probability 1/2), and ``inf`` gives
+lambda 0.5.
 
 Inside `jax.shard_map`, pass ``axis_name``: partners are drawn within the
 local shard (no pixel crosses a device), per-example draws differ between
@@ -21,94 +40,59 @@ shards, and the batch-wide draws of ``"batch"`` mode (lambda, box, coin) are
 the same on every shard, so the global batch still has one box.
 """
 
+from collections.abc import Sequence
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from cutmix_jax._src import boxes
-from cutmix_jax._src import labels as labels_lib
 from cutmix_jax._src import params as params_lib
 from cutmix_jax._src import partners as partners_lib
-from cutmix_jax._src import random_bits
 from cutmix_jax._src import validation
 
-
-def _words(key: jax.Array, batch_wide: int, rows: int, batch_size: int):
-  """``batch_wide`` scalar words and ``uint32[rows, B]`` from one `jax.random.bits` call."""
-  if batch_wide + rows == 0:
-    return [], jnp.zeros((0, batch_size), jnp.uint32)
-  flat = jax.random.bits(key, (batch_wide + rows * batch_size,), jnp.uint32)
-  return list(flat[:batch_wide]), flat[batch_wide:].reshape(rows, batch_size)
+_SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)
+_LARGEST = float(np.finfo(np.float32).max)
 
 
-class _Draw:
-  """Keys, random words and shape bookkeeping shared by the samplers of one call.
+class _Keys(NamedTuple):
+  """One key per purpose, from one split of the caller's key."""
 
-  Each sampler says up front how many ``uint32`` words and how many keys its
-  draws take; the words are then drawn with one `jax.random.bits` call per key
-  (see `random_bits` for why) and handed out in order.
-  """
+  partner: jax.Array
+  coin: jax.Array
+  switch: jax.Array
+  box: jax.Array
+  blend: jax.Array
 
-  def __init__(self, rng, batch_size: int, mode: str, axis_name: str | None,
-               *, words: int, keys: int = 0):
-    validation.check_rng(rng)
-    validation.check_mode(mode)
-    self.batch_size = validation.check_batch_size(batch_size)
-    self.mode = mode
-    partner_rows = random_bits.permutation_words(self.batch_size)
-    batch_wide, example_rows = (words, 0) if mode == "batch" else (0, words)
-    self._keys = []
-    if axis_name is None:
-      # One Threefry call for everything. On CPU JAX runs each call as a
-      # rolled loop of small kernels, so the number of calls, not the number
-      # of words, sets the sampling time and much of the compile time.
-      if keys:
-        rng, *self._keys = jax.random.split(rng, keys + 1)
-      shared, rows = _words(rng, batch_wide, partner_rows + example_rows,
-                            self.batch_size)
-    else:
-      # Batch-wide draws use the shared key, unfolded, so that every shard of
-      # a sharded batch agrees on the box; partners and per-example draws use
-      # the local key, folded with the shard index so that shards differ.
-      batch_key, local_key = jax.random.split(rng)
-      local_key = jax.random.fold_in(local_key, jax.lax.axis_index(axis_name))
-      if keys:
-        if mode == "batch":
-          batch_key, *self._keys = jax.random.split(batch_key, keys + 1)
-        else:
-          local_key, *self._keys = jax.random.split(local_key, keys + 1)
-      shared, _ = _words(batch_key, batch_wide, 0, self.batch_size)
-      _, rows = _words(local_key, 0, partner_rows + example_rows, self.batch_size)
-    self._words = list(shared) + list(rows[partner_rows:])
-    self.index = jnp.arange(self.batch_size, dtype=jnp.int32)
-    if mode == "pair":
-      self.partner = partners_lib.pairs_from_words(rows[:partner_rows])
-    else:
-      self.partner = partners_lib.partners_from_words(rows[:partner_rows])
+
+def _split_keys(rng: jax.Array, mode: str, axis_name: str | None) -> _Keys:
+  keys = _Keys(*jax.random.split(rng, len(_Keys._fields)))
+  if axis_name is None:
+    return keys
+  # Batch-wide draws use the shared keys, so every shard of a sharded batch
+  # agrees on the box; partners and per-example draws use keys folded with
+  # the shard index, so that shards differ.
+  shard = jax.lax.axis_index(axis_name)
+  local = _Keys(*(jax.random.fold_in(k, shard) for k in keys))
+  return keys._replace(partner=local.partner) if mode == "batch" else local
+
+
+class _Layout(NamedTuple):
+  """How one draw maps to the examples of the batch in a mode."""
+
+  mode: str
+  partner: jax.Array
+
+  @property
+  def batch_size(self) -> int:
+    return self.partner.shape[0]
 
   @property
   def shape(self) -> tuple[int, ...]:
-    """The shape of one draw: a scalar in batch mode, one per example otherwise."""
+    """One draw per batch, or one per example (pairs read their smaller index)."""
     return () if self.mode == "batch" else (self.batch_size,)
-
-  def words(self, count: int | None = None) -> jax.Array:
-    """The next ``uint32`` words: one draw of `shape`, or ``count`` stacked."""
-    taken = self._words[:count or 1]
-    del self._words[:count or 1]
-    if len(taken) != (count or 1):
-      raise AssertionError("a sampler asked for more words than it reserved")
-    return taken[0] if count is None else jnp.stack(taken)
-
-  def key(self) -> jax.Array:
-    """The next reserved key, for draws that need `jax.random` (Beta, normal)."""
-    if not self._keys:
-      raise AssertionError("a sampler asked for more keys than it reserved")
-    return self._keys.pop(0)
-
-  def check_done(self) -> None:
-    """Every reserved word and key was used (the reservations are exact)."""
-    if self._words or self._keys:
-      raise AssertionError("a sampler reserved words or keys it did not use")
 
   def per_example(self, x: jax.Array) -> jax.Array:
     """Spreads a draw of `shape` (plus trailing dims) to one row per example."""
@@ -118,121 +102,162 @@ class _Draw:
       return x[partners_lib.pair_representative(self.partner)]
     return x
 
-  def coin(self, prob: ArrayLike) -> jax.Array:
-    """``bool[B]``: whether each example is mixed, excluding self-partners."""
-    heads = random_bits.uniform(self.words()) < jnp.asarray(prob, jnp.float32)
-    return self.per_example(heads) & (self.partner != self.index)
+  def coin(self, key: jax.Array, prob: ArrayLike) -> jax.Array:
+    """``bool[B]``: heads with probability ``prob`` (a NaN prob is never heads)."""
+    heads = jax.random.uniform(key, self.shape) < jnp.asarray(prob, jnp.float32)
+    return self.per_example(heads)
 
-  def lam(self, alpha: ArrayLike) -> jax.Array:
-    """``lam ~ Beta(alpha, alpha)`` of `shape` (see `_lambda_needs`)."""
-    if boxes.is_one(alpha):
-      return boxes.lambda_from_words(self.words())
-    return boxes.sample_beta_lambda(self.key(), alpha, self.shape)
+  def has_partner(self) -> jax.Array:
+    return self.partner != jnp.arange(self.batch_size, dtype=jnp.int32)
 
 
-def _lambda_needs(alpha) -> tuple[int, int]:
-  """``(words, keys)`` that one `_Draw.lam` takes."""
-  return (1, 0) if boxes.is_one(alpha) else (0, 1)
-
-
-def _box_needs(alpha, minmax, center_std, box_size) -> tuple[int, int]:
-  """``(words, keys)`` that one `_cutmix_boxes` takes."""
-  if minmax is not None:
-    return 4, 0
-  words, keys = (2, 0) if center_std is None else (0, 1)
-  if box_size is None:
-    lam_words, lam_keys = _lambda_needs(alpha)
-    words, keys = words + lam_words, keys + lam_keys
-  return words, keys
-
-
-def _cutmix_boxes(draw: _Draw, height, width, alpha, minmax, center_std, box_size):
-  if minmax is not None:
-    return boxes.minmax_boxes_from_words(draw.words(4), height, width, minmax)
-  if center_std is None:
-    cy, cx = boxes.centers_from_words(draw.words(), draw.words(), height, width)
+def _layout(rng, batch_size, mode, axis_name) -> tuple[_Keys, _Layout]:
+  rng = validation.check_rng(rng)
+  mode = validation.check_mode(mode)
+  batch_size = validation.check_batch_size(batch_size)
+  keys = _split_keys(rng, mode, axis_name)
+  if mode == "pair":
+    partner = partners_lib.random_pairs(keys.partner, batch_size)
   else:
-    cy, cx = boxes.sample_gaussian_centers(draw.key(), height, width,
-                                           draw.shape, center_std)
+    partner = partners_lib.random_partners(keys.partner, batch_size)
+  return keys, _Layout(mode, partner)
+
+
+def sample_lambda(rng: jax.Array, alpha, shape: Sequence[int] = ()) -> jax.Array:
+  """``lam ~ Beta(alpha, alpha)``, ``float32[shape]``, for a checked ``alpha``.
+
+  ``alpha`` is a Python float (already checked) or a traced scalar; see the
+  module docs for what a traced value outside ``(0, inf)`` gives.
+  """
+  shape = tuple(shape)
+  if not validation.is_traced(alpha):
+    if alpha == 1:
+      return jax.random.uniform(rng, shape)
+    a = jnp.float32(max(alpha, _SMALLEST_NORMAL))
+    return jax.random.beta(rng, a, a, shape)
+  a = jnp.asarray(alpha, jnp.float32)
+  on = a > 0
+  safe = jnp.clip(jnp.where(on, a, 1.0), _SMALLEST_NORMAL, _LARGEST)
+  lam = jnp.where(a == 1, jax.random.uniform(rng, shape),
+                  jax.random.beta(rng, safe, safe, shape))
+  return jnp.where(on, lam, 1.0)
+
+
+def _gaussian_centers(rng, shape, size, center_std) -> jax.Array:
+  """The paper's "center Gaussian" ablation: ``floor(n (0.5 + std z))``, clipped."""
+  z = jax.random.normal(rng, tuple(shape) + (len(size),), jnp.float32)
+  sides = jnp.asarray(size, jnp.float32)
+  std = jnp.asarray(center_std, jnp.float32)
+  center = jnp.floor(sides * (0.5 + std * z))
+  return jnp.clip(center, 0, sides - 1).astype(jnp.int32)
+
+
+def _draw_boxes(rng, shape, size, *, alpha, minmax, center_std, box_size):
+  """``int32[*shape, 2k]`` boxes drawn by the configured rule."""
+  side_key, place_key = jax.random.split(rng)
+  k = len(size)
+  limit = jnp.asarray(size, jnp.int32)
+  if minmax is not None:
+    # timm's cutmix_minmax: sides uniform in [int(lo n), int(hi n)), the box
+    # placed fully inside (every position equally likely).
+    lo = jnp.asarray([int(n * minmax[0]) for n in size], jnp.int32)
+    hi = jnp.asarray([int(n * minmax[1]) for n in size], jnp.int32)
+    sides = jax.random.randint(side_key, tuple(shape) + (k,), lo, hi)
+    start = jax.random.randint(place_key, sides.shape, 0, limit - sides + 1)
+    return jnp.concatenate([start, start + sides], axis=-1)
+  if center_std is None:
+    center = jax.random.randint(place_key, tuple(shape) + (k,), 0, limit)
+  else:
+    center = _gaussian_centers(place_key, shape, size, center_std)
   if box_size is not None:
-    return boxes.box_from_center(cy, cx, box_size[0], box_size[1], height, width)
-  return boxes.box_from_lambda(draw.lam(alpha), cy, cx, height, width)
+    sides = jnp.asarray(box_size, jnp.int32)
+  else:
+    sides = boxes.cut_sides(sample_lambda(side_key, alpha, shape), size)
+  return boxes.box_from_center(center, sides, size)
+
+
+def _check_box_options(size, alpha, minmax, center_std, box_size):
+  size = validation.check_size(size)
+  validation.check_box_options(minmax=minmax, box_size=box_size,
+                               center_std=center_std)
+  minmax = validation.check_minmax(minmax, size)
+  box_size = validation.check_box_size(box_size, size)
+  center_std = validation.check_center_std(center_std)
+  if minmax is None and box_size is None:
+    alpha = validation.check_alpha(alpha)
+  return size, dict(alpha=alpha, minmax=minmax, center_std=center_std,
+                    box_size=box_size)
 
 
 def sample_cutmix_params(
-    rng: jax.Array, batch_size: int, height: int, width: int,
+    rng: jax.Array, batch_size: int, size: Sequence[int],
     alpha: ArrayLike = 1.0, *, mode: str = "batch", prob: ArrayLike = 1.0,
     minmax: tuple[float, float] | None = None,
     center_std: ArrayLike | None = None,
-    box_size: int | tuple[int, int] | None = None,
-    label_mode: str = "area", axis_name: str | None = None,
+    box_size: int | Sequence[int] | None = None,
+    axis_name: str | None = None,
 ) -> params_lib.MixParams:
   """Draws CutMix parameters for a batch: the paper's algorithm, exactly.
 
-  ``lam ~ Beta(alpha, alpha)``, ``r = sqrt(1 - lam)``, ``cut_h = floor(H r)``,
-  ``cut_w = floor(W r)``, centre ``cy ~ U{0..H-1}``, ``cx ~ U{0..W-1}``,
+  For images (``size = (H, W)``): ``lam ~ Beta(alpha, alpha)``,
+  ``r = sqrt(1 - lam)``, ``cut_h = floor(H r)``, ``cut_w = floor(W r)``,
+  centre ``cy ~ U{0..H-1}``, ``cx ~ U{0..W-1}``,
   ``y0 = clip(cy - cut_h // 2, 0, H)``, ``y1 = clip(cy + cut_h // 2, 0, H)``
   (same for x); then the label weight is recomputed from those clipped
-  integers: ``lam = 1 - (y1 - y0) (x1 - x0) / (H W)``.
+  integers: ``lam = 1 - (y1 - y0) (x1 - x0) / (H W)``. Over ``k`` axes the
+  sides are ``floor(n_i (1 - lam)^(1/k))``.
 
   Args:
     rng: a PRNG key.
     batch_size: ``B`` (static).
-    height: ``H`` (static).
-    width: ``W`` (static).
-    alpha: the Beta parameter, > 0; a Python number or a traced scalar.
+    size: the sizes of the cut axes, e.g. ``(H, W)`` (static).
+    alpha: the Beta parameter, > 0; a Python number or a (traced) scalar.
     mode: ``"batch"``, ``"elem"`` or ``"pair"`` (see the module docs).
     prob: the probability of mixing, in ``[0, 1]``; may be traced (a schedule).
     minmax: timm's ``cutmix_minmax`` ``(lo, hi)``: box sides drawn uniformly
-      from ``[int(lo * side), int(hi * side))`` and placed fully inside the
-      image (every position equally likely); ``alpha`` is then unused.
+      from ``[int(lo * n), int(hi * n))`` and placed fully inside the image
+      (every position equally likely); ``alpha`` is then unused.
     center_std: the paper's centre-Gaussian ablation: box centres drawn from a
       Gaussian around the image middle with this standard deviation, in units
       of the image side, clipped to the image.
-    box_size: the paper's fixed-size ablation: an int or ``(h, w)`` box
+    box_size: the paper's fixed-size ablation: an int or one side per axis
       (e.g. 16 on CIFAR), placed and clipped as the paper's boxes are (an odd
       side loses a pixel to the paper's ``// 2``); ``alpha`` is then unused.
-    label_mode: ``"area"`` (the paper), ``"larger_area"`` or ``"complete"``
-      (the paper's label ablations, see `label_weights`).
     axis_name: the mesh axis when called inside `jax.shard_map` (see the
       module docs); ``None`` otherwise.
 
   Returns:
-    `MixParams` with ``int32[B, 4]`` boxes, ``float32[B]`` label weights,
-    ``int32[B]`` partners and ``bool[B]`` flags.
+    `MixParams` with ``int32[B, 2k]`` boxes, ``float32[B]`` label weights
+    (``1 -`` the pasted fraction), ``int32[B]`` partners and ``bool[B]``
+    flags.
 
   Raises:
-    ValueError, TypeError: for bad arguments, at trace time.
+    ValueError, TypeError: for bad arguments, at trace time; for a known
+      ``alpha``, ``prob`` or ``center_std`` out of range, at call time.
 
   Examples:
     >>> import jax
     >>> import cutmix_jax
-    >>> params = cutmix_jax.sample_cutmix_params(jax.random.key(0), 8, 32, 32)
+    >>> params = cutmix_jax.sample_cutmix_params(jax.random.key(0), 8, (32, 32))
     >>> params.box.shape, params.lam.shape
     ((8, 4), (8,))
-    >>> bool(jax.numpy.all(params.lam == 1 - cutmix_jax.pasted_fraction(params.box, 32, 32)))
+    >>> fraction = cutmix_jax.pasted_fraction(params.box, (32, 32))
+    >>> bool(jax.numpy.all(params.lam == 1 - fraction))
     True
   """
-  height, width = validation.check_image_size(height, width)
-  validation.check_probability(prob)
-  validation.check_label_mode(label_mode)
-  minmax = validation.check_minmax(minmax)
-  box_size = validation.check_box_size(box_size, height, width)
-  validation.check_center_std(center_std)
-  if minmax is None and box_size is None:
-    validation.check_alpha(alpha)
-  box_words, box_keys = _box_needs(alpha, minmax, center_std, box_size)
-  draw = _Draw(rng, batch_size, mode, axis_name, words=1 + box_words, keys=box_keys)
-  applied = draw.coin(prob)
-  box = draw.per_example(
-      _cutmix_boxes(draw, height, width, alpha, minmax, center_std, box_size))
-  draw.check_done()
-  box = jnp.where(applied[:, None], box, 0)
-  params = params_lib.MixParams(
-      box=box, lam=jnp.ones(draw.batch_size, jnp.float32), partner=draw.partner,
-      applied=applied, is_cutmix=jnp.ones(draw.batch_size, bool))
-  return params._replace(
-      lam=labels_lib.label_weights(params, height, width, label_mode=label_mode))
+  size, box_options = _check_box_options(size, alpha, minmax, center_std,
+                                         box_size)
+  prob = validation.check_probability(prob)
+  keys, layout = _layout(rng, batch_size, mode, axis_name)
+  box = layout.per_example(_draw_boxes(keys.box, layout.shape, size,
+                                       **box_options))
+  active = layout.coin(keys.coin, prob) & layout.has_partner()
+  return boxes.settle_boxes(
+      params_lib.MixParams(
+          box=box, lam=jnp.ones(layout.batch_size, jnp.float32),
+          partner=layout.partner, applied=active,
+          is_cutmix=jnp.ones(layout.batch_size, bool)),
+      size)
 
 
 def sample_mixup_params(
@@ -244,7 +269,7 @@ def sample_mixup_params(
   Args:
     rng: a PRNG key.
     batch_size: ``B`` (static).
-    alpha: the Beta parameter, > 0; a Python number or a traced scalar.
+    alpha: the Beta parameter, > 0; a Python number or a (traced) scalar.
     mode: ``"batch"``, ``"elem"`` or ``"pair"``.
     prob: the probability of mixing, in ``[0, 1]``.
     axis_name: the mesh axis inside `jax.shard_map`, else ``None``.
@@ -253,6 +278,9 @@ def sample_mixup_params(
     `MixParams` with empty boxes, ``is_cutmix`` all False and ``lam`` the
     blend weight of each example's own image (1.0 where not applied).
 
+  Raises:
+    ValueError, TypeError: for bad arguments.
+
   Examples:
     >>> import jax
     >>> import cutmix_jax
@@ -260,92 +288,98 @@ def sample_mixup_params(
     >>> params.lam.shape, params.lam.dtype
     ((4,), dtype('float32'))
   """
-  validation.check_alpha(alpha)
-  validation.check_probability(prob)
-  lam_words, lam_keys = _lambda_needs(alpha)
-  draw = _Draw(rng, batch_size, mode, axis_name, words=1 + lam_words, keys=lam_keys)
-  applied = draw.coin(prob)
-  lam = draw.per_example(draw.lam(alpha))
-  draw.check_done()
+  alpha = validation.check_alpha(alpha)
+  prob = validation.check_probability(prob)
+  keys, layout = _layout(rng, batch_size, mode, axis_name)
+  active = layout.coin(keys.coin, prob) & layout.has_partner()
+  lam = layout.per_example(sample_lambda(keys.blend, alpha, layout.shape))
+  applied = active & (lam < 1)
   return params_lib.MixParams(
-      box=jnp.zeros((draw.batch_size, 4), jnp.int32),
-      lam=jnp.where(applied, lam, 1.0), partner=draw.partner, applied=applied,
-      is_cutmix=jnp.zeros(draw.batch_size, bool))
+      box=jnp.zeros((layout.batch_size, 4), jnp.int32),
+      lam=jnp.where(applied, lam, 1.0), partner=layout.partner,
+      applied=applied, is_cutmix=jnp.zeros(layout.batch_size, bool))
 
 
-def _statically_zero(x) -> bool:
-  return isinstance(x, (int, float)) and x == 0
+def _switch_on(alpha) -> bool | jax.Array:
+  """Whether a method with this (checked) alpha is on: alpha > 0."""
+  return alpha > 0 if validation.is_traced(alpha) else alpha != 0
 
 
 def sample_mixup_or_cutmix_params(
-    rng: jax.Array, batch_size: int, height: int, width: int, *,
+    rng: jax.Array, batch_size: int, size: Sequence[int], *,
     mixup_alpha: ArrayLike = 0.8, cutmix_alpha: ArrayLike = 1.0,
     switch_prob: ArrayLike = 0.5, prob: ArrayLike = 1.0, mode: str = "batch",
-    minmax: tuple[float, float] | None = None, label_mode: str = "area",
-    axis_name: str | None = None,
+    minmax: tuple[float, float] | None = None, axis_name: str | None = None,
 ) -> params_lib.MixParams:
   """Draws parameters that use CutMix with ``switch_prob``, MixUp otherwise (timm's knobs).
 
   The choice is made per batch (``mode="batch"``), per example or per pair.
-  ``mixup_alpha=0`` or ``cutmix_alpha=0`` (Python numbers) turns that method
-  off, as in timm; ``minmax`` turns CutMix on whatever ``cutmix_alpha`` is.
-  Traced alphas must be positive.
+  An alpha of 0 turns that method off, as in timm, and the other is used for
+  every mixed example; this holds for traced alphas too (a traced alpha <= 0
+  is off). ``minmax`` turns CutMix on whatever ``cutmix_alpha`` is.
+
+  Args:
+    rng: a PRNG key.
+    batch_size: ``B`` (static).
+    size: the sizes of the cut axes, e.g. ``(H, W)`` (static).
+    mixup_alpha: MixUp's Beta parameter, >= 0.
+    cutmix_alpha: CutMix's Beta parameter, >= 0.
+    switch_prob: the probability of CutMix when both are on.
+    prob: the probability of mixing at all.
+    mode: ``"batch"``, ``"elem"`` or ``"pair"``.
+    minmax: timm's ``cutmix_minmax`` for the CutMix boxes.
+    axis_name: the mesh axis inside `jax.shard_map`, else ``None``.
 
   Returns:
     `MixParams`: CutMix rows carry a box and its area label weight, MixUp rows
     an empty box and the blend weight; ``is_cutmix`` tells them apart.
 
   Raises:
-    ValueError: if both methods are off, or for any bad argument.
+    ValueError: if both alphas are the number 0, or for any bad argument.
 
   Examples:
     >>> import jax
     >>> import cutmix_jax
     >>> params = cutmix_jax.sample_mixup_or_cutmix_params(
-    ...     jax.random.key(0), 8, 32, 32, mode="elem")
+    ...     jax.random.key(0), 8, (32, 32), mode="elem")
     >>> params.is_cutmix.dtype
     dtype('bool')
   """
-  height, width = validation.check_image_size(height, width)
-  validation.check_alpha(mixup_alpha, arg="mixup_alpha", allow_zero=True)
-  validation.check_alpha(cutmix_alpha, arg="cutmix_alpha", allow_zero=True)
-  validation.check_probability(switch_prob, arg="switch_prob")
-  validation.check_probability(prob)
-  validation.check_label_mode(label_mode)
-  minmax = validation.check_minmax(minmax)
-  use_mixup = not _statically_zero(mixup_alpha)
-  use_cutmix = minmax is not None or not _statically_zero(cutmix_alpha)
-  if not (use_mixup or use_cutmix):
+  size = validation.check_size(size)
+  mixup_alpha = validation.check_alpha(mixup_alpha, arg="mixup_alpha",
+                                       allow_zero=True)
+  cutmix_alpha = validation.check_alpha(cutmix_alpha, arg="cutmix_alpha",
+                                        allow_zero=True)
+  switch_prob = validation.check_probability(switch_prob, arg="switch_prob")
+  prob = validation.check_probability(prob)
+  minmax = validation.check_minmax(minmax, size)
+  mixup_on = _switch_on(mixup_alpha)
+  cutmix_on = True if minmax is not None else _switch_on(cutmix_alpha)
+  if mixup_on is False and cutmix_on is False:
     raise ValueError(
         "mixup_alpha, cutmix_alpha: both are 0, so nothing would be mixed; "
         "set one of them > 0 (or pass minmax).")
-  words, keys = 1 + (use_mixup and use_cutmix), 0
-  if use_cutmix:
-    box_words, box_keys = _box_needs(cutmix_alpha, minmax, None, None)
-    words, keys = words + box_words, keys + box_keys
-  if use_mixup:
-    lam_words, lam_keys = _lambda_needs(mixup_alpha)
-    words, keys = words + lam_words, keys + lam_keys
-  draw = _Draw(rng, batch_size, mode, axis_name, words=words, keys=keys)
-  applied = draw.coin(prob)
-  if use_mixup and use_cutmix:
-    heads = random_bits.uniform(draw.words()) < jnp.asarray(switch_prob, jnp.float32)
-    is_cutmix = draw.per_example(heads)
+  keys, layout = _layout(rng, batch_size, mode, axis_name)
+  active = layout.coin(keys.coin, prob) & layout.has_partner()
+  use_cutmix = cutmix_on & (jnp.logical_not(mixup_on)
+                            | layout.coin(keys.switch, switch_prob))
+  use_cutmix = jnp.broadcast_to(use_cutmix, (layout.batch_size,))
+  if cutmix_on is False:
+    box = jnp.zeros((layout.batch_size, 2 * len(size)), jnp.int32)
   else:
-    is_cutmix = jnp.full(draw.batch_size, use_cutmix)
-  if use_cutmix:
-    box = draw.per_example(
-        _cutmix_boxes(draw, height, width, cutmix_alpha, minmax, None, None))
+    box = layout.per_example(_draw_boxes(
+        keys.box, layout.shape, size, alpha=cutmix_alpha, minmax=minmax,
+        center_std=None, box_size=None))
+  if mixup_on is False:
+    mix_lam = jnp.ones(layout.batch_size, jnp.float32)
   else:
-    box = jnp.zeros((draw.batch_size, 4), jnp.int32)
-  if use_mixup:
-    mix_lam = draw.per_example(draw.lam(mixup_alpha))
-  else:
-    mix_lam = jnp.ones(draw.batch_size, jnp.float32)
-  draw.check_done()
-  box = jnp.where((applied & is_cutmix)[:, None], box, 0)
-  params = params_lib.MixParams(
-      box=box, lam=jnp.where(applied, mix_lam, 1.0), partner=draw.partner,
-      applied=applied, is_cutmix=is_cutmix)
-  return params._replace(
-      lam=labels_lib.label_weights(params, height, width, label_mode=label_mode))
+    mix_lam = layout.per_example(
+        sample_lambda(keys.blend, mixup_alpha, layout.shape))
+  blended = active & (mix_lam < 1)
+  return boxes.settle_boxes(
+      params_lib.MixParams(
+          box=box, lam=jnp.where(blended & ~use_cutmix, mix_lam, 1.0),
+          partner=layout.partner,
+          applied=jnp.where(use_cutmix, active, blended),
+          is_cutmix=use_cutmix),
+      size)

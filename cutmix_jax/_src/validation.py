@@ -1,8 +1,16 @@
-"""Trace-time argument checks on static shapes, dtypes and Python numbers.
+"""Argument checks: at trace time on shapes and dtypes, eagerly on known values.
 
-Every check here looks only at what is known while tracing (shapes, dtypes and
-concrete Python numbers). Traced values pass through unchecked: checking them
-would need a host round trip inside the user's jitted step.
+Shapes, dtypes and Python options are known while tracing, so they are
+checked there. A scalar such as ``alpha`` can be a Python or NumPy number, a
+concrete JAX array (an eager call) or a tracer (inside ``jit``): its value is
+checked in the first three cases, and a traced value passes to the sampler,
+which keeps every loop bounded and every result in range whatever it is (see
+`sampling`). Checking a traced value would need a host round trip inside the
+user's step, or `jax.experimental.checkify`.
+
+One kind of error per kind of mistake: `TypeError` for a wrong type or
+dtype, `ValueError` for a wrong shape or value. Every message names the
+argument, what was expected and what came.
 """
 
 import numbers
@@ -14,9 +22,15 @@ import numpy as np
 
 MODES = ("batch", "elem", "pair")
 LABEL_MODES = ("area", "larger_area", "complete")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_TRACED_ERRORS = (jax.errors.TracerArrayConversionError,
+                  jax.errors.ConcretizationTypeError)
 
 
-def _describe(x) -> str:
+def describe(x) -> str:
+  """A short description of a value for error messages."""
+  if is_traced(x):
+    return f"a traced {x.dtype}{list(x.shape)}"
   shape = getattr(x, "shape", None)
   dtype = getattr(x, "dtype", None)
   if shape is not None and dtype is not None:
@@ -24,183 +38,240 @@ def _describe(x) -> str:
   return repr(x)
 
 
-def _is_concrete_number(x) -> bool:
-  return isinstance(x, numbers.Number) and not isinstance(x, bool)
+def is_traced(x) -> bool:
+  """Whether ``x`` is a tracer, whose value is unknown until run time."""
+  return isinstance(x, jax.core.Tracer)
 
 
-def check_rng(rng) -> None:
-  """Accepts a typed key (`jax.random.key`) or a raw `uint32[2]` key."""
+def _static_error(arg: str, expected: str) -> TypeError:
+  return TypeError(
+      f"{arg}: expected {expected} known at trace time, got a traced value; "
+      f"pass it as a Python value and mark it static, e.g. "
+      f"jax.jit(fn, static_argnames=({arg!r},)).")
+
+
+def _check_static(x, arg: str, expected: str) -> None:
+  if is_traced(x):
+    raise _static_error(arg, expected)
+
+
+def _dtype_of(x):
+  dtype = getattr(x, "dtype", None)
+  if dtype is not None:
+    return dtype
+  if isinstance(x, (str, bytes)):
+    return None
+  try:
+    return np.asarray(x).dtype
+  except (TypeError, ValueError):
+    return None
+
+
+def scalar_value(x, arg: str) -> float | None:
+  """Checks a numeric scalar; returns its value, or None if it is traced.
+
+  Raises:
+    TypeError: for a string, a bool, a non-numeric dtype or a non-scalar.
+    ValueError: for a NaN or infinite value, or one that overflows float32.
+  """
+  dtype = _dtype_of(x)
+  if (isinstance(x, (bool, np.bool_)) or dtype is None
+      or not (jnp.issubdtype(dtype, jnp.integer)
+              or jnp.issubdtype(dtype, jnp.floating))):
+    raise TypeError(f"{arg}: expected a real number, got {describe(x)}.")
+  if np.shape(x) != ():
+    raise TypeError(f"{arg}: expected a scalar, got {describe(x)}.")
+  if is_traced(x):
+    return None
+  try:
+    value = float(np.asarray(x))
+  except _TRACED_ERRORS:
+    return None
+  if not np.isfinite(value):
+    raise ValueError(f"{arg}: expected a finite number, got {value}.")
+  if abs(value) > _FLOAT32_MAX:
+    raise ValueError(
+        f"{arg}: expected a number that fits float32 (|x| <= {_FLOAT32_MAX:.4g}), "
+        f"got {value}.")
+  return value
+
+
+def check_alpha(alpha, *, arg: str = "alpha", allow_zero: bool = False):
+  """Returns ``alpha`` as a Python float if it is known, else the tracer."""
+  value = scalar_value(alpha, arg)
+  if value is None:
+    return alpha
+  if allow_zero and value < 0:
+    raise ValueError(f"{arg}: expected alpha >= 0 (0 turns it off), got {value}.")
+  if not allow_zero and value <= 0:
+    raise ValueError(
+        f"{arg}: expected alpha > 0 (the Beta(alpha, alpha) parameter), "
+        f"got {value}.")
+  return value
+
+
+def check_probability(prob, *, arg: str = "prob"):
+  value = scalar_value(prob, arg)
+  if value is not None and not 0.0 <= value <= 1.0:
+    raise ValueError(f"{arg}: expected a probability in [0, 1], got {value}.")
+  return prob if value is None else value
+
+
+def check_label_smoothing(label_smoothing):
+  value = scalar_value(label_smoothing, "label_smoothing")
+  if value is not None and not 0.0 <= value < 1.0:
+    raise ValueError(
+        f"label_smoothing: expected a value in [0, 1), got {value}.")
+  return label_smoothing if value is None else value
+
+
+def check_center_std(center_std):
+  if center_std is None:
+    return None
+  value = scalar_value(center_std, "center_std")
+  if value is not None and value <= 0:
+    raise ValueError(f"center_std: expected a value > 0, got {value}.")
+  return center_std if value is None else value
+
+
+def check_rng(rng) -> jax.Array:
+  """Accepts a typed key or a raw key of the default PRNG implementation.
+
+  Returns:
+    A typed key (raw keys are wrapped, so every draw uses the typed API).
+  """
   dtype = getattr(rng, "dtype", None)
   if dtype is None:
     raise TypeError(
         "rng: expected a PRNG key from jax.random.key(seed) or "
-        f"jax.random.PRNGKey(seed), got {_describe(rng)}.")
+        f"jax.random.PRNGKey(seed), got {describe(rng)}.")
   if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
     if np.shape(rng) != ():
       raise ValueError(
           "rng: expected a single PRNG key (shape ()), got a key array of "
           f"shape {tuple(np.shape(rng))}; split it outside, or use jax.vmap.")
-    return
-  if dtype != jnp.uint32 or tuple(np.shape(rng)) != (2,):
+    return rng
+  raw_shape = jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape
+  if dtype != jnp.uint32 or tuple(np.shape(rng)) != raw_shape:
     raise TypeError(
-        "rng: expected a PRNG key from jax.random.key(seed) or "
-        f"jax.random.PRNGKey(seed) (uint32[2]), got {_describe(rng)}.")
+        "rng: expected a PRNG key from jax.random.key(seed), or a raw key "
+        f"from jax.random.PRNGKey(seed) (uint32{list(raw_shape)} for the "
+        f"default implementation), got {describe(rng)}.")
+  return jax.random.wrap_key_data(rng)
 
 
-def normalize_spatial_axes(spatial_axes: Sequence[int], ndim: int,
-                           *, arg: str = "images") -> tuple[int, int]:
-  """Returns the two spatial axes as non-negative ints, or raises."""
-  try:
-    axes = tuple(int(a) for a in spatial_axes)
-  except TypeError:
-    raise TypeError(
-        "spatial_axes: expected a pair of ints such as (1, 2), got "
-        f"{spatial_axes!r}.") from None
-  if len(axes) != 2:
-    raise ValueError(
-        f"spatial_axes: expected two axes (height, width), got {axes}.")
-  normalized = []
-  for a in axes:
-    if not -ndim <= a < ndim:
-      raise ValueError(
-          f"spatial_axes: axis {a} is out of range for {arg} of rank {ndim}; "
-          f"expected axes in [1, {ndim - 1}].")
-    normalized.append(a % ndim)
-  if normalized[0] == normalized[1]:
-    raise ValueError(f"spatial_axes: expected two different axes, got {axes}.")
-  if 0 in normalized:
-    raise ValueError(
-        f"spatial_axes: axis 0 is the batch axis of {arg}, got {axes}.")
-  return normalized[0], normalized[1]
-
-
-def check_images(images, spatial_axes: Sequence[int],
-                 *, arg: str = "images") -> tuple[int, int, int, int]:
-  """Checks a batched array; returns (batch, height, width, h_axis, w_axis)."""
-  shape = np.shape(images)
-  dtype = getattr(images, "dtype", None) or np.asarray(images).dtype
-  if len(shape) < 3:
-    raise ValueError(
-        f"{arg}: expected a batch of images of rank >= 3 such as "
-        f"(batch, height, width, channels), got shape {tuple(shape)}.")
-  if not (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)):
-    raise TypeError(
-        f"{arg}: expected a numeric dtype (float, bfloat16, integer), got {dtype}.")
-  h_axis, w_axis = normalize_spatial_axes(spatial_axes, len(shape), arg=arg)
-  return shape[0], h_axis, w_axis, len(shape)
-
-
-def check_alpha(alpha, *, arg: str = "alpha", allow_zero: bool = False) -> None:
-  if _is_concrete_number(alpha):
-    if allow_zero:
-      if not alpha >= 0:
-        raise ValueError(f"{arg}: expected alpha >= 0 (0 disables), got {alpha}.")
-    elif not alpha > 0:
-      raise ValueError(
-          f"{arg}: expected alpha > 0 (the Beta(alpha, alpha) parameter), "
-          f"got {alpha}.")
-  else:
-    check_scalar(alpha, arg=arg)
-
-
-def check_probability(prob, *, arg: str = "prob") -> None:
-  if _is_concrete_number(prob):
-    if not 0.0 <= prob <= 1.0:
-      raise ValueError(f"{arg}: expected a probability in [0, 1], got {prob}.")
-  else:
-    check_scalar(prob, arg=arg)
-
-
-def check_label_smoothing(label_smoothing) -> None:
-  if _is_concrete_number(label_smoothing):
-    if not 0.0 <= label_smoothing < 1.0:
-      raise ValueError(
-          "label_smoothing: expected a value in [0, 1), got "
-          f"{label_smoothing}.")
-  else:
-    check_scalar(label_smoothing, arg="label_smoothing")
-
-
-def check_scalar(x, *, arg: str) -> None:
-  if isinstance(x, bool) or np.shape(x) != ():
-    raise TypeError(f"{arg}: expected a scalar number, got {_describe(x)}.")
-
-
-def check_mode(mode: str, *, arg: str = "mode") -> None:
-  if mode not in MODES:
+def check_mode(mode, *, arg: str = "mode") -> str:
+  _check_static(mode, arg, f"one of {MODES}")
+  if not isinstance(mode, str) or mode not in MODES:
     raise ValueError(f"{arg}: expected one of {MODES}, got {mode!r}.")
+  return mode
 
 
-def check_label_mode(label_mode: str) -> None:
-  if label_mode not in LABEL_MODES:
+def check_label_mode(label_mode) -> str:
+  _check_static(label_mode, "label_mode", f"one of {LABEL_MODES}")
+  if not isinstance(label_mode, str) or label_mode not in LABEL_MODES:
     raise ValueError(
         f"label_mode: expected one of {LABEL_MODES}, got {label_mode!r}.")
+  return label_mode
 
 
-def check_minmax(minmax) -> tuple[float, float] | None:
-  if minmax is None:
-    return None
+def check_axes(axes, ndim: int, *, arg: str = "spatial_axes",
+               array: str = "images", count: int | None = 2) -> tuple[int, ...]:
+  """Normalises the axes to cut over to non-negative, distinct, non-batch axes."""
+  _check_static(axes, arg, "a tuple of ints")
+  if isinstance(axes, numbers.Integral) and count != 2:
+    axes = (axes,)
   try:
-    lo, hi = (float(v) for v in minmax)
-  except (TypeError, ValueError):
+    normalized = tuple(operator_index(a, arg) for a in axes)
+  except TypeError:
     raise TypeError(
-        f"minmax: expected a pair (lo, hi) of floats, got {minmax!r}.") from None
-  if not 0.0 < lo < hi <= 1.0:
-    raise ValueError(f"minmax: expected 0 < lo < hi <= 1, got ({lo}, {hi}).")
-  return lo, hi
+        f"{arg}: expected a tuple of ints such as (1, 2), got {axes!r}.") from None
+  if count is not None and len(normalized) != count:
+    raise ValueError(f"{arg}: expected {count} axes, got {tuple(axes)}.")
+  if not 1 <= len(normalized) <= 3:
+    raise ValueError(f"{arg}: expected 1, 2 or 3 axes, got {tuple(axes)}.")
+  out = []
+  for a in normalized:
+    if not -ndim <= a < ndim:
+      raise ValueError(
+          f"{arg}: axis {a} is out of range for {array} of rank {ndim}; "
+          f"expected axes in [1, {ndim - 1}] (or negative).")
+    out.append(a % ndim)
+  if len(set(out)) != len(out):
+    raise ValueError(f"{arg}: expected different axes, got {tuple(axes)}.")
+  if 0 in out:
+    raise ValueError(f"{arg}: axis 0 is the batch axis of {array}, got {tuple(axes)}.")
+  return tuple(out)
 
 
-def check_box_size(box_size, height: int, width: int):
-  if box_size is None:
-    return None
-  if isinstance(box_size, numbers.Integral):
-    box_size = (box_size, box_size)
-  try:
-    bh, bw = (int(v) for v in box_size)
-  except (TypeError, ValueError):
-    raise TypeError(
-        f"box_size: expected an int or a pair (height, width), got {box_size!r}.") from None
-  if bh < 1 or bw < 1:
-    raise ValueError(f"box_size: expected positive sides, got ({bh}, {bw}).")
-  if bh > height or bw > width:
+def operator_index(x, arg: str) -> int:
+  _check_static(x, arg, "an int")
+  if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+    raise TypeError(f"{arg}: expected an int, got {describe(x)}.")
+  return int(x)
+
+
+def check_batch(x, *, arg: str = "images", min_rank: int = 1,
+                allow_bool: bool = True) -> tuple[int, ...]:
+  """Checks a batched array's dtype and rank; returns its shape."""
+  dtype = _dtype_of(x)
+  numeric = dtype is not None and (
+      jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)
+      or (allow_bool and jnp.issubdtype(dtype, jnp.bool_)))
+  if not numeric:
+    kinds = "float, bfloat16, integer" + (" or bool" if allow_bool else "")
+    raise TypeError(f"{arg}: expected a {kinds} dtype, got {dtype}.")
+  shape = tuple(np.shape(x))
+  if len(shape) < min_rank:
     raise ValueError(
-        f"box_size: the box ({bh}, {bw}) is larger than the images "
-        f"({height}, {width}).")
-  return bh, bw
+        f"{arg}: expected a batch of rank >= {min_rank}, got shape {shape}.")
+  if shape[0] == 0:
+    raise ValueError(f"{arg}: expected a non-empty batch, got shape {shape}.")
+  return shape
 
 
-def check_center_std(center_std) -> None:
-  if center_std is None:
-    return
-  if _is_concrete_number(center_std):
-    if not center_std > 0:
-      raise ValueError(f"center_std: expected a value > 0, got {center_std}.")
-  else:
-    check_scalar(center_std, arg="center_std")
+def check_same_batch(shape, batch_size: int, *, arg: str, against: str) -> None:
+  if shape[0] != batch_size:
+    raise ValueError(
+        f"{arg}: expected a batch of {batch_size} to match {against}, got "
+        f"{shape[0]} (shape {tuple(shape)}).")
 
 
-def check_labels(labels, batch_size: int, num_classes: int | None) -> int:
-  """Checks labels against the batch; returns the number of classes."""
-  shape = np.shape(labels)
-  dtype = getattr(labels, "dtype", None) or np.asarray(labels).dtype
-  if num_classes is not None and (
-      not isinstance(num_classes, numbers.Integral) or num_classes < 1):
+def check_num_classes(num_classes) -> int | None:
+  if num_classes is None:
+    return None
+  _check_static(num_classes, "num_classes", "a positive int")
+  if (isinstance(num_classes, (bool, np.bool_))
+      or not isinstance(num_classes, numbers.Integral) or num_classes < 1):
     raise ValueError(
         f"num_classes: expected a positive int, got {num_classes!r}.")
-  if jnp.issubdtype(dtype, jnp.integer):
+  return int(num_classes)
+
+
+def check_labels(labels, batch_size: int, num_classes) -> int:
+  """Checks labels against the batch; returns the number of classes.
+
+  Integer labels whose values are known (an eager call) must lie in
+  ``[0, num_classes)``; traced ones can be checked with
+  `check_labels_in_range` under `checkify`.
+  """
+  num_classes = check_num_classes(num_classes)
+  shape = tuple(np.shape(labels))
+  dtype = _dtype_of(labels)
+  if dtype is not None and jnp.issubdtype(dtype, jnp.integer):
     if len(shape) != 1:
       raise ValueError(
-          "labels: integer labels must have shape (batch,), got "
-          f"{tuple(shape)}.")
+          f"labels: integer labels must have shape (batch,), got {shape}.")
     if num_classes is None:
       raise ValueError(
           "num_classes: integer labels need num_classes to be one-hot "
           "encoded; pass num_classes=K, or pass one-hot float labels (batch, K).")
-  elif jnp.issubdtype(dtype, jnp.floating):
+    _check_known_labels_in_range(labels, num_classes)
+  elif dtype is not None and jnp.issubdtype(dtype, jnp.floating):
     if len(shape) != 2:
       raise ValueError(
           "labels: float labels must be one-hot or soft, of shape "
-          f"(batch, num_classes), got {tuple(shape)}.")
+          f"(batch, num_classes), got {shape}.")
     if num_classes is not None and shape[1] != num_classes:
       raise ValueError(
           f"labels: float labels have {shape[1]} classes on their last axis "
@@ -210,29 +281,100 @@ def check_labels(labels, batch_size: int, num_classes: int | None) -> int:
     raise TypeError(
         "labels: expected integer class indices (batch,) or float labels "
         f"(batch, num_classes), got dtype {dtype}.")
-  if shape[0] != batch_size:
-    raise ValueError(
-        f"labels: expected a batch of {batch_size} to match images, got "
-        f"{shape[0]} (labels shape {tuple(shape)}).")
+  check_same_batch(shape, batch_size, arg="labels", against="images")
   return num_classes
 
 
-def check_batch_size(batch_size) -> int:
-  if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-    raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}.")
-  return int(batch_size)
-
-
-def check_image_size(height, width) -> tuple[int, int]:
-  for name, v in (("height", height), ("width", width)):
-    if not isinstance(v, numbers.Integral) or v < 1:
-      raise ValueError(f"{name}: expected a positive int, got {v!r}.")
-    # Centres are drawn with 16-bit arithmetic (`random_bits.below`).
-    if v >= 1 << 16:
-      raise ValueError(f"{name}: expected at most 65535 pixels, got {v}.")
-  # Box areas are int32.
-  if height * width >= 1 << 31:
+def _check_known_labels_in_range(labels, num_classes: int) -> None:
+  if is_traced(labels):
+    return
+  try:
+    values = np.asarray(labels)
+  except _TRACED_ERRORS:
+    return
+  bad = (values < 0) | (values >= num_classes)
+  if values.size and bad.any():
     raise ValueError(
-        f"height, width: expected at most 2**31 - 1 pixels in all, got "
-        f"{height} x {width}.")
-  return int(height), int(width)
+        f"labels: expected class indices in [0, {num_classes}), got "
+        f"{values[bad][:5].tolist()} (min {values.min()}, max {values.max()}).")
+
+
+def check_batch_size(batch_size) -> int:
+  value = operator_index(batch_size, "batch_size")
+  if value < 1:
+    raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}.")
+  return value
+
+
+def check_size(size, *, arg: str = "size") -> tuple[int, ...]:
+  """The sizes of the axes to cut over, 1 to 3 positive ints."""
+  _check_static(size, arg, "a tuple of ints")
+  if isinstance(size, numbers.Integral):
+    size = (size,)
+  try:
+    sides = tuple(operator_index(s, arg) for s in size)
+  except TypeError:
+    raise TypeError(
+        f"{arg}: expected a tuple of 1 to 3 ints, got {size!r}.") from None
+  if not 1 <= len(sides) <= 3 or min(sides) < 1:
+    raise ValueError(f"{arg}: expected 1 to 3 positive sides, got {sides}.")
+  # Box areas are int32.
+  if int(np.prod(sides)) >= 1 << 31:
+    raise ValueError(
+        f"{arg}: expected at most 2**31 - 1 elements in the cut axes, got "
+        f"{sides}.")
+  return sides
+
+
+def check_minmax(minmax, size: Sequence[int]) -> tuple[float, float] | None:
+  if minmax is None:
+    return None
+  _check_static(minmax, "minmax", "a pair (lo, hi) of floats")
+  try:
+    lo, hi = (float(v) for v in minmax)
+  except (TypeError, ValueError):
+    raise TypeError(
+        f"minmax: expected a pair (lo, hi) of floats, got {minmax!r}.") from None
+  if not 0.0 < lo < hi <= 1.0:
+    raise ValueError(f"minmax: expected 0 < lo < hi <= 1, got ({lo}, {hi}).")
+  for side in size:
+    if int(side * lo) >= int(side * hi):
+      raise ValueError(
+          f"minmax: ({lo}, {hi}) leaves no box side to draw for an axis of "
+          f"{side} (int({lo} * {side}) = int({hi} * {side})).")
+  return lo, hi
+
+
+def check_box_size(box_size, size: Sequence[int]) -> tuple[int, ...] | None:
+  if box_size is None:
+    return None
+  _check_static(box_size, "box_size", "an int or a tuple of ints")
+  if isinstance(box_size, numbers.Integral):
+    box_size = (box_size,) * len(size)
+  try:
+    sides = tuple(operator_index(v, "box_size") for v in box_size)
+  except TypeError:
+    raise TypeError(
+        f"box_size: expected an int or one int per cut axis, got {box_size!r}."
+    ) from None
+  if len(sides) != len(size):
+    raise ValueError(
+        f"box_size: expected {len(size)} sides (one per cut axis), got {sides}.")
+  if min(sides) < 1:
+    raise ValueError(f"box_size: expected positive sides, got {sides}.")
+  if any(b > s for b, s in zip(sides, size)):
+    raise ValueError(
+        f"box_size: the box {sides} is larger than the images {tuple(size)}.")
+  return sides
+
+
+def check_box_options(*, minmax, box_size, center_std) -> None:
+  """Refuses option pairs where one would silently override the other."""
+  if minmax is not None and box_size is not None:
+    raise ValueError(
+        "minmax, box_size: both set, but minmax draws the box sides itself; "
+        "pass one of them.")
+  if minmax is not None and center_std is not None:
+    raise ValueError(
+        "minmax, center_std: both set, but minmax places the box itself "
+        "(uniformly, inside the image); pass one of them.")
