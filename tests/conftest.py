@@ -87,8 +87,12 @@ def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
   # Partners form a permutation of the batch; a self-partner is never applied.
   assert sorted(partner.tolist()) == list(range(batch))
   assert not np.any(applied & (partner == index))
+  # Applied exactly where something of the partner arrives: never with an
+  # empty box, and with prob 1 everywhere else.
+  area = np.asarray(cutmix_jax.box_area(box))
+  assert not np.any(applied & (area == 0))
   if prob_is_one:
-    np.testing.assert_array_equal(applied, partner != index)
+    np.testing.assert_array_equal(applied, (partner != index) & (area > 0))
 
   pix = spatial_to_front(out, spatial_axes)
   _, height, width, _ = pix.shape
@@ -127,7 +131,7 @@ def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
     # exactly 1 - pasted_fraction(params.box), bit for bit...
     np.testing.assert_array_equal(
         lam, np.where(applied, 1 - np.asarray(
-            cutmix_jax.pasted_fraction(box, height, width)), 1))
+            cutmix_jax.pasted_fraction(box, (height, width))), 1))
     # ... and that is the pixel count over H*W up to float32 rounding (XLA
     # divides by a scalar through its reciprocal, so allow 4 ulps of 1.0,
     # far below the 1/(H*W) that one pixel would change).

@@ -77,6 +77,31 @@ def main():
   plain = jax.jit(functools.partial(cutmix_jax.cutmix, num_classes=classes,
                                     mode="elem", return_params=True))
   report["plain_cutmix"] = summary(plain, key, images, labels)
+  # per_shard's contract: positional run-time values, clear refusals.
+  mix = cutmix_jax.per_shard(functools.partial(
+      cutmix_jax.cutmix, num_classes=classes, return_params=True), mesh)
+  contract = {}
+  _, _, params = jax.jit(mix)(key, images, labels, 0.5)
+  contract["positional_alpha_partners_local"] = bool(np.all(
+      np.asarray(params.partner) // (batch // 8) == np.arange(batch) // (batch // 8)))
+  for name, call in (
+      ("odd_batch", lambda: mix(key, np.zeros((60, height, width, 3)),
+                                   np.zeros(60, np.int32))),
+      ("wrong_axis", lambda: cutmix_jax.per_shard(
+          cutmix_jax.cutmix, mesh, axis_name="batch")),
+      ("static_at_call_time", lambda: mix(key, images, labels, mode="elem"))):
+    try:
+      call()
+      contract[name] = "no error"
+    except (TypeError, ValueError) as e:
+      contract[name] = f"{type(e).__name__}: {e}"
+  report["per_shard_contract"] = contract
+  # Every function under jax.set_mesh, on meshes of 4 and 8 devices.
+  from explicit_mesh_checks import explicit_mesh_report
+  report["explicit_mesh"] = {
+      str(n): explicit_mesh_report(
+          jax.make_mesh((n,), ("data",), devices=jax.devices()[:n]))
+      for n in (4, 8)}
   print(json.dumps(report))
 
 

@@ -11,9 +11,13 @@ The rule, which the whole API follows:
   ``num_classes`` (``soft_labels(labels, 10)``), both right after the data;
 * for ``cutmix`` and ``mixup`` everything after ``alpha`` is keyword-only;
 * nothing takes ``*args`` or ``**kwargs``.
+
+`api_violations` is that rule as code; it is applied to every public function
+and, to show it has teeth, to signatures that break it.
 """
 
 import inspect
+import os
 
 import pytest
 
@@ -29,6 +33,7 @@ POSITIONAL_OPTIONS = {
     "soft_labels": ("num_classes",),
 }
 FUNCTIONS = sorted(n for n in cutmix_jax.__all__ if n != "MixParams")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 P = inspect.Parameter
 
 
@@ -42,14 +47,13 @@ def test_all_matches_exports():
     assert getattr(cutmix_jax, name).__doc__, name
 
 
-def test_all_is_complete():
-  expected = {
-      "MixParams", "blend", "box_area", "box_from_center", "box_from_lambda",
-      "box_mask", "check_labels_in_range", "cut_and_paste", "cutmix",
-      "label_weights", "mix_images", "mix_labels", "mixup", "mixup_or_cutmix",
-      "pasted_fraction", "per_shard", "rescale_boxes", "sample_cutmix_params",
-      "sample_mixup_or_cutmix_params", "sample_mixup_params", "soft_labels"}
-  assert set(cutmix_jax.__all__) == expected
+def test_every_public_name_is_in_the_readme_api_table():
+  """A new public function cannot ship undocumented."""
+  readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+  api = readme[readme.index("## API"):]
+  api = api[:api.index("\n## ", 1)]
+  missing = [n for n in cutmix_jax.__all__ if f"`{n}" not in api]
+  assert not missing, f"not in README's API section: {missing}"
 
 
 def test_mix_params_fields():
@@ -81,41 +85,60 @@ def test_everything_after_alpha_is_keyword_only(name):
           "return_params"} <= set(names[4:])
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
-def test_options_after_data_are_keyword_only(name):
-  params = list(inspect.signature(getattr(cutmix_jax, name)).parameters.values())
-  allowed = POSITIONAL_OPTIONS.get(name, ())
+def api_violations(fn, positional_options=()) -> list[str]:
+  """How ``fn``'s signature breaks the rule in the module docs (empty: it keeps it)."""
+  params = list(inspect.signature(fn).parameters.values())
+  problems = []
   seen_option = False
   for p in params:
-    assert p.kind not in (P.VAR_POSITIONAL, P.VAR_KEYWORD), (name, p)
-    if p.kind == P.KEYWORD_ONLY:
-      assert p.default is not P.empty, (name, p.name)
-      continue
-    assert p.kind == P.POSITIONAL_OR_KEYWORD, (name, p)
-    if p.default is P.empty:
-      # Data: never after an option.
-      assert not seen_option, (name, p.name)
+    if p.kind in (P.VAR_POSITIONAL, P.VAR_KEYWORD):
+      problems.append(f"takes *{p.name}")
+    elif p.kind == P.KEYWORD_ONLY:
+      if p.default is P.empty:
+        problems.append(f"keyword-only {p.name!r} has no default")
+    elif p.kind != P.POSITIONAL_OR_KEYWORD:
+      problems.append(f"{p.name!r} is {p.kind.description}")
+    elif p.default is P.empty:
+      if seen_option:
+        problems.append(f"data {p.name!r} comes after an option")
     else:
-      assert p.name in allowed, (
-          f"{name}: option {p.name!r} must be keyword-only")
       seen_option = True
-  positional_options = [p.name for p in params
-                        if p.kind == P.POSITIONAL_OR_KEYWORD
-                        and p.default is not P.empty]
-  assert positional_options == list(allowed), name
+      if p.name not in positional_options:
+        problems.append(f"option {p.name!r} must be keyword-only")
+  positional = [p.name for p in params
+                if p.kind == P.POSITIONAL_OR_KEYWORD and p.default is not P.empty]
+  if positional != list(positional_options):
+    problems.append(f"positional options {positional}, expected "
+                    f"{list(positional_options)}")
+  return problems
 
 
-def test_rule_would_catch_a_positional_option():
-  """The rule is not vacuous: a made-up signature that breaks it fails it."""
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_options_after_data_are_keyword_only(name):
+  fn = getattr(cutmix_jax, name)
+  assert api_violations(fn, POSITIONAL_OPTIONS.get(name, ())) == []
 
-  def bad(rng, images, labels, alpha=1.0, mode="batch"):  # pylint: disable=unused-argument
-    pass
 
-  params = list(inspect.signature(bad).parameters.values())
-  offenders = [p.name for p in params if p.kind == P.POSITIONAL_OR_KEYWORD
-               and p.default is not P.empty
-               and p.name not in POSITIONAL_OPTIONS["cutmix"]]
-  assert offenders == ["mode"]
+def _positional_mode(rng, images, labels, alpha=1.0, mode="batch"):
+  del rng, images, labels, alpha, mode
+
+
+def _variadic(rng, images, *args, alpha=1.0):
+  del rng, images, args, alpha
+
+
+def _data_after_option(rng, alpha=1.0, *, images):
+  del rng, alpha, images
+
+
+@pytest.mark.parametrize("bad, expected", [
+    (_positional_mode, "option 'mode' must be keyword-only"),
+    (_variadic, "takes *args"),
+    (_data_after_option, "keyword-only 'images' has no default"),
+])
+def test_the_api_rule_rejects_signatures_that_break_it(bad, expected):
+  """The same check as above finds each kind of break (it is not vacuous)."""
+  assert expected in api_violations(bad, ("alpha",))
 
 
 def test_shared_option_names_and_defaults_agree():

@@ -2,11 +2,20 @@
 
 The checks run in a subprocess with 8 host devices (``sharding_worker.py``,
 started by ``conftest.py`` as soon as these tests are collected, so that it
-runs alongside the other tests); here we assert on its report.
+runs alongside the other tests); here we assert on its report. The worker
+also runs every public function inside ``jax.set_mesh`` on Explicit-axes
+meshes of 4 and 8 devices (``explicit_mesh_checks.py``).
 """
 
+import functools
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+
+import cutmix_jax
+from conftest import check_cutmix_provenance
 
 B, SHARDS, K = 64, 8, 10
 LOCAL = B // SHARDS
@@ -135,3 +144,49 @@ def test_per_shard_on_an_auto_axes_mesh():
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "AUTO MESH OK" in result.stdout
+
+
+@pytest.mark.parametrize("devices", ["4", "8"])
+def test_every_function_works_inside_set_mesh_on_explicit_axes(
+    sharding_report, devices):
+  """Eager and jitted, on a batch sharded over an Explicit ("data",) axis.
+
+  The batch outputs keep the batch's sharding and equal the unsharded
+  result for the same key (selects exactly, blends to float rounding).
+  """
+  report = sharding_report["explicit_mesh"][devices]
+  assert report["devices"] == int(devices)
+  assert len(report["calls"]) == 11
+  for name, entry in report["calls"].items():
+    assert "error" not in entry, (name, entry.get("error"))
+    for how in ("eager", "jit"):
+      sharded = entry[how + "_sharded"]
+      batch_outputs = 1 if len(sharded) == 1 else 2
+      assert all(sharded[:batch_outputs]), (name, how, sharded)
+      if not name.startswith("per_shard"):
+        assert entry[how + "_equal"], (name, how)
+
+
+def test_per_shard_contract(sharding_report):
+  contract = sharding_report["per_shard_contract"]
+  assert contract["positional_alpha_partners_local"] is True
+  assert contract["odd_batch"].startswith("ValueError: images:")
+  assert "8 shards" in contract["odd_batch"]
+  assert contract["wrong_axis"].startswith("ValueError: axis_name:")
+  assert "'data'" in contract["wrong_axis"]
+  assert contract["static_at_call_time"].startswith("TypeError: mode:")
+  assert "functools.partial" in contract["static_at_call_time"]
+
+
+def test_per_shard_on_a_one_device_mesh():
+  """A one-device mesh is a valid mesh: the whole batch is one shard."""
+  mesh = jax.make_mesh((1,), ("data",), devices=jax.devices()[:1])
+  mix = cutmix_jax.per_shard(functools.partial(
+      cutmix_jax.cutmix, num_classes=10, mode="elem", return_params=True), mesh)
+  images = jnp.broadcast_to(jnp.arange(1.0, 9.0)[:, None, None, None],
+                            (8, 6, 5, 3))
+  labels = jnp.arange(8)
+  mixed, soft, params = jax.jit(mix)(jax.random.key(0), images, labels,
+                                     prob=0.7)
+  check_cutmix_provenance(mixed, soft, params, labels, num_classes=10,
+                          prob_is_one=False, images=images)

@@ -32,12 +32,13 @@ RANDOM_FNS = {
     "mixup_or_cutmix": lambda rng, x, y, a, p, ls: cutmix_jax.mixup_or_cutmix(
         rng, x, y, mixup_alpha=a, cutmix_alpha=a, **_data_kwargs(p, ls)),
     "sample_cutmix_params": lambda rng, x, y, a, p, ls: (
-        cutmix_jax.sample_cutmix_params(rng, B, H, W, a, mode="elem", prob=p)),
+        cutmix_jax.sample_cutmix_params(rng, B, (H, W), a, mode="elem", prob=p)),
     "sample_mixup_params": lambda rng, x, y, a, p, ls: (
         cutmix_jax.sample_mixup_params(rng, B, a, mode="elem", prob=p)),
     "sample_mixup_or_cutmix_params": lambda rng, x, y, a, p, ls: (
         cutmix_jax.sample_mixup_or_cutmix_params(
-            rng, B, H, W, mixup_alpha=a, cutmix_alpha=a, mode="elem", prob=p)),
+            rng, B, (H, W), mixup_alpha=a, cutmix_alpha=a, mode="elem",
+            prob=p)),
 }
 
 
@@ -97,12 +98,11 @@ def test_random_fn_jit_matches_eager(jitted, data, name):
   outs, _ = jitted
   images, labels = data
   for seed, args, out in zip((0, 1, 2), (ARGS_1, ARGS_2, ARGS_3), outs):
-    # The same inputs as the jitted call: scalars as arrays. (A Python alpha
-    # of 1 draws its Beta(1, 1) lambda as a uniform, an array alpha through
-    # the Beta sampler: one distribution, two streams.)
-    arrays = [jnp.asarray(v, jnp.float32) for v in args]
-    eager = RANDOM_FNS[name](jax.random.key(seed), images, labels, *arrays)
-    _assert_same(out[name], eager)
+    # The jitted call traced alpha, prob and smoothing; the same key and the
+    # same values as Python numbers or as arrays give the same draws.
+    for values in (args, [jnp.asarray(v, jnp.float32) for v in args]):
+      eager = RANDOM_FNS[name](jax.random.key(seed), images, labels, *values)
+      _assert_same(out[name], eager)
 
 
 def test_jit_does_not_retrace_for_new_alpha_prob_smoothing(jitted, data):
@@ -116,9 +116,11 @@ def test_jit_does_not_retrace_for_new_alpha_prob_smoothing(jitted, data):
     np.testing.assert_array_equal(mixed, images)
     np.testing.assert_allclose(soft, soft_reference(labels, K, 0.1), atol=1e-7)
     assert not np.asarray(params.applied).any()
-  # prob=1 mixed every example that has another partner.
+  # prob=1 mixed every example that has another partner and a box.
   params = outs[0]["cutmix"][2]
-  np.testing.assert_array_equal(params.applied, params.partner != np.arange(B))
+  np.testing.assert_array_equal(
+      params.applied,
+      (params.partner != np.arange(B)) & (cutmix_jax.box_area(params.box) > 0))
   # prob=0.5, alpha=2, smoothing 0.2: still an exact CutMix.
   mixed, soft, params = outs[2]["cutmix"]
   check_cutmix_provenance(mixed, soft, params, labels, num_classes=K,
@@ -175,28 +177,27 @@ def core_inputs():
   labels = jnp.asarray(rng.integers(0, K, (N, B)), jnp.int32)
   params = _stack([
       cutmix_jax.sample_mixup_or_cutmix_params(
-          jax.random.key(n), B, H, W, mode="elem") for n in range(N)])
+          jax.random.key(n), B, (H, W), mode="elem") for n in range(N)])
   lam = jnp.asarray(rng.random((N, B)), jnp.float32)
-  cy = jnp.asarray(rng.integers(0, H, (N, B)), jnp.int32)
-  cx = jnp.asarray(rng.integers(0, W, (N, B)), jnp.int32)
-  ch = jnp.asarray(rng.integers(0, H + 1, (N, B)), jnp.int32)
-  cw = jnp.asarray(rng.integers(0, W + 1, (N, B)), jnp.int32)
-  return dict(images=images, labels=labels, params=params, lam=lam, cy=cy,
-              cx=cx, ch=ch, cw=cw, box=params.box)
+  center = jnp.asarray(rng.integers(0, (H, W), (N, B, 2)), jnp.int32)
+  sides = jnp.asarray(rng.integers(0, (H + 1, W + 1), (N, B, 2)), jnp.int32)
+  return dict(images=images, labels=labels, params=params, lam=lam,
+              center=center, sides=sides, box=params.box)
 
 
 CORE_CASES = {
     "box_from_center": (
-        lambda cy, cx, ch, cw: cutmix_jax.box_from_center(cy, cx, ch, cw, H, W),
-        ("cy", "cx", "ch", "cw")),
+        lambda c, s: cutmix_jax.box_from_center(c, s, (H, W)),
+        ("center", "sides")),
     "box_from_lambda": (
-        lambda lam, cy, cx: cutmix_jax.box_from_lambda(lam, cy, cx, H, W),
-        ("lam", "cy", "cx")),
+        lambda lam, c: cutmix_jax.box_from_lambda(lam, c, (H, W)),
+        ("lam", "center")),
     "box_area": (cutmix_jax.box_area, ("box",)),
-    "pasted_fraction": (lambda b: cutmix_jax.pasted_fraction(b, H, W), ("box",)),
+    "pasted_fraction": (lambda b: cutmix_jax.pasted_fraction(b, (H, W)),
+                        ("box",)),
     "rescale_boxes": (
         lambda b: cutmix_jax.rescale_boxes(b, (H, W), (8, 6)), ("box",)),
-    "box_mask": (lambda b: cutmix_jax.box_mask(b, H, W), ("box",)),
+    "box_mask": (lambda b: cutmix_jax.box_mask(b, (H, W)), ("box",)),
     "cut_and_paste": (cutmix_jax.cut_and_paste, ("images", "params")),
     "cut_and_paste_nchw": (
         lambda x, p: cutmix_jax.cut_and_paste(
@@ -212,7 +213,7 @@ CORE_CASES = {
         lambda y: cutmix_jax.soft_labels(y, K, label_smoothing=0.1),
         ("labels",)),
     "label_weights": (
-        lambda p: cutmix_jax.label_weights(p, H, W, label_mode="larger_area"),
+        lambda p: cutmix_jax.label_weights(p, (H, W), label_mode="larger_area"),
         ("params",)),
 }
 
@@ -234,7 +235,7 @@ def test_core_fn_results_are_consistent(core_inputs):
   """Cross-checks between core functions (eager), example by example."""
   params = jax.tree.map(lambda v: v[0], core_inputs["params"])
   images = core_inputs["images"][0]
-  mask = cutmix_jax.box_mask(params.box, H, W)
+  mask = cutmix_jax.box_mask(params.box, (H, W))
   np.testing.assert_array_equal(mask.sum((1, 2)),
                                 cutmix_jax.box_area(params.box))
   pasted = cutmix_jax.cut_and_paste(images, params)

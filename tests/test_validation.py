@@ -104,12 +104,61 @@ CASES = [
      ValueError, "mixup_alpha"),
     ("cutmix_alpha_negative", "mixup_or_cutmix", {}, dict(cutmix_alpha=-1),
      ValueError, "cutmix_alpha"),
+    # 0.2: every kind of bad scalar, and the options that cannot go together.
+    ("images_empty_batch", "cutmix", dict(images=jnp.zeros((0, H, W, 3))),
+     dict(labels_override=True), ValueError, "images"),
+    ("images_key_dtype_mixup", "mixup",
+     dict(images=jax.random.split(KEY, (B, H, W))), {}, TypeError, "images"),
+    ("images_bool_mixup", "mixup", dict(images=jnp.zeros((B, H, W, 1), bool)),
+     {}, TypeError, "images"),
+    ("images_bool_combined", "mixup_or_cutmix",
+     dict(images=jnp.zeros((B, H, W, 1), bool)), {}, TypeError, "images"),
+    ("alpha_string", "cutmix", {}, dict(alpha="1.0"), TypeError, "alpha"),
+    ("alpha_bool", "mixup", {}, dict(alpha=True), TypeError, "alpha"),
+    ("alpha_inf", "cutmix", {}, dict(alpha=float("inf")), ValueError, "alpha"),
+    ("alpha_inf_mixup", "mixup", {}, dict(alpha=float("inf")), ValueError,
+     "alpha"),
+    ("alpha_nan", "mixup", {}, dict(alpha=float("nan")), ValueError, "alpha"),
+    ("alpha_overflows_float32", "cutmix", {}, dict(alpha=1e39), ValueError,
+     "alpha"),
+    ("mixup_alpha_inf", "mixup_or_cutmix", {}, dict(mixup_alpha=float("inf")),
+     ValueError, "mixup_alpha"),
+    ("prob_string", "cutmix", {}, dict(prob="0.5"), TypeError, "prob"),
+    ("prob_nan", "mixup", {}, dict(prob=float("nan")), ValueError, "prob"),
+    ("label_smoothing_string", "mixup_or_cutmix", {},
+     dict(label_smoothing="0.1"), TypeError, "label_smoothing"),
+    ("label_smoothing_inf", "cutmix", {}, dict(label_smoothing=float("inf")),
+     ValueError, "label_smoothing"),
+    ("center_std_inf", "cutmix", {}, dict(center_std=float("inf")), ValueError,
+     "center_std"),
+    ("center_std_string", "cutmix", {}, dict(center_std="0.2"), TypeError,
+     "center_std"),
+    ("minmax_nan", "cutmix", {}, dict(minmax=(float("nan"), 0.5)), ValueError,
+     "minmax"),
+    ("minmax_no_side_to_draw", "cutmix", {}, dict(minmax=(0.5, 0.55)),
+     ValueError, "minmax"),
+    ("minmax_with_box_size", "cutmix", {}, dict(minmax=(0.2, 0.8), box_size=2),
+     ValueError, "minmax, box_size"),
+    ("minmax_with_center_std", "cutmix", {},
+     dict(minmax=(0.2, 0.8), center_std=0.2), ValueError, "minmax, center_std"),
+    ("box_size_three_sides", "cutmix", {}, dict(box_size=(2, 2, 2)), ValueError,
+     "box_size"),
+    ("box_size_float", "cutmix", {}, dict(box_size=2.5), TypeError, "box_size"),
+    ("num_classes_bool", "cutmix", {}, dict(num_classes=True), ValueError,
+     "num_classes"),
+    ("spatial_axes_float", "cutmix", {}, dict(spatial_axes=(1.0, 2.0)),
+     TypeError, "spatial_axes"),
+    ("input_size_three_sides", "cutmix", {}, dict(input_size=(32, 32, 3)),
+     ValueError, "input_size"),
+    ("input_size_zero", "cutmix", {}, dict(input_size=(0, 32)), ValueError,
+     "input_size"),
 ]
 
 
 def _call_kwargs(fn_name, kwargs):
   del fn_name
   kwargs = dict(kwargs)
+  kwargs.pop("labels_override", None)
   kwargs.setdefault("num_classes", K)
   return kwargs
 
@@ -117,6 +166,8 @@ def _call_kwargs(fn_name, kwargs):
 def _args(overrides):
   args = dict(rng=KEY, images=IMAGES, labels=LABELS)
   args.update(overrides)
+  if args["images"].shape[0] != B and "labels" not in overrides:
+    args["labels"] = jnp.arange(args["images"].shape[0]) % K
   return args["rng"], args["images"], args["labels"]
 
 
@@ -162,49 +213,83 @@ def test_good_inputs_trace_fine():
       KEY, IMAGES, LABELS, jnp.float32(-1.0), prob=jnp.float32(2.0))
 
 
+def _params():
+  return cutmix_jax.sample_cutmix_params(KEY, B, (H, W), box_size=2)
+
+
 SAMPLER_CASES = [
     ("cutmix_batch_size_zero", lambda: cutmix_jax.sample_cutmix_params(
-        KEY, 0, H, W), ValueError, "batch_size"),
-    ("cutmix_height_zero", lambda: cutmix_jax.sample_cutmix_params(
-        KEY, B, 0, W), ValueError, "height"),
-    ("cutmix_width_too_large", lambda: cutmix_jax.sample_cutmix_params(
-        KEY, B, H, 1 << 16), ValueError, "width"),
+        KEY, 0, (H, W)), ValueError, "batch_size"),
+    ("cutmix_batch_size_float", lambda: cutmix_jax.sample_cutmix_params(
+        KEY, 4.0, (H, W)), TypeError, "batch_size"),
+    ("cutmix_size_zero", lambda: cutmix_jax.sample_cutmix_params(
+        KEY, B, (0, W)), ValueError, "size"),
+    ("cutmix_size_four_axes", lambda: cutmix_jax.sample_cutmix_params(
+        KEY, B, (2, 2, 2, 2)), ValueError, "size"),
     ("cutmix_area_too_large", lambda: cutmix_jax.sample_cutmix_params(
-        KEY, B, 60000, 60000), ValueError, "height, width"),
+        KEY, B, (60000, 60000)), ValueError, "size"),
     ("cutmix_alpha", lambda: cutmix_jax.sample_cutmix_params(
-        KEY, B, H, W, -1.0), ValueError, "alpha"),
+        KEY, B, (H, W), -1.0), ValueError, "alpha"),
+    ("cutmix_alpha_known_array", lambda: cutmix_jax.sample_cutmix_params(
+        KEY, B, (H, W), jnp.float32(-1.0)), ValueError, "alpha"),
     ("cutmix_mode", lambda: cutmix_jax.sample_cutmix_params(
-        KEY, B, H, W, mode="x"), ValueError, "mode"),
+        KEY, B, (H, W), mode="x"), ValueError, "mode"),
     ("cutmix_rng", lambda: cutmix_jax.sample_cutmix_params(
-        jnp.zeros(2), B, H, W), TypeError, "rng"),
+        jnp.zeros(2), B, (H, W)), TypeError, "rng"),
     ("mixup_batch_size", lambda: cutmix_jax.sample_mixup_params(
         KEY, -3), ValueError, "batch_size"),
     ("mixup_prob", lambda: cutmix_jax.sample_mixup_params(
         KEY, B, prob=3.0), ValueError, "prob"),
+    ("mixup_alpha_known_nan", lambda: cutmix_jax.sample_mixup_params(
+        KEY, B, np.float32("nan")), ValueError, "alpha"),
     ("combined_both_zero", lambda: cutmix_jax.sample_mixup_or_cutmix_params(
-        KEY, B, H, W, mixup_alpha=0.0, cutmix_alpha=0), ValueError,
+        KEY, B, (H, W), mixup_alpha=0.0, cutmix_alpha=0), ValueError,
      "cutmix_alpha"),
-    ("combined_label_mode", lambda: cutmix_jax.sample_mixup_or_cutmix_params(
-        KEY, B, H, W, label_mode="x"), ValueError, "label_mode"),
+    ("combined_alpha_known_inf",
+     lambda: cutmix_jax.sample_mixup_or_cutmix_params(
+         KEY, B, (H, W), cutmix_alpha=jnp.float32(np.inf)), ValueError,
+     "cutmix_alpha"),
     ("paste_batch_mismatch", lambda: cutmix_jax.cut_and_paste(
-        IMAGES[:2], cutmix_jax.sample_cutmix_params(KEY, B, H, W, box_size=2)),
-     ValueError, "images"),
+        IMAGES[:2], _params()), ValueError, "images"),
     ("paste_spatial_axes", lambda: cutmix_jax.cut_and_paste(
-        IMAGES, cutmix_jax.sample_cutmix_params(KEY, B, H, W, box_size=2),
-        spatial_axes=(0, 3)), ValueError, "spatial_axes"),
+        IMAGES, _params(), spatial_axes=(0, 3)), ValueError, "spatial_axes"),
+    ("paste_params_type", lambda: cutmix_jax.cut_and_paste(
+        IMAGES, tuple(_params())), TypeError, "params"),
     ("blend_batch_mismatch", lambda: cutmix_jax.blend(
-        IMAGES[:3], cutmix_jax.sample_cutmix_params(KEY, B, H, W, box_size=2)),
-     ValueError, "images"),
+        IMAGES[:3], _params()), ValueError, "images"),
+    ("blend_bool", lambda: cutmix_jax.blend(
+        IMAGES > 0, _params()), TypeError, "images"),
+    ("mix_images_bool", lambda: cutmix_jax.mix_images(
+        IMAGES > 0, _params()), TypeError, "images"),
     ("mix_labels_mismatch", lambda: cutmix_jax.mix_labels(
-        LABELS[:3], cutmix_jax.sample_cutmix_params(KEY, B, H, W, box_size=2),
-        num_classes=K), ValueError, "labels"),
+        LABELS[:3], _params(), num_classes=K), ValueError, "labels"),
+    ("mix_labels_out_of_range", lambda: cutmix_jax.mix_labels(
+        jnp.array([0, 1, 2, K]), _params(), num_classes=K), ValueError,
+     "labels"),
     ("soft_labels_no_classes", lambda: cutmix_jax.soft_labels(LABELS),
      ValueError, "num_classes"),
     ("soft_labels_smoothing", lambda: cutmix_jax.soft_labels(
         LABELS, K, label_smoothing=1.5), ValueError, "label_smoothing"),
+    ("soft_labels_negative", lambda: cutmix_jax.soft_labels(
+        np.array([-1, 0]), K), ValueError, "labels"),
     ("label_weights_mode", lambda: cutmix_jax.label_weights(
-        cutmix_jax.sample_cutmix_params(KEY, B, H, W, box_size=2), H, W,
-        label_mode="x"), ValueError, "label_mode"),
+        _params(), (H, W), label_mode="x"), ValueError, "label_mode"),
+    ("label_weights_size", lambda: cutmix_jax.label_weights(
+        _params(), (H, W, 3)), ValueError, "box"),
+    ("box_mask_float_box", lambda: cutmix_jax.box_mask(
+        jnp.zeros((2, 4)), (H, W)), TypeError, "box"),
+    ("rescale_boxes_axes", lambda: cutmix_jax.rescale_boxes(
+        jnp.zeros((2, 4), jnp.int32), (H, W), (H,)), ValueError,
+     "source_size, target_size"),
+    ("box_from_center_axes", lambda: cutmix_jax.box_from_center(
+        [1, 2, 3], [2, 2], (H, W)), ValueError, "center"),
+    ("cross_entropy_float_labels", lambda: cutmix_jax.mixed_cross_entropy(
+        jnp.zeros((B, K)), jnp.zeros((B, K)), _params()), TypeError, "labels"),
+    ("cross_entropy_logits_rank", lambda: cutmix_jax.mixed_cross_entropy(
+        jnp.zeros((B,)), LABELS, _params()), ValueError, "logits"),
+    ("check_labels_in_range_traced_classes", lambda: jax.jit(
+        cutmix_jax.check_labels_in_range)(LABELS, K), TypeError,
+     "num_classes"),
 ]
 
 

@@ -166,7 +166,7 @@ def mixup(
     >>> mixed.dtype, soft.shape
     (dtype(bfloat16), (4, 4))
   """
-  shape = _check_data(images, labels, num_classes, min_rank=1,
+  shape = _check_data(images, labels, num_classes, min_rank=2,
                       allow_bool=False)
   label_smoothing = validation.check_label_smoothing(label_smoothing)
   params = sampling.sample_mixup_params(

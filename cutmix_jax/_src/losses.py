@@ -64,9 +64,7 @@ def mixed_cross_entropy(logits: ArrayLike, labels: ArrayLike,
   eps = validation.check_label_smoothing(label_smoothing)
   log_probs = jax.nn.log_softmax(
       logits.astype(jnp.promote_types(logits.dtype, jnp.float32)))
-  weight, partner = mixing.shard_like_batch(
-      (params.lam, params.partner),
-      log_probs)
+  partner = mixing.shard_like_batch(params.partner, labels)
 
   def loss_for(target):
     loss = -jnp.take_along_axis(log_probs, target[:, None], axis=-1)[:, 0]
@@ -77,4 +75,5 @@ def mixed_cross_entropy(logits: ArrayLike, labels: ArrayLike,
 
   own = loss_for(labels)
   other = loss_for(mixing.take_partners(labels, partner))
-  return mixing.interpolate(own, other, weight.astype(own.dtype))
+  weight = mixing.shard_like_batch(params.lam.astype(own.dtype), own)
+  return mixing.interpolate(own, other, weight)

@@ -330,6 +330,8 @@ def check_minmax(minmax, size: Sequence[int]) -> tuple[float, float] | None:
   if minmax is None:
     return None
   _check_static(minmax, "minmax", "a pair (lo, hi) of floats")
+  if isinstance(minmax, (tuple, list)) and any(map(is_traced, minmax)):
+    raise _static_error("minmax", "a pair (lo, hi) of floats")
   try:
     lo, hi = (float(v) for v in minmax)
   except (TypeError, ValueError):
