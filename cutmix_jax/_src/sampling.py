@@ -55,6 +55,8 @@ from cutmix_jax._src import validation
 
 _SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)
 _LARGEST = float(np.finfo(np.float32).max)
+_SMALLEST_NORMAL_BITS = int(np.float32(_SMALLEST_NORMAL).view(np.int32))
+_INF_BITS = int(np.float32(np.inf).view(np.int32))
 
 
 class _Keys(NamedTuple):
@@ -136,8 +138,12 @@ def sample_lambda(rng: jax.Array, alpha, shape: Sequence[int] = ()) -> jax.Array
     a = jnp.float32(max(alpha, _SMALLEST_NORMAL))
     return jax.random.beta(rng, a, a, shape)
   a = jnp.asarray(alpha, jnp.float32)
-  on = a > 0
-  safe = jnp.clip(jnp.where(on, a, 1.0), _SMALLEST_NORMAL, _LARGEST)
+  # Read the sign and range from the bits: XLA on CPU flushes subnormal
+  # floats to zero in comparisons, and a subnormal alpha is a valid one.
+  bits = jax.lax.bitcast_convert_type(a, jnp.int32)
+  on = (bits > 0) & (bits <= _INF_BITS)  # positive, subnormals too; not NaN
+  safe = jnp.where(bits < _SMALLEST_NORMAL_BITS, _SMALLEST_NORMAL,
+                   jnp.where(bits >= _INF_BITS, _LARGEST, a))
   lam = jnp.where(a == 1, jax.random.uniform(rng, shape),
                   jax.random.beta(rng, safe, safe, shape))
   return jnp.where(on, lam, 1.0)

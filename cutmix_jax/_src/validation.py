@@ -179,6 +179,8 @@ def check_axes(axes, ndim: int, *, arg: str = "spatial_axes",
                array: str = "images", count: int | None = 2) -> tuple[int, ...]:
   """Normalises the axes to cut over to non-negative, distinct, non-batch axes."""
   _check_static(axes, arg, "a tuple of ints")
+  if isinstance(axes, (tuple, list)) and any(map(is_traced, axes)):
+    raise _static_error(arg, "a tuple of ints")
   if isinstance(axes, numbers.Integral) and count != 2:
     axes = (axes,)
   try:
@@ -309,6 +311,8 @@ def check_batch_size(batch_size) -> int:
 def check_size(size, *, arg: str = "size") -> tuple[int, ...]:
   """The sizes of the axes to cut over, 1 to 3 positive ints."""
   _check_static(size, arg, "a tuple of ints")
+  if isinstance(size, (tuple, list)) and any(map(is_traced, size)):
+    raise _static_error(arg, "a tuple of ints")
   if isinstance(size, numbers.Integral):
     size = (size,)
   try:
@@ -351,6 +355,8 @@ def check_box_size(box_size, size: Sequence[int]) -> tuple[int, ...] | None:
   if box_size is None:
     return None
   _check_static(box_size, "box_size", "an int or a tuple of ints")
+  if isinstance(box_size, (tuple, list)) and any(map(is_traced, box_size)):
+    raise _static_error("box_size", "an int or a tuple of ints")
   if isinstance(box_size, numbers.Integral):
     box_size = (box_size,) * len(size)
   try:
