@@ -171,7 +171,8 @@ def _sampling(num_classes):
   del num_classes
   def sample(rng, images, labels):
     del labels
-    return cutmix_jax.sample_cutmix_params(rng, *images.shape[:3], mode="elem")
+    return cutmix_jax.sample_cutmix_params(rng, images.shape[0],
+                                           images.shape[1:3], mode="elem")
   return sample
 
 
@@ -184,7 +185,7 @@ def _paste_runner(merged: bool, batch: Batch) -> Callable[[], None]:
   """
   images, _ = _device_batch(batch)
   params = cutmix_jax.sample_cutmix_params(
-      jax.random.key(0), *images.shape[:3], mode="elem")
+      jax.random.key(0), images.shape[0], images.shape[1:3], mode="elem")
 
   def paste(images, params):
     out = cutmix_jax.cut_and_paste(images, params)
