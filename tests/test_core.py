@@ -1,5 +1,6 @@
 """Requirement 2: the deterministic core against hand-computed values."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -272,3 +273,48 @@ def test_label_weights_modes():
 def test_check_labels_in_range_rejects_float_labels():
   with pytest.raises(TypeError, match="labels"):
     cutmix_jax.check_labels_in_range(jnp.array([0.5]), 3)
+
+
+# ------------------------------------------------------------------ losses
+
+
+def _soft_cross_entropy(logits, soft):
+  return -np.sum(np.asarray(soft, np.float64)
+                 * np.asarray(jax.nn.log_softmax(logits), np.float64), -1)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("fn, kwargs", [
+    ("cutmix", dict(mode="elem")),
+    ("cutmix", dict(mode="batch", label_mode="larger_area")),
+    ("cutmix", dict(mode="pair", label_mode="complete")),
+    ("mixup", dict(mode="elem", alpha=0.4)),
+    ("mixup_or_cutmix", dict(mode="elem")),
+])
+def test_mixed_cross_entropy_equals_soft_label_cross_entropy(fn, kwargs,
+                                                             label_smoothing):
+  k = 7
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.normal(size=(9, 8, 6, 3)), jnp.float32)
+  labels = jnp.asarray(rng.integers(0, k, 9), jnp.int32)
+  logits = jnp.asarray(rng.normal(size=(9, k)) * 3, jnp.float32)
+  _, soft, params = getattr(cutmix_jax, fn)(
+      jax.random.key(1), images, labels, num_classes=k,
+      label_smoothing=label_smoothing, return_params=True, prob=0.8, **kwargs)
+  assert np.asarray(params.applied).any()
+  loss = cutmix_jax.mixed_cross_entropy(logits, labels, params,
+                                        label_smoothing=label_smoothing)
+  assert loss.shape == (9,) and loss.dtype == jnp.float32
+  np.testing.assert_allclose(loss, _soft_cross_entropy(logits, soft),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_mixed_cross_entropy_hand_computed():
+  logits = jnp.log(jnp.array([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8]]))
+  params = _params([[0, 0, 1, 2], [0, 0, 0, 0]], [0.75, 1.0], [1, 0],
+                   applied=[True, False])
+  loss = cutmix_jax.mixed_cross_entropy(logits, jnp.array([0, 2]), params)
+  # Row 0: 0.75 * -log 0.5 + 0.25 * -log 0.25 (its partner's class 2).
+  # Row 1 is not mixed: -log 0.8.
+  np.testing.assert_allclose(
+      loss, [0.75 * np.log(2) + 0.25 * np.log(4), -np.log(0.8)], rtol=1e-6)

@@ -338,3 +338,28 @@ def test_mixup_or_cutmix_switches():
     out, mixed, params = call(key, switch_prob=0.0)
     assert not np.asarray(params.is_cutmix).any()
     check_blend(out, images, params)
+
+
+@pytest.mark.parametrize("mode", ["batch", "elem", "pair"])
+def test_feature_level_cutmix_draws_at_input_size_labels_at_feature_size(mode):
+  """``input_size``: the paper's feature-level CutMix.
+
+  The boxes are the ones drawn for the 32x32 input with the same key, mapped
+  to the 8x6 feature map; the label weight is the pasted fraction of the
+  feature map (the provenance oracle reads it from the pixels).
+  """
+  batch, k = 16, 10
+  features = constant_images(batch, (8, 6, 4), jnp.float32)
+  labels = jnp.arange(batch) % k
+  key = jax.random.key(2)
+  mixed, soft, params = cutmix_jax.cutmix(
+      key, features, labels, 0.7, num_classes=k, mode=mode, input_size=(32, 24),
+      return_params=True)
+  check_cutmix_provenance(mixed, soft, params, labels, num_classes=k,
+                          mode=mode, images=features)
+  drawn = cutmix_jax.sample_cutmix_params(key, batch, (32, 24), 0.7, mode=mode)
+  scaled = np.asarray(cutmix_jax.rescale_boxes(drawn.box, (32, 24), (8, 6)))
+  pasted = np.asarray(drawn.applied) & (np.asarray(cutmix_jax.box_area(scaled)) > 0)
+  np.testing.assert_array_equal(params.partner, drawn.partner)
+  np.testing.assert_array_equal(params.applied, pasted)
+  np.testing.assert_array_equal(params.box, np.where(pasted[:, None], scaled, 0))
