@@ -49,7 +49,9 @@ def cutmix(
     images: ``[B, H, W, C]`` (NHWC) or any layout named by ``spatial_axes``;
       float32, bfloat16, uint8 or any numeric dtype.
     labels: ``int[B]`` class indices (needs ``num_classes``) or ``float[B, K]``.
-    alpha: the Beta(alpha, alpha) parameter, > 0.
+    alpha: the Beta(alpha, alpha) parameter, > 0. A known value is checked;
+      a traced one is not, and one that is 0, negative or NaN mixes nothing
+      (see `sample_cutmix_params`).
     num_classes: ``K``, for integer labels.
     mode: ``"batch"`` (the paper: one box for the batch), ``"elem"`` (a box
       per example) or ``"pair"`` (random pairs swap one box).
@@ -77,8 +79,10 @@ def cutmix(
     `MixParams`.
 
   Raises:
-    ValueError, TypeError: at trace time, for inputs whose shape, dtype or
-      value does not fit; the message names the argument.
+    TypeError: for a wrong type or dtype, or a static option that is traced.
+    ValueError: for a wrong shape or value (a known ``alpha``, ``prob``,
+      ``label_smoothing``, ``center_std`` or label out of range, options that
+      cannot go together); the message names the argument.
 
   Examples:
     >>> import jax, jax.numpy as jnp
@@ -155,7 +159,7 @@ def mixup(
     ``(mixed_images, mixed_labels)`` (and the `MixParams` if asked).
 
   Raises:
-    ValueError, TypeError: at trace time, naming the argument.
+    TypeError, ValueError: as `cutmix`, naming the argument.
 
   Examples:
     >>> import jax, jax.numpy as jnp
@@ -214,7 +218,7 @@ def mixup_or_cutmix(
     ``(mixed_images, mixed_labels)`` (and the `MixParams` if asked).
 
   Raises:
-    ValueError, TypeError: at trace time, naming the argument.
+    TypeError, ValueError: as `cutmix`, naming the argument.
 
   Examples:
     >>> import jax, jax.numpy as jnp
