@@ -42,12 +42,21 @@ def constant_images(batch, example_shape, dtype):
                      dtype)
 
 
-def rect_mask(box, height, width):
-  """numpy ``bool[H, W]``: rows ``[y0, y1)`` and columns ``[x0, x1)``."""
-  y0, x0, y1, x1 = (int(v) for v in box)
-  rows = np.arange(height)[:, None]
-  cols = np.arange(width)[None, :]
-  return (rows >= y0) & (rows < y1) & (cols >= x0) & (cols < x1)
+def rect_mask(box, *size):
+  """numpy ``bool[*size]``: the elements inside a box of ``k = len(size)`` axes.
+
+  ``box`` holds the ``k`` starts, then the ``k`` ends; for an image
+  ``rect_mask((y0, x0, y1, x1), H, W)`` is rows ``[y0, y1)`` and columns
+  ``[x0, x1)``.
+  """
+  box = [int(v) for v in box]
+  k = len(size)
+  assert len(box) == 2 * k, (box, size)
+  inside = np.ones(size, bool)
+  for i, n in enumerate(size):
+    index = np.arange(n).reshape([n if j == i else 1 for j in range(k)])
+    inside &= (index >= box[i]) & (index < box[k + i])
+  return inside
 
 
 def soft_reference(labels, num_classes, eps=0.0):
@@ -60,27 +69,30 @@ def soft_reference(labels, num_classes, eps=0.0):
   return onehot * (1 - eps) + eps / num_classes
 
 
-def spatial_to_front(x, spatial_axes):
-  """Moves axes so that the array is ``[B, H, W, rest...]``."""
+def spatial_to_front(x, axes):
+  """Moves the cut axes to the front: ``[B, n_1, ..., n_k, rest...]``."""
   x = np.asarray(x.astype(jnp.float32) if hasattr(x, "astype") else x)
-  h_axis, w_axis = (a % x.ndim for a in spatial_axes)
-  return np.moveaxis(x, (h_axis, w_axis), (1, 2)).reshape(
-      x.shape[0], x.shape[h_axis], x.shape[w_axis], -1)
+  axes = [a % x.ndim for a in axes]
+  sizes = [x.shape[a] for a in axes]
+  moved = np.moveaxis(x, axes, list(range(1, len(axes) + 1)))
+  return moved.reshape([x.shape[0]] + sizes + [-1])
 
 
 def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
-                            spatial_axes=(1, 2), label_mode="area",
+                            spatial_axes=(1, 2), axes=None, label_mode="area",
                             label_smoothing=0.0, mode=None, prob_is_one=True,
                             images=None):
   """Checks a CutMix output of constant-filled images against the pixels.
 
   Returns the pasted fraction of every example (computed from the pixels).
   """
+  axes = spatial_axes if axes is None else axes
   params = [np.asarray(p) for p in params]
   box, lam, partner, applied, is_cutmix = params
   batch = partner.shape[0]
+  k = len(axes)
   index = np.arange(batch)
-  assert box.dtype == np.int32 and box.shape == (batch, 4)
+  assert box.dtype == np.int32 and box.shape == (batch, 2 * k)
   assert lam.dtype == np.float32 and lam.shape == (batch,)
   assert partner.dtype == np.int32 and applied.dtype == np.bool_
   assert is_cutmix.dtype == np.bool_ and is_cutmix.all()
@@ -94,8 +106,8 @@ def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
   if prob_is_one:
     np.testing.assert_array_equal(applied, (partner != index) & (area > 0))
 
-  pix = spatial_to_front(out, spatial_axes)
-  _, height, width, _ = pix.shape
+  pix = spatial_to_front(out, axes)
+  size = pix.shape[1:1 + k]
   if images is not None:
     assert out.dtype == images.dtype and out.shape == images.shape
   own_value = (index + 1).astype(np.float32)
@@ -107,21 +119,23 @@ def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
     assert np.all((values == own) | (values == theirs)), (
         f"example {i}: values {np.unique(values)} not in {{{own}, {theirs}}}")
     pasted = values != own
-    # The pasted region is the same for every channel/frame...
+    # The pasted region is the same across the axes that are not cut...
     spatial = pasted[..., 0]
     assert np.all(pasted == spatial[..., None])
-    # ... and it is exactly the rectangle params.box (empty if not applied).
-    y0, x0, y1, x1 = box[i]
-    assert 0 <= y0 <= y1 <= height and 0 <= x0 <= x1 <= width, box[i]
+    # ... and it is exactly the hyper-rectangle params.box (empty if not
+    # applied).
+    starts, ends = box[i][:k], box[i][k:]
+    assert np.all(0 <= starts) and np.all(starts <= ends), box[i]
+    assert np.all(ends <= np.asarray(size)), box[i]
     if partner[i] != i:
-      np.testing.assert_array_equal(spatial, rect_mask(box[i], height, width),
+      np.testing.assert_array_equal(spatial, rect_mask(box[i], *size),
                                     err_msg=f"example {i}, box {box[i]}")
     else:
       assert not spatial.any()
     if not applied[i]:
       np.testing.assert_array_equal(box[i], 0)
       assert not spatial.any()
-    fractions[i] = spatial.sum() / (height * width)
+    fractions[i] = spatial.sum() / np.prod(size)
 
   # Label weight of the example's own class, from the pixels and the rule.
   own_area = 1.0 - fractions
@@ -131,7 +145,7 @@ def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
     # exactly 1 - pasted_fraction(params.box), bit for bit...
     np.testing.assert_array_equal(
         lam, np.where(applied, 1 - np.asarray(
-            cutmix_jax.pasted_fraction(box, (height, width))), 1))
+            cutmix_jax.pasted_fraction(box, size)), 1))
     # ... and that is the pixel count over H*W up to float32 rounding (XLA
     # divides by a scalar through its reciprocal, so allow 4 ulps of 1.0,
     # far below the 1/(H*W) that one pixel would change).

@@ -73,6 +73,14 @@ def main():
   report["prob_zero"] = summary(fn, key, images, labels, jnp.float32(0.0))
   report["prob_one"] = summary(fn, key, images, labels, jnp.float32(1.0))
   report["prob_traces"] = len(traces)
+  # A video batch (B, T, H, W, C), an ST-VideoMix cuboid per example.
+  video = jax.device_put(
+      np.broadcast_to(values[..., None], (batch, 4, height, width, 2)).copy(),
+      sharding)
+  fn = jax.jit(cutmix_jax.per_shard(functools.partial(
+      cutmix_jax.cutmix, num_classes=classes, mode="elem", axes=(1, 2, 3),
+      return_params=True), mesh))
+  report["video_st_elem"] = summary(fn, key, video, labels)
   # Contrast: plain jit lets partners come from other devices.
   plain = jax.jit(functools.partial(cutmix_jax.cutmix, num_classes=classes,
                                     mode="elem", return_params=True))

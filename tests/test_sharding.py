@@ -20,7 +20,7 @@ from conftest import check_cutmix_provenance
 B, SHARDS, K = 64, 8, 10
 LOCAL = B // SHARDS
 MIXERS = ("cutmix_batch", "cutmix_elem", "cutmix_pair", "mixup_elem",
-          "prob_zero", "prob_one")
+          "prob_zero", "prob_one", "video_st_elem")
 
 
 def test_worker_saw_eight_devices(sharding_report):
@@ -61,10 +61,12 @@ def test_partners_stay_in_their_shard(sharding_report, name):
                                  rtol=1e-6)
     else:
       assert np.all((images[i] == own) | (images[i] == theirs))
-      y0, x0, y1, x1 = report["box"][i]
+      box = report["box"][i]
+      k = len(box) // 2
       pasted = images[i] != own
       expected = np.zeros_like(pasted)
-      expected[y0:y1, x0:x1] = partner[i] != i
+      expected[tuple(slice(box[j], box[k + j]) for j in range(k))] = (
+          partner[i] != i)
       np.testing.assert_array_equal(pasted, expected)
     if not applied[i]:
       assert np.all(images[i] == own)
@@ -190,3 +192,19 @@ def test_per_shard_on_a_one_device_mesh():
                                      prob=0.7)
   check_cutmix_provenance(mixed, soft, params, labels, num_classes=10,
                           prob_is_one=False, images=images)
+
+
+def test_video_cuboids_are_pasted_within_each_shard(sharding_report):
+  report = sharding_report["video_st_elem"]
+  box = np.asarray(report["box"])
+  assert box.shape == (B, 6)
+  assert np.any(np.asarray(report["applied"]))
+  # images[i] is frames[..., 0]: (T, H, W) per example, values name sources.
+  frames = np.asarray(report["images"])
+  partner = np.asarray(report["partner"])
+  for i in range(B):
+    t0, y0, x0, t1, y1, x1 = box[i]
+    inside = np.zeros(frames.shape[1:], bool)
+    inside[t0:t1, y0:y1, x0:x1] = True
+    np.testing.assert_array_equal(
+        frames[i], np.where(inside, partner[i] + 1, i + 1))

@@ -28,14 +28,25 @@ def cutmix(
     mode: str = "batch", prob: ArrayLike = 1.0,
     label_smoothing: ArrayLike = 0.0,
     minmax: tuple[float, float] | None = None,
-    spatial_axes: Sequence[int] = (1, 2),
+    axes: int | Sequence[int] | None = None,
+    spatial_axes: Sequence[int] | None = None,
     center_std: ArrayLike | None = None,
     box_size: int | Sequence[int] | None = None,
+    patch_size: int | Sequence[int] | None = None,
     input_size: Sequence[int] | None = None,
     label_mode: str = "area", axis_name: str | None = None,
     return_params: bool = False,
 ) -> tuple[jax.Array, ...]:
   """CutMix (Yun et al., 2019): paste a box from a partner, mix labels by area.
+
+  The box can cut 1, 2 or 3 axes (``axes``); the axes not listed are taken
+  whole. On ``(B, T, H, W, C)`` video that gives VideoMix (Yun et al., 2020):
+  ``axes=(2, 3)`` a spatial box through every frame (S-VideoMix),
+  ``axes=(1,)`` a run of whole frames (T-VideoMix), ``axes=(1, 2, 3)`` a
+  spatio-temporal cuboid (ST-VideoMix). ``axes=(1,)`` on ``(B, T, F)`` cuts
+  a time segment of a spectrogram or sequence, ``axes=(1, 2, 3)`` on
+  ``(B, D, H, W, C)`` a box of a volume. The label weight is always the
+  exact pasted fraction of the cut axes.
 
   Draws the paper's box (see `sample_cutmix_params`), pastes the partner's
   pixels inside it with a pure select (`cut_and_paste`: the dtype is kept and
@@ -46,8 +57,8 @@ def cutmix(
 
   Args:
     rng: a PRNG key, e.g. ``jax.random.fold_in(aug_key, step)``.
-    images: ``[B, H, W, C]`` (NHWC) or any layout named by ``spatial_axes``;
-      float32, bfloat16, uint8 or any numeric dtype.
+    images: ``[B, H, W, C]`` (NHWC) or any layout whose cut axes ``axes``
+      names; float32, bfloat16, uint8, any numeric dtype, or bool.
     labels: ``int[B]`` class indices (needs ``num_classes``) or ``float[B, K]``.
     alpha: the Beta(alpha, alpha) parameter, > 0. A known value is checked;
       a traced one is not, and one that is 0, negative or NaN mixes nothing
@@ -58,10 +69,15 @@ def cutmix(
     prob: probability of mixing (per batch or per example/pair), in ``[0, 1]``.
     label_smoothing: ``eps`` in ``[0, 1)``, applied before mixing.
     minmax: timm's ``cutmix_minmax`` ``(lo, hi)`` box side ratios.
-    spatial_axes: the ``(height, width)`` axes; ``(2, 3)`` for NCHW or for
-      video ``(B, T, H, W, C)``.
+    axes: the 1 to 3 axes the box cuts; ``(1, 2)`` (height and width of
+      NHWC images) by default; ``(2, 3)`` for NCHW.
+    spatial_axes: the name of ``axes`` before 0.2, accepted with the same
+      meaning (pass one of the two).
     center_std: the paper's centre-Gaussian ablation (std in image sides).
     box_size: the paper's fixed-size ablation, e.g. ``16`` on CIFAR.
+    patch_size: boxes on a ViT's patch grid, e.g. ``16``: the rule runs on
+      the grid and the box is scaled up, so every token comes whole from one
+      image (see `sample_cutmix_params`).
     input_size: feature-level CutMix (the paper's variant): the ``(H, W)``
       the boxes are drawn at, e.g. the input images' size when ``images`` is
       a feature map. The boxes are drawn there exactly as for input-level
@@ -104,9 +120,13 @@ def cutmix(
     ...                       prob=schedule(step), num_classes=10)
   """
   shape = _check_data(images, labels, num_classes, min_rank=2, allow_bool=True)
-  axes = validation.check_axes(spatial_axes, len(shape))
+  axes = validation.resolve_axes(axes, spatial_axes, len(shape))
   size = tuple(shape[a] for a in axes)
   draw_size = size
+  if input_size is not None and patch_size is not None:
+    raise ValueError(
+        "input_size, patch_size: both set; boxes rescaled from input_size "
+        "need not fall on a patch grid, so pass one of them.")
   if input_size is not None:
     draw_size = validation.check_size(input_size, arg="input_size")
     if len(draw_size) != len(size):
@@ -117,13 +137,14 @@ def cutmix(
   label_smoothing = validation.check_label_smoothing(label_smoothing)
   params = sampling.sample_cutmix_params(
       rng, shape[0], draw_size, alpha, mode=mode, prob=prob, minmax=minmax,
-      center_std=center_std, box_size=box_size, axis_name=axis_name)
+      center_std=center_std, box_size=box_size, patch_size=patch_size,
+      axis_name=axis_name)
   if draw_size != size:
     params = boxes.settle_boxes(params._replace(
         box=boxes.rescale_boxes(params.box, draw_size, size)), size)
   params = params._replace(
       lam=labels_lib.label_weights(params, size, label_mode=label_mode))
-  mixed = mixing.cut_and_paste(images, params, spatial_axes=axes)
+  mixed = mixing.cut_and_paste(images, params, axes=axes)
   mixed_labels = labels_lib.mix_labels(
       labels, params, num_classes=num_classes, label_smoothing=label_smoothing)
   return (mixed, mixed_labels, params) if return_params else (mixed, mixed_labels)
@@ -187,7 +208,9 @@ def mixup_or_cutmix(
     switch_prob: ArrayLike = 0.5, prob: ArrayLike = 1.0, mode: str = "batch",
     label_smoothing: ArrayLike = 0.0,
     minmax: tuple[float, float] | None = None,
-    num_classes: int | None = None, spatial_axes: Sequence[int] = (1, 2),
+    num_classes: int | None = None, axes: int | Sequence[int] | None = None,
+    spatial_axes: Sequence[int] | None = None,
+    patch_size: int | Sequence[int] | None = None,
     label_mode: str = "area", axis_name: str | None = None,
     return_params: bool = False,
 ) -> tuple[jax.Array, ...]:
@@ -199,7 +222,7 @@ def mixup_or_cutmix(
 
   Args:
     rng: a PRNG key.
-    images: ``[B, H, W, C]`` or the layout named by ``spatial_axes``.
+    images: ``[B, H, W, C]`` or the layout whose cut axes ``axes`` names.
     labels: ``int[B]`` (needs ``num_classes``) or ``float[B, K]``.
     mixup_alpha: MixUp's Beta parameter; 0 turns MixUp off.
     cutmix_alpha: CutMix's Beta parameter; 0 turns CutMix off.
@@ -209,7 +232,9 @@ def mixup_or_cutmix(
     label_smoothing: ``eps`` in ``[0, 1)``.
     minmax: timm's ``cutmix_minmax``.
     num_classes: ``K``, for integer labels.
-    spatial_axes: the ``(height, width)`` axes.
+    axes: the 1 to 3 axes CutMix cuts, as for `cutmix`.
+    spatial_axes: the name of ``axes`` before 0.2.
+    patch_size: CutMix boxes on a patch grid, as for `cutmix`.
     label_mode: CutMix's label rule (``"area"`` by default).
     axis_name: the mesh axis inside `jax.shard_map`.
     return_params: also return the drawn `MixParams`.
@@ -235,20 +260,20 @@ def mixup_or_cutmix(
   # Bool masks can be pasted but not blended.
   shape = _check_data(images, labels, num_classes, min_rank=2,
                       allow_bool=not blends)
-  axes = validation.check_axes(spatial_axes, len(shape))
+  axes = validation.resolve_axes(axes, spatial_axes, len(shape))
   label_mode = validation.check_label_mode(label_mode)
   label_smoothing = validation.check_label_smoothing(label_smoothing)
   size = tuple(shape[a] for a in axes)
   params = sampling.sample_mixup_or_cutmix_params(
       rng, shape[0], size, mixup_alpha=mixup_alpha,
       cutmix_alpha=cutmix_alpha, switch_prob=switch_prob, prob=prob, mode=mode,
-      minmax=minmax, axis_name=axis_name)
+      minmax=minmax, patch_size=patch_size, axis_name=axis_name)
   params = params._replace(
       lam=labels_lib.label_weights(params, size, label_mode=label_mode))
   if blends:
-    mixed = mixing.mix_images(images, params, spatial_axes=axes)
+    mixed = mixing.mix_images(images, params, axes=axes)
   else:
-    mixed = mixing.cut_and_paste(images, params, spatial_axes=axes)
+    mixed = mixing.cut_and_paste(images, params, axes=axes)
   mixed_labels = labels_lib.mix_labels(
       labels, params, num_classes=num_classes, label_smoothing=label_smoothing)
   return (mixed, mixed_labels, params) if return_params else (mixed, mixed_labels)

@@ -81,21 +81,25 @@ def _params_for(images: jax.Array, params: params_lib.MixParams, arg: str
 
 
 def cut_and_paste(images: jax.typing.ArrayLike, params: params_lib.MixParams,
-                  *, spatial_axes: Sequence[int] = (1, 2)) -> jax.Array:
+                  *, axes: int | Sequence[int] | None = None,
+                  spatial_axes: Sequence[int] | None = None) -> jax.Array:
   """Pastes each example's box from its partner: CutMix on pixels, a pure select.
 
   No arithmetic touches the pixels, so any dtype (uint8, bfloat16, float32,
   bool or integer segmentation masks) comes out unchanged in dtype and every
   value comes from the example or its partner; rows whose box is empty come
   out bitwise unchanged. Works on any array whose cut axes match the boxes:
-  NHWC images, NCHW (``spatial_axes=(2, 3)``), video ``(B, T, H, W, C)``
-  (``spatial_axes=(2, 3)``), masks ``(B, H, W)``.
+  NHWC images, NCHW (``axes=(2, 3)``), masks ``(B, H, W)``, video
+  ``(B, T, H, W, C)`` (``axes=(2, 3)``, ``(1,)`` or ``(1, 2, 3)``),
+  spectrograms ``(B, T, F)`` (``axes=(1,)``).
 
   Args:
-    images: ``[B, ..., H, ..., W, ...]``, the batch.
-    params: `MixParams` for a batch of ``B``; their boxes must have been
-      drawn for this ``H x W`` (use `rescale_boxes` for other resolutions).
-    spatial_axes: the axes the boxes cut, ``(height, width)`` for images.
+    images: the batch, ``[B, ...]``.
+    params: `MixParams` for a batch of ``B``, with ``int32[B, 2k]`` boxes for
+      ``k`` cut axes drawn for these axes' sizes (use `rescale_boxes` for
+      other resolutions).
+    axes: the ``k`` axes the boxes cut; ``(1, 2)`` (NHWC) by default.
+    spatial_axes: the name of ``axes`` before 0.2, same meaning.
 
   Returns:
     An array of the shape and dtype of ``images``.
@@ -116,12 +120,12 @@ def cut_and_paste(images: jax.typing.ArrayLike, params: params_lib.MixParams,
   """
   shape = validation.check_batch(images, min_rank=2)
   images = jnp.asarray(images)
-  axes = validation.check_axes(spatial_axes, len(shape))
+  axes = validation.resolve_axes(axes, spatial_axes, len(shape))
   params = _params_for(images, params, "images")
   if params.box.shape[-1] != 2 * len(axes):
     raise ValueError(
-        f"params: boxes of shape {params.box.shape} do not fit {len(axes)} cut "
-        f"axes {tuple(spatial_axes)} (expected (batch, {2 * len(axes)})).")
+        f"params: boxes of shape {params.box.shape} do not fit the {len(axes)} "
+        f"cut axes {axes} (expected (batch, {2 * len(axes)})).")
   size = tuple(shape[a] for a in axes)
   mask = masks.broadcast_box_mask(params.box, len(shape), axes, size)
   return jnp.where(mask, take_partners(images, params.partner), images)
@@ -200,7 +204,8 @@ def blend(images: jax.typing.ArrayLike,
 
 
 def mix_images(images: jax.typing.ArrayLike, params: params_lib.MixParams,
-               *, spatial_axes: Sequence[int] = (1, 2)) -> jax.Array:
+               *, axes: int | Sequence[int] | None = None,
+               spatial_axes: Sequence[int] | None = None) -> jax.Array:
   """Applies parameters that may mix both ways: paste where ``is_cutmix``, else blend.
 
   This is what `mixup_or_cutmix` uses. Both results are computed and one is
@@ -209,7 +214,8 @@ def mix_images(images: jax.typing.ArrayLike, params: params_lib.MixParams,
   Args:
     images: the batch, as for `cut_and_paste`; not bool (MixUp blends).
     params: `MixParams` for a batch of ``B``.
-    spatial_axes: the axes the boxes cut.
+    axes: the axes the boxes cut, as for `cut_and_paste`.
+    spatial_axes: the name of ``axes`` before 0.2.
 
   Returns:
     An array of the shape and dtype of ``images``.
@@ -219,7 +225,7 @@ def mix_images(images: jax.typing.ArrayLike, params: params_lib.MixParams,
   """
   validation.check_batch(images, min_rank=2, allow_bool=False)
   images = jnp.asarray(images)
-  pasted = cut_and_paste(images, params, spatial_axes=spatial_axes)
+  pasted = cut_and_paste(images, params, axes=axes, spatial_axes=spatial_axes)
   params = _params_for(images, params, "images")
   blended = _blend_values(images, params)
   is_cut = params.is_cutmix.reshape((-1,) + (1,) * (images.ndim - 1))

@@ -158,8 +158,19 @@ def _gaussian_centers(rng, shape, size, center_std) -> jax.Array:
   return jnp.clip(center, 0, sides - 1).astype(jnp.int32)
 
 
-def _draw_boxes(rng, shape, size, *, alpha, minmax, center_std, box_size):
-  """``int32[*shape, 2k]`` boxes drawn by the configured rule."""
+def _draw_boxes(rng, shape, size, *, alpha, minmax, center_std, box_size,
+                patch_size=None):
+  """``int32[*shape, 2k]`` boxes drawn by the configured rule.
+
+  With ``patch_size`` the rule runs on the patch grid (``size // patch``)
+  and the box is scaled up by the patch, so its edges fall on patch
+  boundaries.
+  """
+  if patch_size is not None:
+    grid = tuple(n // p for n, p in zip(size, patch_size))
+    box = _draw_boxes(rng, shape, grid, alpha=alpha, minmax=minmax,
+                      center_std=center_std, box_size=box_size)
+    return box * jnp.asarray(tuple(patch_size) * 2, jnp.int32)
   side_key, place_key = jax.random.split(rng)
   k = len(size)
   limit = jnp.asarray(size, jnp.int32)
@@ -182,17 +193,20 @@ def _draw_boxes(rng, shape, size, *, alpha, minmax, center_std, box_size):
   return boxes.box_from_center(center, sides, size)
 
 
-def _check_box_options(size, alpha, minmax, center_std, box_size):
+def _check_box_options(size, alpha, minmax, center_std, box_size, patch_size):
   size = validation.check_size(size)
   validation.check_box_options(minmax=minmax, box_size=box_size,
-                               center_std=center_std)
-  minmax = validation.check_minmax(minmax, size)
+                               center_std=center_std, patch_size=patch_size)
+  patch_size = validation.check_patch_size(patch_size, size)
+  grid = size if patch_size is None else tuple(
+      n // p for n, p in zip(size, patch_size))
+  minmax = validation.check_minmax(minmax, grid)
   box_size = validation.check_box_size(box_size, size)
   center_std = validation.check_center_std(center_std)
   if minmax is None and box_size is None:
     alpha = validation.check_alpha(alpha)
   return size, dict(alpha=alpha, minmax=minmax, center_std=center_std,
-                    box_size=box_size)
+                    box_size=box_size, patch_size=patch_size)
 
 
 def sample_cutmix_params(
@@ -201,6 +215,7 @@ def sample_cutmix_params(
     minmax: tuple[float, float] | None = None,
     center_std: ArrayLike | None = None,
     box_size: int | Sequence[int] | None = None,
+    patch_size: int | Sequence[int] | None = None,
     axis_name: str | None = None,
 ) -> params_lib.MixParams:
   """Draws CutMix parameters for a batch: the paper's algorithm, exactly.
@@ -210,13 +225,19 @@ def sample_cutmix_params(
   centre ``cy ~ U{0..H-1}``, ``cx ~ U{0..W-1}``,
   ``y0 = clip(cy - cut_h // 2, 0, H)``, ``y1 = clip(cy + cut_h // 2, 0, H)``
   (same for x); then the label weight is recomputed from those clipped
-  integers: ``lam = 1 - (y1 - y0) (x1 - x0) / (H W)``. Over ``k`` axes the
-  sides are ``floor(n_i (1 - lam)^(1/k))``.
+  integers: ``lam = 1 - (y1 - y0) (x1 - x0) / (H W)``.
+
+  Over ``k`` cut axes of sizes ``n_i`` (1 to 3: a run of frames or a time
+  segment, an image box, a spatio-temporal cuboid or a volume) the sides are
+  ``c_i = floor(n_i (1 - lam)^(1/k))``, each centre is uniform on its axis,
+  the box is clipped as above on every axis, and ``lam = 1 - prod(extent_i)
+  / prod(n_i)``. For ``k = 2`` that is the paper's algorithm exactly.
 
   Args:
     rng: a PRNG key.
     batch_size: ``B`` (static).
-    size: the sizes of the cut axes, e.g. ``(H, W)`` (static).
+    size: the sizes of the cut axes, e.g. ``(H, W)``, ``(T,)`` or
+      ``(T, H, W)`` (static).
     alpha: the Beta parameter, > 0; a Python number or a (traced) scalar.
     mode: ``"batch"``, ``"elem"`` or ``"pair"`` (see the module docs).
     prob: the probability of mixing, in ``[0, 1]``; may be traced (a schedule).
@@ -229,11 +250,17 @@ def sample_cutmix_params(
     box_size: the paper's fixed-size ablation: an int or one side per axis
       (e.g. 16 on CIFAR), placed and clipped as the paper's boxes are (an odd
       side loses a pixel to the paper's ``// 2``); ``alpha`` is then unused.
+    patch_size: an int or one side per axis that divides it (a ViT's 16):
+      the box is drawn with the same rule on the patch grid (``size //
+      patch_size``) and scaled up, so its edges fall on patch boundaries and
+      every token comes whole from one image; the label weight is still the
+      exact pasted fraction.
     axis_name: the mesh axis when called inside `jax.shard_map` (see the
       module docs); ``None`` otherwise.
 
   Returns:
-    `MixParams` with ``int32[B, 2k]`` boxes, ``float32[B]`` label weights
+    `MixParams` with ``int32[B, 2k]`` boxes (the ``k`` starts, then the ``k``
+    ends), ``float32[B]`` label weights
     (``1 -`` the pasted fraction), ``int32[B]`` partners and ``bool[B]``
     flags.
 
@@ -252,7 +279,7 @@ def sample_cutmix_params(
     True
   """
   size, box_options = _check_box_options(size, alpha, minmax, center_std,
-                                         box_size)
+                                         box_size, patch_size)
   prob = validation.check_probability(prob)
   keys, layout = _layout(rng, batch_size, mode, axis_name)
   box = layout.per_example(_draw_boxes(keys.box, layout.shape, size,
@@ -315,7 +342,9 @@ def sample_mixup_or_cutmix_params(
     rng: jax.Array, batch_size: int, size: Sequence[int], *,
     mixup_alpha: ArrayLike = 0.8, cutmix_alpha: ArrayLike = 1.0,
     switch_prob: ArrayLike = 0.5, prob: ArrayLike = 1.0, mode: str = "batch",
-    minmax: tuple[float, float] | None = None, axis_name: str | None = None,
+    minmax: tuple[float, float] | None = None,
+    patch_size: int | Sequence[int] | None = None,
+    axis_name: str | None = None,
 ) -> params_lib.MixParams:
   """Draws parameters that use CutMix with ``switch_prob``, MixUp otherwise (timm's knobs).
 
@@ -334,6 +363,7 @@ def sample_mixup_or_cutmix_params(
     prob: the probability of mixing at all.
     mode: ``"batch"``, ``"elem"`` or ``"pair"``.
     minmax: timm's ``cutmix_minmax`` for the CutMix boxes.
+    patch_size: CutMix boxes on the patch grid (see `sample_cutmix_params`).
     axis_name: the mesh axis inside `jax.shard_map`, else ``None``.
 
   Returns:
@@ -351,14 +381,15 @@ def sample_mixup_or_cutmix_params(
     >>> params.is_cutmix.dtype
     dtype('bool')
   """
-  size = validation.check_size(size)
   mixup_alpha = validation.check_alpha(mixup_alpha, arg="mixup_alpha",
                                        allow_zero=True)
   cutmix_alpha = validation.check_alpha(cutmix_alpha, arg="cutmix_alpha",
                                         allow_zero=True)
   switch_prob = validation.check_probability(switch_prob, arg="switch_prob")
   prob = validation.check_probability(prob)
-  minmax = validation.check_minmax(minmax, size)
+  size, box_options = _check_box_options(size, 1.0, minmax, None, None,
+                                         patch_size)
+  minmax = box_options["minmax"]
   mixup_on = _switch_on(mixup_alpha)
   cutmix_on = True if minmax is not None else _switch_on(cutmix_alpha)
   if mixup_on is False and cutmix_on is False:
@@ -374,8 +405,7 @@ def sample_mixup_or_cutmix_params(
     box = jnp.zeros((layout.batch_size, 2 * len(size)), jnp.int32)
   else:
     box = layout.per_example(_draw_boxes(
-        keys.box, layout.shape, size, alpha=cutmix_alpha, minmax=minmax,
-        center_std=None, box_size=None))
+        keys.box, layout.shape, size, **dict(box_options, alpha=cutmix_alpha)))
   if mixup_on is False:
     mix_lam = jnp.ones(layout.batch_size, jnp.float32)
   else:

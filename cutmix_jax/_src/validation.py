@@ -175,19 +175,20 @@ def check_label_mode(label_mode) -> str:
   return label_mode
 
 
-def check_axes(axes, ndim: int, *, arg: str = "spatial_axes",
-               array: str = "images", count: int | None = 2) -> tuple[int, ...]:
+def check_axes(axes, ndim: int, *, arg: str = "axes",
+               array: str = "images", count: int | None = None) -> tuple[int, ...]:
   """Normalises the axes to cut over to non-negative, distinct, non-batch axes."""
   _check_static(axes, arg, "a tuple of ints")
   if isinstance(axes, (tuple, list)) and any(map(is_traced, axes)):
     raise _static_error(arg, "a tuple of ints")
-  if isinstance(axes, numbers.Integral) and count != 2:
+  if isinstance(axes, numbers.Integral) and not isinstance(axes, bool):
     axes = (axes,)
   try:
     normalized = tuple(operator_index(a, arg) for a in axes)
   except TypeError:
     raise TypeError(
-        f"{arg}: expected a tuple of ints such as (1, 2), got {axes!r}.") from None
+        f"{arg}: expected a tuple of 1 to 3 ints such as (1, 2), got "
+        f"{axes!r}.") from None
   if count is not None and len(normalized) != count:
     raise ValueError(f"{arg}: expected {count} axes, got {tuple(axes)}.")
   if not 1 <= len(normalized) <= 3:
@@ -204,6 +205,58 @@ def check_axes(axes, ndim: int, *, arg: str = "spatial_axes",
   if 0 in out:
     raise ValueError(f"{arg}: axis 0 is the batch axis of {array}, got {tuple(axes)}.")
   return tuple(out)
+
+
+def resolve_axes(axes, spatial_axes, ndim: int, *,
+                 array: str = "images") -> tuple[int, ...]:
+  """The axes to cut over from ``axes`` or its alias ``spatial_axes``.
+
+  Neither given means ``(1, 2)``: the height and width of NHWC images.
+  """
+  if axes is None and spatial_axes is None:
+    if ndim < 3:
+      raise ValueError(
+          f"{array}: expected a batch of images of rank >= 3 such as "
+          f"(batch, height, width, channels), got rank {ndim}; to cut other "
+          "axes pass axes=..., e.g. axes=(1,) for (batch, time).")
+    return check_axes((1, 2), ndim, arg="axes", array=array)
+  if axes is not None and spatial_axes is not None:
+    both = (check_axes(axes, ndim, arg="axes", array=array),
+            check_axes(spatial_axes, ndim, arg="spatial_axes", array=array))
+    if both[0] != both[1]:
+      raise ValueError(
+          f"axes, spatial_axes: spatial_axes is the old name of axes; pass one "
+          f"of them, got axes={axes!r} and spatial_axes={spatial_axes!r}.")
+    return both[0]
+  if axes is not None:
+    return check_axes(axes, ndim, arg="axes", array=array)
+  return check_axes(spatial_axes, ndim, arg="spatial_axes", array=array)
+
+
+def check_patch_size(patch_size, size: Sequence[int]) -> tuple[int, ...] | None:
+  """One patch side per cut axis, each dividing its axis."""
+  if patch_size is None:
+    return None
+  _check_static(patch_size, "patch_size", "an int or a tuple of ints")
+  if isinstance(patch_size, (tuple, list)) and any(map(is_traced, patch_size)):
+    raise _static_error("patch_size", "an int or a tuple of ints")
+  if isinstance(patch_size, numbers.Integral):
+    patch_size = (patch_size,) * len(size)
+  try:
+    sides = tuple(operator_index(v, "patch_size") for v in patch_size)
+  except TypeError:
+    raise TypeError(
+        "patch_size: expected an int or one int per cut axis, got "
+        f"{patch_size!r}.") from None
+  if len(sides) != len(size) or min(sides) < 1:
+    raise ValueError(
+        f"patch_size: expected {len(size)} positive sides (one per cut axis), "
+        f"got {sides}.")
+  if any(n % p for n, p in zip(size, sides)):
+    raise ValueError(
+        f"patch_size: expected sides that divide the cut axes {tuple(size)}, "
+        f"got {sides}.")
+  return sides
 
 
 def operator_index(x, arg: str) -> int:
@@ -376,8 +429,12 @@ def check_box_size(box_size, size: Sequence[int]) -> tuple[int, ...] | None:
   return sides
 
 
-def check_box_options(*, minmax, box_size, center_std) -> None:
+def check_box_options(*, minmax, box_size, center_std, patch_size=None) -> None:
   """Refuses option pairs where one would silently override the other."""
+  if patch_size is not None and box_size is not None:
+    raise ValueError(
+        "patch_size, box_size: both set; a fixed box_size in pixels need not "
+        "fall on the patch grid, so pass one of them.")
   if minmax is not None and box_size is not None:
     raise ValueError(
         "minmax, box_size: both set, but minmax draws the box sides itself; "
