@@ -3,24 +3,74 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+EXTRAS := train,notebook,bench,test,docs,dev
 WORKDIR ?= workdir
 CONFIG ?= train/configs/default.py
 # Passed through to the benchmarks, e.g. make bench BENCH_ARGS="--quick".
 BENCH_ARGS ?=
+# Passed through to pytest, e.g. make test PYTEST_ARGS="-x -k cutmix".
+PYTEST_ARGS ?=
 
-.PHONY: install test train bench bench-peers clean
+# `make test-min`: the library's tests on the lowest versions pyproject.toml
+# declares, in a virtual environment of their own.
+VENV_MIN := .venv-min
+MIN_STAMP := $(VENV_MIN)/.installed
+# The library's tests: those that import nothing but cutmix_jax, jax, numpy,
+# scipy, chex and pytest (tests/test_library_tests.py keeps this list complete),
+# and the doctests of cutmix_jax.
+LIBRARY_TESTS := \
+	cutmix_jax \
+	tests/test_api.py \
+	tests/test_core.py \
+	tests/test_distributions.py \
+	tests/test_provenance.py \
+	tests/test_public_types.py \
+	tests/test_random_bits.py \
+	tests/test_sharding.py \
+	tests/test_transforms.py \
+	tests/test_validation.py
+
+.PHONY: install test lint format docs test-min train bench bench-peers clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[train,notebook,bench,test]"
+	$(PY) -m pip install -e ".[$(EXTRAS)]"
 	$(PY) -m ipykernel install --sys-prefix --name cutmix-jax --display-name "cutmix-jax (.venv)"
 	touch $(STAMP)
 
-test: $(STAMP)
-	$(PY) -m pytest
+# CI's command: lint first (seconds), then the whole suite, then the floors.
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) test-min
+
+# Format check, lint and type check; `make format` fixes the first two.
+lint: $(STAMP)
+	$(VENV)/bin/pyink --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --select I,E401 --fix .
+	$(VENV)/bin/pyink .
+
+# The API site, into docs/_build/html; warnings are errors, as in the test.
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: open docs/_build/html/index.html"
+
+$(MIN_STAMP): pyproject.toml tools/min_requirements.py | $(STAMP)
+	rm -rf $(VENV_MIN)
+	$(PYTHON) -m venv $(VENV_MIN)
+	$(PY) tools/min_requirements.py > $(VENV_MIN)/requirements.txt
+	$(VENV_MIN)/bin/python -m pip install -e . -r $(VENV_MIN)/requirements.txt
+	touch $(MIN_STAMP)
+
+test-min: $(MIN_STAMP)
+	$(VENV_MIN)/bin/python -m pip list 2>/dev/null | grep -E "^(jax|jaxlib|numpy) "
+	$(VENV_MIN)/bin/python -m pytest -p no:cacheprovider $(LIBRARY_TESTS)
 
 train: $(STAMP)
 	$(PY) -m train.main --config=$(CONFIG) --workdir=$(WORKDIR)
@@ -34,4 +84,4 @@ bench: bench-peers
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VENV_MIN) *.egg-info .pytest_cache .mypy_cache .ruff_cache docs/_build docs/_autosummary
