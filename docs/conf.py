@@ -18,12 +18,13 @@ REPOSITORY = "https://github.com/cutmix-jax/cutmix-jax/blob/main"
 sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
-import cutmix_jax  # noqa: E402  (after the path: the checkout, not site-packages)
 from sphinx.util import typing as sphinx_typing  # noqa: E402
+
+import cutmix_jax  # noqa: E402  (after the path: the checkout, not site-packages)
 
 project = "cutmix-jax"
 author = "cutmix-jax developers"
-copyright = "the cutmix-jax developers"  # noqa: A001  (Sphinx's name)
+copyright = "the cutmix-jax developers"
 release = cutmix_jax.__version__
 version = release
 
@@ -163,7 +164,6 @@ _write("quickstart.md", readme_section("Quick start"))
 _write("semantics.md", readme_section("Exact semantics"))
 _write("benchmarks.md", readme_section("Benchmarks"))
 _write("notebook.ipynb", notebook())
-
 
 
 # --- Signatures as users write them ------------------------------------------

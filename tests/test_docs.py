@@ -37,11 +37,23 @@ def site(tmp_path_factory):
   out = tmp_path_factory.mktemp("docs")
   proc = subprocess.run(
       [
-          sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q",
-          "-b", "html", "-d", str(out / "doctrees"),
-          str(ROOT / "docs"), str(out / "html"),
+          sys.executable,
+          "-m",
+          "sphinx",
+          "-W",
+          "--keep-going",
+          "-q",
+          "-b",
+          "html",
+          "-d",
+          str(out / "doctrees"),
+          str(ROOT / "docs"),
+          str(out / "html"),
       ],
-      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
   )
   assert proc.returncode == 0, proc.stderr[-5000:]
   return out / "html"

@@ -87,14 +87,16 @@ def test_library_tests_are_all_listed_and_need_nothing_more():
       for name, source in sources.items()
       if imports_only_the_stack(source, local)
   }
-  must_list = {name for name in stack_only if not starts_a_program(sources[name])}
-  assert must_list - listed == set(), (
-      "add these to LIBRARY_TESTS in the Makefile (they need only the library)"
-  )
+  must_list = {
+      name for name in stack_only if not starts_a_program(sources[name])
+  }
+  assert (
+      must_list - listed == set()
+  ), "add these to LIBRARY_TESTS in the Makefile (they need only the library)"
   listed_files = {name for name in listed if name.endswith(".py")}
-  assert listed_files - stack_only == set(), (
-      "these import more than the library: take them off LIBRARY_TESTS"
-  )
+  assert (
+      listed_files - stack_only == set()
+  ), "these import more than the library: take them off LIBRARY_TESTS"
   assert "cutmix_jax" in listed  # the doctests
   assert (ROOT / "tests" / "conftest.py").exists()
   conftest = (ROOT / "tests" / "conftest.py").read_text()

@@ -39,9 +39,9 @@ def test_every_public_name_is_a_function_or_a_class():
 
 @pytest.mark.parametrize("name", PUBLIC_FUNCTIONS)
 def test_public_function_is_fully_annotated(name):
-  assert unannotated(getattr(cutmix_jax, name)) == [], (
-      f"cutmix_jax.{name}: annotate these (ArrayLike in, jax.Array out)"
-  )
+  assert (
+      unannotated(getattr(cutmix_jax, name)) == []
+  ), f"cutmix_jax.{name}: annotate these (ArrayLike in, jax.Array out)"
 
 
 def test_the_check_finds_what_is_missing():
