@@ -15,9 +15,9 @@ PYTEST_ARGS ?=
 # declares, in a virtual environment of their own.
 VENV_MIN := .venv-min
 MIN_STAMP := $(VENV_MIN)/.installed
-# The library's tests: those that import nothing but cutmix_jax, jax, numpy,
-# scipy, chex and pytest (tests/test_library_tests.py keeps this list complete),
-# and the doctests of cutmix_jax.
+# The library's tests: those that import nothing but cutmix_jax, its core
+# dependencies and the `test` extra (jax, numpy, pytest, scipy, chex, optax),
+# and the doctests of cutmix_jax. tests/test_min_versions.py keeps it complete.
 LIBRARY_TESTS := \
 	cutmix_jax \
 	tests/test_api.py \
