@@ -9,7 +9,6 @@ import os
 # Keras picks its backend once, at first import: JAX, before anything loads it.
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-# pylint: disable=g-import-not-at-top,wrong-import-position
 import argparse
 import pathlib
 import sys
@@ -249,7 +248,7 @@ def run_scaling(args, chosen, out_dir) -> tuple[list, str]:
 
 
 def run_train_step(args) -> tuple[dict, str]:
-  from benchmarks import train_step  # pylint: disable=g-import-not-at-top
+  from benchmarks import train_step
   record = {"traces": train_step.count_traces()}
   lines = [f"Traces of a jitted function calling `cutmix` with "
            f"{record['traces']['values']} different traced alpha/prob values: "

@@ -129,13 +129,13 @@ def _timm_mixup(mode: str, num_classes: int):
 
 def _torch_images(images: np.ndarray, dtype: str):
   """NHWC NumPy -> a contiguous NCHW torch tensor (timm's layout)."""
-  import torch  # pylint: disable=g-import-not-at-top
+  import torch
   x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
   return x.to(getattr(torch, dtype))
 
 
 def _timm_runner(mode: str, batch: Batch) -> Callable[[], None]:
-  import torch  # pylint: disable=g-import-not-at-top
+  import torch
   mixup = _timm_mixup(mode, batch.num_classes)
   x = _torch_images(batch.numpy_images(), batch.dtype)
   y = torch.from_numpy(batch.numpy_labels()).long()
@@ -146,9 +146,10 @@ def _timm_runner(mode: str, batch: Batch) -> Callable[[], None]:
 
 def _timm_mix(mode: str, images: np.ndarray, labels: np.ndarray,
               batch: Batch, seed: int):
-  import torch  # pylint: disable=g-import-not-at-top
+  import torch
   mixup = _timm_mixup(mode, batch.num_classes)
-  np.random.seed(seed)  # timm draws from NumPy's global generator
+  # timm draws from NumPy's global generator: seed that one.
+  np.random.seed(seed)  # noqa: NPY002
   x = _torch_images(images, batch.dtype)
   out, soft = mixup(x, torch.from_numpy(labels).long())
   nhwc = out.float().permute(0, 2, 3, 1).numpy().astype(np.float64)

@@ -76,7 +76,7 @@ def check(contender: Contender, batch: Batch, seeds: range) -> Check:
       fractions = pixel_fractions(out, batch.batch)
       foreign = max(foreign, float(1.0 - fractions.sum(axis=1).min()))
       label_error = max(label_error, float(np.abs(soft - fractions).max()))
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     # A peer that raises on a dtype is a finding, not a crash of the run.
     return Check(contender.name, batch.dtype, None, None, None,
                  f"raised {type(e).__name__}")

@@ -27,8 +27,8 @@ def load_keras():
   # The backend is chosen once, at first import: say JAX before that.
   os.environ.setdefault("KERAS_BACKEND", "jax")
   try:
-    import keras  # pylint: disable=g-import-not-at-top
-  except Exception as e:  # pylint: disable=broad-except
+    import keras
+  except Exception as e:
     return None, f"import failed: {type(e).__name__}"
   if keras.backend.backend() != "jax":
     return None, f"keras backend is {keras.backend.backend()}, not jax"
@@ -50,7 +50,7 @@ def load_timm_mixup():
     module_spec = importlib.util.spec_from_file_location("timm_data_mixup", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     return None, f"import failed: {type(e).__name__}"
   return module, None
 
@@ -70,7 +70,7 @@ def keras_cutmix_fn(keras, num_classes: int):
   call takes that state as an input, so the key's raw data is passed in as
   the state and the updated state is dropped.
   """
-  import jax  # pylint: disable=g-import-not-at-top
+  import jax
 
   layer = keras.layers.CutMix(seed=0)
   layer.build((None, None, None, None))

@@ -34,9 +34,9 @@ def sweep(contenders: list[Contender], batches: list[Batch], axis: str, *,
 def plot(points: list[Point], path) -> bool:
   """Ratio-to-floor curves, one panel per axis; ``False`` without matplotlib."""
   try:
-    import matplotlib  # pylint: disable=g-import-not-at-top
+    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    import matplotlib.pyplot as plt
   except ImportError:
     return False
   axes_names = [a for a in ("side", "batch") if any(p.axis == a for p in points)]

@@ -59,7 +59,7 @@ def measure(contenders: list[Contender], batch: Batch, *, rounds: int,
       continue
     try:
       runners[c.name] = c.runner(batch)
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:
       skipped[c.name] = f"failed: {type(e).__name__}: {e}"[:120]
   samples = timing.interleave(runners, rounds=rounds, min_sample_s=min_sample_s)
   floor = samples[FLOOR]

@@ -42,8 +42,8 @@ class _Stepper:
   """One compiled train step with its own (donated, threaded) state."""
 
   def __init__(self, train_lib, config, mesh, images, labels, keys):
-    from jax.sharding import NamedSharding  # pylint: disable=g-import-not-at-top
-    from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
     graphdef, self.state = train_lib.create_train_state(
         config, keys["init"], mesh, num_classes=10)
     step = train_lib.make_train_step(config, graphdef, mesh, num_classes=10,
@@ -81,7 +81,7 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
   Returns:
     A JSON-able record: config, per-step samples, ratios, costs, compile times.
   """
-  from train import train as train_lib  # pylint: disable=g-import-not-at-top
+  from train import train as train_lib
 
   config = load_config(config_path)
   if batch_size:
