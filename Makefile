@@ -21,11 +21,12 @@ MIN_STAMP := $(VENV_MIN)/.installed
 LIBRARY_TESTS := \
 	cutmix_jax \
 	tests/test_api.py \
+	tests/test_axes.py \
 	tests/test_core.py \
 	tests/test_distributions.py \
+	tests/test_edges.py \
 	tests/test_provenance.py \
 	tests/test_public_types.py \
-	tests/test_random_bits.py \
 	tests/test_sharding.py \
 	tests/test_transforms.py \
 	tests/test_validation.py

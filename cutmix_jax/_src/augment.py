@@ -9,8 +9,14 @@ from jax.typing import ArrayLike
 from cutmix_jax._src import boxes
 from cutmix_jax._src import labels as labels_lib
 from cutmix_jax._src import mixing
+from cutmix_jax._src import params as params_lib
 from cutmix_jax._src import sampling
 from cutmix_jax._src import validation
+
+
+# The mixed images and labels, and the drawn parameters with return_params.
+_Mixed = (tuple[jax.Array, jax.Array]
+          | tuple[jax.Array, jax.Array, params_lib.MixParams])
 
 
 def _check_data(images, labels, num_classes, *, min_rank: int,
@@ -36,7 +42,7 @@ def cutmix(
     input_size: Sequence[int] | None = None,
     label_mode: str = "area", axis_name: str | None = None,
     return_params: bool = False,
-) -> tuple[jax.Array, ...]:
+) -> _Mixed:
   """CutMix (Yun et al., 2019): paste a box from a partner, mix labels by area.
 
   The box can cut 1, 2 or 3 axes (``axes``); the axes not listed are taken
@@ -156,7 +162,7 @@ def mixup(
     mode: str = "batch", prob: ArrayLike = 1.0,
     label_smoothing: ArrayLike = 0.0, axis_name: str | None = None,
     return_params: bool = False,
-) -> tuple[jax.Array, ...]:
+) -> _Mixed:
   """MixUp (Zhang et al., 2018): blend images and labels with ``lam ~ Beta(alpha, alpha)``.
 
   Pixels are blended in float32 and cast back to the input dtype; integer
@@ -213,7 +219,7 @@ def mixup_or_cutmix(
     patch_size: int | Sequence[int] | None = None,
     label_mode: str = "area", axis_name: str | None = None,
     return_params: bool = False,
-) -> tuple[jax.Array, ...]:
+) -> _Mixed:
   """timm's ``Mixup`` as a pure function: CutMix with ``switch_prob``, else MixUp.
 
   The choice is made per batch or per example (``mode``) inside one compiled

@@ -157,12 +157,14 @@ def check_labels_in_range(labels: ArrayLike, num_classes: int) -> None:
     >>> print(err.get())  # doctest: +ELLIPSIS
     labels: expected class indices in [0, 10), got values outside it ...
   """
-  num_classes = validation.check_num_classes(num_classes)
+  classes = validation.check_num_classes(num_classes)
+  if classes is None:
+    raise ValueError("num_classes: expected a positive int, got None.")
   labels = jnp.asarray(labels)
   if not jnp.issubdtype(labels.dtype, jnp.integer):
     raise TypeError(f"labels: expected integer class indices, got {labels.dtype}.")
   checkify.check(
-      jnp.all((labels >= 0) & (labels < num_classes)),
-      f"labels: expected class indices in [0, {num_classes}), got values "
+      jnp.all((labels >= 0) & (labels < classes)),
+      f"labels: expected class indices in [0, {classes}), got values "
       "outside it (min {lo}, max {hi})",
       lo=jnp.min(labels), hi=jnp.max(labels))

@@ -135,7 +135,7 @@ def _blend_dtype(dtype):
   """Floats blend in (at least) float32; integers in float32, or float64 with x64."""
   if jnp.issubdtype(dtype, jnp.floating):
     return jnp.promote_types(dtype, jnp.float32)
-  if np.dtype(dtype).itemsize >= 4 and jax.config.jax_enable_x64:
+  if np.dtype(dtype).itemsize >= 4 and jax.config.read("jax_enable_x64"):
     return jnp.float64
   return jnp.float32
 
