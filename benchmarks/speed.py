@@ -76,15 +76,23 @@ def measure(contenders: list[Contender], batch: Batch, *, rounds: int,
   return rows
 
 
-def compile_seconds(batch: Batch, mode: str) -> dict[str, float]:
-  """Trace-and-lower and compile times of one `cutmix_jax.cutmix` call.
+def compile_seconds(batch: Batch, mode: str, library=cutmix_jax
+                    ) -> dict[str, float]:
+  """Trace-and-lower and compile times of one ``library.cutmix`` call.
 
-  Measured on a fresh function object, so nothing is cached from the timing
-  runs (JAX caches per function and shapes).
+  Measured on a fresh function object, so the outer jit is traced, lowered
+  and compiled anew (JAX caches per function and shapes); what JAX caches
+  inside (the jitted helpers of `jax.random`, say) is warm once the speed
+  rows have run, as in a training process that recompiles its step.
+
+  Args:
+    batch: the input's description (shape, dtype, classes).
+    mode: ``"batch"``, ``"elem"`` or ``"pair"``.
+    library: `cutmix_jax`, or a previous revision of it (`benchmarks.baseline`).
   """
   def fresh(rng, images, labels):
-    return cutmix_jax.cutmix(rng, images, labels, 1.0,
-                             num_classes=batch.num_classes, mode=mode)
+    return library.cutmix(rng, images, labels, 1.0,
+                          num_classes=batch.num_classes, mode=mode)
 
   images = jax.ShapeDtypeStruct(batch.shape, jnp.dtype(batch.dtype))
   labels = jax.ShapeDtypeStruct((batch.batch,), jnp.int32)
