@@ -150,7 +150,7 @@ def run_speed(args, chosen) -> tuple[list[dict], str]:
 
 
 def run_compile(args, baseline) -> tuple[list[dict], str]:
-  """Compile times of fresh ``cutmix`` calls, current and baseline rotated."""
+  """Compile times of fresh ``cutmix`` calls, cold and warm, libraries rotated."""
   libraries = {"current": cutmix_jax}
   if baseline is not None:
     libraries[baseline.label] = baseline.module
@@ -159,21 +159,40 @@ def run_compile(args, baseline) -> tuple[list[dict], str]:
     for mode in MODES:
       batch = Batch(batch_size, side, dtype=args.dtypes[0])
       _log(f"compile {batch.label} {mode}")
-      times = {name: [] for name in libraries}
+      times = {(name, cold): [] for name in libraries for cold in (True, False)}
       for order in timing.rotations(list(libraries), args.compile_repeats):
         for name in order:
-          times[name].append(speed.compile_seconds(batch, mode, libraries[name]))
-      for name, samples in times.items():
-        records.append({
-            "mode": mode, "shape": batch.label, "dtype": batch.dtype,
-            "library": name, "samples": samples,
-            **{k: statistics.median(t[k] for t in samples)
-               for k in ("lower_s", "compile_s", "total_s")}})
-  body = [[f"cutmix {r['mode']}" + ("" if r["library"] == "current" else f" {r['library']}"),
-           f"{r['shape']} {r['dtype']}", f"{r['lower_s']:.3f}",
-           f"{r['compile_s']:.3f}", f"{r['total_s']:.3f}"] for r in records]
-  return records, report.table(
-      ["call", "input", "trace + lower s", "compile s", "total s"], body)
+          for cold in (True, False):
+            times[name, cold].append(
+                speed.compile_seconds(batch, mode, libraries[name], cold=cold))
+      for name in libraries:
+        record = {"mode": mode, "shape": batch.label, "dtype": batch.dtype,
+                  "library": name}
+        for cold in (True, False):
+          samples = times[name, cold]
+          record["cold" if cold else "warm"] = {
+              "samples": samples,
+              **{k: statistics.median(t[k] for t in samples)
+                 for k in ("lower_s", "compile_s", "total_s", "cpu_s")}}
+        records.append(record)
+  body = []
+  for r in records:
+    cold, warm = r["cold"], r["warm"]
+    body.append([
+        f"cutmix {r['mode']}" + ("" if r["library"] == "current" else f" {r['library']}"),
+        f"{r['shape']} {r['dtype']}", f"{cold['lower_s']:.3f}",
+        f"{cold['compile_s']:.3f}", f"{cold['total_s']:.3f}", f"{cold['cpu_s']:.3f}",
+        f"{warm['total_s']:.3f}", f"{warm['cpu_s']:.3f}"])
+  text = report.table(
+      ["call", "input", "cold: trace + lower s", "compile s", "total s", "CPU s",
+       "warm: total s", "CPU s"], body)
+  return records, text + (
+      f"\n\nMedian of {args.compile_repeats} compiles of a fresh jitted "
+      "function per call, libraries rotated. Cold: after `jax.clear_caches()`, "
+      "what the first call in a process pays (imports aside); warm: right "
+      "after, with JAX's caches of the library's inner functions filled, as "
+      "when a program recompiles its step. CPU s is the process's CPU time "
+      "over the same span (less stretched by a loaded machine).")
 
 
 def run_correctness(args, chosen) -> tuple[list, str]:
@@ -251,13 +270,14 @@ def run_train_step(args, baseline) -> tuple[dict, str]:
                  f"{row['ratio']:.3f}x ({lo:.3f}–{hi:.3f})",
                  f"{row['bytes_accessed'] / 1e6:.2f} MB", f"{(row['bytes_ratio'] - 1) * 100:+.3f}%",
                  f"{row['flops'] / 1e9:.3f} G", f"{(row['flops_ratio'] - 1) * 100:+.3f}%",
-                 f"{row['compile_total_s']:.1f}", f"{row['compile_ratio']:.3f}x"])
+                 f"{row['compile_total_s']:.1f}", f"{row['compile_cpu_s']:.1f}",
+                 f"{row['compile_ratio']:.3f}x"])
   lines.insert(0, f"`{record['config']}`: {record['model']}, batch {record['batch_size']} "
                   f"uint8 32x32, CutMix alpha {record['cutmix']['alpha']} prob "
                   f"{record['cutmix']['prob']}; {record['devices']} device(s).\n\n"
                + report.table(["step", "ms / step", "time / no mixing (IQR)",
                                "bytes accessed", "vs none", "flops", "vs none",
-                               "compile s", "compile / none"], body)
+                               "compile s", "CPU s", "compile / none"], body)
                + f"\n\nCompile: trace, lower and XLA compile of a freshly built "
                  f"step, median of {record['compile_repeats']} rotated compiles "
                  f"after an untimed one; ratios paired by repeat.")
