@@ -77,7 +77,8 @@ def measure(contenders: list[Contender], batch: Batch, *, rounds: int,
 
 
 def compile_seconds(batch: Batch, mode: str, library=cutmix_jax, *,
-                    cold: bool = False) -> dict[str, float]:
+                    alpha: float = 1.0, cold: bool = False
+                    ) -> dict[str, float]:
   """Trace-and-lower and compile times of one ``library.cutmix`` call.
 
   Measured on a fresh function object, so the outer jit is traced, lowered
@@ -96,10 +97,11 @@ def compile_seconds(batch: Batch, mode: str, library=cutmix_jax, *,
     batch: the input's description (shape, dtype, classes).
     mode: ``"batch"``, ``"elem"`` or ``"pair"``.
     library: `cutmix_jax`, or a previous revision of it (`benchmarks.baseline`).
+    alpha: a Python float; 1.0 draws lambda as a uniform, others from Beta.
     cold: empty JAX's in-memory caches first.
   """
   def fresh(rng, images, labels):
-    return library.cutmix(rng, images, labels, 1.0,
+    return library.cutmix(rng, images, labels, alpha,
                           num_classes=batch.num_classes, mode=mode)
 
   images = jax.ShapeDtypeStruct(batch.shape, jnp.dtype(batch.dtype))
