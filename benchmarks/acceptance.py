@@ -1,4 +1,4 @@
-"""What the run is judged by: issue 10's acceptance criteria, and the rest as information.
+"""What a run is judged by: issue 10's acceptance criteria; the rest is information.
 
 Criteria (met or not):
 

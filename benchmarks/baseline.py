@@ -151,8 +151,9 @@ def _check_isolated(package: str, directory: pathlib.Path) -> None:
   for name, module in list(sys.modules.items()):
     if name.startswith(package + "."):
       for value in vars(module).values():
-        owner = getattr(value, "__module__", None) or getattr(value, "__name__", "")
-        if isinstance(owner, str) and (owner == PACKAGE or owner.startswith(PACKAGE + ".")):
+        owner = (getattr(value, "__module__", None)
+                 or getattr(value, "__name__", ""))
+        if isinstance(owner, str) and owner.split(".")[0] == PACKAGE:
           raise BaselineError(
               f"--baseline: {name} refers to the current library's {owner}")
 
