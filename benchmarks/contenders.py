@@ -18,6 +18,7 @@ import numpy as np
 import cutmix_jax
 from benchmarks import naive
 from benchmarks import peers
+from benchmarks.baseline import Baseline
 from benchmarks.workload import Batch
 
 # (rng, images, labels) -> (images, labels), for a given number of classes.
@@ -35,7 +36,8 @@ class Contender:
   Attributes:
     name: the row name.
     group: which ``--only`` selection it belongs to: ``floor``,
-      ``cutmix_jax``, ``naive``, ``keras`` or ``timm``.
+      ``cutmix_jax``, ``baseline`` (a previous revision, ``--baseline``),
+      ``parts``, ``naive``, ``keras`` or ``timm``.
     runner: ``Batch -> (() -> None)``, one blocking call per invocation.
     mix: for the correctness table; ``None`` for the floor rows.
     missing: why it cannot run here (``"not installed"``), else ``None``.
@@ -112,6 +114,34 @@ def _library(fn, **options):
   return make
 
 
+# The library's rows: (row name, function, mode, whether it pastes). Only
+# these three functions are called on a baseline revision: their signatures
+# are the same in every revision (the samplers' are not).
+LIBRARY_CALLS = (
+    ("cutmix batch", "cutmix", "batch", True),
+    ("cutmix elem", "cutmix", "elem", True),
+    ("cutmix pair", "cutmix", "pair", True),
+    ("mixup batch", "mixup", "batch", False),
+    ("mixup elem", "mixup", "elem", False),
+    ("mixup_or_cutmix elem", "mixup_or_cutmix", "elem", False),
+)
+
+
+def _library_rows(baseline: Baseline | None) -> list[Contender]:
+  """The current library's rows, each followed by its baseline twin."""
+  rows = []
+  for name, function, mode, pastes in LIBRARY_CALLS:
+    rows.append(_jax_contender(
+        name, "cutmix_jax", _library(getattr(cutmix_jax, function), mode=mode),
+        pastes=pastes))
+    if baseline is not None:
+      rows.append(_jax_contender(
+          f"{name} {baseline.label}", "baseline",
+          _library(getattr(baseline.module, function), mode=mode),
+          pastes=pastes))
+  return rows
+
+
 def _research(num_classes):
   return functools.partial(naive.research_cutmix, num_classes=num_classes)
 
@@ -180,9 +210,10 @@ def _sampling(num_classes):
 def _paste_runner(merged: bool, batch: Batch) -> Callable[[], None]:
   """Only the paste of `cutmix` (elem mode), its parameters drawn beforehand.
 
-  ``merged=True`` returns the result as ``[B, H, W * C]``, the view the select
-  runs on, instead of reshaping it back to NHWC: a diagnostic. XLA:CPU then
-  loops over the long merged rows instead of over the output's C = 3 axis.
+  ``merged=True`` returns the same paste reshaped to ``[B, H, W * C]``: a
+  diagnostic of the output layout. XLA:CPU fuses the reshape into the select
+  and then loops over long merged rows instead of an innermost C = 3 axis,
+  so the gap between the two rows is what the NHWC layout costs there.
   """
   images, _ = _device_batch(batch)
   params = cutmix_jax.sample_cutmix_params(
@@ -199,26 +230,19 @@ def _paste_runner(merged: bool, batch: Batch) -> Callable[[], None]:
 FLOOR = "floor"
 
 
-def all_contenders() -> list[Contender]:
-  """Every row, floor first (the ratios divide by it)."""
+def all_contenders(baseline: Baseline | None = None) -> list[Contender]:
+  """Every row, floor first (the ratios divide by it).
+
+  Args:
+    baseline: a previous revision of the library; its rows (``cutmix batch
+      [d9d76eb]``, ...) then follow their current twins.
+  """
   _, keras_missing = peers.load_keras()
   _, timm_missing = peers.load_timm_mixup()
   return [
       Contender(FLOOR, "floor", runner=functools.partial(_jax_runner, _floor)),
       Contender("copy", "floor", runner=functools.partial(_jax_runner, _copy)),
-      _jax_contender("cutmix batch", "cutmix_jax",
-                     _library(cutmix_jax.cutmix, mode="batch")),
-      _jax_contender("cutmix elem", "cutmix_jax",
-                     _library(cutmix_jax.cutmix, mode="elem")),
-      _jax_contender("cutmix pair", "cutmix_jax",
-                     _library(cutmix_jax.cutmix, mode="pair")),
-      _jax_contender("mixup batch", "cutmix_jax",
-                     _library(cutmix_jax.mixup, mode="batch"), pastes=False),
-      _jax_contender("mixup elem", "cutmix_jax",
-                     _library(cutmix_jax.mixup, mode="elem"), pastes=False),
-      _jax_contender("mixup_or_cutmix elem", "cutmix_jax",
-                     _library(cutmix_jax.mixup_or_cutmix, mode="elem"),
-                     pastes=False),
+      *_library_rows(baseline),
       Contender("elem: sampling only", "parts",
                 runner=functools.partial(_jax_runner, _sampling)),
       Contender("elem: paste only (params given)", "parts",
@@ -233,12 +257,13 @@ def all_contenders() -> list[Contender]:
   ]
 
 
-GROUPS = ("floor", "cutmix_jax", "parts", "naive", "keras", "timm")
+GROUPS = ("floor", "cutmix_jax", "baseline", "parts", "naive", "keras", "timm")
 
 
-def select(groups: set[str] | None) -> list[Contender]:
+def select(groups: set[str] | None, baseline: Baseline | None = None
+           ) -> list[Contender]:
   """The contenders of the chosen groups; the floor is always kept."""
-  chosen = all_contenders()
+  chosen = all_contenders(baseline)
   if groups is None:
     return chosen
   return [c for c in chosen if c.name == FLOOR or c.group in groups]

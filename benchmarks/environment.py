@@ -27,6 +27,17 @@ def _version(package: str) -> str | None:
     return None
 
 
+def load_average() -> tuple[float, float, float] | None:
+  """The 1, 5 and 15-minute load averages (``None`` where the OS has none).
+
+  On a shared machine the load says how much of the CPU the run had.
+  """
+  try:
+    return tuple(round(v, 2) for v in os.getloadavg())
+  except (AttributeError, OSError):
+    return None
+
+
 def describe() -> dict:
   """A JSON-able description of this machine and software."""
   device = jax.devices()[0]
@@ -39,6 +50,7 @@ def describe() -> dict:
       "device_count": jax.device_count(),
       "cpu": _cpu_name(),
       "cpu_count": os.cpu_count(),
+      "load_average": load_average(),
       "python": platform.python_version(),
       "platform": platform.platform(),
       "keras": _version("keras"),
@@ -53,3 +65,10 @@ def summary(env: dict) -> str:
   return (f"{env['date'][:10]}, JAX {env['jax']} on {env['backend']} "
           f"({env['device']}, {env['device_count']} device(s)), "
           f"CPU {env['cpu']} x{env['cpu_count']}")
+
+
+def load_summary(start, end) -> str:
+  """``"load average 9.1 at the start, 10.3 at the end"`` (1-minute values)."""
+  if start is None or end is None:
+    return "load average unknown"
+  return f"load average {start[0]:.1f} at the start, {end[0]:.1f} at the end"

@@ -76,23 +76,44 @@ def measure(contenders: list[Contender], batch: Batch, *, rounds: int,
   return rows
 
 
-def compile_seconds(batch: Batch, mode: str) -> dict[str, float]:
-  """Trace-and-lower and compile times of one `cutmix_jax.cutmix` call.
+def compile_seconds(batch: Batch, mode: str, library=cutmix_jax, *,
+                    alpha: float = 1.0, cold: bool = False
+                    ) -> dict[str, float]:
+  """Trace-and-lower and compile times of one ``library.cutmix`` call.
 
-  Measured on a fresh function object, so nothing is cached from the timing
-  runs (JAX caches per function and shapes).
+  Measured on a fresh function object, so the outer jit is traced, lowered
+  and compiled anew (JAX caches per function and shapes). JAX also caches
+  what it traced and compiled inside (`jax.random`'s jitted helpers, say):
+  ``cold=True`` empties those caches first (`jax.clear_caches`), which is
+  what the first call in a process pays, imports aside; without it the
+  call is compiled in a process that has compiled the library before, as
+  when a training program recompiles its step.
+
+  ``cpu_s`` is the process's CPU time over the same span (all threads): on
+  a shared machine the wall time stretches with the load, the CPU time much
+  less.
+
+  Args:
+    batch: the input's description (shape, dtype, classes).
+    mode: ``"batch"``, ``"elem"`` or ``"pair"``.
+    library: `cutmix_jax`, or a previous revision of it (`benchmarks.baseline`).
+    alpha: a Python float; 1.0 draws lambda as a uniform, others from Beta.
+    cold: empty JAX's in-memory caches first.
   """
   def fresh(rng, images, labels):
-    return cutmix_jax.cutmix(rng, images, labels, 1.0,
-                             num_classes=batch.num_classes, mode=mode)
+    return library.cutmix(rng, images, labels, alpha,
+                          num_classes=batch.num_classes, mode=mode)
 
   images = jax.ShapeDtypeStruct(batch.shape, jnp.dtype(batch.dtype))
   labels = jax.ShapeDtypeStruct((batch.batch,), jnp.int32)
   key = jax.random.key(0)
+  if cold:
+    jax.clear_caches()
+  cpu = time.process_time()
   start = time.perf_counter()
   lowered = jax.jit(fresh).lower(key, images, labels)
   traced = time.perf_counter()
   lowered.compile()
   done = time.perf_counter()
   return {"lower_s": traced - start, "compile_s": done - traced,
-          "total_s": done - start}
+          "total_s": done - start, "cpu_s": time.process_time() - cpu}

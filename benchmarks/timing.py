@@ -48,20 +48,21 @@ def time_calls(run: Callable[[], object], calls: int) -> float:
 
 
 def calibrate(run: Callable[[], object], min_sample_s: float,
-              max_inner: int = 1000) -> int:
+              max_inner: int = 1000, warmup: int = 2) -> int:
   """How many calls a sample needs to last at least ``min_sample_s``.
 
-  Runs ``run`` twice first (compilation, caches, allocator warm-up), then
-  times one call and scales up.
+  Runs ``run`` ``warmup`` times first (compilation, caches, allocator
+  warm-up), then times one call and scales up.
   """
-  run()
-  run()
+  for _ in range(warmup):
+    run()
   once = time_calls(run, 1)
   return max(1, min(max_inner, math.ceil(min_sample_s / max(once, 1e-9))))
 
 
 def interleave(runners: Mapping[str, Callable[[], object]], *, rounds: int,
-               min_sample_s: float = 0.02) -> dict[str, Samples]:
+               min_sample_s: float = 0.02, warmup: int = 2
+               ) -> dict[str, Samples]:
   """Times every runner once per round, rotating the order each round.
 
   Rotation puts every contender in every position equally often, so none of
@@ -72,19 +73,28 @@ def interleave(runners: Mapping[str, Callable[[], object]], *, rounds: int,
     runners: row name -> a zero-argument callable that does one blocking call.
     rounds: how many samples each runner gets.
     min_sample_s: each sample averages enough calls to last this long.
+    warmup: untimed calls of each runner before its first timed one.
 
   Returns:
     Row name -> `Samples`, in the order of ``runners``.
   """
   names = list(runners)
-  inner = {name: calibrate(runners[name], min_sample_s) for name in names}
+  inner = {name: calibrate(runners[name], min_sample_s, warmup=warmup)
+           for name in names}
   seconds: dict[str, list[float]] = {name: [] for name in names}
-  for r in range(rounds):
-    shift = r % len(names)
-    for name in names[shift:] + names[:shift]:
+  for order in rotations(names, rounds):
+    for name in order:
       seconds[name].append(time_calls(runners[name], inner[name]))
   return {name: Samples(name, tuple(seconds[name]), inner[name])
           for name in names}
+
+
+def rotations(names: Sequence[str], rounds: int):
+  """``rounds`` orders of ``names``, each rotated by one from the last."""
+  names = list(names)
+  for r in range(rounds):
+    shift = r % len(names)
+    yield names[shift:] + names[:shift]
 
 
 def paired_ratios(samples: Samples, baseline: Samples) -> tuple[float, ...]:

@@ -5,12 +5,16 @@ Uses the trainer in ``train/`` (`train.train.create_train_state` and
 once with ``cutmix.method = "none"``, both stepped in the same process,
 interleaved. Reported: the wall-time ratio (median of paired ratios), XLA's
 ``cost_analysis()`` bytes accessed and flops of both compiled steps, and
-their compile times. Separately, the number of traces of a jitted function
+their compile times (repeated, rotated, as paired ratios). With a baseline
+revision of the library (`benchmarks.baseline`), the same CutMix step built
+on it runs in the same rounds. Separately, the number of traces of a jitted function
 that calls `cutmix_jax.cutmix` with ten different traced ``alpha``/``prob``
 values (one means no recompilation).
 """
 
+import contextlib
 import importlib.util
+import statistics
 import time
 
 import jax
@@ -38,28 +42,63 @@ def _cost(compiled) -> dict[str, float]:
           "flops": float(analysis.get("flops", float("nan")))}
 
 
-class _Stepper:
-  """One compiled train step with its own (donated, threaded) state."""
+@contextlib.contextmanager
+def _library_in(train_lib, library):
+  """Points the trainer's ``cutmix_jax`` at ``library`` while a step is built.
 
-  def __init__(self, train_lib, config, mesh, images, labels, keys):
+  The trainer calls the library when it builds and traces the step; the
+  compiled executable holds no Python, so the swap can end after compiling.
+  """
+  saved = train_lib.cutmix_jax
+  train_lib.cutmix_jax = library
+  try:
+    yield
+  finally:
+    train_lib.cutmix_jax = saved
+
+
+class _Stepper:
+  """One compiled train step with its own (donated, threaded) state.
+
+  Built with ``library`` in place of `cutmix_jax` (a baseline revision, see
+  `benchmarks.baseline`); `compile` builds, traces and compiles the step
+  anew and appends its times to ``compile_times``.
+  """
+
+  def __init__(self, train_lib, config, mesh, images, labels, keys, library):
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
-    graphdef, self.state = train_lib.create_train_state(
+    self._train_lib, self._config, self._mesh = train_lib, config, mesh
+    self._library = library
+    self._graphdef, self.state = train_lib.create_train_state(
         config, keys["init"], mesh, num_classes=10)
-    step = train_lib.make_train_step(config, graphdef, mesh, num_classes=10,
-                                     image_size=images.shape[1:3])
     sharding = NamedSharding(mesh, P("data"))
     self.images = jax.device_put(images, sharding)
     self.labels = jax.device_put(labels, sharding)
     self.keys = (keys["augment"], keys["dropout"])
-    args = (self.state, self.images, self.labels) + self.keys
-    start = time.perf_counter()
-    lowered = step.lower(*args)
-    lowered_at = time.perf_counter()
-    self.compiled = lowered.compile()
-    self.compile = {"lower_s": lowered_at - start,
-                    "compile_s": time.perf_counter() - lowered_at}
+    self.compile_times: list[dict[str, float]] = []
+    self.compiled = self.compile(record=False)
     self.cost = _cost(self.compiled)
+
+  def compile(self, record: bool = True):
+    """A freshly built, traced and compiled step (nothing reused from before)."""
+    args = (self.state, self.images, self.labels) + self.keys
+    with _library_in(self._train_lib, self._library):
+      cpu = time.process_time()
+      start = time.perf_counter()
+      step = self._train_lib.make_train_step(
+          self._config, self._graphdef, self._mesh, num_classes=10,
+          image_size=self.images.shape[1:3])
+      lowered = step.lower(*args)
+      lowered_at = time.perf_counter()
+      compiled = lowered.compile()
+      done = time.perf_counter()
+      cpu = time.process_time() - cpu
+    if record:
+      self.compile_times.append({"lower_s": lowered_at - start,
+                                 "compile_s": done - lowered_at,
+                                 "total_s": done - start, "cpu_s": cpu})
+    return compiled
 
   def __call__(self) -> None:
     self.state, metrics = self.compiled(self.state, self.images, self.labels,
@@ -67,9 +106,31 @@ class _Stepper:
     jax.block_until_ready(metrics)
 
 
+def _compile_record(stepper: _Stepper, base: _Stepper) -> dict:
+  """Median compile times and the paired ratios to ``base``'s compiles."""
+  mine = stepper.compile_times
+  ratios = [m["total_s"] / b["total_s"] for m, b in zip(mine, base.compile_times)]
+  return {
+      "compile_times": mine,
+      "lower_s": statistics.median(t["lower_s"] for t in mine),
+      "compile_s": statistics.median(t["compile_s"] for t in mine),
+      "compile_total_s": statistics.median(t["total_s"] for t in mine),
+      "compile_cpu_s": statistics.median(t["cpu_s"] for t in mine),
+      "compile_cpu_ratio": statistics.median(
+          m["cpu_s"] / b["cpu_s"] for m, b in zip(mine, base.compile_times)),
+      "compile_ratios": ratios,
+      "compile_ratio": statistics.median(ratios),
+  }
+
+
 def measure(config_path: str, *, batch_size: int | None, rounds: int,
-            min_sample_s: float, extra_modes: tuple[str, ...] = ()) -> dict:
+            min_sample_s: float, extra_modes: tuple[str, ...] = (),
+            baseline=None, compile_repeats: int = 3) -> dict:
   """Times the configured step against the same step without mixing.
+
+  Every variant is compiled once untimed (JAX's and Flax's own caches warm
+  up on the first), then ``compile_repeats`` more times in rotated order, and
+  stepped in interleaved rounds.
 
   Args:
     config_path: a trainer config file (e.g. ``train/configs/default.py``).
@@ -77,9 +138,15 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
     rounds: interleaved rounds.
     min_sample_s: the shortest sample (a step is usually longer).
     extra_modes: more CutMix modes to time in the same rounds (``"elem"``).
+    baseline: a `benchmarks.baseline.Baseline`: its library's CutMix step
+      (the configured mode) runs in the same rounds, named ``CutMix batch
+      [d9d76eb]``.
+    compile_repeats: timed compiles of every variant.
 
   Returns:
-    A JSON-able record: config, per-step samples, ratios, costs, compile times.
+    A JSON-able record: config, per-step samples, ratios, costs, compile
+    times; ``rows[i]["compile_ratio"]`` is the median paired ratio of its
+    compile time to the no-mixing step's.
   """
   from train import train as train_lib
 
@@ -93,19 +160,29 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
   labels = rng.integers(0, 10, config.batch_size).astype(np.int32)
   keys = train_lib.named_keys(config.seed)
 
-  variants = {"no mixing": ("none", None),
-              f"CutMix {config.cutmix.mode}": ("cutmix", config.cutmix.mode)}
+  configured = f"CutMix {config.cutmix.mode}"
+  variants = {"no mixing": ("none", None, cutmix_jax),
+              configured: ("cutmix", config.cutmix.mode, cutmix_jax)}
+  if baseline is not None:
+    variants[f"{configured} {baseline.label}"] = (
+        "cutmix", config.cutmix.mode, baseline.module)
   for mode in extra_modes:
-    variants[f"CutMix {mode}"] = ("cutmix", mode)
+    variants[f"CutMix {mode}"] = ("cutmix", mode, cutmix_jax)
   steppers = {}
-  for name, (method, mode) in variants.items():
+  for name, (method, mode, library) in variants.items():
     variant = config.copy_and_resolve_references()
     variant.cutmix.method = method
     if mode:
       variant.cutmix.mode = mode
-    steppers[name] = _Stepper(train_lib, variant, mesh, images, labels, keys)
+    steppers[name] = _Stepper(train_lib, variant, mesh, images, labels, keys,
+                              library)
+  for order in timing.rotations(list(steppers), compile_repeats):
+    for name in order:
+      steppers[name].compile()
 
-  samples = timing.interleave(steppers, rounds=rounds, min_sample_s=min_sample_s)
+  # A step lasts seconds: one untimed call is warm-up enough.
+  samples = timing.interleave(steppers, rounds=rounds,
+                              min_sample_s=min_sample_s, warmup=1)
   base = samples["no mixing"]
   rows = []
   for name, stepper in steppers.items():
@@ -114,18 +191,29 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
         "name": name, "samples": list(s.seconds), "inner": s.inner,
         "median_s": s.median, "ratios": list(timing.paired_ratios(s, base)),
         "ratio": timing.median_ratio(s, base),
-        **stepper.cost, **stepper.compile,
+        **stepper.cost, **_compile_record(stepper, steppers["no mixing"]),
     })
   base_cost = steppers["no mixing"].cost
   for row in rows:
     row["bytes_ratio"] = row["bytes_accessed"] / base_cost["bytes_accessed"]
     row["flops_ratio"] = row["flops"] / base_cost["flops"]
+  if baseline is not None:
+    mine = steppers[configured].compile_times
+    theirs = steppers[f"{configured} {baseline.label}"].compile_times
+    ratios = [m["total_s"] / t["total_s"] for m, t in zip(mine, theirs)]
+    row = next(r for r in rows if r["name"] == configured)
+    row["compile_ratios_to_baseline"] = ratios
+    row["compile_ratio_to_baseline"] = statistics.median(ratios)
+    row["compile_cpu_ratio_to_baseline"] = statistics.median(
+        m["cpu_s"] / t["cpu_s"] for m, t in zip(mine, theirs))
   return {
       "config": config_path, "model": f"{config.model.name}-{config.model.depth}"
       f" width {config.model.width}", "batch_size": config.batch_size,
       "cutmix": {"alpha": config.cutmix.alpha, "prob": config.cutmix.prob,
                  "mode": config.cutmix.mode},
-      "devices": len(mesh.devices.ravel()), "rows": rows,
+      "devices": len(mesh.devices.ravel()), "compile_repeats": compile_repeats,
+      "baseline": baseline.describe() if baseline is not None else None,
+      "rows": rows,
   }
 
 
