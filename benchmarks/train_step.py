@@ -1,7 +1,7 @@
 """CutMix where it is used: the trainer's jitted train step, with and without it.
 
-Uses the trainer in ``train/`` (`train.train.create_train_state` and
-`train.train.make_train_step`): the same configuration once as it is and
+Uses the trainer in ``train/`` (`train.train_state.create_train_state` and
+`train.steps.make_train_step`): the same configuration once as it is and
 once with ``cutmix.method = "none"``, both stepped in the same process,
 interleaved. Reported: the wall-time ratio (median of paired ratios), XLA's
 ``cost_analysis()`` bytes accessed and flops of both compiled steps, and
@@ -41,18 +41,24 @@ def _cost(compiled) -> dict[str, float]:
 class _Stepper:
   """One compiled train step with its own (donated, threaded) state."""
 
-  def __init__(self, train_lib, config, mesh, images, labels, keys):
+  def __init__(self, config, mesh, images, labels, keys):
     from jax.sharding import NamedSharding  # pylint: disable=g-import-not-at-top
     from jax.sharding import PartitionSpec as P  # pylint: disable=g-import-not-at-top
-    graphdef, self.state = train_lib.create_train_state(
-        config, keys["init"], mesh, num_classes=10)
-    step = train_lib.make_train_step(config, graphdef, mesh, num_classes=10,
-                                     image_size=images.shape[1:3])
+    from train import steps  # pylint: disable=g-import-not-at-top
+    from train import train_state  # pylint: disable=g-import-not-at-top
+    schedule = train_state.learning_rate_schedule(config, 1, config.num_train_steps)
+    graphdef, self.state = train_state.create_train_state(
+        config, keys["init"], mesh, schedule=schedule, num_classes=10)
+    # Normalised by the batch's own statistics (the benchmark's data).
+    step = steps.make_train_step(
+        config, graphdef, mesh, num_classes=10, mean=images.mean((0, 1, 2)),
+        std=images.std((0, 1, 2)), image_size=images.shape[1:3])
+    self.metrics = steps.empty_metrics(mesh)
     sharding = NamedSharding(mesh, P("data"))
     self.images = jax.device_put(images, sharding)
     self.labels = jax.device_put(labels, sharding)
     self.keys = (keys["augment"], keys["dropout"])
-    args = (self.state, self.images, self.labels) + self.keys
+    args = (self.state, self.metrics, self.images, self.labels) + self.keys
     start = time.perf_counter()
     lowered = step.lower(*args)
     lowered_at = time.perf_counter()
@@ -62,9 +68,9 @@ class _Stepper:
     self.cost = _cost(self.compiled)
 
   def __call__(self) -> None:
-    self.state, metrics = self.compiled(self.state, self.images, self.labels,
-                                        *self.keys)
-    jax.block_until_ready(metrics)
+    self.state, self.metrics = self.compiled(
+        self.state, self.metrics, self.images, self.labels, *self.keys)
+    jax.block_until_ready(self.metrics)
 
 
 def measure(config_path: str, *, batch_size: int | None, rounds: int,
@@ -81,17 +87,17 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
   Returns:
     A JSON-able record: config, per-step samples, ratios, costs, compile times.
   """
-  from train import train as train_lib  # pylint: disable=g-import-not-at-top
+  from train import train_state  # pylint: disable=g-import-not-at-top
 
   config = load_config(config_path)
   if batch_size:
     config.batch_size = batch_size
   config.num_train_steps = 10_000  # only the schedule's length; never run out
-  mesh = train_lib.make_mesh()
+  mesh = jax.make_mesh((jax.device_count(),), ("data",))
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (config.batch_size, 32, 32, 3)).astype(np.uint8)
   labels = rng.integers(0, 10, config.batch_size).astype(np.int32)
-  keys = train_lib.named_keys(config.seed)
+  keys = train_state.named_keys(config.seed)
 
   variants = {"no mixing": ("none", None),
               f"CutMix {config.cutmix.mode}": ("cutmix", config.cutmix.mode)}
@@ -103,7 +109,7 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
     variant.cutmix.method = method
     if mode:
       variant.cutmix.mode = mode
-    steppers[name] = _Stepper(train_lib, variant, mesh, images, labels, keys)
+    steppers[name] = _Stepper(variant, mesh, images, labels, keys)
 
   samples = timing.interleave(steppers, rounds=rounds, min_sample_s=min_sample_s)
   base = samples["no mixing"]
