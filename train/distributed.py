@@ -25,6 +25,7 @@ import threading
 from collections.abc import Mapping
 
 import jax
+import orbax.checkpoint as ocp
 
 
 class DistributedError(RuntimeError):
@@ -37,6 +38,10 @@ class Timeouts:
   initialization: int = 300
   heartbeat: int = 100
   shutdown: int = 300
+
+
+# The timeouts of the job this process joined (`initialize` sets them).
+_timeouts = Timeouts()
 
 
 def detected_cluster(environ: Mapping[str, str] = os.environ) -> bool:
@@ -89,7 +94,8 @@ def initialize(*, coordinator: str | None = None, num_processes: int | None = No
   where = f"the coordinator at {address}" if address else "the coordinator"
   # JAX aborts the process when joining times out; say what to check first.
   warning = threading.Timer(
-      max(0.0, min(timeouts.initialization - 1.0, 0.9 * timeouts.initialization)),
+      max(0.5 * timeouts.initialization,
+          min(timeouts.initialization - 2.0, 0.75 * timeouts.initialization)),
       _say,
       [f"{who}: still not joined through {where}; JAX stops this process at "
        f"--initialization_timeout={timeouts.initialization} s. Check that all "
@@ -113,7 +119,24 @@ def initialize(*, coordinator: str | None = None, num_processes: int | None = No
         "--num_processes and --process_id to every process.") from e
   finally:
     warning.cancel()
+  global _timeouts
+  _timeouts = timeouts
   _say(f"process {jax.process_index()} of {jax.process_count()}: joined the job "
        f"through {where}. If another process stops, JAX stops this one within "
        f"--heartbeat_timeout={timeouts.heartbeat} s and names the silent "
        "process; then read that process's log.")
+
+
+def wait_for_every_process(name: str) -> None:
+  """Waits until every process has reached the point ``name`` (a unique name).
+
+  On CPUs the first collective of each group of devices waits only 30 s for
+  every process (gloo's set-up, fixed in jaxlib), so uneven work before it,
+  such as one host preparing its data while another reads it from a cache,
+  is absorbed here instead, on the coordination service's barrier, for at
+  most the initialization timeout. One process: returns at once.
+  """
+  if jax.process_count() > 1:
+    ocp.multihost.sync_global_processes(
+        name, timeout=_timeouts.initialization,
+        processes=set(range(jax.process_count())))

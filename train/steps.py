@@ -57,9 +57,17 @@ def _metrics_graphdef() -> nnx.GraphDef:
   return nnx.graphdef(new_metrics())
 
 
+@functools.cache
+def _zero_metrics(mesh: Mesh) -> Callable[[], nnx.State]:
+  # Zeros made in place on every device (a device_put of host zeros would
+  # first check across processes that they are equal).
+  return jax.jit(lambda: nnx.state(new_metrics()),
+                 out_shardings=NamedSharding(mesh, P()))
+
+
 def empty_metrics(mesh: Mesh) -> nnx.State:
   """The state of `new_metrics`, replicated over ``mesh``, for a step to add to."""
-  return jax.device_put(nnx.state(new_metrics()), NamedSharding(mesh, P()))
+  return _zero_metrics(mesh)()
 
 
 def compute_metrics(metrics: nnx.State) -> dict[str, float]:

@@ -28,6 +28,7 @@ from jax.sharding import PartitionSpec as P
 
 from train import checkpointing
 from train import config_checks
+from train import distributed
 from train import input_pipeline
 from train import metric_writers
 from train import steps
@@ -135,6 +136,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   data = input_pipeline.load(config.dataset, data_dir=config.data_dir,
                              manual_dir=config.tfds_manual_dir)
+  distributed.wait_for_every_process("train: data loaded")
   # The library checks the mixing again on the data's own image shape.
   config_checks.check_mixing(
       config, shard_batch=config.batch_size // jax.device_count(),

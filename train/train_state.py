@@ -105,7 +105,14 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array,
     ``(graphdef, state)`` of the pair ``(model, optimizer)``; ``state`` is an
     `nnx.State` of arrays replicated over ``mesh``.
   """
-  model = create_model(config, num_classes, rng, in_channels)
-  optimizer = nnx.Optimizer(model, make_optimizer(config, schedule), wrt=nnx.Param)
-  graphdef, state = nnx.split((model, optimizer))
-  return graphdef, jax.device_put(state, NamedSharding(mesh, P()))
+  def build(rng):
+    model = create_model(config, num_classes, rng, in_channels)
+    return model, nnx.Optimizer(model, make_optimizer(config, schedule),
+                                wrt=nnx.Param)
+
+  graphdef = nnx.graphdef(nnx.eval_shape(build, rng))
+  # Built by a jitted function straight into its replicated layout: every
+  # device computes its own copy, nothing is sent between processes.
+  state = jax.jit(lambda rng: nnx.state(build(rng)),
+                  out_shardings=NamedSharding(mesh, P()))(rng)
+  return graphdef, state
