@@ -20,7 +20,6 @@ import time
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 import train_helpers
@@ -115,7 +114,7 @@ def cache_dir(tmp_path_factory):
 
 
 def _env(cache_dir, **extra):
-  return train_helpers.child_env(cache_dir, JAX_NUM_CPU_DEVICES=2, **extra)
+  return train_helpers.child_env(cache_dir, **{"JAX_NUM_CPU_DEVICES": 2, **extra})
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +161,7 @@ def test_readme_command_trains_one_model_on_two_processes(readme_run):
   final = workdir / "checkpoints" / "8" / "default"
   for i in range(2):
     assert any((final / f"ocdbt.process_{i}" / "d").iterdir())
-  leaves = jax.tree.leaves(ocp.StandardCheckpointer().restore(final))
+  leaves = jax.tree.leaves(train_helpers.restore_here(final))
   assert len(leaves) > 10 and all(np.all(np.isfinite(np.asarray(x))) for x in leaves)
 
 
@@ -184,7 +183,7 @@ def _kill_at_step_5(argv: list[str], workdir) -> str:
           os.kill(os.getpid(), signal.SIGKILL)
         return original(data, seed, step, *args)
       input_pipeline.train_batch = train_batch
-      sys.argv = {["train.main"] + argv[1:]!r}
+      sys.argv = {["train.main"] + argv[3:]!r}
       app.run(main.main)
       """)
 
@@ -207,8 +206,8 @@ def test_sigkill_both_processes_then_resume_is_bitwise_the_uninterrupted_run(
   assert _wait_all(resumed) == [0, 0], [p.stderr[-3000:] for p in resumed]
   for p in resumed:
     assert f"Resumed from the checkpoint at step {max(saved)}" in p.stdout
-  a = ocp.StandardCheckpointer().restore(straight / "checkpoints" / "8" / "default")
-  b = ocp.StandardCheckpointer().restore(tmp_path / "checkpoints" / "8" / "default")
+  a = train_helpers.restore_here(straight / "checkpoints" / "8" / "default")
+  b = train_helpers.restore_here(tmp_path / "checkpoints" / "8" / "default")
   leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
   assert len(leaves_a) == len(leaves_b) > 10
   for x, y in zip(leaves_a, leaves_b):

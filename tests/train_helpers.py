@@ -7,7 +7,6 @@ import glob
 import os
 import socket
 import struct
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,5 +56,19 @@ def tensorboard_scalars(workdir) -> dict[str, dict[int, float]]:
   return scalars
 
 
-def python() -> str:
-  return sys.executable
+def restore_here(path):
+  """An orbax checkpoint read into this process's first device, whoever wrote it.
+
+  A checkpoint written by several processes records their devices; reading
+  it elsewhere needs the target layout named.
+  """
+  # pylint: disable=import-outside-toplevel
+  import jax
+  import orbax.checkpoint as ocp
+
+  checkpointer = ocp.StandardCheckpointer()
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  target = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+      checkpointer.metadata(path).item_metadata)
+  return checkpointer.restore(path, target)

@@ -25,7 +25,12 @@ import threading
 from collections.abc import Mapping
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 
 class DistributedError(RuntimeError):
@@ -130,13 +135,22 @@ def initialize(*, coordinator: str | None = None, num_processes: int | None = No
 def wait_for_every_process(name: str) -> None:
   """Waits until every process has reached the point ``name`` (a unique name).
 
-  On CPUs the first collective of each group of devices waits only 30 s for
-  every process (gloo's set-up, fixed in jaxlib), so uneven work before it,
-  such as one host preparing its data while another reads it from a cache,
-  is absorbed here instead, on the coordination service's barrier, for at
-  most the initialization timeout. One process: returns at once.
+  On CPUs the cross-process collectives are gloo's, and the first collective
+  of each group of devices waits only 30 s for every process (gloo's set-up,
+  fixed in jaxlib); later ones wait as long as it takes. So this first waits
+  on the coordination service's barrier, for at most the initialization
+  timeout, absorbing uneven work before it (one host preparing its data while
+  another reads it from a cache), then, with every process there, runs a
+  collective over one device of each process and one over all devices, the
+  two groups the trainer's collectives use. One process: returns at once.
   """
-  if jax.process_count() > 1:
-    ocp.multihost.sync_global_processes(
-        name, timeout=_timeouts.initialization,
-        processes=set(range(jax.process_count())))
+  if jax.process_count() == 1:
+    return
+  ocp.multihost.sync_global_processes(
+      name, timeout=_timeouts.initialization,
+      processes=set(range(jax.process_count())))
+  multihost_utils.sync_global_devices(name)
+  mesh = jax.make_mesh((jax.device_count(),), ("all",))
+  ones = jax.make_array_from_process_local_data(
+      NamedSharding(mesh, P("all")), np.ones(jax.local_device_count(), np.float32))
+  jax.block_until_ready(jax.jit(jnp.sum)(ones))
