@@ -11,6 +11,7 @@
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 from flax import nnx
 from jax.sharding import Mesh
@@ -105,14 +106,12 @@ def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array,
     ``(graphdef, state)`` of the pair ``(model, optimizer)``; ``state`` is an
     `nnx.State` of arrays replicated over ``mesh``.
   """
-  def build(rng):
-    model = create_model(config, num_classes, rng, in_channels)
-    return model, nnx.Optimizer(model, make_optimizer(config, schedule),
-                                wrt=nnx.Param)
-
-  graphdef = nnx.graphdef(nnx.eval_shape(build, rng))
-  # Built by a jitted function straight into its replicated layout: every
-  # device computes its own copy, nothing is sent between processes.
-  state = jax.jit(lambda rng: nnx.state(build(rng)),
-                  out_shardings=NamedSharding(mesh, P()))(rng)
-  return graphdef, state
+  model = create_model(config, num_classes, rng, in_channels)
+  optimizer = nnx.Optimizer(model, make_optimizer(config, schedule), wrt=nnx.Param)
+  graphdef, state = nnx.split((model, optimizer))
+  # Every process built the same values from the same key; each hands over
+  # its copy (a device_put would first compare them across processes).
+  replicated = NamedSharding(mesh, P())
+  return graphdef, jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(replicated, np.asarray(x)),
+      state)
