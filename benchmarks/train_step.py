@@ -1,7 +1,7 @@
 """CutMix where it is used: the trainer's jitted train step, with and without it.
 
-Uses the trainer in ``train/`` (`train.train.create_train_state` and
-`train.train.make_train_step`): the same configuration once as it is and
+Uses the trainer in ``train/`` (`train.train_state.create_train_state` and
+`train.steps.make_train_step`): the same configuration once as it is and
 once with ``cutmix.method = "none"``, both stepped in the same process,
 interleaved. Reported: the wall-time ratio (median of paired ratios), XLA's
 ``cost_analysis()`` bytes accessed and flops of both compiled steps, and
@@ -43,18 +43,23 @@ def _cost(compiled) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def _library_in(train_lib, library):
-  """Points the trainer's ``cutmix_jax`` at ``library`` while a step is built.
+def _library_in(library):
+  """Points the trainer's mixing at ``library`` while a step is built.
 
   The trainer calls the library when it builds and traces the step; the
   compiled executable holds no Python, so the swap can end after compiling.
   """
-  saved = train_lib.cutmix_jax
-  train_lib.cutmix_jax = library
+  from train import mixing
+
+  saved = mixing.cutmix_jax, dict(mixing.FUNCTIONS)
+  mixing.cutmix_jax = library
+  mixing.FUNCTIONS.update(cutmix=library.cutmix, mixup=library.mixup,
+                          switch=library.mixup_or_cutmix)
   try:
     yield
   finally:
-    train_lib.cutmix_jax = saved
+    mixing.cutmix_jax = saved[0]
+    mixing.FUNCTIONS.update(saved[1])
 
 
 class _Stepper:
@@ -65,13 +70,21 @@ class _Stepper:
   anew and appends its times to ``compile_times``.
   """
 
-  def __init__(self, train_lib, config, mesh, images, labels, keys, library):
+  def __init__(self, config, mesh, images, labels, keys, library):
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
-    self._train_lib, self._config, self._mesh = train_lib, config, mesh
-    self._library = library
-    self._graphdef, self.state = train_lib.create_train_state(
-        config, keys["init"], mesh, num_classes=10)
+
+    from train import steps
+    from train import train_state
+
+    self._config, self._mesh, self._library = config, mesh, library
+    schedule = train_state.learning_rate_schedule(config, 1,
+                                                  config.num_train_steps)
+    self._graphdef, self.state = train_state.create_train_state(
+        config, keys["init"], mesh, schedule=schedule, num_classes=10)
+    # Normalised by the batch's own statistics (the benchmark's data).
+    self._stats = dict(mean=images.mean((0, 1, 2)), std=images.std((0, 1, 2)))
+    self.metrics = steps.empty_metrics(mesh)
     sharding = NamedSharding(mesh, P("data"))
     self.images = jax.device_put(images, sharding)
     self.labels = jax.device_put(labels, sharding)
@@ -82,13 +95,15 @@ class _Stepper:
 
   def compile(self, record: bool = True):
     """A freshly built, traced and compiled step (nothing reused from before)."""
-    args = (self.state, self.images, self.labels) + self.keys
-    with _library_in(self._train_lib, self._library):
+    from train import steps
+
+    args = (self.state, self.metrics, self.images, self.labels) + self.keys
+    with _library_in(self._library):
       cpu = time.process_time()
       start = time.perf_counter()
-      step = self._train_lib.make_train_step(
+      step = steps.make_train_step(
           self._config, self._graphdef, self._mesh, num_classes=10,
-          image_size=self.images.shape[1:3])
+          image_size=self.images.shape[1:3], **self._stats)
       lowered = step.lower(*args)
       lowered_at = time.perf_counter()
       compiled = lowered.compile()
@@ -101,9 +116,9 @@ class _Stepper:
     return compiled
 
   def __call__(self) -> None:
-    self.state, metrics = self.compiled(self.state, self.images, self.labels,
-                                        *self.keys)
-    jax.block_until_ready(metrics)
+    self.state, self.metrics = self.compiled(
+        self.state, self.metrics, self.images, self.labels, *self.keys)
+    jax.block_until_ready(self.metrics)
 
 
 def _compile_record(stepper: _Stepper, base: _Stepper) -> dict:
@@ -148,17 +163,17 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
     times; ``rows[i]["compile_ratio"]`` is the median paired ratio of its
     compile time to the no-mixing step's.
   """
-  from train import train as train_lib
+  from train import train_state
 
   config = load_config(config_path)
   if batch_size:
     config.batch_size = batch_size
   config.num_train_steps = 10_000  # only the schedule's length; never run out
-  mesh = train_lib.make_mesh()
+  mesh = jax.make_mesh((jax.device_count(),), ("data",))
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (config.batch_size, 32, 32, 3)).astype(np.uint8)
   labels = rng.integers(0, 10, config.batch_size).astype(np.int32)
-  keys = train_lib.named_keys(config.seed)
+  keys = train_state.named_keys(config.seed)
 
   configured = f"CutMix {config.cutmix.mode}"
   variants = {"no mixing": ("none", None, cutmix_jax),
@@ -174,8 +189,7 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
     variant.cutmix.method = method
     if mode:
       variant.cutmix.mode = mode
-    steppers[name] = _Stepper(train_lib, variant, mesh, images, labels, keys,
-                              library)
+    steppers[name] = _Stepper(variant, mesh, images, labels, keys, library)
   for order in timing.rotations(list(steppers), compile_repeats):
     for name in order:
       steppers[name].compile()

@@ -1,10 +1,11 @@
-"""Tests of train/: the CIFAR path on mocked TFDS files, digits, devices, resume.
+"""Tests of train/ in one process: the CIFAR path on mocked TFDS files, digits,
+the steps, resume, the configuration checks.
 
 Tiny models and a few steps keep the suite short on a 2-core CPU; the tests
-that need another process (8 fake devices, SIGKILL) run one.
+that need another process (8 fake devices, SIGKILL) run one. The runs of
+several processes are in test_multiprocess.py.
 """
 
-import functools
 import json
 import os
 import signal
@@ -17,17 +18,26 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import orbax.checkpoint as ocp
 import pytest
+from flax import nnx
 
 import cutmix_jax
+import train_helpers
+from train import config_checks
 from train import input_pipeline
+from train import metric_writers
+from train import mixing
+from train import steps
 from train import train
+from train import train_state
 from train.configs import default
 from train.configs import digits
 from train.configs import paper_cifar100
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = train_helpers.ROOT
+MEAN, STD = np.full(3, 120.0, np.float32), np.full(3, 60.0, np.float32)
 
 
 def tiny(config, **overrides):
@@ -52,15 +62,7 @@ def tiny(config, **overrides):
 
 
 def _env(tmp_path, **extra):
-  """The child's environment: the repository importable, a compilation cache.
-
-  The cache lets the runs of one test share their compiled steps (the same
-  programs); it changes no numbers.
-  """
-  return dict(os.environ, PYTHONPATH=ROOT,
-              JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"),
-              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1", **extra)
+  return train_helpers.child_env(tmp_path / "jax_cache", **extra)
 
 
 def _subprocess(code: str, env: dict, timeout=600) -> subprocess.CompletedProcess:
@@ -70,6 +72,16 @@ def _subprocess(code: str, env: dict, timeout=600) -> subprocess.CompletedProces
 
 def _restore(path: str):
   return ocp.StandardCheckpointer().restore(os.path.join(path, "default"))
+
+
+def _mesh():
+  return jax.make_mesh((jax.device_count(),), ("data",))
+
+
+def _state(config, mesh, **kwargs):
+  schedule = train_state.learning_rate_schedule(config, 1, config.num_train_steps)
+  return train_state.create_train_state(config, jax.random.key(0), mesh,
+                                        schedule=schedule, **kwargs)
 
 
 # A prepared-looking TFDS: mocked files, the real loading code. TFDS's mock
@@ -91,21 +103,52 @@ def mock_cifar(monkeypatch):
 
 
 def test_default_config_few_steps_on_mocked_cifar(mock_cifar, tmp_path):
-  config = tiny(default.get_config())
+  config = tiny(default.get_config(), eval_batch_size=32)
   metrics = train.train_and_evaluate(config, str(tmp_path))
-  assert metrics["step"] == 3 and 0.0 <= metrics["accuracy"] <= 1.0
-  records = train.read_metrics(str(tmp_path / "metrics.jsonl"))
+  records = metric_writers.read_metrics(str(tmp_path / "metrics.jsonl"))
   train_lines = [r for r in records if r["split"] == "train"]
   test_lines = [r for r in records if r["split"] == "test"]
   assert [r["step"] for r in train_lines] == [1, 2, 3]
+  schedule = train_state.learning_rate_schedule(config, 3, 3)
   for r in train_lines:
-    assert {"step", "epoch", "split", "loss", "accuracy", "learning_rate",
-            "images_per_second"} <= set(r)
-    assert np.isfinite(r["loss"])
-  assert test_lines and {"step", "epoch", "loss", "accuracy"} <= set(test_lines[-1])
+    assert np.isfinite(r["loss"]) and r["images_per_second"] > 0
+    # One step of 16 examples: the accuracy is a count of 16ths.
+    assert r["accuracy"] * 16 == round(r["accuracy"] * 16)
+    assert r["learning_rate"] == pytest.approx(float(schedule(r["step"] - 1)))
+  # The returned metrics are the last test line; the 48 test examples are
+  # evaluated in batches of 32 (the second padded with 16 that do not count).
+  assert test_lines[-1] == metrics and metrics["step"] == 3
+  assert metrics["accuracy"] * 48 == pytest.approx(round(metrics["accuracy"] * 48))
   for name in ("curves.png", "cutmix_samples.png"):
     assert (tmp_path / name).stat().st_size > 1000
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "3"]
+  # TensorBoard shows the same numbers, in the workdir itself.
+  scalars = train_helpers.tensorboard_scalars(tmp_path)
+  for r in records:
+    for name in ("loss", "accuracy"):
+      assert scalars[f"{r['split']}/{name}"][r["step"]] == pytest.approx(r[name])
+
+
+def test_evaluate_counts_every_test_example_once_and_no_padding(tmp_path):
+  config = tiny(digits.get_config())
+  mesh = _mesh()
+  graphdef, state = _state(config, mesh)
+  rng = np.random.default_rng(0)
+  # 10 test examples in batches of 4: the last batch holds 2 and 2 of padding.
+  images = rng.integers(0, 256, (10, 32, 32, 3)).astype(np.uint8)
+  labels = rng.integers(0, 10, 10).astype(np.int32)
+  data = input_pipeline.Data("fake", images, labels, images, labels, 10, MEAN, STD,
+                             10, 10)
+  eval_step = steps.make_eval_step(config, graphdef, mean=MEAN, std=STD)
+  got = train.evaluate(eval_step, state, data, local_batch=4,
+                       sharding=jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
+  model, _ = nnx.merge(graphdef, state)
+  model.eval()
+  logits = model(input_pipeline.normalize(images, MEAN, STD))
+  loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+  accuracy = float(np.mean(np.argmax(np.asarray(logits), -1) == labels))
+  assert got["accuracy"] == pytest.approx(accuracy, abs=1e-7)
+  assert got["loss"] == pytest.approx(float(loss), rel=1e-5)
 
 
 def test_eight_fake_devices_shard_the_batch_and_keep_images_local(tmp_path):
@@ -113,11 +156,11 @@ def test_eight_fake_devices_shard_the_batch_and_keep_images_local(tmp_path):
   # time, so the test can read the compiled HLO and shardings of that very step.
   result = _subprocess(MOCK_CIFAR + f"""
 import json, jax
-from train import train
+from train import steps, train
 from train.configs import default
 assert jax.device_count() == 8
 seen = {{}}
-make_train_step = train.make_train_step
+make_train_step = steps.make_train_step
 def recording_make_train_step(*args, **kwargs):
   jitted = make_train_step(*args, **kwargs)
   def step(*step_args):
@@ -125,7 +168,7 @@ def recording_make_train_step(*args, **kwargs):
       seen["compiled"] = jitted.lower(*step_args).compile()
     return seen["compiled"](*step_args)
   return step
-train.make_train_step = recording_make_train_step
+steps.make_train_step = recording_make_train_step
 config = default.get_config()
 config.model.depth, config.model.width = 10, 4
 config.batch_size, config.eval_batch_size, config.num_train_steps = 16, 16, 2
@@ -134,9 +177,9 @@ with tfds.testing.mock_data(num_examples=48):
   metrics = train.train_and_evaluate(config, {str(tmp_path)!r})
 compiled = seen["compiled"]
 hlo = compiled.as_text()
-state_shardings, images_sharding = compiled.input_shardings[0][:2]
+state_shardings, _, images_sharding = compiled.input_shardings[0][:3]
 print(json.dumps(dict(
-    accuracy=metrics["accuracy"],
+    step=metrics["step"],
     replicated=all(s.is_fully_replicated for s in jax.tree.leaves(state_shardings)),
     images_sharded=images_sharding.spec == jax.sharding.PartitionSpec("data"),
     devices=len(images_sharding.device_set),
@@ -145,15 +188,12 @@ print(json.dumps(dict(
 """, _env(tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=8"))
   assert result.returncode == 0, result.stderr[-3000:]
   out = json.loads(result.stdout.strip().splitlines()[-1])
+  assert out["step"] == 2
   assert out["replicated"] and out["devices"] == 8
   assert out["images_sharded"]
   # CutMix runs per shard: no image moves between devices; only the gradient
-  # (and batch-norm statistics) are all-reduced.
+  # (and batch-norm statistics and metrics) are all-reduced.
   assert out["collectives"] == [] and out["all_reduce"]
-
-
-def _digits_tiny(workdir_steps=8, **overrides):
-  return tiny(digits.get_config(), num_train_steps=workdir_steps, **overrides)
 
 
 def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
@@ -203,10 +243,16 @@ app.run(main.main)
   assert len(leaves_a) == len(leaves_b) > 10
   for x, y in zip(leaves_a, leaves_b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-  # The log reads as one run: every train step once.
-  steps = [r["step"] for r in train.read_metrics(str(killed / "metrics.jsonl"))
-           if r["split"] == "train"]
-  assert steps == list(range(1, 9))
+  # The log reads as one run: every train step once, in the JSONL file and
+  # in TensorBoard (the interrupted run's later events purged).
+  records = metric_writers.read_metrics(str(killed / "metrics.jsonl"))
+  train_records = [r for r in records if r["split"] == "train"]
+  assert [r["step"] for r in train_records] == list(range(1, 9))
+  straight_losses = [r["loss"] for r in metric_writers.read_metrics(
+      str(straight / "metrics.jsonl")) if r["split"] == "train"]
+  assert [r["loss"] for r in train_records] == straight_losses
+  assert (train_helpers.tensorboard_scalars(killed)["train/loss"]
+          == train_helpers.tensorboard_scalars(straight)["train/loss"])
 
 
 def test_offline_cifar_stops_within_seconds_with_the_ways_out(tmp_path, monkeypatch):
@@ -227,6 +273,10 @@ def test_offline_cifar_stops_within_seconds_with_the_ways_out(tmp_path, monkeypa
   assert "cifar-10-binary.tar.gz" in message
   assert "train/configs/digits.py" in message
   assert not os.path.exists(tmp_path / "work" / "metrics.jsonl")
+
+
+def _digits_tiny(workdir_steps=8, **overrides):
+  return tiny(digits.get_config(), num_train_steps=workdir_steps, **overrides)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -254,22 +304,58 @@ def test_digits_short_run_beats_chance_widely(tmp_path):
   assert os.listdir(tmp_path / "checkpoints")
 
 
-@pytest.mark.parametrize("field,value", [
-    ("dataset", "imagenet"), ("model.name", "vgg"), ("batch_size", 0),
-    ("cutmix.alpha", 0.0), ("cutmix.prob", 1.5), ("cutmix.mode", "row"),
-    ("cutmix.method", "cutout"), ("cutmix.feature_stage", 9),
-    ("optimizer.schedule", "linear"), ("augment.on", "tpu"),
+@pytest.mark.parametrize("field,value,words", [
+    ("dataset", "imagenet", "one of"), ("model.name", "vgg", "one of"),
+    ("batch_size", 0, "an int > 0"), ("optimizer.schedule", "linear", "'cosine'"),
+    ("augment.on", "tpu", "'device' or 'host'"),
+    ("cutmix.method", "cutout", "one of"),
+    ("cutmix.feature_stage", 9, "a stage in [0, 4]"),
+    # The library's own checks, reported under the config field's name.
+    ("cutmix.alpha", 0.0, "alpha > 0"),
+    ("cutmix.prob", 1.5, "a probability in [0, 1]"),
+    ("cutmix.mode", "row", "one of ('batch', 'elem', 'pair')"),
+    ("cutmix.label_smoothing", 1.0, "a value in [0, 1)"),
+    ("cutmix.label_mode", "max", "one of"),
+    ("cutmix.minmax", (0.9, 0.2), "0 < lo < hi <= 1"),
+    ("cutmix.center_std", -1.0, "a value > 0"),
+    ("cutmix.box_size", 40, "larger than the images (32, 32)"),
 ])
-def test_bad_config_names_the_field(field, value):
+def test_bad_config_names_the_field(field, value, words):
   config = tiny(default.get_config(), **{field: value})
-  with pytest.raises(train.ConfigError, match=f"config.{field}:"):
-    train.validate_config(config, num_devices=1)
+  with pytest.raises(config_checks.ConfigError, match=f"^config.{field}:") as error:
+    config_checks.validate_config(config, num_devices=1)
+  assert words in str(error.value)
+
+
+@pytest.mark.parametrize("method,field,value", [
+    ("mixup", "mixup_alpha", -0.5), ("switch", "mixup_alpha", -0.5),
+    ("switch", "switch_prob", 2.0), ("switch", "alpha", -1.0),
+])
+def test_bad_values_of_other_methods_name_their_field(method, field, value):
+  config = tiny(default.get_config(), **{"cutmix.method": method,
+                                         f"cutmix.{field}": value})
+  with pytest.raises(config_checks.ConfigError, match=f"^config.cutmix.{field}: .*{value}"):
+    config_checks.validate_config(config, num_devices=1)
+
+
+def test_an_option_the_method_ignores_is_refused():
+  config = tiny(default.get_config(), **{"cutmix.method": "switch",
+                                         "cutmix.box_size": 16})
+  with pytest.raises(config_checks.ConfigError,
+                     match="config.cutmix.box_size: is not used by cutmix.method='switch'"):
+    config_checks.validate_config(config, num_devices=1)
+
+
+def test_good_configs_pass_the_checks():
+  for get_config in (default.get_config, digits.get_config, paper_cifar100.get_config):
+    config_checks.validate_config(get_config(), num_devices=8)
 
 
 def test_batch_not_divisible_by_devices_names_the_field():
   config = tiny(default.get_config(), batch_size=12)
-  with pytest.raises(train.ConfigError, match="config.batch_size: .*device count 8"):
-    train.validate_config(config, num_devices=8)
+  with pytest.raises(config_checks.ConfigError,
+                     match="config.batch_size: .*device count 8"):
+    config_checks.validate_config(config, num_devices=8)
 
 
 def test_command_line_override_and_bad_value_stop_at_start_up(tmp_path):
@@ -278,28 +364,46 @@ def test_command_line_override_and_bad_value_stop_at_start_up(tmp_path):
        f"--workdir={tmp_path}", "--config.cutmix.alpha=-1"],
       cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode == 1
-  assert "config.cutmix.alpha: expected > 0, got -1" in result.stderr
+  assert "ERROR: config.cutmix.alpha: expected alpha > 0" in result.stderr
+  assert "got -1" in result.stderr
   assert not (tmp_path / "metrics.jsonl").exists()
 
 
-def test_feature_level_cutmix_labels_match_the_rescaled_boxes():
+def test_feature_level_cutmix_is_the_library_call_with_input_size():
+  """cutmix.feature_stage mixes activations with boxes drawn for the input."""
+  config = default.get_config()
+  config.cutmix.feature_stage = 1
+  config.cutmix.mode = "elem"
+  mix = mixing.mix_function(config, num_classes=10, input_size=(32, 32))
   rng = jax.random.key(3)
   features = jnp.arange(8 * 8 * 8 * 2, dtype=jnp.float32).reshape(8, 8, 8, 2)
   labels = jnp.arange(8) % 10
-  mixed, soft, params = train.feature_cutmix(
-      rng, features, labels, input_size=(32, 32), num_classes=10, alpha=1.0,
-      mode="elem", prob=1.0, label_smoothing=0.0, minmax=None, center_std=None,
-      box_size=None, label_mode="area")
-  drawn = cutmix_jax.sample_cutmix_params(rng, 8, 32, 32, 1.0, mode="elem")
+  mixed, soft, params = mix(rng, features, labels)
+  expected = cutmix_jax.cutmix(
+      rng, features, labels, config.cutmix.alpha, num_classes=10, mode="elem",
+      prob=config.cutmix.prob, input_size=(32, 32), return_params=True)
+  for a, b in zip(jax.tree.leaves((mixed, soft, params)),
+                  jax.tree.leaves(expected)):
+    np.testing.assert_array_equal(a, b)
+  # The boxes are the ones drawn at 32x32, mapped to the 8x8 feature map.
+  drawn = cutmix_jax.sample_cutmix_params(rng, 8, (32, 32), config.cutmix.alpha,
+                                          mode="elem", prob=config.cutmix.prob)
+  scaled = cutmix_jax.rescale_boxes(drawn.box, (32, 32), (8, 8))
   np.testing.assert_array_equal(
-      params.box, cutmix_jax.rescale_boxes(drawn.box, (32, 32), (8, 8)))
-  fraction = cutmix_jax.pasted_fraction(params.box, 8, 8)
-  expected = jnp.where(params.applied, 1 - fraction, 1.0)
-  np.testing.assert_allclose(params.lam, expected)
-  own = soft[jnp.arange(8), labels]
-  np.testing.assert_allclose(own, jnp.where(labels == labels[params.partner], 1.0, expected),
-                             rtol=1e-6)
-  np.testing.assert_array_equal(mixed, cutmix_jax.cut_and_paste(features, params))
+      params.box, jnp.where(params.applied[:, None], scaled, 0))
+
+
+def test_mixing_options_map_every_keyword_to_a_config_field():
+  config = default.get_config()
+  for method, keywords in mixing.KEYWORDS.items():
+    config.cutmix.method = method
+    options = mixing.mixing_options(config.cutmix)
+    assert set(options) == set(keywords)
+    for keyword, field in keywords.items():
+      assert options[keyword] == config.cutmix[field]
+  config.cutmix.method = "mixup"
+  config.cutmix.mixup_alpha = 0.3
+  assert mixing.mixing_options(config.cutmix)["alpha"] == 0.3  # MixUp's own Beta.
 
 
 @pytest.mark.parametrize("overrides", [
@@ -307,34 +411,92 @@ def test_feature_level_cutmix_labels_match_the_rescaled_boxes():
     {"cutmix.method": "switch", "cutmix.mode": "elem", "cutmix.label_smoothing": 0.1},
     {"cutmix.method": "none"},
 ])
-def test_train_step_variants_run(overrides):
+def test_train_step_variants_update_the_model_and_count_the_batch(overrides):
   config = tiny(default.get_config(), **overrides)
-  mesh = train.make_mesh()
-  graphdef, state = train.create_train_state(config, jax.random.key(0), mesh)
-  step = train.make_train_step(config, graphdef, mesh)
+  mesh = _mesh()
+  graphdef, state = _state(config, mesh)
+  before = [np.asarray(x) for x in jax.tree.leaves(nnx.state(state, nnx.Param))]
+  step = steps.make_train_step(config, graphdef, mesh, num_classes=10, mean=MEAN,
+                               std=STD)
   images = np.random.default_rng(0).integers(0, 255, (16, 32, 32, 3), np.uint8)
   labels = np.arange(16, dtype=np.int32) % 10
-  state, metrics = step(state, images, labels, jax.random.key(1), jax.random.key(2))
-  assert np.isfinite(metrics["loss"]) and 0 <= int(metrics["correct"]) <= 16
+  metrics = steps.empty_metrics(mesh)
+  for i in range(2):
+    state, metrics = step(state, metrics, images, labels, jax.random.key(1),
+                          jax.random.key(2))
+  window = nnx.merge(nnx.graphdef(steps.new_metrics()), metrics)
+  assert int(window.loss.count[...]) == int(window.accuracy.count[...]) == 32
+  values = steps.compute_metrics(metrics)
+  assert np.isfinite(values["loss"]) and values["loss"] > 0
+  assert values["accuracy"] * 32 == round(values["accuracy"] * 32)
+  assert int(nnx.merge(graphdef, state)[1].step[...]) == 2
+  after = jax.tree.leaves(nnx.state(state, nnx.Param))
+  assert all(a.shape == b.shape for a, b in zip(before, after))
+  assert sum(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, after)) > 10
+
+
+def test_unmixed_step_loss_is_the_cross_entropy_of_the_model():
+  config = tiny(default.get_config(), **{"cutmix.method": "none", "augment.pad": 0,
+                                         "augment.flip": False})
+  mesh = _mesh()
+  graphdef, state = _state(config, mesh)
+  images = np.random.default_rng(1).integers(0, 255, (16, 32, 32, 3), np.uint8)
+  labels = np.arange(16, dtype=np.int32) % 10
+  model, _ = nnx.merge(graphdef, jax.tree.map(jnp.copy, state))
+  model.train()
+  logits = model(input_pipeline.normalize(images, MEAN, STD))
+  expected = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+  step = steps.make_train_step(config, graphdef, mesh, num_classes=10, mean=MEAN,
+                               std=STD)
+  _, metrics = step(state, steps.empty_metrics(mesh), images, labels,
+                    jax.random.key(1), jax.random.key(2))
+  values = steps.compute_metrics(metrics)
+  assert values["loss"] == pytest.approx(float(expected), rel=1e-5)
+  assert values["accuracy"] == pytest.approx(
+      float(np.mean(np.argmax(np.asarray(logits), -1) == labels)))
 
 
 @pytest.mark.parametrize("name,depth,width", [("wide_resnet", 10, 1), ("pyramidnet", 11, 12)])
 def test_other_models_take_a_step(name, depth, width):
   config = tiny(default.get_config(), **{"model.name": name, "model.depth": depth,
                                          "model.width": width})
-  graphdef, state = train.create_train_state(config, jax.random.key(0))
-  step = train.make_train_step(config, graphdef)
+  mesh = _mesh()
+  graphdef, state = _state(config, mesh)
+  before = np.asarray(jax.tree.leaves(nnx.state(state, nnx.Param))[0])
+  step = steps.make_train_step(config, graphdef, mesh, num_classes=10, mean=MEAN,
+                               std=STD)
   images = np.zeros((16, 32, 32, 3), np.uint8)
   labels = np.arange(16, dtype=np.int32) % 10
-  _, metrics = step(state, images, labels, jax.random.key(1), jax.random.key(2))
-  assert np.isfinite(metrics["loss"])
+  state, metrics = step(state, steps.empty_metrics(mesh), images, labels,
+                        jax.random.key(1), jax.random.key(2))
+  assert np.isfinite(steps.compute_metrics(metrics)["loss"])
+  assert not np.array_equal(before, jax.tree.leaves(nnx.state(state, nnx.Param))[0])
+
+
+def test_dropout_is_on_in_training_and_off_in_evaluation():
+  def wide_resnet(dropout):
+    config = tiny(default.get_config(), **{
+        "model.name": "wide_resnet", "model.depth": 10, "model.width": 1,
+        "model.dropout": dropout})
+    return train_state.create_model(config, 10, jax.random.key(0))
+
+  x = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
+  model, without = wide_resnet(0.5), wide_resnet(0.0)
+  model.eval()
+  without.eval()
+  np.testing.assert_array_equal(model(x), without(x))  # no dropout in eval
+  model.train()
+  a = model(x, rngs=nnx.Rngs(dropout=jax.random.key(2)))
+  b = model(x, rngs=nnx.Rngs(dropout=jax.random.key(3)))
+  c = model(x, rngs=nnx.Rngs(dropout=jax.random.key(2)))
+  assert not np.allclose(a, b)  # a different dropout key drops other units
+  np.testing.assert_array_equal(a, c)
 
 
 def test_paper_pyramidnet_has_the_papers_size():
   # PyramidNet-200 (alpha 240) has 26.8M parameters on CIFAR-100 (the paper's Table 3).
-  from flax import nnx  # pylint: disable=g-import-not-at-top
   config = paper_cifar100.get_config()
-  model = nnx.eval_shape(lambda: train.create_model(config, 100, jax.random.key(0)))
+  model = nnx.eval_shape(lambda: train_state.create_model(config, 100, jax.random.key(0)))
   count = sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
   assert 26.0e6 < count < 27.6e6, count
 
@@ -362,11 +524,3 @@ def test_digits_split_is_fixed_and_disjoint():
   assert data.test_images.shape == (360, 32, 32, 3)
   assert data.train_images.dtype == np.uint8 and data.num_classes == 10
   assert np.bincount(data.test_labels).min() >= 35  # stratified
-
-
-def test_multihost_detection():
-  from train import main  # pylint: disable=g-import-not-at-top
-  assert not main.looks_multihost({})
-  assert not main.looks_multihost({"TPU_WORKER_HOSTNAMES": "localhost"})
-  assert main.looks_multihost({"TPU_WORKER_HOSTNAMES": "a,b"})
-  assert main.looks_multihost({"SLURM_NTASKS": "4"})

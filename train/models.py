@@ -6,8 +6,11 @@ Every model has the same shape: ``stem`` (stage 0), a list of ``stages``
 trainer runs the paper's feature-level CutMix: it mixes the activations after
 that stage instead of the input pixels.
 
-Training mode is an explicit argument (``train=True``) rather than module
-state, so the same graph definition serves the train and the eval step.
+Training and evaluation behaviour is the modules' own state, switched the NNX
+way: ``model.train()`` (batch statistics, dropout on) and ``model.eval()``
+(running averages, dropout off). Dropout is `nnx.Dropout` with no key of its
+own: the train step passes ``rngs`` for each call, so no random state lives in
+the model (or its checkpoint).
 """
 
 from collections.abc import Callable, Sequence
@@ -32,14 +35,6 @@ def _bn(rngs, features, dtype=None):
   return nnx.BatchNorm(features, momentum=0.9, epsilon=1e-5, dtype=dtype, rngs=rngs)
 
 
-def _dropout(x, rate, key):
-  """Inverted dropout with an explicit key (no RNG state in the model)."""
-  if rate == 0.0 or key is None:
-    return x
-  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
-  return jnp.where(keep, x / (1.0 - rate), 0).astype(x.dtype)
-
-
 class PreActBlock(nnx.Module):
   """The pre-activation basic block (He et al., 2016): BN-ReLU-conv twice."""
 
@@ -48,17 +43,16 @@ class PreActBlock(nnx.Module):
     self.conv1 = _conv(rngs, cin, cout, 3, stride, dtype)
     self.bn2 = _bn(rngs, cout, dtype)
     self.conv2 = _conv(rngs, cout, cout, 3, 1, dtype)
-    self.dropout = dropout
+    self.dropout = nnx.Dropout(dropout)
     self.shortcut = (_conv(rngs, cin, cout, 1, stride, dtype)
                      if stride != 1 or cin != cout else None)
 
-  def __call__(self, x, *, train, key=None):
-    out = nnx.relu(self.bn1(x, use_running_average=not train))
+  def __call__(self, x, *, rngs=None):
+    out = nnx.relu(self.bn1(x))
     # The projection sees the pre-activated input, as in the paper's code.
     shortcut = self.shortcut(out) if self.shortcut is not None else x
     out = self.conv1(out)
-    out = nnx.relu(self.bn2(out, use_running_average=not train))
-    out = _dropout(out, self.dropout, key if train else None)
+    out = self.dropout(nnx.relu(self.bn2(out)), rngs=rngs)
     return self.conv2(out) + shortcut
 
 
@@ -81,13 +75,12 @@ class PyramidBottleneck(nnx.Module):
     self.stride = stride
     self.cin, self.cout = cin, cout
 
-  def __call__(self, x, *, train, key=None):
-    del key
-    ura = not train
-    out = self.conv1(self.bn1(x, use_running_average=ura))
-    out = self.conv2(nnx.relu(self.bn2(out, use_running_average=ura)))
-    out = self.conv3(nnx.relu(self.bn3(out, use_running_average=ura)))
-    out = self.bn4(out, use_running_average=ura)
+  def __call__(self, x, *, rngs=None):
+    del rngs  # No dropout in PyramidNet.
+    out = self.conv1(self.bn1(x))
+    out = self.conv2(nnx.relu(self.bn2(out)))
+    out = self.conv3(nnx.relu(self.bn3(out)))
+    out = self.bn4(out)
     shortcut = x
     if self.stride != 1:
       shortcut = nnx.avg_pool(shortcut, (2, 2), strides=(2, 2), padding="SAME")
@@ -107,11 +100,9 @@ class Stem(nnx.Module):
     self.conv = _conv(rngs, cin, cout, 3, stride, dtype)
     self.bn = _bn(rngs, cout, dtype) if with_bn else None
 
-  def __call__(self, x, *, train):
+  def __call__(self, x):
     x = self.conv(x)
-    if self.bn is not None:
-      x = self.bn(x, use_running_average=not train)
-    return x
+    return self.bn(x) if self.bn is not None else x
 
 
 class Head(nnx.Module):
@@ -121,8 +112,8 @@ class Head(nnx.Module):
     self.bn = _bn(rngs, features, dtype)
     self.dense = nnx.Linear(features, num_classes, dtype=dtype, rngs=rngs)
 
-  def __call__(self, x, *, train):
-    x = nnx.relu(self.bn(x, use_running_average=not train))
+  def __call__(self, x):
+    x = nnx.relu(self.bn(x))
     return self.dense(jnp.mean(x, axis=(1, 2))).astype(jnp.float32)
 
 
@@ -139,15 +130,15 @@ class Classifier(nnx.Module):
     """The number of stages after the stem; valid hook points are 0..num_stages."""
     return len(self.stages)
 
-  def __call__(self, x, *, train: bool = False, dropout_key: jax.Array | None = None,
+  def __call__(self, x, *, rngs: nnx.Rngs | None = None,
                feature_hook: FeatureHook | None = None,
                hook_stage: int | None = None) -> jax.Array:
     """Logits for a batch of NHWC images.
 
     Args:
       x: ``[B, H, W, C]`` normalised images.
-      train: batch statistics and dropout (True) or running averages (False).
-      dropout_key: the key for dropout in training (WideResNet only).
+      rngs: the ``dropout`` stream, needed in training mode when the model
+        has dropout (WideResNet's ``dropout > 0``).
       feature_hook: called on the activations after stage ``hook_stage``
         (0 is the stem's output); returns activations of the same shape.
       hook_stage: where to call ``feature_hook``.
@@ -155,19 +146,15 @@ class Classifier(nnx.Module):
     Returns:
       ``float32[B, num_classes]`` logits.
     """
-    h = self.stem(x, train=train)
+    h = self.stem(x)
     if feature_hook is not None and hook_stage == 0:
       h = feature_hook(h)
-    block_index = 0
     for stage_index, blocks in enumerate(self.stages, start=1):
       for block in blocks:
-        key = (None if dropout_key is None
-               else jax.random.fold_in(dropout_key, block_index))
-        h = block(h, train=train, key=key)
-        block_index += 1
+        h = block(h, rngs=rngs)
       if feature_hook is not None and hook_stage == stage_index:
         h = feature_hook(h)
-    return self.head(h, train=train)
+    return self.head(h)
 
 
 def preact_resnet(*, depth: int = 18, width: int = 64, num_classes: int = 10,

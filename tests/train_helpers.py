@@ -1,0 +1,74 @@
+"""Helpers shared by the trainer's tests (test_train.py, test_multiprocess.py).
+
+Importing this module does nothing (pytest's doctest collection imports it).
+"""
+
+import glob
+import os
+import socket
+import struct
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def child_env(cache_dir, **extra) -> dict:
+  """A child's environment: the repository importable, a compilation cache.
+
+  The cache lets runs share their compiled programs (the same programs); it
+  changes no numbers.
+  """
+  env = dict(os.environ, PYTHONPATH=ROOT,
+             JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
+  env.pop("XLA_FLAGS", None)
+  env.update({k: str(v) for k, v in extra.items()})
+  return env
+
+
+def free_port() -> int:
+  """A TCP port nobody listens on now (the OS picks it)."""
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def tensorboard_scalars(workdir) -> dict[str, dict[int, float]]:
+  """``{tag: {step: value}}`` from the TensorBoard event files in ``workdir``.
+
+  Reads the TFRecord framing (length, CRC, record, CRC) and the event
+  protocol buffers with tensorboardX's own definitions.
+  """
+  from tensorboardX.proto import event_pb2  # pylint: disable=import-outside-toplevel
+
+  scalars: dict[str, dict[int, float]] = {}
+  for path in sorted(glob.glob(os.path.join(str(workdir), "events.out.tfevents.*"))):
+    with open(path, "rb") as f:
+      data = f.read()
+    offset = 0
+    while offset < len(data):
+      (length,) = struct.unpack("<Q", data[offset:offset + 8])
+      record = data[offset + 12:offset + 12 + length]
+      offset += 12 + length + 4
+      event = event_pb2.Event.FromString(record)
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+  return scalars
+
+
+def restore_here(path):
+  """An orbax checkpoint read into this process's first device, whoever wrote it.
+
+  A checkpoint written by several processes records their devices; reading
+  it elsewhere needs the target layout named.
+  """
+  # pylint: disable=import-outside-toplevel
+  import jax
+  import orbax.checkpoint as ocp
+
+  checkpointer = ocp.StandardCheckpointer()
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  target = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+      checkpointer.metadata(path).item_metadata)
+  return checkpointer.restore(path, target)

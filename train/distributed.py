@@ -1,0 +1,156 @@
+"""Joining a multi-process job: `jax.distributed.initialize`, explicitly or detected.
+
+Two ways in:
+
+* explicit, anywhere (one machine, or hosts that reach each other): every
+  process gets the same ``coordinator`` (process 0's ``host:port``) and
+  ``num_processes``, and its own ``process_id``;
+* detected: on a TPU pod slice, under SLURM (``srun``) or Open MPI, a bare
+  `jax.distributed.initialize()` reads all three from the environment.
+
+Every wait is bounded by JAX's own timeouts: joining (``initialization_timeout``:
+all processes must have connected by then), a stopped peer
+(``heartbeat_timeout``: a process that misses heartbeats that long is declared
+dead and JAX stops every other process, naming it) and the end
+(``shutdown_timeout``: how long a finished process waits for the others).
+JAX ends a process that hits one of them itself (SIGABRT, with its reason on
+stderr), so this module says beforehand, on stderr, which process this is and
+what to check.
+"""
+
+import dataclasses
+import os
+import sys
+import threading
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+
+class DistributedError(RuntimeError):
+  """The multi-process job cannot start as asked; the message says what to fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+  """JAX's distributed timeouts, in seconds (its defaults)."""
+  initialization: int = 300
+  heartbeat: int = 100
+  shutdown: int = 300
+
+
+# The timeouts of the job this process joined (`initialize` sets them).
+_timeouts = Timeouts()
+
+
+def detected_cluster(environ: Mapping[str, str] = os.environ) -> bool:
+  """Whether the environment describes a multi-process job JAX detects itself.
+
+  A TPU pod slice lists every worker's hostname (a single TPU VM lists one),
+  SLURM and Open MPI give their task counts.
+  """
+  hosts = [h for h in environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]
+  return (len(hosts) > 1 or int(environ.get("SLURM_NTASKS", "1")) > 1
+          or int(environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1)
+
+
+def _say(message: str) -> None:
+  print(message, file=sys.stderr, flush=True)
+
+
+def initialize(*, coordinator: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None,
+               timeouts: Timeouts = Timeouts()) -> None:
+  """Joins the job; must run before anything touches the devices.
+
+  Args:
+    coordinator: process 0's ``host:port`` (default: ``JAX_COORDINATOR_ADDRESS``,
+      or what the cluster says).
+    num_processes: the number of processes (default: the cluster's).
+    process_id: this process, in ``[0, num_processes)`` (default: the
+      cluster's).
+    timeouts: how long to wait for the others to join, for a silent peer,
+      and at shutdown.
+
+  Raises:
+    DistributedError: the arguments do not say enough, or do not fit.
+  """
+  if (num_processes is None) != (process_id is None):
+    raise DistributedError(
+        "--num_processes and --process_id go together: got num_processes="
+        f"{num_processes}, process_id={process_id}.")
+  if num_processes is not None and not 0 <= process_id < num_processes:
+    raise DistributedError(
+        f"--process_id: expected an id in [0, {num_processes}) "
+        f"(--num_processes={num_processes}), got {process_id}.")
+  address = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS")
+  if num_processes is not None and not address:
+    raise DistributedError(
+        "--coordinator: expected process 0's host:port (the same for every "
+        "process), got nothing (and JAX_COORDINATOR_ADDRESS is not set).")
+  who = (f"process {process_id} of {num_processes}" if num_processes is not None
+         else "this process")
+  where = f"the coordinator at {address}" if address else "the coordinator"
+  # JAX aborts the process when joining times out; say what to check first.
+  warning = threading.Timer(
+      max(0.5 * timeouts.initialization,
+          min(timeouts.initialization - 2.0, 0.75 * timeouts.initialization)),
+      _say,
+      [f"{who}: still not joined through {where}; JAX stops this process at "
+       f"--initialization_timeout={timeouts.initialization} s. Check that all "
+       "processes have been started with the same --coordinator and "
+       "--num_processes and distinct --process_id, that process 0 is running "
+       "(it hosts the coordinator), and that this host can reach its address "
+       "and port (firewall)."])
+  warning.daemon = True
+  warning.start()
+  try:
+    jax.distributed.initialize(
+        coordinator_address=coordinator, num_processes=num_processes,
+        process_id=process_id,
+        initialization_timeout=timeouts.initialization,
+        heartbeat_timeout_seconds=timeouts.heartbeat,
+        shutdown_timeout_seconds=timeouts.shutdown)
+  except ValueError as e:
+    raise DistributedError(
+        f"{e} JAX reads the process count and id from the environment only on "
+        "a TPU pod, under SLURM or Open MPI; elsewhere pass --coordinator, "
+        "--num_processes and --process_id to every process.") from e
+  finally:
+    warning.cancel()
+  global _timeouts
+  _timeouts = timeouts
+  _say(f"process {jax.process_index()} of {jax.process_count()}: joined the job "
+       f"through {where}. If another process stops, JAX stops this one within "
+       f"--heartbeat_timeout={timeouts.heartbeat} s and names the silent "
+       "process; then read that process's log.")
+
+
+def wait_for_every_process(name: str) -> None:
+  """Waits until every process has reached the point ``name`` (a unique name).
+
+  On CPUs the cross-process collectives are gloo's, and the first collective
+  of each group of devices waits only 30 s for every process (gloo's set-up,
+  fixed in jaxlib); later ones wait as long as it takes. So this first waits
+  on the coordination service's barrier, for at most the initialization
+  timeout, absorbing uneven work before it (one host preparing its data while
+  another reads it from a cache), then, with every process there, runs a
+  collective over one device of each process and one over all devices, the
+  two groups the trainer's collectives use. One process: returns at once.
+  """
+  if jax.process_count() == 1:
+    return
+  ocp.multihost.sync_global_processes(
+      name, timeout=_timeouts.initialization,
+      processes=set(range(jax.process_count())))
+  multihost_utils.sync_global_devices(name)
+  mesh = jax.make_mesh((jax.device_count(),), ("all",))
+  ones = jax.make_array_from_process_local_data(
+      NamedSharding(mesh, P("all")), np.ones(jax.local_device_count(), np.float32))
+  jax.block_until_ready(jax.jit(jnp.sum)(ones))
