@@ -121,8 +121,12 @@ class Head(nnx.Module):
     self.bn = _bn(rngs, features, dtype)
     self.dense = nnx.Linear(features, num_classes, dtype=dtype, rngs=rngs)
 
+  def features(self, x, *, train):
+    """The activations the pool averages: ``[B, h, w, features]`` after BN-ReLU."""
+    return nnx.relu(self.bn(x, use_running_average=not train))
+
   def __call__(self, x, *, train):
-    x = nnx.relu(self.bn(x, use_running_average=not train))
+    x = self.features(x, train=train)
     return self.dense(jnp.mean(x, axis=(1, 2))).astype(jnp.float32)
 
 
@@ -155,6 +159,31 @@ class Classifier(nnx.Module):
     Returns:
       ``float32[B, num_classes]`` logits.
     """
+    h = self.trunk(x, train=train, dropout_key=dropout_key,
+                   feature_hook=feature_hook, hook_stage=hook_stage)
+    return self.head(h, train=train)
+
+  def feature_map(self, x, *, train: bool = False) -> jax.Array:
+    """The last convolutional features, as the head's global pool sees them.
+
+    ``model.head.dense(feature_map(x).mean((1, 2)))`` are the logits, so
+    ``feature_map(x) @ model.head.dense.kernel`` are class activation maps
+    (Zhou et al., 2016) whose spatial mean plus the bias is each logit.
+
+    Args:
+      x: ``[B, H, W, C]`` normalised images.
+      train: batch statistics (True) or running averages (False).
+
+    Returns:
+      ``[B, h, w, features]`` non-negative activations (after the head's
+      BN-ReLU), at the last stage's resolution.
+    """
+    return self.head.features(self.trunk(x, train=train), train=train)
+
+  def trunk(self, x, *, train: bool = False, dropout_key: jax.Array | None = None,
+            feature_hook: FeatureHook | None = None,
+            hook_stage: int | None = None) -> jax.Array:
+    """The stem and the stages: the head's input (arguments as `__call__`)."""
     h = self.stem(x, train=train)
     if feature_hook is not None and hook_stage == 0:
       h = feature_hook(h)
@@ -167,7 +196,7 @@ class Classifier(nnx.Module):
         block_index += 1
       if feature_hook is not None and hook_stage == stage_index:
         h = feature_hook(h)
-    return self.head(h, train=train)
+    return h
 
 
 def preact_resnet(*, depth: int = 18, width: int = 64, num_classes: int = 10,

@@ -634,7 +634,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   keys = named_keys(config.seed)
 
   data = input_pipeline.load(config.dataset, data_dir=config.data_dir,
-                             manual_dir=config.tfds_manual_dir)
+                             manual_dir=config.tfds_manual_dir,
+                             train_fraction=config.train_fraction,
+                             train_subset_seed=config.train_subset_seed)
   local_batch = config.batch_size // num_processes
   spe = input_pipeline.steps_per_epoch(data, local_batch, num_processes)
   if spe == 0:
