@@ -153,8 +153,10 @@ def run_once(config: ml_collections.ConfigDict, directory: str) -> dict:
   resumed_from = max((int(d) for d in os.listdir(checkpoints) if d.isdigit()),
                      default=0) if os.path.isdir(checkpoints) else 0
   start = time.perf_counter()
+  # The run's output, stderr too: tqdm redraws every bar on the terminal's
+  # streams whenever the trainer prints, unless its prints go elsewhere.
   with open(os.path.join(directory, "train.log"), "a") as log:
-    with contextlib.redirect_stdout(log):
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
       final = train.train_and_evaluate(config, directory)
   result = dict(method=config.cutmix.method, seed=config.seed,
                 accuracy=100 * final["accuracy"], loss=final["loss"], step=final["step"],
