@@ -24,19 +24,18 @@ from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
-import matplotlib
+# No backend is chosen here, so that a notebook's inline backend shows the
+# figure; the study's command line writes files with Agg (train.study_report).
+import matplotlib.pyplot as plt
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import nnx
 
-matplotlib.use("Agg")  # Files only; a notebook's inline backend still shows figures.
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import ml_collections  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
-import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-from flax import nnx  # pylint: disable=g-import-not-at-top
-
-import cutmix_jax  # pylint: disable=g-import-not-at-top
-from train import input_pipeline  # pylint: disable=g-import-not-at-top
-from train import models  # pylint: disable=g-import-not-at-top
-from train import train  # pylint: disable=g-import-not-at-top
+import cutmix_jax
+from train import input_pipeline
+from train import models
+from train import train
 
 
 def class_activation_maps(model: models.Classifier, x: jax.Array) -> jax.Array:
