@@ -273,3 +273,12 @@ def test_study_writes_its_report_and_resumes_without_redoing_runs(tmp_path):
   changed.num_epochs = 3
   with pytest.raises(study.StudyError, match="config.num_epochs: 2 there, 3 now"):
     study.run_study(changed, methods, seeds, workdir, cam=False)
+
+
+def test_cam_table_pairs_each_method_with_the_baseline():
+  lines = study_report.cam_table(
+      {"none": {0: 70.0, 1: 72.0}, "cutmix": {0: 75.0, 1: 71.0}}, 73.4)
+  text = "\n".join(lines)
+  assert "73.4%" in text
+  assert "| baseline (no mixing) | 71.00 +- 1.41 | - |" in text
+  assert "| CutMix | 73.00 +- 2.83 | 1 / 0 / 1 of 2 seeds |" in text

@@ -39,6 +39,7 @@ from absl import flags
 from absl import logging
 import ml_collections
 from ml_collections import config_flags
+import numpy as np
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -206,10 +207,15 @@ def machine_description() -> str:
 
 
 def cam_agreements(base: ml_collections.ConfigDict, workdir: str, methods: Sequence[str],
-                   seeds: Sequence[int], cam_path: str | None) -> dict[str, dict[int, float]]:
+                   seeds: Sequence[int], cam_path: str | None
+                   ) -> tuple[dict[str, dict[int, float]], float]:
   """Every run's CAM region agreement on CutMix-mixed test images, in %.
 
   Also draws ``cam_path`` from the first seed's baseline and CutMix models.
+
+  Returns:
+    ``({method: {seed: agreement}}, reference)``: the reference is the
+    agreement of maps that show the larger of the two classes everywhere.
   """
   import jax  # pylint: disable=g-import-not-at-top
   from train import cam  # pylint: disable=g-import-not-at-top
@@ -226,6 +232,8 @@ def cam_agreements(base: ml_collections.ConfigDict, workdir: str, methods: Seque
   restore = lambda m, s: cam.restore_model(  # pylint: disable=g-long-lambda
       run_config(base, m, s), run_dir(workdir, m, s), num_classes=data.num_classes,
       in_channels=data.train_images.shape[-1])
+  pair = params.applied & (data.test_labels[params.partner] != data.test_labels)
+  reference = 100 * float(np.maximum(params.lam, 1 - params.lam)[pair].mean())
   agreements = {m: {} for m in methods}
   for seed in seeds:
     for method in methods:
@@ -241,7 +249,7 @@ def cam_agreements(base: ml_collections.ConfigDict, workdir: str, methods: Seque
                  f"({base.dataset}, {len(data.train_labels)} training images)",
                  fontsize=11, y=1.0)
     fig.savefig(cam_path, dpi=100, bbox_inches="tight")
-  return agreements
+  return agreements, reference
 
 
 def run_study(base: ml_collections.ConfigDict, methods: Sequence[str],
@@ -290,16 +298,9 @@ def run_study(base: ml_collections.ConfigDict, methods: Sequence[str],
 
   footer = []
   if cam:
-    agreements = cam_agreements(base, workdir, methods, seeds,
-                                os.path.join(workdir, "cam.png"))
-    footer += [
-        "Class activation maps on CutMix-mixed test images (one draw, alpha 1, a box "
-        "per image; pairs of two different classes): the share of pixels where the "
-        "larger of the two classes' maps belongs to the class whose pixels are there "
-        "(`train/cam.py`, `region_agreement`), mean +- std over seeds (%):", "",
-        "| method | CAM region agreement |", "|---|---|"]
-    footer += [f"| {study_report.method_name(m)} | "
-               f"{study_report.mean_std(list(agreements[m].values()))} |" for m in methods]
+    agreements, reference = cam_agreements(base, workdir, methods, seeds,
+                                           os.path.join(workdir, "cam.png"))
+    footer += study_report.cam_table(agreements, reference)
   train_seconds = sum(r["seconds"] for r in results.values())
   footer += ["", f"Training time of the {len(plan)} runs: {train_seconds / 60:.1f} min "
              f"(sum of their wall times); this invocation: "

@@ -144,6 +144,36 @@ def markdown_report(accuracies: Results, *, baseline: str = "none",
   return "\n".join(lines) + "\n"
 
 
+def cam_table(agreements: Results, reference: float, *, baseline: str = "none"
+              ) -> list[str]:
+  """Markdown lines: each method's CAM region agreement, paired with the baseline's.
+
+  Args:
+    agreements: ``{method: {seed: region agreement in %}}`` (`train.cam`).
+    reference: the agreement of maps showing the larger class everywhere.
+    baseline: the method the others are paired with.
+
+  Returns:
+    The lines of a paragraph and a table.
+  """
+  lines = [
+      "Class activation maps on CutMix-mixed test images (one draw, alpha 1, a box per "
+      "image; the pairs of two different classes): the share of pixels where the larger "
+      "of the two classes' maps is the class whose pixels are there (`train/cam.py`, "
+      f"`region_agreement`; maps showing the larger class everywhere score "
+      f"{reference:.1f}%), mean +- std over seeds:", "",
+      "| method | CAM region agreement (%) | higher / equal / lower than the baseline's |",
+      "|---|---|---|"]
+  for method, by_seed in agreements.items():
+    paired = "-"
+    if method != baseline and baseline in agreements:
+      c = paired_comparison(by_seed, agreements[baseline])
+      paired = f"{c.wins} / {c.ties} / {c.losses} of {len(c.seeds)} seeds"
+    lines.append(f"| {method_name(method)} | {mean_std(list(by_seed.values()))} | "
+                 f"{paired} |")
+  return lines
+
+
 def _curve_band(curves: Mapping[int, Sequence[tuple[float, float]]]):
   """Epochs common to every seed, and the accuracies ``[seeds, epochs]`` there."""
   per_seed = [dict(c) for c in curves.values()]
