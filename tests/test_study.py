@@ -231,8 +231,9 @@ def _tiny_base():
   return config
 
 
-def test_study_writes_its_report_and_resumes_without_redoing_runs(tmp_path):
-  base, workdir = _tiny_base(), str(tmp_path / "study")
+def test_study_writes_its_report_and_resumes_without_redoing_runs(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  base, workdir = _tiny_base(), "study"  # A relative --workdir, as `make study` gives.
   methods, seeds = ["none", "cutmix"], [0, 1]
   accuracies = study.run_study(base, methods, seeds, workdir, command="(test)")
 

@@ -20,6 +20,7 @@ The maps are at the last stage's resolution (2x2 for the digits model, 4x4
 for CIFAR's ResNet-18) and are drawn upsampled bilinearly to the image size.
 """
 
+import os
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -74,10 +75,11 @@ def restore_model(config: ml_collections.ConfigDict, workdir: str, *,
   graphdef, state = train.create_train_state(
       config, jax.random.key(0), mesh, num_classes=num_classes,
       in_channels=in_channels)
-  with ocp.CheckpointManager(f"{workdir}/checkpoints") as manager:
+  directory = os.path.join(os.path.abspath(workdir), "checkpoints")  # Orbax: absolute.
+  with ocp.CheckpointManager(directory) as manager:
     step = manager.latest_step()
     if step is None:
-      raise FileNotFoundError(f"restore_model: no checkpoint in {workdir}/checkpoints.")
+      raise FileNotFoundError(f"restore_model: no checkpoint in {directory}.")
     state = train.restore_state(manager, step, state)
   model, _ = nnx.merge(graphdef, state)
   return model
@@ -184,7 +186,8 @@ def _outline(ax, box):
 
 def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
               images: np.ndarray, labels: np.ndarray, *, mean, std, rng: jax.Array,
-              num_show: int = 6, class_names: Sequence[str] | None = None):
+              num_show: int = 6, class_names: Sequence[str] | None = None,
+              title: str = ""):
   """CAMs of several models on test images and on CutMix-mixed test images.
 
   Left: ``num_show`` test images, each model's map for the true class.
@@ -204,6 +207,7 @@ def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
     rng: the key of the mixing draw.
     num_show: columns in each half.
     class_names: names of the classes (default: indices).
+    title: a line above the figure.
 
   Returns:
     ``(figure, {name: mean region agreement})``.
@@ -238,7 +242,8 @@ def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
       axes[r, j].set_title(f"p({names[labels[i]]}) = {probs[i, labels[i]]:.2f}", fontsize=8)
       if j == 0:
         axes[r, j].set_ylabel(f"{name}:\nCAM of the class", fontsize=9)
-  top.suptitle("Test images and each model's CAM of the true class", fontsize=10)
+  top.suptitle((f"{title}\n\n" if title else "") +
+               "Test images and each model's CAM of the true class", fontsize=10)
 
   axes = bottom.subplots(2 * n_models + 1, columns, squeeze=False)
   for ax in axes.flat:

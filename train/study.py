@@ -242,13 +242,11 @@ def cam_agreements(base: ml_collections.ConfigDict, workdir: str, methods: Seque
           std=data.std)
   if cam_path and "none" in methods and "cutmix" in methods:
     named = {"baseline": restore("none", seeds[0]), "CutMix": restore("cutmix", seeds[0])}
-    fig, _ = cam.plot_cams(None, named, data.test_images, data.test_labels,
-                           mean=data.mean, std=data.std, rng=rng,
-                           class_names=plots.class_names(base.dataset, data.num_classes))
-    fig.suptitle(f"Class activation maps, seed {seeds[0]} "
-                 f"({base.dataset}, {len(data.train_labels)} training images)",
-                 fontsize=11, y=1.0)
-    fig.savefig(cam_path, dpi=100, bbox_inches="tight")
+    cam.plot_cams(cam_path, named, data.test_images, data.test_labels,
+                  mean=data.mean, std=data.std, rng=rng,
+                  class_names=plots.class_names(base.dataset, data.num_classes),
+                  title=f"Class activation maps of the seed-{seeds[0]} models "
+                        f"({base.dataset}, {len(data.train_labels)} training images)")
   return agreements, reference
 
 
