@@ -177,7 +177,13 @@ def test_region_agreement_reads_which_map_is_larger_where():
   maps[0, :4, :, 1], maps[0, 4:, :, 0] = 1, 1
   # Example 1 (class 1, class 0 pasted on top): class 1 everywhere.
   maps[1, :, :, 1] = 1
-  np.testing.assert_allclose(cam.region_agreement(maps, labels, params), [1.0, 0.5])
+  np.testing.assert_allclose(
+      cam.region_agreement(maps, labels, params, image_size=(8, 8)), [1.0, 0.5])
+  # Maps at a coarser resolution are upsampled to the image first.
+  coarse = np.zeros((2, 2, 2, 2))
+  coarse[0, 0, :, 1], coarse[0, 1, :, 0], coarse[1, :, :, 1] = 1, 1, 1
+  agreement = cam.region_agreement(coarse, labels, params, image_size=(8, 8))
+  np.testing.assert_allclose(agreement, [1.0, 0.5])
 
 
 # --------------------------------------------------------------------------

@@ -91,14 +91,37 @@ def _maps_and_probabilities(model, x):
   return maps, jax.nn.softmax(model(x, train=False), axis=-1)
 
 
-def maps_and_probabilities(model: models.Classifier, images: np.ndarray, mean,
-                           std) -> tuple[np.ndarray, np.ndarray]:
-  """``(maps [B, H, W, K] upsampled to the images, softmax [B, K])`` for uint8 images."""
-  x = input_pipeline.normalize(jnp.asarray(images), mean, std)
-  maps, probabilities = _maps_and_probabilities(model, x)
-  b, h, w = images.shape[:3]
-  maps = jax.image.resize(maps, (b, h, w, maps.shape[-1]), "bilinear")
-  return np.asarray(maps), np.asarray(probabilities)
+def maps_and_probabilities(model: models.Classifier, images: np.ndarray, mean, std,
+                           *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+  """CAMs and class probabilities of uint8 images, a batch at a time.
+
+  Args:
+    model: the classifier.
+    images: ``uint8[N, H, W, C]``.
+    mean: the training set's per-channel mean (the model's normalisation).
+    std: its standard deviation.
+    batch_size: images a call (the last batch is padded, so one compile).
+
+  Returns:
+    ``(maps float32[N, h, w, K] at the feature resolution, softmax float32[N, K])``.
+  """
+  images = np.asarray(images)
+  size = min(batch_size, len(images))
+  maps, probabilities = [], []
+  for start in range(0, len(images), size):
+    chunk = images[start:start + size]
+    padded = np.concatenate([chunk, np.zeros((size - len(chunk),) + chunk.shape[1:],
+                                             chunk.dtype)])
+    m, p = _maps_and_probabilities(model, input_pipeline.normalize(padded, mean, std))
+    maps.append(np.asarray(m)[:len(chunk)])
+    probabilities.append(np.asarray(p)[:len(chunk)])
+  return np.concatenate(maps), np.concatenate(probabilities)
+
+
+def upsample(maps: np.ndarray, height: int, width: int) -> np.ndarray:
+  """Bilinear resize of ``[B, h, w]`` maps to ``[B, height, width]``."""
+  maps = jnp.asarray(maps, jnp.float32)
+  return np.asarray(jax.image.resize(maps, (maps.shape[0], height, width), "bilinear"))
 
 
 def mix_for_display(rng: jax.Array, images: np.ndarray, labels: np.ndarray, *,
@@ -136,33 +159,37 @@ def mixed_agreement(model: models.Classifier, mixed: np.ndarray, labels: np.ndar
   labels = np.asarray(labels)
   pair = np.asarray(params.applied) & (labels[np.asarray(params.partner)] != labels)
   maps, _ = maps_and_probabilities(model, mixed, mean, std)
-  return float(region_agreement(maps, labels, params)[pair].mean())
+  agreement = region_agreement(maps, labels, params, image_size=mixed.shape[1:3])
+  return float(agreement[pair].mean())
 
 
 def region_agreement(maps: np.ndarray, labels: np.ndarray,
-                     params: cutmix_jax.MixParams) -> np.ndarray:
-  """Per mixed image: where does the larger of the two classes' maps sit right?
+                     params: cutmix_jax.MixParams, *,
+                     image_size: tuple[int, int]) -> np.ndarray:
+  """Per mixed image: is the larger of the two classes' maps where its pixels are?
 
   Args:
-    maps: ``[B, H, W, K]`` class activation maps at the image resolution.
+    maps: ``[B, h, w, K]`` class activation maps (at any resolution; the two
+      classes' maps are upsampled bilinearly to the image).
     labels: ``int[B]`` the labels before mixing.
     params: the mix's parameters.
+    image_size: ``(H, W)`` of the images.
 
   Returns:
     ``float[B]``: the fraction of pixels where the map of the class whose
     pixels are there (the partner's inside the box, the image's own outside)
-    is larger than the other class's map. A model that sees one class
-    everywhere scores the larger area's fraction.
+    is larger than the other class's map. Maps that show one class
+    everywhere score that class's area.
   """
-  b, h, w = maps.shape[:3]
+  height, width = image_size
   own = np.asarray(labels)
   theirs = own[np.asarray(params.partner)]
-  index = np.arange(b)
-  own_map = maps[index, :, :, own]
-  their_map = maps[index, :, :, theirs]
-  pasted = pasted_masks(params, h, w)
+  index = np.arange(len(own))
+  own_map = upsample(maps[index, :, :, own], height, width)
+  their_map = upsample(maps[index, :, :, theirs], height, width)
+  pasted = pasted_masks(params, height, width)
   right = np.where(pasted, their_map > own_map, own_map > their_map)
-  return right.reshape(b, -1).mean(-1)
+  return right.reshape(len(own), -1).mean(-1)
 
 
 def _show(ax, image, cam=None, vmin=None, vmax=None):
@@ -190,8 +217,8 @@ def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
               title: str = ""):
   """CAMs of several models on test images and on CutMix-mixed test images.
 
-  Left: ``num_show`` test images, each model's map for the true class.
-  Right: ``num_show`` mixed images of two different classes with 30-70% of
+  Top: ``num_show`` test images, each model's map for the true class.
+  Bottom: ``num_show`` mixed images of two different classes with 30-70% of
   the pixels pasted (picked from one draw for legibility), each model's maps
   for both classes on one colour scale per model and image; the pasted box is
   dashed. Titles give the softmax probabilities. Below: each model's
@@ -223,8 +250,13 @@ def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
   results = {name: (maps_and_probabilities(model, images, mean, std),
                     maps_and_probabilities(model, mixed, mean, std))
              for name, model in named_models.items()}
-  agreement = {name: float(region_agreement(mixed_out[0], labels, params)[pair].mean())
+  height, width = images.shape[1:3]
+  agreement = {name: float(region_agreement(
+      mixed_out[0], labels, params, image_size=(height, width))[pair].mean())
                for name, (_, mixed_out) in results.items()}
+
+  def at_image(maps, i, cls):
+    return upsample(maps[i:i + 1, :, :, cls], height, width)[0]
 
   n_models = len(named_models)
   columns = max(len(plain), len(legible), 1)
@@ -237,7 +269,7 @@ def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
     _show(axes[0, j], images[i])
     axes[0, j].set_title(f"test image: {names[labels[i]]}", fontsize=9)
     for r, (name, ((maps, probs), _)) in enumerate(results.items(), start=1):
-      cam = maps[i, :, :, labels[i]]
+      cam = at_image(maps, i, labels[i])
       _show(axes[r, j], images[i], cam, cam.min(), cam.max())
       axes[r, j].set_title(f"p({names[labels[i]]}) = {probs[i, labels[i]]:.2f}", fontsize=8)
       if j == 0:
@@ -255,10 +287,12 @@ def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
     axes[0, j].set_title(f"{names[a]} {params.lam[i]:.2f} + "
                          f"{names[b]} {1 - params.lam[i]:.2f} (box)", fontsize=9)
     for m, (name, (_, (maps, probs))) in enumerate(results.items()):
-      vmin, vmax = maps[i][..., [a, b]].min(), maps[i][..., [a, b]].max()
+      cams = {cls: at_image(maps, i, cls) for cls in (a, b)}
+      vmin = min(c.min() for c in cams.values())
+      vmax = max(c.max() for c in cams.values())
       for k, (cls, where) in enumerate(((a, "own"), (b, "pasted"))):
         ax = axes[1 + 2 * m + k, j]
-        _show(ax, mixed[i], maps[i, :, :, cls], vmin, vmax)
+        _show(ax, mixed[i], cams[cls], vmin, vmax)
         _outline(ax, params.box[i])
         ax.set_title(f"CAM of {names[cls]}: p = {probs[i, cls]:.2f}", fontsize=8)
         if j == 0:
