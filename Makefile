@@ -31,7 +31,8 @@ train: $(STAMP)
 
 # Does CutMix help? Baseline, CutMix and MixUp on 5% of the digits, 10 seeds
 # each, one run at a time (resumable), then $(STUDY_DIR)/study.md, study.png
-# and cam.png. About half an hour on a 2-core CPU.
+# and cam.png. 35 minutes of CPU time on a 2-core CPU (108 minutes of wall
+# time when measured, on a machine shared with other jobs).
 study: $(STAMP)
 	$(PY) -m train.study --config=train/configs/digits_low_data.py \
 	  --methods=none,cutmix,mixup --seeds=0-9 --workdir=$(STUDY_DIR) $(STUDY_ARGS)
