@@ -156,9 +156,9 @@ def run_once(config: ml_collections.ConfigDict, directory: str) -> dict:
   start = time.perf_counter()
   # The run's output, stderr too: tqdm redraws every bar on the terminal's
   # streams whenever the trainer prints, unless its prints go elsewhere.
-  with open(os.path.join(directory, "train.log"), "a") as log:
-    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-      final = train.train_and_evaluate(config, directory)
+  with (open(os.path.join(directory, "train.log"), "a") as log,
+        contextlib.redirect_stdout(log), contextlib.redirect_stderr(log)):
+    final = train.train_and_evaluate(config, directory)
   result = dict(method=config.cutmix.method, seed=config.seed,
                 accuracy=100 * final["accuracy"], loss=final["loss"], step=final["step"],
                 epoch=final["epoch"], seconds=round(time.perf_counter() - start, 2),
@@ -182,7 +182,8 @@ def _git_commit() -> str:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=_ROOT,
                           capture_output=True, text=True, timeout=10, check=True)
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           cwd=_ROOT, capture_output=True, text=True, timeout=10)
+                           cwd=_ROOT, capture_output=True, text=True, timeout=10,
+                           check=True)
   except (OSError, subprocess.SubprocessError):
     return "unknown (not a git checkout)"
   return head.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
@@ -250,6 +251,32 @@ def cam_agreements(base: ml_collections.ConfigDict, workdir: str, methods: Seque
   return agreements, reference
 
 
+def report_header(c: ml_collections.ConfigDict, command: str = "") -> list[str]:
+  """study.md's title and what was run where: command, date, machine, recipe, data."""
+  now = datetime.datetime.now(datetime.timezone.utc)
+  title = (f"# Does it help? {c.dataset}, train_fraction {c.train_fraction:g}, "
+           f"{c.num_epochs} epochs")
+  lines = [title, ""]
+  if command:
+    lines.append(f"- Command: `{command}`")
+  lines.append(f"- Date: {now:%Y-%m-%d %H:%M} UTC; commit {_git_commit()}.")
+  lines.append(f"- Machine: {machine_description()}.")
+  lines.append(
+      f"- Recipe: {c.model.name}-{c.model.depth} width {c.model.width}, batch "
+      f"{c.batch_size}, {c.optimizer.schedule} learning rate "
+      f"{c.optimizer.learning_rate:g}, {c.num_epochs} epochs, crop padding "
+      f"{c.augment.pad}, flip {c.augment.flip}; CutMix alpha {c.cutmix.alpha:g}, "
+      f"MixUp alpha {c.cutmix.mixup_alpha:g}, both with prob {c.cutmix.prob:g}.")
+  lines.append(
+      f"- Data: {c.dataset}, a stratified {c.train_fraction:g} of the training split "
+      f"(subset seed {c.train_subset_seed}, the same for every run), the whole test "
+      "split. Runs are paired by seed: same initialisation and batch order.")
+  lines.append(
+      "- Accuracy: on the whole test split at the end of training; std: the sample "
+      "standard deviation over seeds; p-values: two-sided (sign test: ties dropped).")
+  return lines
+
+
 def run_study(base: ml_collections.ConfigDict, methods: Sequence[str],
               seeds: Sequence[int], workdir: str, *, command: str = "",
               cam: bool = True) -> dict[str, dict[int, float]]:
@@ -300,36 +327,17 @@ def run_study(base: ml_collections.ConfigDict, methods: Sequence[str],
                                            os.path.join(workdir, "cam.png"))
     footer += study_report.cam_table(agreements, reference)
   train_seconds = sum(r["seconds"] for r in results.values())
-  footer += ["", f"Training time of the {len(plan)} runs: {train_seconds / 60:.1f} min "
-             f"(sum of their wall times); this invocation: "
-             f"{(time.perf_counter() - invocation_start) / 60:.1f} min."]
-  c = base
-  header = [
-      f"# Does it help? {c.dataset}, train_fraction {c.train_fraction:g}, "
-      f"{c.num_epochs} epochs", ""]
-  if command:
-    header.append(f"- Command: `{command}`")
-  header += [
-      f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-      f"commit {_git_commit()}.",
-      f"- Machine: {machine_description()}.",
-      f"- Recipe: {c.model.name}-{c.model.depth} width {c.model.width}, batch "
-      f"{c.batch_size}, {c.optimizer.schedule} learning rate "
-      f"{c.optimizer.learning_rate:g}, {c.num_epochs} epochs, crop padding "
-      f"{c.augment.pad}, flip {c.augment.flip}; CutMix alpha {c.cutmix.alpha:g}, "
-      f"MixUp alpha {c.cutmix.mixup_alpha:g}, both with prob {c.cutmix.prob:g}.",
-      f"- Data: {c.dataset}, a stratified {c.train_fraction:g} of the training split "
-      f"(subset seed {c.train_subset_seed}, the same for every run), the whole test "
-      "split. Runs are paired by seed: same initialisation and batch order.",
-      "- Accuracy: on the whole test split at the end of training; std: the sample "
-      "standard deviation over seeds; p-values: two-sided (sign test: ties dropped).",
-  ]
+  footer += ["", (f"Training time of the {len(plan)} runs: {train_seconds / 60:.1f} min "
+                  f"(sum of their wall times); this invocation: "
+                  f"{(time.perf_counter() - invocation_start) / 60:.1f} min.")]
+  header = report_header(base, command)
   report = study_report.markdown_report(accuracies, header=header, footer=footer)
   with open(os.path.join(workdir, "study.md"), "w") as f:
     f.write(report)
   study_report.plot_study(
       os.path.join(workdir, "study.png"), accuracies, curves,
-      title=f"{c.dataset}, train_fraction {c.train_fraction:g}, {c.num_epochs} epochs, "
+      title=f"{base.dataset}, train_fraction {base.train_fraction:g}, "
+            f"{base.num_epochs} epochs, "
             f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)})")
   return accuracies
 
@@ -357,7 +365,8 @@ def main(argv):
           input_pipeline.DataUnavailableError) as e:
     print(f"\nERROR: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
-  print(open(os.path.join(workdir, "study.md")).read(), flush=True)
+  with open(os.path.join(workdir, "study.md")) as f:
+    print(f.read(), flush=True)
   print(f"Wrote {workdir}/study.md, study.png" + (", cam.png" if _CAM.value else ""),
         flush=True)
 

@@ -118,9 +118,10 @@ def markdown_report(accuracies: Results, *, baseline: str = "none",
   lines = list(header)
   if header:
     lines.append("")
-  lines += ["| method | test accuracy (%), mean +- std | paired gain over the baseline "
-            "(pp), mean +- std | wins / ties / losses | sign test p | paired t-test p |",
-            "|---|---|---|---|---|---|"]
+  lines.append("| method | test accuracy (%), mean +- std | paired gain over the "
+               "baseline (pp), mean +- std | wins / ties / losses | sign test p | "
+               "paired t-test p |")
+  lines.append("|---|---|---|---|---|---|")
   for method, by_seed in accuracies.items():
     row = [method_name(method), mean_std(list(by_seed.values()))]
     if method == baseline or baseline not in accuracies:
@@ -156,14 +157,14 @@ def cam_table(agreements: Results, reference: float, *, baseline: str = "none"
   Returns:
     The lines of a paragraph and a table.
   """
-  lines = [
-      "Class activation maps on CutMix-mixed test images (one draw, alpha 1, a box per "
-      "image; the pairs of two different classes): the share of pixels where the larger "
-      "of the two classes' maps is the class whose pixels are there (`train/cam.py`, "
-      f"`region_agreement`; maps showing the larger class everywhere score "
-      f"{reference:.1f}%), mean +- std over seeds:", "",
-      "| method | CAM region agreement (%) | higher / equal / lower than the baseline's |",
-      "|---|---|---|"]
+  intro = ("Class activation maps on CutMix-mixed test images (one draw, alpha 1, a "
+           "box per image; the pairs of two different classes): the share of pixels "
+           "where the larger of the two classes' maps is the class whose pixels are "
+           "there (`train/cam.py`, `region_agreement`; maps showing the larger class "
+           f"everywhere score {reference:.1f}%), mean +- std over seeds:")
+  columns = ("| method | CAM region agreement (%) | higher / equal / lower than the "
+             "baseline's |")
+  lines = [intro, "", columns, "|---|---|---|"]
   for method, by_seed in agreements.items():
     paired = "-"
     if method != baseline and baseline in agreements:
