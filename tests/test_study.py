@@ -216,6 +216,14 @@ def test_parse_seeds_and_methods():
     study.parse_methods("cutmix,cutmix")
 
 
+def test_importing_the_study_leaves_the_command_line_flags_to_train_main():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from train import main  # pylint: disable=g-import-not-at-top,unused-import
+
+  # train.main defines --config and --workdir; train.study, imported, none.
+  assert "workdir" in flags.FLAGS and "methods" not in flags.FLAGS
+
+
 def test_command_line_names_a_bad_argument():
   result = subprocess.run(
       [sys.executable, "-m", "train.study", "--config=train/configs/digits_low_data.py",

@@ -43,15 +43,23 @@ import numpy as np
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The study's directory (runs, report).")
-_METHODS = flags.DEFINE_string("methods", "none,cutmix,mixup",
-                               "Comma-separated cutmix.method values; 'none' is the "
-                               "baseline the others are paired with.")
-_SEEDS = flags.DEFINE_string("seeds", "0-9", "Seeds: '0-9', '0,3,5' or '0-4,9'.")
-_CAM = flags.DEFINE_bool("cam", True, "Draw cam.png and measure the CAMs' agreement.")
-config_flags.DEFINE_config_file(
-    "config", None, "A train/configs/*.py file, then --config.FIELD=VALUE overrides.",
-    lock_config=True)
+
+def define_flags() -> None:
+  """The command line's flags; only `python -m train.study` defines them.
+
+  (Defined at import, they would clash with `train.main`'s ``--config`` and
+  ``--workdir`` in any process that imports both, a test session for one.)
+  """
+  flags.DEFINE_string("workdir", None, "The study's directory (runs, report).")
+  flags.DEFINE_string("methods", "none,cutmix,mixup",
+                      "Comma-separated cutmix.method values; 'none' is the baseline "
+                      "the others are paired with.")
+  flags.DEFINE_string("seeds", "0-9", "Seeds: '0-9', '0,3,5' or '0-4,9'.")
+  flags.DEFINE_bool("cam", True, "Draw cam.png and measure the CAMs' agreement.")
+  config_flags.DEFINE_config_file(
+      "config", None, "A train/configs/*.py file, then --config.FIELD=VALUE overrides.",
+      lock_config=True)
+  flags.mark_flags_as_required(["config", "workdir"])
 
 
 class StudyError(ValueError):
@@ -351,26 +359,28 @@ def main(argv):
   from train import input_pipeline  # pylint: disable=g-import-not-at-top
   from train import train  # pylint: disable=g-import-not-at-top
 
-  workdir = _WORKDIR.value
+  workdir = flags.FLAGS.workdir
   if jax.config.jax_compilation_cache_dir is None:
     # The runs of one method compile the same programs; later runs and a
     # resumed study read them from disk. The cache changes no numbers.
     jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "jax_cache"))
   try:
-    seeds, methods = parse_seeds(_SEEDS.value), parse_methods(_METHODS.value)
+    seeds = parse_seeds(flags.FLAGS.seeds)
+    methods = parse_methods(flags.FLAGS.methods)
     os.makedirs(workdir, exist_ok=True)
     run_study(flags.FLAGS.config, methods, seeds, workdir,
-              command="python -m train.study " + " ".join(sys.argv[1:]), cam=_CAM.value)
+              command="python -m train.study " + " ".join(sys.argv[1:]),
+              cam=flags.FLAGS.cam)
   except (StudyError, train.ConfigError, train.NonFiniteLossError,
           input_pipeline.DataUnavailableError) as e:
     print(f"\nERROR: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
   with open(os.path.join(workdir, "study.md")) as f:
     print(f.read(), flush=True)
-  print(f"Wrote {workdir}/study.md, study.png" + (", cam.png" if _CAM.value else ""),
+  print(f"Wrote {workdir}/study.md, study.png" + (", cam.png" if flags.FLAGS.cam else ""),
         flush=True)
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["config", "workdir"])
+  define_flags()
   app.run(main)
