@@ -29,7 +29,8 @@ KERNEL_NAME = "cutmix-jax-notebook-test"
 BADGE_URL = ("https://colab.research.google.com/github/cutmix-jax/cutmix-jax/blob/main/"
              "colab/cutmix_jax_tpu.ipynb")
 # Cells whose outputs must hold at least one PNG figure.
-FIGURE_TAGS = ("figure-modes", "figure-mask", "figure-variants", "figure-curves")
+FIGURE_TAGS = ("figure-modes", "figure-mask", "figure-variants", "figure-curves",
+               "figure-cam")
 CELL_TIMEOUT_S = 600
 
 
@@ -179,3 +180,8 @@ def test_training_curves_from_both_runs(executed):
 def test_own_train_step_ran(executed):
   text = _text(_cell(executed, "own-step"))
   assert "step    0" in text and "loss" in text, text
+
+
+def test_cam_cell_measures_both_models(executed):
+  text = _text(_cell(executed, "figure-cam"))
+  assert "no mixing" in text and "CutMix" in text and "CAM region agreement" in text, text

@@ -112,8 +112,12 @@ class Head(nnx.Module):
     self.bn = _bn(rngs, features, dtype)
     self.dense = nnx.Linear(features, num_classes, dtype=dtype, rngs=rngs)
 
+  def features(self, x):
+    """The activations the pool averages: ``[B, h, w, features]`` after BN-ReLU."""
+    return nnx.relu(self.bn(x))
+
   def __call__(self, x):
-    x = nnx.relu(self.bn(x))
+    x = self.features(x)
     return self.dense(jnp.mean(x, axis=(1, 2))).astype(jnp.float32)
 
 
@@ -146,6 +150,31 @@ class Classifier(nnx.Module):
     Returns:
       ``float32[B, num_classes]`` logits.
     """
+    h = self.trunk(x, rngs=rngs, feature_hook=feature_hook,
+                   hook_stage=hook_stage)
+    return self.head(h)
+
+  def feature_map(self, x) -> jax.Array:
+    """The last convolutional features, as the head's global pool sees them.
+
+    ``model.head.dense(feature_map(x).mean((1, 2)))`` are the logits, so
+    ``feature_map(x) @ model.head.dense.kernel`` are class activation maps
+    (Zhou et al., 2016) whose spatial mean plus the bias is each logit. Call
+    ``model.eval()`` first for the running batch-norm averages.
+
+    Args:
+      x: ``[B, H, W, C]`` normalised images.
+
+    Returns:
+      ``[B, h, w, features]`` non-negative activations (after the head's
+      BN-ReLU), at the last stage's resolution.
+    """
+    return self.head.features(self.trunk(x))
+
+  def trunk(self, x, *, rngs: nnx.Rngs | None = None,
+            feature_hook: FeatureHook | None = None,
+            hook_stage: int | None = None) -> jax.Array:
+    """The stem and the stages: the head's input (arguments as `__call__`)."""
     h = self.stem(x)
     if feature_hook is not None and hook_stage == 0:
       h = feature_hook(h)
@@ -154,7 +183,7 @@ class Classifier(nnx.Module):
         h = block(h, rngs=rngs)
       if feature_hook is not None and hook_stage == stage_index:
         h = feature_hook(h)
-    return self.head(h)
+    return h
 
 
 def preact_resnet(*, depth: int = 18, width: int = 64, num_classes: int = 10,

@@ -135,7 +135,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   keys = train_state.named_keys(config.seed)
 
   data = input_pipeline.load(config.dataset, data_dir=config.data_dir,
-                             manual_dir=config.tfds_manual_dir)
+                             manual_dir=config.tfds_manual_dir,
+                             train_fraction=config.train_fraction,
+                             train_subset_seed=config.train_subset_seed)
   distributed.wait_for_every_process("train: data loaded")
   # The library checks the mixing again on the data's own image shape.
   config_checks.check_mixing(

@@ -17,6 +17,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset = "cifar10"  # "cifar10", "cifar100" or "digits" (offline).
   config.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None = TFDS default.
   config.tfds_manual_dir = config_dict.placeholder(str)  # hand-downloaded archives.
+  # Keep a stratified fraction of the training split (small-data studies; the
+  # test split is always whole). CIFAR: of each host's share, hosts disjoint.
+  config.train_fraction = 1.0
+  config.train_subset_seed = 0  # which subset; config.seed does not change it.
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "preact_resnet"  # "preact_resnet", "wide_resnet", "pyramidnet".
