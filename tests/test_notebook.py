@@ -11,6 +11,7 @@ PNG it rendered in DIR, to look at them.
 
 import base64
 import json
+import math
 import os
 import pathlib
 import sys
@@ -83,11 +84,41 @@ def _cell(nb, tag):
   return found[0]
 
 
+# Appended to the notebook the test executes (never to the stored one): reads
+# what the cells computed, in the kernel, and prints it as JSON for the tests
+# below, which check it against what the cells claim to show.
+_PROBE = """
+import json as _json
+_facts = {
+    "smoke": SMOKE, "devices": jax.device_count(),
+    "pixel_rows": {name: [list(row[:2]) + [list(row[2])] + list(row[3:])
+                          for row in rows] for name, rows in results.items()},
+    "image_size": [int(H), int(W)],
+    "timing": timing_rows,
+    "timing_shapes": [list(s) for s in TIMING_SHAPES],
+    "runs": {m: {"final": {k: float(v) for k, v in r["final"].items()
+                           if isinstance(v, (int, float))},
+                 "records": r["records"]} for m, r in runs.items()},
+    "train_steps": TRAIN_STEPS,
+    "cam_agreement": {k: float(v) for k, v in agreement.items()},
+    "own_step": {"steps": int(optimizer.step[...]), "last_loss": float(loss),
+                 "expected_steps": OWN_STEP_STEPS},
+    "clip_box": [int(v) for v in clip_params.box[0]],
+    "clip_label": [float(v) for v in clip_labels[0]],
+    "clip_shape": list(clips.shape),
+}
+print("NOTEBOOK FACTS " + _json.dumps(_facts))
+"""
+
+
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
   """The notebook after a full smoke-mode run (a cell error fails here)."""
   tmp = tmp_path_factory.mktemp("notebook")
   nb = nbformat.read(NOTEBOOK, as_version=4)
+  probe = nbformat.v4.new_code_cell(_PROBE)
+  probe.metadata["tags"] = ["probe"]
+  nb.cells.append(probe)
   client = nbclient.NotebookClient(
       nb, km=_kernel_manager(tmp / "kernels"), timeout=CELL_TIMEOUT_S,
       allow_errors=False, resources={"metadata": {"path": str(ROOT)}})
@@ -144,9 +175,15 @@ def test_runs_without_errors(executed):
           f"{out.get('ename')}: {out.get('evalue')} in\n{cell.source[:300]}")
 
 
-def test_smoke_mode_and_devices(executed):
-  text = _text(_cell(executed, "devices"))
-  assert "smoke mode: True" in text and "device(s)" in text
+@pytest.fixture(scope="module")
+def facts(executed):
+  text = _text(_cell(executed, "probe"))
+  line = next(l for l in text.splitlines() if l.startswith("NOTEBOOK FACTS "))
+  return json.loads(line[len("NOTEBOOK FACTS "):])
+
+
+def test_smoke_mode_and_devices(facts):
+  assert facts["smoke"] is True and facts["devices"] >= 1
 
 
 @pytest.mark.parametrize("tag", FIGURE_TAGS)
@@ -162,26 +199,57 @@ def test_mode_grids_one_per_mode(executed):
   assert len(_pngs(_cell(executed, "figure-modes"))) == 4
 
 
-def test_pixel_fraction_check_passed(executed):
-  text = _text(_cell(executed, "check-pixel-fraction"))
-  assert "PIXEL FRACTION CHECK PASSED" in text, text[-2000:]
+def test_pixel_fraction_rows_are_consistent_with_their_boxes(facts):
+  """Section 3's table: the pixels counted are the box's, the weight the fraction."""
+  h, w = facts["image_size"]
+  assert len(facts["pixel_rows"]) == 6
+  for name, rows in facts["pixel_rows"].items():
+    pasted = 0
+    for i, partner, (y0, x0, y1, x1), pixels, fraction, weight in rows:
+      area = max(y1 - y0, 0) * max(x1 - x0, 0) if partner != i else 0
+      assert pixels == area, (name, i)
+      assert fraction == pytest.approx(pixels / (h * w), abs=1e-12)
+      assert weight == pytest.approx(fraction, abs=1e-6), (name, i)
+      pasted += pixels > 0
+    assert pasted > 0, f"{name}: nothing was pasted, the check checked nothing"
 
 
-def test_timing_table(executed):
-  text = _text(_cell(executed, "timing"))
-  assert "floor ms" in text and "uint8[" in text, text
+def test_timing_table_measured_every_shape(facts):
+  rows = facts["timing"]
+  assert len(rows) == len(facts["timing_shapes"])
+  for row, (b, h, w, c, dtype) in zip(rows, facts["timing_shapes"]):
+    assert row["shape"] == f"{dtype}[{b}, {h}, {w}, {c}]"
+    assert all(row[k] > 0 for k in ("floor", "batch", "elem"))
 
 
-def test_training_curves_from_both_runs(executed):
-  text = _text(_cell(executed, "figure-curves"))
-  assert "CutMix" in text and "no mixing" in text and "test accuracy" in text, text
+def test_training_curves_come_from_both_runs(facts):
+  runs = facts["runs"]
+  assert set(runs) == {"cutmix", "none"}
+  for method, run in runs.items():
+    test_rows = [r for r in run["records"] if r["split"] == "test"]
+    train_rows = [r for r in run["records"] if r["split"] == "train"]
+    assert train_rows and test_rows, method
+    # The curves end where the run ended, with the accuracy it reported.
+    assert run["final"]["step"] == facts["train_steps"]
+    assert test_rows[-1]["accuracy"] == pytest.approx(run["final"]["accuracy"])
+    assert max(r["step"] for r in run["records"]) == facts["train_steps"]
 
 
-def test_own_train_step_ran(executed):
-  text = _text(_cell(executed, "own-step"))
-  assert "step    0" in text and "loss" in text, text
+def test_own_train_step_trained_for_the_configured_steps(facts):
+  own = facts["own_step"]
+  assert own["steps"] == own["expected_steps"]
+  assert math.isfinite(own["last_loss"]) and own["last_loss"] > 0
 
 
-def test_cam_cell_measures_both_models(executed):
-  text = _text(_cell(executed, "figure-cam"))
-  assert "no mixing" in text and "CutMix" in text and "CAM region agreement" in text, text
+def test_cam_cell_measures_both_models(facts):
+  agreement = facts["cam_agreement"]
+  assert set(agreement) == {"no mixing", "CutMix"}
+  assert all(0.0 <= v <= 1.0 for v in agreement.values())
+
+
+def test_videomix_label_is_the_pasted_voxel_fraction(facts):
+  t0, y0, x0, t1, y1, x1 = facts["clip_box"]
+  _, frames, height, width, _ = facts["clip_shape"]
+  fraction = (t1 - t0) * (y1 - y0) * (x1 - x0) / (frames * height * width)
+  assert 0 < fraction < 1
+  assert facts["clip_label"] == pytest.approx([1 - fraction, fraction], abs=1e-6)

@@ -13,10 +13,7 @@ import os
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-
-matplotlib.use("Agg")  # Files only; a notebook's inline backend still shows figures.
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import patches
 
@@ -180,6 +177,9 @@ def main(argv=None):
   parser.add_argument("--out", default="docs/images",
                       help="the folder for the PNGs (created if missing)")
   args = parser.parse_args(argv)
+  # Files only. (Importing this module chooses no backend, so that a
+  # notebook's inline backend keeps showing its figures.)
+  plt.switch_backend("Agg")
   os.makedirs(args.out, exist_ok=True)
   for name, draw in (("videomix.png", plot_videomix),
                      ("spectrogram_cutmix.png", plot_spectrogram_cutmix),
