@@ -9,7 +9,7 @@ unsharded, and reports whether the batch outputs kept the batch's sharding.
 
 def _same(a, b) -> bool:
   """Selects are exact; float arithmetic may fuse differently when sharded."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
+  import numpy as np
   a, b = np.asarray(a), np.asarray(b)
   if a.dtype != b.dtype or a.shape != b.shape:
     return False
@@ -19,7 +19,6 @@ def _same(a, b) -> bool:
 
 
 def explicit_mesh_report(mesh):
-  # pylint: disable=import-outside-toplevel
   import functools
 
   import jax
@@ -80,7 +79,7 @@ def explicit_mesh_report(mesh):
             entry[how + "_equal"] = all(
                 _same(a, b) for a, b in zip(jax.tree.leaves(out),
                                             jax.tree.leaves(expected)))
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:
       entry["error"] = f"{type(e).__name__}: {str(e)[:500]}"
     report["calls"][name] = entry
   return report

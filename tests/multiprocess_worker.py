@@ -20,7 +20,6 @@ TEST_OFFSET = 100  # test example i is filled with 100 + i
 
 def _identifiable_cifar(builder, split, **kwargs):
   """A mocked `_as_dataset`: the examples of ``split`` that TFDS's arithmetic picks."""
-  # pylint: disable=import-outside-toplevel
   import numpy as np
   import tensorflow as tf
   import tensorflow_datasets as tfds
@@ -43,7 +42,6 @@ def _identifiable_cifar(builder, split, **kwargs):
 
 
 def main():
-  # pylint: disable=import-outside-toplevel
   import json
   import sys
 
@@ -65,7 +63,7 @@ def main():
   from train import train_state
   from train.configs import default
 
-  input_pipeline._download_host_reachable = lambda *a, **k: True  # pylint: disable=protected-access
+  input_pipeline._download_host_reachable = lambda *a, **k: True
   with tfds.testing.mock_data(as_dataset_fn=_identifiable_cifar):
     data = input_pipeline.load("cifar10", data_dir="/nonexistent/tfds")
   distributed.wait_for_every_process("worker: data loaded")

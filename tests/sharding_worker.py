@@ -11,7 +11,6 @@ COLLECTIVES = ("all-gather", "all-to-all", "collective-permute", "all-reduce",
 
 
 def main():
-  # pylint: disable=import-outside-toplevel
   import functools
   import json
 

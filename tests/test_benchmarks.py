@@ -169,7 +169,7 @@ def test_absolute_imports_are_renamed_and_nothing_else():
             "import cutmix_jaxish\n"
             "    >>> import cutmix_jax\n"
             "msg = 'cutmix_jax: bad'\n")
-  renamed = baseline._rename_imports(source, "cutmix_jax_abc")  # pylint: disable=protected-access
+  renamed = baseline._rename_imports(source, "cutmix_jax_abc")
   assert renamed.splitlines() == [
       "from cutmix_jax_abc._src import boxes",
       "import cutmix_jax_abc.masks as m",

@@ -345,7 +345,7 @@ def test_inconsistent_launch_flags_are_refused_at_once(tmp_path, flags, words):
 
 
 def test_cluster_detection():
-  from train import distributed  # pylint: disable=g-import-not-at-top
+  from train import distributed
   assert not distributed.detected_cluster({})
   assert not distributed.detected_cluster({"TPU_WORKER_HOSTNAMES": "localhost"})
   assert distributed.detected_cluster({"TPU_WORKER_HOSTNAMES": "a,b"})

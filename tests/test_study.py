@@ -94,7 +94,7 @@ def _fake_cifar(num_train=240, num_test=40):
   TFDS's own mock ignores `tfds.split_for_jax_process`; this one gives each
   process its contiguous share, as TFDS does.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
 
   rng = np.random.default_rng(0)
   splits = {name: (rng.integers(0, 256, (n, 32, 32, 3), np.uint8),
@@ -218,8 +218,8 @@ def test_parse_seeds_and_methods():
 
 
 def test_importing_the_study_leaves_the_command_line_flags_to_train_main():
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from train import main  # pylint: disable=g-import-not-at-top,unused-import
+  from absl import flags
+  from train import main
 
   # train.main defines --config and --workdir; train.study, imported, none.
   assert "workdir" in flags.FLAGS and "methods" not in flags.FLAGS

@@ -96,7 +96,7 @@ input_pipeline._download_host_reachable = lambda *a, **k: True
 
 @pytest.fixture
 def mock_cifar(monkeypatch):
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds
   monkeypatch.setattr(input_pipeline, "_download_host_reachable", lambda *a, **k: True)
   with tfds.testing.mock_data(num_examples=48):
     yield
@@ -259,7 +259,7 @@ def test_offline_cifar_stops_within_seconds_with_the_ways_out(tmp_path, monkeypa
   def no_network(*args, **kwargs):
     raise OSError("Network is unreachable")
 
-  import tensorflow_datasets  # pylint: disable=g-import-not-at-top,unused-import
+  import tensorflow_datasets
   # Importing TensorFlow is not what is timed: the probe and the message are.
   monkeypatch.setattr(socket, "create_connection", no_network)
   config = tiny(default.get_config(), data_dir=str(tmp_path / "tfds"))

@@ -39,7 +39,7 @@ def tensorboard_scalars(workdir) -> dict[str, dict[int, float]]:
   Reads the TFRecord framing (length, CRC, record, CRC) and the event
   protocol buffers with tensorboardX's own definitions.
   """
-  from tensorboardX.proto import event_pb2  # pylint: disable=import-outside-toplevel
+  from tensorboardX.proto import event_pb2
 
   scalars: dict[str, dict[int, float]] = {}
   for path in sorted(glob.glob(os.path.join(str(workdir), "events.out.tfevents.*"))):
@@ -62,7 +62,6 @@ def restore_here(path):
   A checkpoint written by several processes records their devices; reading
   it elsewhere needs the target layout named.
   """
-  # pylint: disable=import-outside-toplevel
   import jax
   import orbax.checkpoint as ocp
 

@@ -141,7 +141,7 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     ValueError: naming ``config.train_fraction`` when ``size`` is smaller
       than the number of classes (some class would have no example).
   """
-  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+  from sklearn import model_selection
 
   labels = np.asarray(labels)
   if size >= len(labels):
@@ -180,8 +180,8 @@ def _load_digits(index: int, count: int, *, fraction: float = 1.0,
   (the same on every process, which then share it) and the normalisation
   statistics are those of the kept images.
   """
-  from sklearn import datasets as sk_datasets  # pylint: disable=g-import-not-at-top
-  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+  from sklearn import datasets as sk_datasets
+  from sklearn import model_selection
 
   digits = sk_datasets.load_digits()
   images = _upsample(digits.images * (255.0 / 16.0), 32)
@@ -236,7 +236,7 @@ def offline_message(name: str, data_dir: str) -> str:
 
 def _prepare_cifar(builder, name: str, manual_dir: str | None) -> None:
   """Makes sure TFDS has the data set on disk, or raises DataUnavailableError."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds
 
   if builder.is_prepared():
     return
@@ -248,7 +248,7 @@ def _prepare_cifar(builder, name: str, manual_dir: str | None) -> None:
   try:
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
-  except Exception as e:  # pylint: disable=broad-except
+  except Exception as e:
     raise DataUnavailableError(offline_message(name, data_dir) + f"\n(TFDS said: {e})") from e
 
 
@@ -260,8 +260,8 @@ def _load_cifar(name: str, data_dir: str | None, index: int, count: int,
   With ``fraction < 1`` each process keeps a stratified subset of its own
   share, all of the same size ``floor(fraction * (N // count))``.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  import tensorflow_datasets as tfds
 
   tf.config.set_visible_devices([], "GPU")  # TF must not take the accelerator.
   builder = tfds.builder(name, data_dir=data_dir)

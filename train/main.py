@@ -85,10 +85,10 @@ def main(argv):
     several = _join_if_asked(config)  # Before anything touches the devices.
   except distributed.DistributedError as e:
     _fail(str(e))
-  import jax  # pylint: disable=g-import-not-at-top
-  from train import config_checks  # pylint: disable=g-import-not-at-top
-  from train import input_pipeline  # pylint: disable=g-import-not-at-top
-  from train import train  # pylint: disable=g-import-not-at-top
+  import jax
+  from train import config_checks
+  from train import input_pipeline
+  from train import train
 
   try:
     train.train_and_evaluate(config, _WORKDIR.value)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # Files only; a notebook's inline backend still shows figures.
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import matplotlib.pyplot as plt
 import numpy as np
 
 _CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",

@@ -139,7 +139,7 @@ def run_once(config: ml_collections.ConfigDict, directory: str) -> dict:
   Raises:
     StudyError: ``directory`` holds a run of another configuration.
   """
-  from train import train  # pylint: disable=g-import-not-at-top
+  from train import train
 
   result_path = os.path.join(directory, "result.json")
   config_path = os.path.join(directory, "config.json")
@@ -199,7 +199,7 @@ def _git_commit() -> str:
 
 def machine_description() -> str:
   """CPU model and cores, the JAX backend and version."""
-  import jax  # pylint: disable=g-import-not-at-top
+  import jax
 
   cpu = platform.processor() or platform.machine()
   try:
@@ -226,10 +226,10 @@ def cam_agreements(base: ml_collections.ConfigDict, workdir: str, methods: Seque
     ``({method: {seed: agreement}}, reference)``: the reference is the
     agreement of maps that show the larger of the two classes everywhere.
   """
-  import jax  # pylint: disable=g-import-not-at-top
-  from train import cam  # pylint: disable=g-import-not-at-top
-  from train import input_pipeline  # pylint: disable=g-import-not-at-top
-  from train import plots  # pylint: disable=g-import-not-at-top
+  import jax
+  from train import cam
+  from train import input_pipeline
+  from train import plots
 
   data = input_pipeline.load(base.dataset, data_dir=base.data_dir,
                              manual_dir=base.tfds_manual_dir,
@@ -238,7 +238,7 @@ def cam_agreements(base: ml_collections.ConfigDict, workdir: str, methods: Seque
   rng = jax.random.key(2019)  # One draw of mixes, the same for every model.
   mixed, params = cam.mix_for_display(rng, data.test_images, data.test_labels,
                                       num_classes=data.num_classes)
-  restore = lambda m, s: cam.restore_model(  # pylint: disable=g-long-lambda
+  restore = lambda m, s: cam.restore_model(
       run_config(base, m, s), run_dir(workdir, m, s), num_classes=data.num_classes,
       in_channels=data.train_images.shape[-1])
   pair = params.applied & (data.test_labels[params.partner] != data.test_labels)
@@ -306,8 +306,8 @@ def run_study(base: ml_collections.ConfigDict, methods: Sequence[str],
     config_checks.ConfigError: a bad configuration value, before anything
       runs.
   """
-  import jax  # pylint: disable=g-import-not-at-top
-  from tqdm import auto as tqdm  # pylint: disable=g-import-not-at-top
+  import jax
+  from tqdm import auto as tqdm
   from train import config_checks
   from train import study_report
 
@@ -357,7 +357,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO.
-  import jax  # pylint: disable=g-import-not-at-top
+  import jax
   from train import config_checks
   from train import input_pipeline
   from train import train

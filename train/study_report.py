@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # Files only; a notebook's inline backend still shows figures.
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
-from scipy import stats  # pylint: disable=g-import-not-at-top
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import stats
 
 # What each method is called in tables and legends.
 METHOD_NAMES = {

@@ -75,7 +75,7 @@ def evaluate(eval_step, state, data: input_pipeline.Data, *, local_batch: int,
 
 def _plot_mixed_batch(config, workdir, sharding, data, keys, first_batch):
   """``workdir/cutmix_samples.png``: the first batch as the step mixes it."""
-  from train import plots  # pylint: disable=g-import-not-at-top
+  from train import plots
 
   # Every process takes part (the batch is global); process 0 draws it.
   sample = steps.make_sample_fn(config, sharding.mesh, num_classes=data.num_classes,
@@ -173,7 +173,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     _plot_mixed_batch(config, workdir, batch_sharding, data, keys,
                       input_pipeline.train_batch(data, order_seed, 0, local_batch, spe))
 
-  from tqdm import auto as tqdm  # pylint: disable=g-import-not-at-top
+  from tqdm import auto as tqdm
   bar = tqdm.tqdm(total=num_steps, initial=start, unit="step", dynamic_ncols=True,
                   disable=not (is_main and config.progress_bar))
   batches = _host_batches(config, data, order_seed,
@@ -229,7 +229,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         eval_step, state, data, local_batch=config.eval_batch_size // num_processes,
         sharding=batch_sharding))
   if is_main:
-    from train import plots  # pylint: disable=g-import-not-at-top
+    from train import plots
     plots.plot_curves(os.path.join(workdir, "curves.png"),
                       metric_writers.read_metrics(writer.path))
   who = (f"process {jax.process_index()} of {num_processes}: "
