@@ -32,8 +32,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # `from cutmix_jax... import` and `import cutmix_jax...` statements, at any
 # indentation (lazy imports too); docstring examples (`>>> import`) are left
 # alone, they never run.
-_IMPORT = re.compile(rf"^(\s*)(from|import)(\s+){PACKAGE}(?=[.\s]|$)",
-                     re.MULTILINE)
+_IMPORT = re.compile(
+    rf"^(\s*)(from|import)(\s+){PACKAGE}(?=[.\s]|$)", re.MULTILINE
+)
 
 
 class BaselineError(RuntimeError):
@@ -60,15 +61,24 @@ class Baseline:
 
   def describe(self) -> dict:
     """JSON-able: what was measured as the baseline."""
-    return {"revision": self.revision, "sha": self.sha, "label": self.label,
-            "subject": self.subject, "package": self.module.__name__,
-            "path": str(pathlib.Path(self.module.__file__).parent)}
+    return {
+        "revision": self.revision,
+        "sha": self.sha,
+        "label": self.label,
+        "subject": self.subject,
+        "package": self.module.__name__,
+        "path": str(pathlib.Path(self.module.__file__).parent),
+    }
 
 
 def _git(repo: pathlib.Path, *args: str) -> subprocess.CompletedProcess:
   try:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
   except FileNotFoundError as e:
     raise BaselineError("--baseline needs git, which is not installed") from e
   except subprocess.TimeoutExpired as e:
@@ -85,17 +95,23 @@ def resolve(revision: str, repo: pathlib.Path = ROOT) -> tuple[str, str]:
   if inside.returncode != 0:
     raise BaselineError(
         f"--baseline needs a git repository with history; {repo} is not one "
-        f"({inside.stderr.decode(errors='replace').strip()})")
-  found = _git(repo, "rev-parse", "--verify", "--quiet",
-               f"{revision}^{{commit}}")
+        f"({inside.stderr.decode(errors='replace').strip()})"
+    )
+  found = _git(
+      repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"
+  )
   if found.returncode != 0:
     shallow = _git(repo, "rev-parse", "--is-shallow-repository")
-    hint = (" (this clone is shallow: fetch its history with "
-            "`git fetch --unshallow`)"
-            if shallow.stdout.decode().strip() == "true" else "")
+    hint = (
+        " (this clone is shallow: fetch its history with "
+        "`git fetch --unshallow`)"
+        if shallow.stdout.decode().strip() == "true"
+        else ""
+    )
     raise BaselineError(
         f"--baseline: revision {revision!r} is not a commit of the repository "
-        f"at {repo}{hint}")
+        f"at {repo}{hint}"
+    )
   sha = found.stdout.decode().strip()
   subject = _git(repo, "log", "-1", "--format=%s", sha).stdout.decode().strip()
   return sha, subject
@@ -105,8 +121,9 @@ def _rename_imports(source: str, package: str) -> str:
   return _IMPORT.sub(rf"\1\2\3{package}", source)
 
 
-def extract(sha: str, directory: pathlib.Path, package: str,
-            repo: pathlib.Path = ROOT) -> pathlib.Path:
+def extract(
+    sha: str, directory: pathlib.Path, package: str, repo: pathlib.Path = ROOT
+) -> pathlib.Path:
   """Writes ``cutmix_jax/`` at ``sha`` to ``directory/package``, imports renamed.
 
   Returns:
@@ -119,7 +136,8 @@ def extract(sha: str, directory: pathlib.Path, package: str,
   if archive.returncode != 0:
     raise BaselineError(
         f"--baseline: revision {sha[:7]} has no {PACKAGE}/ to import "
-        f"({archive.stderr.decode(errors='replace').strip()})")
+        f"({archive.stderr.decode(errors='replace').strip()})"
+    )
   target = directory / package
   with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
     for member in tar.getmembers():
@@ -151,11 +169,13 @@ def _check_isolated(package: str, directory: pathlib.Path) -> None:
   for name, module in list(sys.modules.items()):
     if name.startswith(package + "."):
       for value in vars(module).values():
-        owner = (getattr(value, "__module__", None)
-                 or getattr(value, "__name__", ""))
+        owner = getattr(value, "__module__", None) or getattr(
+            value, "__name__", ""
+        )
         if isinstance(owner, str) and owner.split(".")[0] == PACKAGE:
           raise BaselineError(
-              f"--baseline: {name} refers to the current library's {owner}")
+              f"--baseline: {name} refers to the current library's {owner}"
+          )
 
 
 def load(revision: str, repo: pathlib.Path = ROOT) -> Baseline:
@@ -187,10 +207,16 @@ def load(revision: str, repo: pathlib.Path = ROOT) -> Baseline:
     except Exception as e:
       raise BaselineError(
           f"--baseline: {PACKAGE} at {sha[:7]} does not import here: "
-          f"{type(e).__name__}: {e}") from e
+          f"{type(e).__name__}: {e}"
+      ) from e
     _check_isolated(package, directory)
   for name in ("cutmix", "mixup", "mixup_or_cutmix"):
     if not callable(getattr(module, name, None)):
       raise BaselineError(f"--baseline: {PACKAGE} at {sha[:7]} has no {name}()")
-  return Baseline(revision=revision, sha=sha, label=f"[{sha[:7]}]",
-                  subject=subject, module=module)
+  return Baseline(
+      revision=revision,
+      sha=sha,
+      label=f"[{sha[:7]}]",
+      subject=subject,
+      module=module,
+  )

@@ -6,27 +6,28 @@ that performs one blocking call (for timing), and mix a given NumPy batch
 reason instead, and the tables print it.
 """
 
+from collections.abc import Callable
 import dataclasses
 import functools
 import itertools
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import cutmix_jax
 from benchmarks import naive
 from benchmarks import peers
 from benchmarks.baseline import Baseline
 from benchmarks.workload import Batch
+import cutmix_jax
 
 # (rng, images, labels) -> (images, labels), for a given number of classes.
 JaxMixer = Callable[[int], Callable]
 # (images NHWC, int labels, batch, seed)
 #   -> (images NHWC as float64, output dtype name, soft labels as float64)
-MixOnce = Callable[[np.ndarray, np.ndarray, Batch, int],
-                   tuple[np.ndarray, str, np.ndarray]]
+MixOnce = Callable[
+    [np.ndarray, np.ndarray, Batch, int], tuple[np.ndarray, str, np.ndarray]
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,21 +80,34 @@ def _jax_runner(make: JaxMixer, batch: Batch) -> Callable[[], None]:
   return lambda: jax.block_until_ready(fn(next(keys), images, labels))
 
 
-def _jax_mix(make: JaxMixer, images: np.ndarray, labels: np.ndarray,
-             batch: Batch, seed: int):
+def _jax_mix(
+    make: JaxMixer,
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch: Batch,
+    seed: int,
+):
   fn = _jitted(make, batch.num_classes)
   x = jnp.asarray(images).astype(batch.dtype)
   out, soft = fn(jax.random.key(seed), x, jnp.asarray(labels))
-  return (np.asarray(out.astype(jnp.float32), np.float64), str(out.dtype),
-          np.asarray(soft, np.float64))
+  return (
+      np.asarray(out.astype(jnp.float32), np.float64),
+      str(out.dtype),
+      np.asarray(soft, np.float64),
+  )
 
 
-def _jax_contender(name: str, group: str, make: JaxMixer, *, pastes=True,
-                   missing=None) -> Contender:
-  return Contender(name=name, group=group,
-                   runner=functools.partial(_jax_runner, make),
-                   mix=functools.partial(_jax_mix, make),
-                   missing=missing, pastes=pastes)
+def _jax_contender(
+    name: str, group: str, make: JaxMixer, *, pastes=True, missing=None
+) -> Contender:
+  return Contender(
+      name=name,
+      group=group,
+      runner=functools.partial(_jax_runner, make),
+      mix=functools.partial(_jax_mix, make),
+      missing=missing,
+      pastes=pastes,
+  )
 
 
 def _floor(num_classes):
@@ -111,6 +125,7 @@ def _copy(num_classes):
 def _library(fn, **options):
   def make(num_classes):
     return functools.partial(fn, num_classes=num_classes, **options)
+
   return make
 
 
@@ -131,14 +146,23 @@ def _library_rows(baseline: Baseline | None) -> list[Contender]:
   """The current library's rows, each followed by its baseline twin."""
   rows = []
   for name, function, mode, pastes in LIBRARY_CALLS:
-    rows.append(_jax_contender(
-        name, "cutmix_jax", _library(getattr(cutmix_jax, function), mode=mode),
-        pastes=pastes))
+    rows.append(
+        _jax_contender(
+            name,
+            "cutmix_jax",
+            _library(getattr(cutmix_jax, function), mode=mode),
+            pastes=pastes,
+        )
+    )
     if baseline is not None:
-      rows.append(_jax_contender(
-          f"{name} {baseline.label}", "baseline",
-          _library(getattr(baseline.module, function), mode=mode),
-          pastes=pastes))
+      rows.append(
+          _jax_contender(
+              f"{name} {baseline.label}",
+              "baseline",
+              _library(getattr(baseline.module, function), mode=mode),
+              pastes=pastes,
+          )
+      )
   return rows
 
 
@@ -153,19 +177,27 @@ def _keras(num_classes):
 
 def _timm_mixup(mode: str, num_classes: int):
   module, _ = peers.load_timm_mixup()
-  return module.Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, prob=1.0, mode=mode,
-                      label_smoothing=0.0, num_classes=num_classes)
+  return module.Mixup(
+      mixup_alpha=0.0,
+      cutmix_alpha=1.0,
+      prob=1.0,
+      mode=mode,
+      label_smoothing=0.0,
+      num_classes=num_classes,
+  )
 
 
 def _torch_images(images: np.ndarray, dtype: str):
   """NHWC NumPy -> a contiguous NCHW torch tensor (timm's layout)."""
   import torch
+
   x = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
   return x.to(getattr(torch, dtype))
 
 
 def _timm_runner(mode: str, batch: Batch) -> Callable[[], None]:
   import torch
+
   mixup = _timm_mixup(mode, batch.num_classes)
   x = _torch_images(batch.numpy_images(), batch.dtype)
   y = torch.from_numpy(batch.numpy_labels()).long()
@@ -174,16 +206,22 @@ def _timm_runner(mode: str, batch: Batch) -> Callable[[], None]:
   return lambda: mixup(x, y)
 
 
-def _timm_mix(mode: str, images: np.ndarray, labels: np.ndarray,
-              batch: Batch, seed: int):
+def _timm_mix(
+    mode: str, images: np.ndarray, labels: np.ndarray, batch: Batch, seed: int
+):
   import torch
+
   mixup = _timm_mixup(mode, batch.num_classes)
   # timm draws from NumPy's global generator: seed that one.
   np.random.seed(seed)  # noqa: NPY002
   x = _torch_images(images, batch.dtype)
   out, soft = mixup(x, torch.from_numpy(labels).long())
   nhwc = out.float().permute(0, 2, 3, 1).numpy().astype(np.float64)
-  return nhwc, str(out.dtype).removeprefix("torch."), soft.float().numpy().astype(np.float64)
+  return (
+      nhwc,
+      str(out.dtype).removeprefix("torch."),
+      soft.float().numpy().astype(np.float64),
+  )
 
 
 def _timm_supports(batch: Batch) -> str | None:
@@ -191,19 +229,26 @@ def _timm_supports(batch: Batch) -> str | None:
 
 
 def _timm_contender(name: str, mode: str, missing: str | None) -> Contender:
-  return Contender(name=name, group="timm",
-                   runner=functools.partial(_timm_runner, mode),
-                   mix=functools.partial(_timm_mix, mode),
-                   missing=missing, supports=_timm_supports)
+  return Contender(
+      name=name,
+      group="timm",
+      runner=functools.partial(_timm_runner, mode),
+      mix=functools.partial(_timm_mix, mode),
+      missing=missing,
+      supports=_timm_supports,
+  )
 
 
 def _sampling(num_classes):
   """Only the parameter draw of `cutmix` (elem mode): no pixels move."""
   del num_classes
+
   def sample(rng, images, labels):
     del labels
-    return cutmix_jax.sample_cutmix_params(rng, images.shape[0],
-                                           images.shape[1:3], mode="elem")
+    return cutmix_jax.sample_cutmix_params(
+        rng, images.shape[0], images.shape[1:3], mode="elem"
+    )
+
   return sample
 
 
@@ -217,7 +262,8 @@ def _paste_runner(merged: bool, batch: Batch) -> Callable[[], None]:
   """
   images, _ = _device_batch(batch)
   params = cutmix_jax.sample_cutmix_params(
-      jax.random.key(0), images.shape[0], images.shape[1:3], mode="elem")
+      jax.random.key(0), images.shape[0], images.shape[1:3], mode="elem"
+  )
 
   def paste(images, params):
     out = cutmix_jax.cut_and_paste(images, params)
@@ -243,15 +289,28 @@ def all_contenders(baseline: Baseline | None = None) -> list[Contender]:
       Contender(FLOOR, "floor", runner=functools.partial(_jax_runner, _floor)),
       Contender("copy", "floor", runner=functools.partial(_jax_runner, _copy)),
       *_library_rows(baseline),
-      Contender("elem: sampling only", "parts",
-                runner=functools.partial(_jax_runner, _sampling)),
-      Contender("elem: paste only (params given)", "parts",
-                runner=functools.partial(_paste_runner, False)),
-      Contender("elem: paste only, [B, H, W*C] out", "parts",
-                runner=functools.partial(_paste_runner, True)),
+      Contender(
+          "elem: sampling only",
+          "parts",
+          runner=functools.partial(_jax_runner, _sampling),
+      ),
+      Contender(
+          "elem: paste only (params given)",
+          "parts",
+          runner=functools.partial(_paste_runner, False),
+      ),
+      Contender(
+          "elem: paste only, [B, H, W*C] out",
+          "parts",
+          runner=functools.partial(_paste_runner, True),
+      ),
       _jax_contender("research JAX (1 box, float mask)", "naive", _research),
-      _jax_contender("keras.layers.CutMix (jax, jit)", "keras", _keras,
-                     missing=keras_missing),
+      _jax_contender(
+          "keras.layers.CutMix (jax, jit)",
+          "keras",
+          _keras,
+          missing=keras_missing,
+      ),
       _timm_contender("timm Mixup batch (torch cpu)", "batch", timm_missing),
       _timm_contender("timm Mixup elem (torch cpu)", "elem", timm_missing),
   ]
@@ -260,8 +319,9 @@ def all_contenders(baseline: Baseline | None = None) -> list[Contender]:
 GROUPS = ("floor", "cutmix_jax", "baseline", "parts", "naive", "keras", "timm")
 
 
-def select(groups: set[str] | None, baseline: Baseline | None = None
-           ) -> list[Contender]:
+def select(
+    groups: set[str] | None, baseline: Baseline | None = None
+) -> list[Contender]:
   """The contenders of the chosen groups; the floor is always kept."""
   chosen = all_contenders(baseline)
   if groups is None:

@@ -54,14 +54,17 @@ def provenance_images(batch: Batch) -> np.ndarray:
 def pixel_fractions(out: np.ndarray, batch_size: int) -> np.ndarray:
   """``[i, j]``: the fraction of output image ``i``'s values equal to ``j + 1``."""
   flat = out.reshape(out.shape[0], -1)
-  return np.stack([(flat == j + 1).mean(axis=1) for j in range(batch_size)],
-                  axis=1)
+  return np.stack(
+      [(flat == j + 1).mean(axis=1) for j in range(batch_size)], axis=1
+  )
 
 
 def check(contender: Contender, batch: Batch, seeds: range) -> Check:
   """Mixes the provenance batch with several seeds and measures the worst case."""
   if contender.missing:
-    return Check(contender.name, batch.dtype, None, None, None, contender.missing)
+    return Check(
+        contender.name, batch.dtype, None, None, None, contender.missing
+    )
   reason = contender.supports(batch)
   if reason:
     return Check(contender.name, batch.dtype, None, None, None, reason)
@@ -78,15 +81,31 @@ def check(contender: Contender, batch: Batch, seeds: range) -> Check:
       label_error = max(label_error, float(np.abs(soft - fractions).max()))
   except Exception as e:
     # A peer that raises on a dtype is a finding, not a crash of the run.
-    return Check(contender.name, batch.dtype, None, None, None,
-                 f"raised {type(e).__name__}")
+    return Check(
+        contender.name,
+        batch.dtype,
+        None,
+        None,
+        None,
+        f"raised {type(e).__name__}",
+    )
   # A blend is not a paste: its label is a blend weight, not a pixel count.
-  return Check(contender.name, batch.dtype, out_dtype,
-               label_error if contender.pastes else None, foreign)
+  return Check(
+      contender.name,
+      batch.dtype,
+      out_dtype,
+      label_error if contender.pastes else None,
+      foreign,
+  )
 
 
-def check_all(contenders: list[Contender], batch: Batch, dtypes, seeds: range
-              ) -> list[Check]:
+def check_all(
+    contenders: list[Contender], batch: Batch, dtypes, seeds: range
+) -> list[Check]:
   """Every contender that mixes (not the floor rows) on every dtype."""
-  return [check(c, batch.with_(dtype=dtype), seeds)
-          for c in contenders if c.mix is not None for dtype in dtypes]
+  return [
+      check(c, batch.with_(dtype=dtype), seeds)
+      for c in contenders
+      if c.mix is not None
+      for dtype in dtypes
+  ]

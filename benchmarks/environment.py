@@ -42,7 +42,9 @@ def describe() -> dict:
   """A JSON-able description of this machine and software."""
   device = jax.devices()[0]
   return {
-      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec="seconds"
+      ),
       "jax": jax.__version__,
       "jaxlib": _version("jaxlib"),
       "backend": jax.default_backend(),
@@ -62,9 +64,11 @@ def describe() -> dict:
 
 def summary(env: dict) -> str:
   """One line for the table's caption."""
-  return (f"{env['date'][:10]}, JAX {env['jax']} on {env['backend']} "
-          f"({env['device']}, {env['device_count']} device(s)), "
-          f"CPU {env['cpu']} x{env['cpu_count']}")
+  return (
+      f"{env['date'][:10]}, JAX {env['jax']} on {env['backend']} "
+      f"({env['device']}, {env['device_count']} device(s)), "
+      f"CPU {env['cpu']} x{env['cpu_count']}"
+  )
 
 
 def load_summary(start, end) -> str:

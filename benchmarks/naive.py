@@ -34,11 +34,15 @@ def research_cutmix(rng, images, labels, alpha=1.0, *, num_classes):
   half_w = (width * cut).astype(jnp.int32) // 2
   cy = jax.random.randint(k_y, (), 0, height)
   cx = jax.random.randint(k_x, (), 0, width)
-  top, bottom = jnp.clip(cy - half_h, 0, height), jnp.clip(cy + half_h, 0, height)
+  top, bottom = jnp.clip(cy - half_h, 0, height), jnp.clip(
+      cy + half_h, 0, height
+  )
   left, right = jnp.clip(cx - half_w, 0, width), jnp.clip(cx + half_w, 0, width)
 
   # The grid-and-compare mask, as floats so that it can multiply the pixels.
-  rows, cols = jnp.meshgrid(jnp.arange(height), jnp.arange(width), indexing="ij")
+  rows, cols = jnp.meshgrid(
+      jnp.arange(height), jnp.arange(width), indexing="ij"
+  )
   inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
   mask = inside.astype(jnp.float32)[None, :, :, None]
 

@@ -43,11 +43,17 @@ def load_timm_mixup():
   spec = importlib.util.find_spec("timm")
   if spec is None or not spec.submodule_search_locations:
     return None, "not installed"
-  path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "data" / "mixup.py"
+  path = (
+      pathlib.Path(list(spec.submodule_search_locations)[0])
+      / "data"
+      / "mixup.py"
+  )
   if not path.exists():
     return None, f"not installed ({path.name} missing)"
   try:
-    module_spec = importlib.util.spec_from_file_location("timm_data_mixup", path)
+    module_spec = importlib.util.spec_from_file_location(
+        "timm_data_mixup", path
+    )
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
   except Exception as e:
@@ -78,8 +84,9 @@ def keras_cutmix_fn(keras, num_classes: int):
   def cutmix(rng, images, labels):
     state = [jax.random.key_data(rng).astype("uint32").reshape(-1)[:2]]
     onehot = jax.nn.one_hot(labels, num_classes)
-    out, _ = layer.stateless_call([], state, {"images": images, "labels": onehot},
-                                  training=True)
+    out, _ = layer.stateless_call(
+        [], state, {"images": images, "labels": onehot}, training=True
+    )
     return out["images"], out["labels"]
 
   return cutmix

@@ -1,9 +1,9 @@
 """Markdown tables and the JSON record, from the measured results."""
 
+from collections.abc import Sequence
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
 
 from benchmarks import timing
 from benchmarks.correctness import Check
@@ -15,7 +15,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
   """A GitHub pipe table; the first column left-aligned, the rest right."""
   align = [":--"] + ["--:"] * (len(header) - 1)
   lines = [header, align] + [list(r) for r in rows]
-  return "\n".join("| " + " | ".join(str(c) for c in line) + " |" for line in lines)
+  return "\n".join(
+      "| " + " | ".join(str(c) for c in line) + " |" for line in lines
+  )
 
 
 def ms(seconds: float | None) -> str:
@@ -60,8 +62,11 @@ def speed_table(results: dict[str, list[Row]], dtypes: Sequence[str]) -> str:
 def correctness_table(checks: list[Check], dtypes: Sequence[str]) -> str:
   """Per contender: label error and foreign pixels, and the dtype each input came back as."""
   names = list(dict.fromkeys(c.name for c in checks))
-  header = (["implementation", "max abs(label − pasted fraction)", "foreign pixels"]
-            + [f"{d} in → out" for d in dtypes])
+  header = [
+      "implementation",
+      "max abs(label − pasted fraction)",
+      "foreign pixels",
+  ] + [f"{d} in → out" for d in dtypes]
   body = []
   for name in names:
     mine = {c.dtype: c for c in checks if c.name == name}
@@ -71,7 +76,7 @@ def correctness_table(checks: list[Check], dtypes: Sequence[str]) -> str:
       body.append([name, reason, "—"] + ["—"] * len(dtypes))
       continue
     errors = [c.label_error for c in ran if c.label_error is not None]
-    error = (f"{max(errors):.2g}" if errors else "n/a (blend)")
+    error = f"{max(errors):.2g}" if errors else "n/a (blend)"
     worst = max(ran, key=lambda c: c.label_error or 0.0)
     if errors and len({round(e, 6) for e in errors}) > 1:
       error += f" ({worst.dtype})"
@@ -95,7 +100,10 @@ def correctness_table(checks: list[Check], dtypes: Sequence[str]) -> str:
 
 def _jsonable(value):
   if dataclasses.is_dataclass(value):
-    out = {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    out = {
+        f.name: _jsonable(getattr(value, f.name))
+        for f in dataclasses.fields(value)
+    }
     for prop in ("median_s", "ratio", "dtype_kept", "shape", "nbytes"):
       if hasattr(value, prop):
         out[prop] = _jsonable(getattr(value, prop))

@@ -20,13 +20,20 @@ class Point:
   row: speed.Row
 
 
-def sweep(contenders: list[Contender], batches: list[Batch], axis: str, *,
-          rounds: int, min_sample_s: float) -> list[Point]:
+def sweep(
+    contenders: list[Contender],
+    batches: list[Batch],
+    axis: str,
+    *,
+    rounds: int,
+    min_sample_s: float,
+) -> list[Point]:
   """Interleaved timing at each size; each size is its own interleaved group."""
   points = []
   for batch in batches:
-    for row in speed.measure(contenders, batch, rounds=rounds,
-                             min_sample_s=min_sample_s):
+    for row in speed.measure(
+        contenders, batch, rounds=rounds, min_sample_s=min_sample_s
+    ):
       points.append(Point(axis, batch, row))
   return points
 
@@ -35,23 +42,39 @@ def plot(points: list[Point], path) -> bool:
   """Ratio-to-floor curves, one panel per axis; ``False`` without matplotlib."""
   try:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
   except ImportError:
     return False
-  axes_names = [a for a in ("side", "batch") if any(p.axis == a for p in points)]
-  fig, axes = plt.subplots(1, len(axes_names), figsize=(6 * len(axes_names), 4.2),
-                           squeeze=False)
+  axes_names = [
+      a for a in ("side", "batch") if any(p.axis == a for p in points)
+  ]
+  fig, axes = plt.subplots(
+      1, len(axes_names), figsize=(6 * len(axes_names), 4.2), squeeze=False
+  )
   for ax, axis in zip(axes[0], axes_names):
     mine = [p for p in points if p.axis == axis and p.row.ratio is not None]
     for name in dict.fromkeys(p.row.name for p in mine):
       xs = [getattr(p.batch, axis) for p in mine if p.row.name == name]
       ys = [p.row.ratio for p in mine if p.row.name == name]
-      ax.plot(xs, ys, marker="o", label=name,
-              linestyle="--" if name in ("floor", "copy") else "-")
+      ax.plot(
+          xs,
+          ys,
+          marker="o",
+          label=name,
+          linestyle="--" if name in ("floor", "copy") else "-",
+      )
     fixed = mine[0].batch if mine else None
-    other = (f"batch {fixed.batch}" if axis == "side" else f"{fixed.side}x{fixed.side}"
-             ) if fixed else ""
+    other = (
+        (
+            f"batch {fixed.batch}"
+            if axis == "side"
+            else f"{fixed.side}x{fixed.side}"
+        )
+        if fixed
+        else ""
+    )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("image side (H = W)" if axis == "side" else "batch size")

@@ -12,11 +12,11 @@ import time
 import jax
 import jax.numpy as jnp
 
-import cutmix_jax
 from benchmarks import timing
-from benchmarks.contenders import FLOOR
 from benchmarks.contenders import Contender
+from benchmarks.contenders import FLOOR
 from benchmarks.workload import Batch
+import cutmix_jax
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,15 +41,24 @@ class Row:
 
   @property
   def median_s(self) -> float | None:
-    return timing.Samples(self.name, self.samples, self.inner).median if self.samples else None
+    return (
+        timing.Samples(self.name, self.samples, self.inner).median
+        if self.samples
+        else None
+    )
 
   @property
   def ratio(self) -> float | None:
     return timing.statistics.median(self.ratios) if self.ratios else None
 
 
-def measure(contenders: list[Contender], batch: Batch, *, rounds: int,
-            min_sample_s: float) -> list[Row]:
+def measure(
+    contenders: list[Contender],
+    batch: Batch,
+    *,
+    rounds: int,
+    min_sample_s: float,
+) -> list[Row]:
   """Times every runnable contender on ``batch``, interleaved with the floor."""
   runners, skipped = {}, {}
   for c in contenders:
@@ -69,16 +78,29 @@ def measure(contenders: list[Contender], batch: Batch, *, rounds: int,
       rows.append(Row(c.name, c.group, skipped[c.name]))
       continue
     s = samples[c.name]
-    rows.append(Row(c.name, c.group, "ok", s.seconds, s.inner,
-                    timing.paired_ratios(s, floor)))
+    rows.append(
+        Row(
+            c.name,
+            c.group,
+            "ok",
+            s.seconds,
+            s.inner,
+            timing.paired_ratios(s, floor),
+        )
+    )
   del runners
   gc.collect()  # drop the device buffers before the next, larger batch
   return rows
 
 
-def compile_seconds(batch: Batch, mode: str, library=cutmix_jax, *,
-                    alpha: float = 1.0, cold: bool = False
-                    ) -> dict[str, float]:
+def compile_seconds(
+    batch: Batch,
+    mode: str,
+    library=cutmix_jax,
+    *,
+    alpha: float = 1.0,
+    cold: bool = False,
+) -> dict[str, float]:
   """Trace-and-lower and compile times of one ``library.cutmix`` call.
 
   Measured on a fresh function object, so the outer jit is traced, lowered
@@ -100,9 +122,11 @@ def compile_seconds(batch: Batch, mode: str, library=cutmix_jax, *,
     alpha: a Python float; 1.0 draws lambda as a uniform, others from Beta.
     cold: empty JAX's in-memory caches first.
   """
+
   def fresh(rng, images, labels):
-    return library.cutmix(rng, images, labels, alpha,
-                          num_classes=batch.num_classes, mode=mode)
+    return library.cutmix(
+        rng, images, labels, alpha, num_classes=batch.num_classes, mode=mode
+    )
 
   images = jax.ShapeDtypeStruct(batch.shape, jnp.dtype(batch.dtype))
   labels = jax.ShapeDtypeStruct((batch.batch,), jnp.int32)
@@ -115,5 +139,9 @@ def compile_seconds(batch: Batch, mode: str, library=cutmix_jax, *,
   traced = time.perf_counter()
   lowered.compile()
   done = time.perf_counter()
-  return {"lower_s": traced - start, "compile_s": done - traced,
-          "total_s": done - start, "cpu_s": time.process_time() - cpu}
+  return {
+      "lower_s": traced - start,
+      "compile_s": done - traced,
+      "total_s": done - start,
+      "cpu_s": time.process_time() - cpu,
+  }

@@ -8,11 +8,11 @@ cost is then the median over rounds of its time divided by the baseline's
 time *in the same round* (a paired ratio), which cancels the slow drift.
 """
 
+from collections.abc import Callable, Mapping, Sequence
 import dataclasses
 import math
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +47,12 @@ def time_calls(run: Callable[[], object], calls: int) -> float:
   return (time.perf_counter() - start) / calls
 
 
-def calibrate(run: Callable[[], object], min_sample_s: float,
-              max_inner: int = 1000, warmup: int = 2) -> int:
+def calibrate(
+    run: Callable[[], object],
+    min_sample_s: float,
+    max_inner: int = 1000,
+    warmup: int = 2,
+) -> int:
   """How many calls a sample needs to last at least ``min_sample_s``.
 
   Runs ``run`` ``warmup`` times first (compilation, caches, allocator
@@ -60,9 +64,13 @@ def calibrate(run: Callable[[], object], min_sample_s: float,
   return max(1, min(max_inner, math.ceil(min_sample_s / max(once, 1e-9))))
 
 
-def interleave(runners: Mapping[str, Callable[[], object]], *, rounds: int,
-               min_sample_s: float = 0.02, warmup: int = 2
-               ) -> dict[str, Samples]:
+def interleave(
+    runners: Mapping[str, Callable[[], object]],
+    *,
+    rounds: int,
+    min_sample_s: float = 0.02,
+    warmup: int = 2,
+) -> dict[str, Samples]:
   """Times every runner once per round, rotating the order each round.
 
   Rotation puts every contender in every position equally often, so none of
@@ -79,14 +87,17 @@ def interleave(runners: Mapping[str, Callable[[], object]], *, rounds: int,
     Row name -> `Samples`, in the order of ``runners``.
   """
   names = list(runners)
-  inner = {name: calibrate(runners[name], min_sample_s, warmup=warmup)
-           for name in names}
+  inner = {
+      name: calibrate(runners[name], min_sample_s, warmup=warmup)
+      for name in names
+  }
   seconds: dict[str, list[float]] = {name: [] for name in names}
   for order in rotations(names, rounds):
     for name in order:
       seconds[name].append(time_calls(runners[name], inner[name]))
-  return {name: Samples(name, tuple(seconds[name]), inner[name])
-          for name in names}
+  return {
+      name: Samples(name, tuple(seconds[name]), inner[name]) for name in names
+  }
 
 
 def rotations(names: Sequence[str], rounds: int):

@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import cutmix_jax
 from benchmarks import timing
+import cutmix_jax
 
 
 def load_config(path: str):
@@ -38,8 +38,10 @@ def _cost(compiled) -> dict[str, float]:
   analysis = compiled.cost_analysis()
   if isinstance(analysis, (list, tuple)):  # older JAX: one dict per program
     analysis = analysis[0] if analysis else {}
-  return {"bytes_accessed": float(analysis.get("bytes accessed", float("nan"))),
-          "flops": float(analysis.get("flops", float("nan")))}
+  return {
+      "bytes_accessed": float(analysis.get("bytes accessed", float("nan"))),
+      "flops": float(analysis.get("flops", float("nan"))),
+  }
 
 
 @contextlib.contextmanager
@@ -53,8 +55,9 @@ def _library_in(library):
 
   saved = mixing.cutmix_jax, dict(mixing.FUNCTIONS)
   mixing.cutmix_jax = library
-  mixing.FUNCTIONS.update(cutmix=library.cutmix, mixup=library.mixup,
-                          switch=library.mixup_or_cutmix)
+  mixing.FUNCTIONS.update(
+      cutmix=library.cutmix, mixup=library.mixup, switch=library.mixup_or_cutmix
+  )
   try:
     yield
   finally:
@@ -78,10 +81,12 @@ class _Stepper:
     from train import train_state
 
     self._config, self._mesh, self._library = config, mesh, library
-    schedule = train_state.learning_rate_schedule(config, 1,
-                                                  config.num_train_steps)
+    schedule = train_state.learning_rate_schedule(
+        config, 1, config.num_train_steps
+    )
     self._graphdef, self.state = train_state.create_train_state(
-        config, keys["init"], mesh, schedule=schedule, num_classes=10)
+        config, keys["init"], mesh, schedule=schedule, num_classes=10
+    )
     # Normalised by the batch's own statistics (the benchmark's data).
     self._stats = dict(mean=images.mean((0, 1, 2)), std=images.std((0, 1, 2)))
     self.metrics = steps.empty_metrics(mesh)
@@ -102,29 +107,42 @@ class _Stepper:
       cpu = time.process_time()
       start = time.perf_counter()
       step = steps.make_train_step(
-          self._config, self._graphdef, self._mesh, num_classes=10,
-          image_size=self.images.shape[1:3], **self._stats)
+          self._config,
+          self._graphdef,
+          self._mesh,
+          num_classes=10,
+          image_size=self.images.shape[1:3],
+          **self._stats,
+      )
       lowered = step.lower(*args)
       lowered_at = time.perf_counter()
       compiled = lowered.compile()
       done = time.perf_counter()
       cpu = time.process_time() - cpu
     if record:
-      self.compile_times.append({"lower_s": lowered_at - start,
-                                 "compile_s": done - lowered_at,
-                                 "total_s": done - start, "cpu_s": cpu})
+      self.compile_times.append(
+          {
+              "lower_s": lowered_at - start,
+              "compile_s": done - lowered_at,
+              "total_s": done - start,
+              "cpu_s": cpu,
+          }
+      )
     return compiled
 
   def __call__(self) -> None:
     self.state, self.metrics = self.compiled(
-        self.state, self.metrics, self.images, self.labels, *self.keys)
+        self.state, self.metrics, self.images, self.labels, *self.keys
+    )
     jax.block_until_ready(self.metrics)
 
 
 def _compile_record(stepper: _Stepper, base: _Stepper) -> dict:
   """Median compile times and the paired ratios to ``base``'s compiles."""
   mine = stepper.compile_times
-  ratios = [m["total_s"] / b["total_s"] for m, b in zip(mine, base.compile_times)]
+  ratios = [
+      m["total_s"] / b["total_s"] for m, b in zip(mine, base.compile_times)
+  ]
   return {
       "compile_times": mine,
       "lower_s": statistics.median(t["lower_s"] for t in mine),
@@ -132,15 +150,23 @@ def _compile_record(stepper: _Stepper, base: _Stepper) -> dict:
       "compile_total_s": statistics.median(t["total_s"] for t in mine),
       "compile_cpu_s": statistics.median(t["cpu_s"] for t in mine),
       "compile_cpu_ratio": statistics.median(
-          m["cpu_s"] / b["cpu_s"] for m, b in zip(mine, base.compile_times)),
+          m["cpu_s"] / b["cpu_s"] for m, b in zip(mine, base.compile_times)
+      ),
       "compile_ratios": ratios,
       "compile_ratio": statistics.median(ratios),
   }
 
 
-def measure(config_path: str, *, batch_size: int | None, rounds: int,
-            min_sample_s: float, extra_modes: tuple[str, ...] = (),
-            baseline=None, compile_repeats: int = 3) -> dict:
+def measure(
+    config_path: str,
+    *,
+    batch_size: int | None,
+    rounds: int,
+    min_sample_s: float,
+    extra_modes: tuple[str, ...] = (),
+    baseline=None,
+    compile_repeats: int = 3,
+) -> dict:
   """Times the configured step against the same step without mixing.
 
   Every variant is compiled once untimed (JAX's and Flax's own caches warm
@@ -176,11 +202,16 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
   keys = train_state.named_keys(config.seed)
 
   configured = f"CutMix {config.cutmix.mode}"
-  variants = {"no mixing": ("none", None, cutmix_jax),
-              configured: ("cutmix", config.cutmix.mode, cutmix_jax)}
+  variants = {
+      "no mixing": ("none", None, cutmix_jax),
+      configured: ("cutmix", config.cutmix.mode, cutmix_jax),
+  }
   if baseline is not None:
     variants[f"{configured} {baseline.label}"] = (
-        "cutmix", config.cutmix.mode, baseline.module)
+        "cutmix",
+        config.cutmix.mode,
+        baseline.module,
+    )
   for mode in extra_modes:
     variants[f"CutMix {mode}"] = ("cutmix", mode, cutmix_jax)
   steppers = {}
@@ -195,18 +226,25 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
       steppers[name].compile()
 
   # A step lasts seconds: one untimed call is warm-up enough.
-  samples = timing.interleave(steppers, rounds=rounds,
-                              min_sample_s=min_sample_s, warmup=1)
+  samples = timing.interleave(
+      steppers, rounds=rounds, min_sample_s=min_sample_s, warmup=1
+  )
   base = samples["no mixing"]
   rows = []
   for name, stepper in steppers.items():
     s = samples[name]
-    rows.append({
-        "name": name, "samples": list(s.seconds), "inner": s.inner,
-        "median_s": s.median, "ratios": list(timing.paired_ratios(s, base)),
-        "ratio": timing.median_ratio(s, base),
-        **stepper.cost, **_compile_record(stepper, steppers["no mixing"]),
-    })
+    rows.append(
+        {
+            "name": name,
+            "samples": list(s.seconds),
+            "inner": s.inner,
+            "median_s": s.median,
+            "ratios": list(timing.paired_ratios(s, base)),
+            "ratio": timing.median_ratio(s, base),
+            **stepper.cost,
+            **_compile_record(stepper, steppers["no mixing"]),
+        }
+    )
   base_cost = steppers["no mixing"].cost
   for row in rows:
     row["bytes_ratio"] = row["bytes_accessed"] / base_cost["bytes_accessed"]
@@ -219,13 +257,20 @@ def measure(config_path: str, *, batch_size: int | None, rounds: int,
     row["compile_ratios_to_baseline"] = ratios
     row["compile_ratio_to_baseline"] = statistics.median(ratios)
     row["compile_cpu_ratio_to_baseline"] = statistics.median(
-        m["cpu_s"] / t["cpu_s"] for m, t in zip(mine, theirs))
+        m["cpu_s"] / t["cpu_s"] for m, t in zip(mine, theirs)
+    )
   return {
-      "config": config_path, "model": f"{config.model.name}-{config.model.depth}"
-      f" width {config.model.width}", "batch_size": config.batch_size,
-      "cutmix": {"alpha": config.cutmix.alpha, "prob": config.cutmix.prob,
-                 "mode": config.cutmix.mode},
-      "devices": len(mesh.devices.ravel()), "compile_repeats": compile_repeats,
+      "config": config_path,
+      "model": f"{config.model.name}-{config.model.depth}"
+      f" width {config.model.width}",
+      "batch_size": config.batch_size,
+      "cutmix": {
+          "alpha": config.cutmix.alpha,
+          "prob": config.cutmix.prob,
+          "mode": config.cutmix.mode,
+      },
+      "devices": len(mesh.devices.ravel()),
+      "compile_repeats": compile_repeats,
       "baseline": baseline.describe() if baseline is not None else None,
       "rows": rows,
   }
@@ -243,7 +288,9 @@ def count_traces(batch_size: int = 8, side: int = 32, values: int = 10) -> dict:
   def step(rng, images, labels, alpha, prob):
     nonlocal traces
     traces += 1
-    return cutmix_jax.cutmix(rng, images, labels, alpha, prob=prob, num_classes=10)
+    return cutmix_jax.cutmix(
+        rng, images, labels, alpha, prob=prob, num_classes=10
+    )
 
   jitted = jax.jit(step)
   images = jnp.zeros((batch_size, side, side, 3), jnp.uint8)
@@ -251,7 +298,12 @@ def count_traces(batch_size: int = 8, side: int = 32, values: int = 10) -> dict:
   alphas = np.linspace(0.2, 2.0, values)
   probs = np.linspace(0.0, 1.0, values)
   for i, (alpha, prob) in enumerate(zip(alphas, probs)):
-    jax.block_until_ready(jitted(jax.random.key(i), images, labels,
-                                 float(alpha), float(prob)))
-  return {"values": values, "traces": traces,
-          "alphas": alphas.tolist(), "probs": probs.tolist()}
+    jax.block_until_ready(
+        jitted(jax.random.key(i), images, labels, float(alpha), float(prob))
+    )
+  return {
+      "values": values,
+      "traces": traces,
+      "alphas": alphas.tolist(),
+      "probs": probs.tolist(),
+  }

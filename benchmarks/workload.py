@@ -31,7 +31,9 @@ class Batch:
 
   @property
   def nbytes(self) -> int:
-    itemsize = 1 if self.dtype == "uint8" else 2 if self.dtype == "bfloat16" else 4
+    itemsize = (
+        1 if self.dtype == "uint8" else 2 if self.dtype == "bfloat16" else 4
+    )
     return self.batch * self.side * self.side * self.channels * itemsize
 
   @property

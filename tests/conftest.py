@@ -38,8 +38,9 @@ def constant_images(batch, example_shape, dtype):
   """Image ``i`` is filled with the constant ``i + 1``."""
   values = np.arange(1, batch + 1, dtype=np.float32)
   values = values.reshape((batch,) + (1,) * len(example_shape))
-  return jnp.asarray(np.broadcast_to(values, (batch,) + tuple(example_shape)),
-                     dtype)
+  return jnp.asarray(
+      np.broadcast_to(values, (batch,) + tuple(example_shape)), dtype
+  )
 
 
 def rect_mask(box, *size):
@@ -78,10 +79,21 @@ def spatial_to_front(x, axes):
   return moved.reshape([x.shape[0]] + sizes + [-1])
 
 
-def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
-                            spatial_axes=(1, 2), axes=None, label_mode="area",
-                            label_smoothing=0.0, mode=None, prob_is_one=True,
-                            images=None):
+def check_cutmix_provenance(
+    out,
+    mixed_labels,
+    params,
+    labels,
+    *,
+    num_classes,
+    spatial_axes=(1, 2),
+    axes=None,
+    label_mode="area",
+    label_smoothing=0.0,
+    mode=None,
+    prob_is_one=True,
+    images=None,
+):
   """Checks a CutMix output of constant-filled images against the pixels.
 
   Returns the pasted fraction of every example (computed from the pixels).
@@ -107,7 +119,7 @@ def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
     np.testing.assert_array_equal(applied, (partner != index) & (area > 0))
 
   pix = spatial_to_front(out, axes)
-  size = pix.shape[1:1 + k]
+  size = pix.shape[1 : 1 + k]
   if images is not None:
     assert out.dtype == images.dtype and out.shape == images.shape
   own_value = (index + 1).astype(np.float32)
@@ -116,8 +128,9 @@ def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
     own, theirs = own_value[i], own_value[partner[i]]
     values = pix[i]
     # Every pixel is the example's own value or its partner's.
-    assert np.all((values == own) | (values == theirs)), (
-        f"example {i}: values {np.unique(values)} not in {{{own}, {theirs}}}")
+    assert np.all(
+        (values == own) | (values == theirs)
+    ), f"example {i}: values {np.unique(values)} not in {{{own}, {theirs}}}"
     pasted = values != own
     # The pasted region is the same across the axes that are not cut...
     spatial = pasted[..., 0]
@@ -128,8 +141,11 @@ def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
     assert np.all(0 <= starts) and np.all(starts <= ends), box[i]
     assert np.all(ends <= np.asarray(size)), box[i]
     if partner[i] != i:
-      np.testing.assert_array_equal(spatial, rect_mask(box[i], *size),
-                                    err_msg=f"example {i}, box {box[i]}")
+      np.testing.assert_array_equal(
+          spatial,
+          rect_mask(box[i], *size),
+          err_msg=f"example {i}, box {box[i]}",
+      )
     else:
       assert not spatial.any()
     if not applied[i]:
@@ -144,12 +160,15 @@ def check_cutmix_provenance(out, mixed_labels, params, labels, *, num_classes,
     # lam is computed from the same integers that built the mask: it is
     # exactly 1 - pasted_fraction(params.box), bit for bit...
     np.testing.assert_array_equal(
-        lam, np.where(applied, 1 - np.asarray(
-            cutmix_jax.pasted_fraction(box, size)), 1))
+        lam,
+        np.where(
+            applied, 1 - np.asarray(cutmix_jax.pasted_fraction(box, size)), 1
+        ),
+    )
     # ... and that is the pixel count over H*W up to float32 rounding (XLA
     # divides by a scalar through its reciprocal, so allow 4 ulps of 1.0,
     # far below the 1/(H*W) that one pixel would change).
-    np.testing.assert_allclose(lam, 1 - fractions, rtol=0, atol=2.0 ** -22)
+    np.testing.assert_allclose(lam, 1 - fractions, rtol=0, atol=2.0**-22)
   elif label_mode == "larger_area":
     weight = np.where(applied, (own_area >= 0.5).astype(np.float64), 1.0)
   elif label_mode == "complete":
@@ -203,9 +222,11 @@ def check_blend(out, images, params, rows=None):
     np.testing.assert_array_equal(got[~tie], expected[~tie])
     assert np.all(np.abs(got - expected)[tie] <= 1)
   elif images.dtype == jnp.bfloat16:
-    expected = np.asarray(jnp.asarray(ref, jnp.float32).astype(jnp.bfloat16)
-                          .astype(jnp.float32), np.float64)
-    np.testing.assert_allclose(got, expected, rtol=2.0 ** -7, atol=1e-6)
+    expected = np.asarray(
+        jnp.asarray(ref, jnp.float32).astype(jnp.bfloat16).astype(jnp.float32),
+        np.float64,
+    )
+    np.testing.assert_allclose(got, expected, rtol=2.0**-7, atol=1e-6)
   else:
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
 
@@ -221,17 +242,25 @@ _SHARDING_KEY = pytest.StashKey()
 
 def pytest_collection_modifyitems(session, config, items):
   del session
-  if any("sharding_report" in getattr(item, "fixturenames", ()) for item in items):
+  if any(
+      "sharding_report" in getattr(item, "fixturenames", ()) for item in items
+  ):
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                        " --xla_force_host_platform_device_count=8").strip()
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    ).strip()
     env["JAX_PLATFORMS"] = "cpu"
     # Files, not pipes: nothing blocks if the report is never read.
     out = tempfile.TemporaryFile("w+")
     err = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen(
-        [sys.executable, _SHARDING_SCRIPT], env=env, stdout=out, stderr=err,
-        text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+        [sys.executable, _SHARDING_SCRIPT],
+        env=env,
+        stdout=out,
+        stderr=err,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     config.stash[_SHARDING_KEY] = (proc, out, err)
 
 

@@ -10,6 +10,7 @@ unsharded, and reports whether the batch outputs kept the batch's sharding.
 def _same(a, b) -> bool:
   """Selects are exact; float arithmetic may fuse differently when sharded."""
   import numpy as np
+
   a, b = np.asarray(a), np.asarray(b)
   if a.dtype != b.dtype or a.shape != b.shape:
     return False
@@ -23,8 +24,8 @@ def explicit_mesh_report(mesh):
 
   import jax
   import jax.numpy as jnp
-  import numpy as np
   from jax.sharding import PartitionSpec as P
+  import numpy as np
 
   import cutmix_jax
 
@@ -34,29 +35,39 @@ def explicit_mesh_report(mesh):
   images = jnp.asarray(rng.normal(size=(batch, 8, 6, 3)), jnp.float32)
   labels = jnp.asarray(rng.integers(0, classes, batch), jnp.int32)
   key = jax.random.key(3)
-  params = cutmix_jax.sample_mixup_or_cutmix_params(key, batch, (8, 6),
-                                                    mode="elem")
+  params = cutmix_jax.sample_mixup_or_cutmix_params(
+      key, batch, (8, 6), mode="elem"
+  )
   logits = jnp.asarray(rng.normal(size=(batch, classes)), jnp.float32)
   opts = dict(num_classes=classes, return_params=True)
   calls = {
       "cutmix_batch": lambda x, y: cutmix_jax.cutmix(key, x, y, **opts),
-      "cutmix_elem": lambda x, y: cutmix_jax.cutmix(key, x, y, mode="elem",
-                                                    **opts),
-      "cutmix_pair": lambda x, y: cutmix_jax.cutmix(key, x, y, mode="pair",
-                                                    **opts),
-      "mixup_elem": lambda x, y: cutmix_jax.mixup(key, x, y, 0.4, mode="elem",
-                                                  **opts),
+      "cutmix_elem": lambda x, y: cutmix_jax.cutmix(
+          key, x, y, mode="elem", **opts
+      ),
+      "cutmix_pair": lambda x, y: cutmix_jax.cutmix(
+          key, x, y, mode="pair", **opts
+      ),
+      "mixup_elem": lambda x, y: cutmix_jax.mixup(
+          key, x, y, 0.4, mode="elem", **opts
+      ),
       "mixup_or_cutmix_elem": lambda x, y: cutmix_jax.mixup_or_cutmix(
-          key, x, y, mode="elem", **opts),
+          key, x, y, mode="elem", **opts
+      ),
       "cut_and_paste": lambda x, y: (cutmix_jax.cut_and_paste(x, params),),
       "blend": lambda x, y: (cutmix_jax.blend(x, params),),
       "mix_images": lambda x, y: (cutmix_jax.mix_images(x, params),),
-      "mix_labels": lambda x, y: (cutmix_jax.mix_labels(
-          y, params, num_classes=classes, label_smoothing=0.1),),
-      "mixed_cross_entropy": lambda x, y: (cutmix_jax.mixed_cross_entropy(
-          logits, y, params),),
+      "mix_labels": lambda x, y: (
+          cutmix_jax.mix_labels(
+              y, params, num_classes=classes, label_smoothing=0.1
+          ),
+      ),
+      "mixed_cross_entropy": lambda x, y: (
+          cutmix_jax.mixed_cross_entropy(logits, y, params),
+      ),
       "per_shard_cutmix": lambda x, y: cutmix_jax.per_shard(
-          functools.partial(cutmix_jax.cutmix, **opts), mesh)(key, x, y),
+          functools.partial(cutmix_jax.cutmix, **opts), mesh
+      )(key, x, y),
   }
   report = {"devices": num_devices, "calls": {}}
   for name, call in calls.items():
@@ -70,15 +81,17 @@ def explicit_mesh_report(mesh):
           out = fn(x, y)
           entry[how + "_sharded"] = [
               getattr(leaf.sharding, "spec", (None,))[0] == "data"
-              for leaf in jax.tree.leaves(out)]
+              for leaf in jax.tree.leaves(out)
+          ]
           if name.startswith("per_shard"):
             # Partners come from within each shard there, so the draws
             # differ from the unsharded call's; the output is still valid.
             entry[how + "_equal"] = None
           else:
             entry[how + "_equal"] = all(
-                _same(a, b) for a, b in zip(jax.tree.leaves(out),
-                                            jax.tree.leaves(expected)))
+                _same(a, b)
+                for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(expected))
+            )
     except Exception as e:
       entry["error"] = f"{type(e).__name__}: {str(e)[:500]}"
     report["calls"][name] = entry

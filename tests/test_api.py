@@ -23,8 +23,14 @@ import pytest
 
 import cutmix_jax
 
-RANDOM = ("cutmix", "mixup", "mixup_or_cutmix", "sample_cutmix_params",
-          "sample_mixup_params", "sample_mixup_or_cutmix_params")
+RANDOM = (
+    "cutmix",
+    "mixup",
+    "mixup_or_cutmix",
+    "sample_cutmix_params",
+    "sample_mixup_params",
+    "sample_mixup_or_cutmix_params",
+)
 POSITIONAL_OPTIONS = {
     "cutmix": ("alpha",),
     "mixup": ("alpha",),
@@ -38,8 +44,11 @@ P = inspect.Parameter
 
 
 def test_all_matches_exports():
-  exported = {n for n, v in vars(cutmix_jax).items()
-              if not n.startswith("_") and not inspect.ismodule(v)}
+  exported = {
+      n
+      for n, v in vars(cutmix_jax).items()
+      if not n.startswith("_") and not inspect.ismodule(v)
+  }
   assert set(cutmix_jax.__all__) == exported
   assert len(cutmix_jax.__all__) == len(set(cutmix_jax.__all__))
   assert list(cutmix_jax.__all__) == sorted(cutmix_jax.__all__)
@@ -50,20 +59,27 @@ def test_all_matches_exports():
 def test_every_public_name_is_in_the_readme_api_table():
   """A new public function cannot ship undocumented."""
   readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-  api = readme[readme.index("## API"):]
-  api = api[:api.index("\n## ", 1)]
+  api = readme[readme.index("## API") :]
+  api = api[: api.index("\n## ", 1)]
   missing = [n for n in cutmix_jax.__all__ if f"`{n}" not in api]
   assert not missing, f"not in README's API section: {missing}"
 
 
 def test_mix_params_fields():
   assert cutmix_jax.MixParams._fields == (
-      "box", "lam", "partner", "applied", "is_cutmix")
+      "box",
+      "lam",
+      "partner",
+      "applied",
+      "is_cutmix",
+  )
 
 
 @pytest.mark.parametrize("name", RANDOM)
 def test_random_functions_take_rng_first(name):
-  params = list(inspect.signature(getattr(cutmix_jax, name)).parameters.values())
+  params = list(
+      inspect.signature(getattr(cutmix_jax, name)).parameters.values()
+  )
   assert params[0].name == "rng"
   assert params[0].kind == P.POSITIONAL_OR_KEYWORD
   assert params[0].default is P.empty
@@ -81,8 +97,14 @@ def test_everything_after_alpha_is_keyword_only(name):
   sig = inspect.signature(getattr(cutmix_jax, name)).parameters
   assert names[:4] == ["rng", "images", "labels", "alpha"]
   assert all(sig[n].kind == P.KEYWORD_ONLY for n in names[4:])
-  assert {"num_classes", "mode", "prob", "label_smoothing", "axis_name",
-          "return_params"} <= set(names[4:])
+  assert {
+      "num_classes",
+      "mode",
+      "prob",
+      "label_smoothing",
+      "axis_name",
+      "return_params",
+  } <= set(names[4:])
 
 
 def api_violations(fn, positional_options=()) -> list[str]:
@@ -105,11 +127,16 @@ def api_violations(fn, positional_options=()) -> list[str]:
       seen_option = True
       if p.name not in positional_options:
         problems.append(f"option {p.name!r} must be keyword-only")
-  positional = [p.name for p in params
-                if p.kind == P.POSITIONAL_OR_KEYWORD and p.default is not P.empty]
+  positional = [
+      p.name
+      for p in params
+      if p.kind == P.POSITIONAL_OR_KEYWORD and p.default is not P.empty
+  ]
   if positional != list(positional_options):
-    problems.append(f"positional options {positional}, expected "
-                    f"{list(positional_options)}")
+    problems.append(
+        f"positional options {positional}, expected "
+        f"{list(positional_options)}"
+    )
   return problems
 
 
@@ -131,11 +158,14 @@ def _data_after_option(rng, alpha=1.0, *, images):
   del rng, alpha, images
 
 
-@pytest.mark.parametrize("bad, expected", [
-    (_positional_mode, "option 'mode' must be keyword-only"),
-    (_variadic, "takes *args"),
-    (_data_after_option, "keyword-only 'images' has no default"),
-])
+@pytest.mark.parametrize(
+    "bad, expected",
+    [
+        (_positional_mode, "option 'mode' must be keyword-only"),
+        (_variadic, "takes *args"),
+        (_data_after_option, "keyword-only 'images' has no default"),
+    ],
+)
 def test_the_api_rule_rejects_signatures_that_break_it(bad, expected):
   """The same check as above finds each kind of break (it is not vacuous)."""
   assert expected in api_violations(bad, ("alpha",))
@@ -154,7 +184,15 @@ def test_shared_option_names_and_defaults_agree():
     for p in inspect.signature(getattr(cutmix_jax, name)).parameters.values():
       if p.kind == P.KEYWORD_ONLY and p.name not in ("mixup_alpha",):
         defaults.setdefault(p.name, set()).add(repr(p.default))
-  for option in ("mode", "prob", "label_smoothing", "axis_name",
-                 "return_params", "spatial_axes", "minmax", "label_mode",
-                 "num_classes"):
+  for option in (
+      "mode",
+      "prob",
+      "label_smoothing",
+      "axis_name",
+      "return_params",
+      "spatial_axes",
+      "minmax",
+      "label_mode",
+      "num_classes",
+  ):
     assert len(defaults[option]) == 1, (option, defaults[option])

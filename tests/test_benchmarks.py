@@ -12,16 +12,16 @@ is imported on its own where the history has it.
 import inspect
 import json
 import os
+import pathlib
 import subprocess
 import sys
-import pathlib
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-import cutmix_jax
 from benchmarks import baseline
+import cutmix_jax
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OLD_REVISION = "d9d76eb"  # 0.1: sample_cutmix_params(rng, B, H, W, ...)
@@ -30,8 +30,12 @@ OLD_REVISION = "d9d76eb"  # 0.1: sample_cutmix_params(rng, B, H, W, ...)
 def _head() -> str | None:
   """HEAD's commit hash, or None outside a git checkout (then no baseline)."""
   try:
-    proc = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
   except (FileNotFoundError, subprocess.TimeoutExpired):
     return None
   return proc.stdout.strip() if proc.returncode == 0 else None
@@ -46,11 +50,35 @@ def quick_run(tmp_path_factory):
   env = dict(os.environ, KERAS_BACKEND="jax")
   against = ["--baseline", "HEAD"] if HEAD else []
   proc = subprocess.run(
-      [sys.executable, "-m", "benchmarks", "--quick", "--sizes", "8x16",
-       "--dtypes", "uint8", "--rounds", "1", "--min-sample-ms", "0",
-       "--sections", "speed,compile,correctness,scaling", *against,
-       "--scaling-sides", "16", "--scaling-batches", "8", "--out", str(out)],
-      cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+      [
+          sys.executable,
+          "-m",
+          "benchmarks",
+          "--quick",
+          "--sizes",
+          "8x16",
+          "--dtypes",
+          "uint8",
+          "--rounds",
+          "1",
+          "--min-sample-ms",
+          "0",
+          "--sections",
+          "speed,compile,correctness,scaling",
+          *against,
+          "--scaling-sides",
+          "16",
+          "--scaling-batches",
+          "8",
+          "--out",
+          str(out),
+      ],
+      cwd=ROOT,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=400,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   return proc.stdout, out
 
@@ -79,11 +107,20 @@ def test_markdown_tables_are_well_formed(quick_run):
     header, align, *body = table
     assert all(set(cell) <= set(":-") for cell in align)
     assert body and all(len(row) == len(header) for row in body)
-  for heading in ("## Acceptance", "## Speed", "## Compile", "## Correctness",
-                  "## How the cost grows"):
+  for heading in (
+      "## Acceptance",
+      "## Speed",
+      "## Compile",
+      "## Correctness",
+      "## How the cost grows",
+  ):
     assert heading in stdout
-  acceptance = next(t for t in tables if t[0] == ["criterion", "measured", "met"])
-  compiles = [row for row in acceptance[2:] if "standalone cutmix compile" in row[0]]
+  acceptance = next(
+      t for t in tables if t[0] == ["criterion", "measured", "met"]
+  )
+  compiles = [
+      row for row in acceptance[2:] if "standalone cutmix compile" in row[0]
+  ]
   assert len(compiles) == 4  # every mode with alpha 1, batch with 0.5
   assert all(row[2] in ("yes", "**no**") for row in compiles)
 
@@ -92,8 +129,15 @@ def test_every_contender_has_a_row_with_a_number_or_a_reason(quick_run):
   stdout, _ = quick_run
   speed = next(t for t in _tables(stdout) if t[0][0] == "implementation")
   names = [row[0] for row in speed[2:]]
-  for expected in ("floor", "copy", "cutmix batch", "cutmix elem", "cutmix pair",
-                   "mixup batch", "research JAX (1 box, float mask)"):
+  for expected in (
+      "floor",
+      "copy",
+      "cutmix batch",
+      "cutmix elem",
+      "cutmix pair",
+      "mixup batch",
+      "research JAX (1 box, float mask)",
+  ):
     assert expected in names
   assert any(n.startswith("keras") for n in names)
   assert sum(n.startswith("timm") for n in names) == 2
@@ -125,7 +169,10 @@ def test_json_record(quick_run):
   assert record["scaling"] and record["targets"]
   assert (out / "scaling.png").stat().st_size > 0
   assert {(r["mode"], r["library"]) for r in record["compile"]} >= {
-      ("batch", "current"), ("elem", "current"), ("pair", "current")}
+      ("batch", "current"),
+      ("elem", "current"),
+      ("pair", "current"),
+  }
   assert all(r["cold"]["total_s"] > 0 for r in record["compile"])
 
 
@@ -142,20 +189,29 @@ def test_baseline_rows_sit_beside_the_current_ones(quick_run):
     twin = f"{name} {label}"
     assert names.index(twin) == names.index(name) + 1
     assert speed[2 + names.index(twin)][2].endswith(")")  # a measured ratio
-  theirs = [c for c in record["correctness"]
-            if c["name"].startswith("cutmix ") and c["name"].endswith(label)]
+  theirs = [
+      c
+      for c in record["correctness"]
+      if c["name"].startswith("cutmix ") and c["name"].endswith(label)
+  ]
   assert len(theirs) == 3
   assert all(c["label_error"] == 0 and c["dtype_kept"] for c in theirs)
   assert {r["library"] for r in record["compile"]} == {"current", label}
-  modes = next(t for t in _tables(stdout) if t[0][0] == "time / floor"
-               and any(row[0] == f"cutmix batch {label}" for row in t[2:]))
+  modes = next(
+      t
+      for t in _tables(stdout)
+      if t[0][0] == "time / floor"
+      and any(row[0] == f"cutmix batch {label}" for row in t[2:])
+  )
   assert all(cell.endswith("x") for row in modes[2:] for cell in row[1:])
 
 
 def test_a_missing_revision_is_a_clear_error(tmp_path, capsys):
   from benchmarks import __main__ as bench_main
-  code = bench_main.main(["--baseline", "no-such-revision-0000",
-                          "--out", str(tmp_path)])
+
+  code = bench_main.main(
+      ["--baseline", "no-such-revision-0000", "--out", str(tmp_path)]
+  )
   assert code == 2
   err = capsys.readouterr().err
   assert "no-such-revision-0000" in err and "--baseline" in err
@@ -163,12 +219,14 @@ def test_a_missing_revision_is_a_clear_error(tmp_path, capsys):
 
 
 def test_absolute_imports_are_renamed_and_nothing_else():
-  source = ("from cutmix_jax._src import boxes\n"
-            "import cutmix_jax.masks as m\n"
-            "  from cutmix_jax import x  # lazy\n"
-            "import cutmix_jaxish\n"
-            "    >>> import cutmix_jax\n"
-            "msg = 'cutmix_jax: bad'\n")
+  source = (
+      "from cutmix_jax._src import boxes\n"
+      "import cutmix_jax.masks as m\n"
+      "  from cutmix_jax import x  # lazy\n"
+      "import cutmix_jaxish\n"
+      "    >>> import cutmix_jax\n"
+      "msg = 'cutmix_jax: bad'\n"
+  )
   renamed = baseline._rename_imports(source, "cutmix_jax_abc")
   assert renamed.splitlines() == [
       "from cutmix_jax_abc._src import boxes",
@@ -176,7 +234,8 @@ def test_absolute_imports_are_renamed_and_nothing_else():
       "  from cutmix_jax_abc import x  # lazy",
       "import cutmix_jaxish",
       "    >>> import cutmix_jax",
-      "msg = 'cutmix_jax: bad'"]
+      "msg = 'cutmix_jax: bad'",
+  ]
 
 
 def test_the_old_revision_imports_beside_the_current_one():
@@ -194,11 +253,15 @@ def test_the_old_revision_imports_beside_the_current_one():
   # sampler module is there and its sampler takes H and W separately.
   assert f"{module.__name__}._src.random_bits" in sys.modules
   assert "height" in inspect.signature(module.sample_cutmix_params).parameters
-  assert "height" not in inspect.signature(cutmix_jax.sample_cutmix_params).parameters
+  assert (
+      "height"
+      not in inspect.signature(cutmix_jax.sample_cutmix_params).parameters
+  )
   assert module.cutmix.__module__ == f"{module.__name__}._src.augment"
   images = jnp.arange(4 * 8 * 8 * 1, dtype=jnp.float32).reshape(4, 8, 8, 1)
   mixed, soft = jax.jit(module.cutmix, static_argnames="num_classes")(
-      jax.random.key(0), images, jnp.arange(4), num_classes=4)
+      jax.random.key(0), images, jnp.arange(4), num_classes=4
+  )
   assert mixed.shape == images.shape and soft.shape == (4, 4)
   assert jnp.allclose(soft.sum(-1), 1.0)
   # Loading it again reuses the import instead of extracting another copy.
@@ -207,4 +270,5 @@ def test_the_old_revision_imports_beside_the_current_one():
 
 def test_traces_once_across_alpha_and_prob():
   from benchmarks import train_step
+
   assert train_step.count_traces(batch_size=4, side=8, values=3)["traces"] == 1

@@ -25,14 +25,22 @@ from scipy import stats
 
 import cutmix_jax
 
-N = 40000         # boxes per library call (one call, mode="elem")
-N_REF = 40000     # reference draws
+N = 40000  # boxes per library call (one call, mode="elem")
+N_REF = 40000  # reference draws
 P_MIN = 1e-3
-H, W = 32, 24     # non-square, so swapped axes would show
+H, W = 32, 24  # non-square, so swapped axes would show
 
 
-def paper_rand_bbox(rng, alpha, n, height, width, box_size=None,
-                    sides_floor=np.floor, clipped_area=True):
+def paper_rand_bbox(
+    rng,
+    alpha,
+    n,
+    height,
+    width,
+    box_size=None,
+    sides_floor=np.floor,
+    clipped_area=True,
+):
   """The paper's `rand_bbox` + lambda recomputation, vectorised over n draws.
 
   Returns (boxes int[n, 4] as (y0, x0, y1, x1), lam float64[n]).
@@ -41,12 +49,12 @@ def paper_rand_bbox(rng, alpha, n, height, width, box_size=None,
   if box_size is None:
     lam = rng.beta(alpha, alpha, n)
     cut_rat = np.sqrt(1.0 - lam)
-    cut_h = sides_floor(height * cut_rat).astype(np.int64)   # np.int(H * r)
+    cut_h = sides_floor(height * cut_rat).astype(np.int64)  # np.int(H * r)
     cut_w = sides_floor(width * cut_rat).astype(np.int64)
   else:
     cut_h = np.full(n, box_size[0])
     cut_w = np.full(n, box_size[1])
-  cy = rng.integers(0, height, n)                           # randint(H)
+  cy = rng.integers(0, height, n)  # randint(H)
   cx = rng.integers(0, width, n)
   y0 = np.clip(cy - cut_h // 2, 0, height)
   x0 = np.clip(cx - cut_w // 2, 0, width)
@@ -64,7 +72,8 @@ def library_draws(alpha, seeds=(0,), **kw):
   boxes, lams = [], []
   for seed in seeds:
     params = cutmix_jax.sample_cutmix_params(
-        jax.random.key(seed), N, (H, W), alpha, mode="elem", **kw)
+        jax.random.key(seed), N, (H, W), alpha, mode="elem", **kw
+    )
     # Self-partners draw no box; keep every other example (prob is 1), empty
     # boxes included: those are reported as the box of zeros.
     drawn = np.asarray(params.partner) != np.arange(N)
@@ -90,8 +99,10 @@ def _statistics(boxes, lam):
       "lam": 1.0 - pasted / (H * W),
       "height": boxes[:, 2] - boxes[:, 0],
       "width": boxes[:, 3] - boxes[:, 1],
-      "y0": boxes[:, 0], "y1": boxes[:, 2],
-      "x0": boxes[:, 1], "x1": boxes[:, 3],
+      "y0": boxes[:, 0],
+      "y1": boxes[:, 2],
+      "x0": boxes[:, 1],
+      "x1": boxes[:, 3],
   }
 
 
@@ -101,14 +112,17 @@ def _pvalues(lib, ref):
 
 @pytest.fixture(scope="module")
 def library_by_alpha():
-  return {alpha: _statistics(*library_draws(alpha)) for alpha in (0.2, 1.0, 2.0)}
+  return {
+      alpha: _statistics(*library_draws(alpha)) for alpha in (0.2, 1.0, 2.0)
+  }
 
 
 @pytest.mark.parametrize("alpha", [0.2, 1.0, 2.0])
 def test_lambda_and_sides_match_paper(library_by_alpha, alpha):
   lib = library_by_alpha[alpha]
-  ref_boxes, ref_lam = paper_rand_bbox(np.random.default_rng(int(alpha * 10)),
-                                       alpha, N_REF, H, W)
+  ref_boxes, ref_lam = paper_rand_bbox(
+      np.random.default_rng(int(alpha * 10)), alpha, N_REF, H, W
+  )
   ref = _statistics(_as_reported(ref_boxes), ref_lam)
   pvalues = _pvalues(lib, ref)
   assert min(pvalues.values()) > P_MIN, pvalues
@@ -118,8 +132,12 @@ def test_lambda_and_sides_match_paper(library_by_alpha, alpha):
 
 @pytest.mark.parametrize(
     "mistake",
-    [dict(sides_floor=np.ceil), dict(sides_floor=np.round),
-     dict(clipped_area=False)])
+    [
+        dict(sides_floor=np.ceil),
+        dict(sides_floor=np.round),
+        dict(clipped_area=False),
+    ],
+)
 def test_distribution_test_detects_wrong_formulas(library_by_alpha, mistake):
   """The same statistics reject a reference with a plausible mistake in it.
 
@@ -127,8 +145,9 @@ def test_distribution_test_detects_wrong_formulas(library_by_alpha, mistake):
   apart at these sample sizes (it is not vacuous).
   """
   lib = library_by_alpha[1.0]
-  wrong_boxes, wrong_lam = paper_rand_bbox(np.random.default_rng(10), 1.0,
-                                           N_REF, H, W, **mistake)
+  wrong_boxes, wrong_lam = paper_rand_bbox(
+      np.random.default_rng(10), 1.0, N_REF, H, W, **mistake
+  )
   wrong = _statistics(_as_reported(wrong_boxes), wrong_lam)
   assert min(_pvalues(lib, wrong).values()) < P_MIN / 1000
 
@@ -140,8 +159,9 @@ def test_uniform_centres_chi_square():
   ``y0 > 0`` then ``cy = y0 + 4`` else ``cy = y1 - 4``. The same sampler
   places the paper's lambda boxes.
   """
-  params = cutmix_jax.sample_cutmix_params(jax.random.key(0), N, (H, W),
-                                           mode="elem", box_size=(8, 6))
+  params = cutmix_jax.sample_cutmix_params(
+      jax.random.key(0), N, (H, W), mode="elem", box_size=(8, 6)
+  )
   box = np.asarray(params.box)[np.asarray(params.applied)]
   cy = np.where(box[:, 0] > 0, box[:, 0] + 4, box[:, 2] - 4)
   cx = np.where(box[:, 1] > 0, box[:, 1] + 3, box[:, 3] - 3)
@@ -151,33 +171,37 @@ def test_uniform_centres_chi_square():
     assert len(counts) == side
     assert stats.chisquare(counts).pvalue > P_MIN
   # The fixed-size boxes match the paper's placement too.
-  ref = paper_rand_bbox(np.random.default_rng(3), None, N_REF, H, W,
-                        box_size=(8, 6))[0]
-  pvalues = _pvalues(_statistics(box, np.zeros(len(box))),
-                     _statistics(ref, np.zeros(len(ref))))
+  ref = paper_rand_bbox(
+      np.random.default_rng(3), None, N_REF, H, W, box_size=(8, 6)
+  )[0]
+  pvalues = _pvalues(
+      _statistics(box, np.zeros(len(box))), _statistics(ref, np.zeros(len(ref)))
+  )
   assert min(pvalues.values()) > P_MIN, pvalues
 
 
 def test_gaussian_centres_concentrate():
   std = 0.1
-  params = cutmix_jax.sample_cutmix_params(jax.random.key(8), N, (H, W),
-                                           mode="elem", box_size=(8, 6),
-                                           center_std=std)
+  params = cutmix_jax.sample_cutmix_params(
+      jax.random.key(8), N, (H, W), mode="elem", box_size=(8, 6), center_std=std
+  )
   box = np.asarray(params.box)[np.asarray(params.applied)]
   cy = np.where(box[:, 0] > 0, box[:, 0] + 4, box[:, 2] - 4)
   cx = np.where(box[:, 1] > 0, box[:, 1] + 3, box[:, 3] - 3)
   rng = np.random.default_rng(4)
   for centre, side in ((cy, H), (cx, W)):
     # cy = clip(floor(H * (0.5 + std * z)), 0, H - 1), z ~ N(0, 1).
-    ref = np.clip(np.floor(side * (0.5 + std * rng.normal(size=N_REF))),
-                  0, side - 1)
+    ref = np.clip(
+        np.floor(side * (0.5 + std * rng.normal(size=N_REF))), 0, side - 1
+    )
     assert stats.ks_2samp(centre, ref).pvalue > P_MIN
     # Concentrated: the middle half of the image holds ~95% of the centres
     # (uniform centres would put half of them there).
     middle = np.mean(np.abs(centre + 0.5 - side / 2) < side / 4)
     assert middle > 0.9
-  uniform = cutmix_jax.sample_cutmix_params(jax.random.key(8), N, (H, W),
-                                            mode="elem", box_size=(8, 6))
+  uniform = cutmix_jax.sample_cutmix_params(
+      jax.random.key(8), N, (H, W), mode="elem", box_size=(8, 6)
+  )
   ub = np.asarray(uniform.box)
   uy = np.where(ub[:, 0] > 0, ub[:, 0] + 4, ub[:, 2] - 4)
   assert np.mean(np.abs(uy + 0.5 - H / 2) < H / 4) < 0.6
@@ -185,8 +209,9 @@ def test_gaussian_centres_concentrate():
 
 def test_minmax_sides_in_range_and_uniform():
   lo, hi = 0.2, 0.8
-  params = cutmix_jax.sample_cutmix_params(jax.random.key(9), N, (H, W),
-                                           mode="elem", minmax=(lo, hi))
+  params = cutmix_jax.sample_cutmix_params(
+      jax.random.key(9), N, (H, W), mode="elem", minmax=(lo, hi)
+  )
   box = np.asarray(params.box)[np.asarray(params.applied)]
   for axis, side in ((0, H), (1, W)):
     start, stop = box[:, axis], box[:, axis + 2]
@@ -203,21 +228,25 @@ def test_minmax_sides_in_range_and_uniform():
     # Given the side, the start is uniform on [0, side - cut]:
     # (start + U) / (side - cut + 1) is uniform on [0, 1).
     u = (start + np.random.default_rng(axis).random(len(start))) / (
-        side - sides + 1)
+        side - sides + 1
+    )
     assert stats.kstest(u, "uniform").pvalue > P_MIN
 
 
 def test_mixup_lambda_is_beta():
   for alpha in (0.2, 1.0):
-    params = cutmix_jax.sample_mixup_params(jax.random.key(11), N, alpha,
-                                            mode="elem")
+    params = cutmix_jax.sample_mixup_params(
+        jax.random.key(11), N, alpha, mode="elem"
+    )
     # Every example but the self-partners drew (prob is 1); a draw of
     # exactly 1.0 mixes nothing and is reported as not applied, with lam 1.
     drawn = np.asarray(params.partner) != np.arange(N)
     lam = np.asarray(params.lam)[drawn]
     # The reference is rounded to float32 as the draws are: with alpha = 0.2
     # about 2% of the mass lies within one float32 step of 0 or 1.
-    reference = np.random.default_rng(11).beta(alpha, alpha, N_REF).astype(np.float32)
+    reference = (
+        np.random.default_rng(11).beta(alpha, alpha, N_REF).astype(np.float32)
+    )
     assert stats.ks_2samp(lam, reference).pvalue > P_MIN
   # And a wrong alpha is rejected.
   wrong = np.random.default_rng(12).beta(0.5, 0.5, N_REF).astype(np.float32)
@@ -226,7 +255,8 @@ def test_mixup_lambda_is_beta():
 
 def test_prob_and_switch_prob_frequencies():
   params = cutmix_jax.sample_mixup_or_cutmix_params(
-      jax.random.key(12), N, (H, W), mode="elem", switch_prob=0.3, prob=0.6)
+      jax.random.key(12), N, (H, W), mode="elem", switch_prob=0.3, prob=0.6
+  )
   applied = np.asarray(params.applied)
   partner = np.asarray(params.partner)
   eligible = partner != np.arange(N)
@@ -234,8 +264,12 @@ def test_prob_and_switch_prob_frequencies():
   # The prob coin: MixUp rows (whose lambda is below 1 almost surely) are
   # applied exactly where the coin came up; CutMix rows also need a box
   # that is not empty.
-  assert stats.binomtest(int(applied[~is_cut].sum()),
-                         int(eligible[~is_cut].sum()), 0.6).pvalue > P_MIN
+  assert (
+      stats.binomtest(
+          int(applied[~is_cut].sum()), int(eligible[~is_cut].sum()), 0.6
+      ).pvalue
+      > P_MIN
+  )
   assert stats.binomtest(int(is_cut.sum()), N, 0.3).pvalue > P_MIN
   # CutMix rows carry area weights, MixUp rows Beta(0.8) weights.
   lam = np.asarray(params.lam)
@@ -245,13 +279,17 @@ def test_prob_and_switch_prob_frequencies():
   np.testing.assert_array_equal(box[~(applied & is_cut)], 0)
   np.testing.assert_array_equal(
       lam[applied & is_cut],
-      (1 - cutmix_jax.pasted_fraction(box, (H, W)))[applied & is_cut])
+      (1 - cutmix_jax.pasted_fraction(box, (H, W)))[applied & is_cut],
+  )
 
 
 def test_elem_partners_are_a_uniform_permutation():
   """A random permutation: (i mod 8, partner mod 8) is uniform on 64 cells."""
-  partner = np.asarray(cutmix_jax.sample_cutmix_params(
-      jax.random.key(13), N, (H, W), mode="elem", box_size=(8, 6)).partner)
+  partner = np.asarray(
+      cutmix_jax.sample_cutmix_params(
+          jax.random.key(13), N, (H, W), mode="elem", box_size=(8, 6)
+      ).partner
+  )
   assert sorted(partner.tolist()) == list(range(N))
   cells = np.bincount((np.arange(N) % 8) * 8 + partner % 8, minlength=64)
   assert stats.chisquare(cells).pvalue > P_MIN

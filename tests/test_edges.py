@@ -16,22 +16,38 @@ import sys
 import textwrap
 
 import jax
+from jax.experimental import checkify
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.experimental import checkify
 from scipy import stats
 
+from conftest import check_cutmix_provenance
+from conftest import constant_images
+from conftest import soft_reference
 import cutmix_jax
-from conftest import check_cutmix_provenance, constant_images, soft_reference
 
 B, H, W, K = 6, 4, 5, 6
 MODES = ("batch", "elem", "pair")
 FNS = ("cutmix", "mixup", "mixup_or_cutmix")
 F32 = np.finfo(np.float32)
-SPECIAL_FLOATS = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, F32.smallest_subnormal,
-                           -F32.smallest_subnormal, F32.max, -F32.max, 1.0,
-                           F32.tiny, 0.5], np.float32)
+SPECIAL_FLOATS = np.array(
+    [
+        np.inf,
+        -np.inf,
+        np.nan,
+        -0.0,
+        0.0,
+        F32.smallest_subnormal,
+        -F32.smallest_subnormal,
+        F32.max,
+        -F32.max,
+        1.0,
+        F32.tiny,
+        0.5,
+    ],
+    np.float32,
+)
 
 
 def _special_images(dtype):
@@ -43,8 +59,9 @@ def _special_images(dtype):
     values = jnp.array([True, False, False])
   else:
     info = jnp.iinfo(dtype)
-    values = jnp.array([info.min, info.max, 0, 1, info.max - 1, info.min + 1],
-                       dtype)
+    values = jnp.array(
+        [info.min, info.max, 0, 1, info.max - 1, info.min + 1], dtype
+    )
   n = H * W * 3
   index = (np.arange(n)[None, :] + 5 * np.arange(B)[:, None]) % values.shape[0]
   return values[index].reshape(B, H, W, 3)
@@ -70,21 +87,25 @@ def _assert_unmixed_rows_bitwise(images, out, params):
   np.testing.assert_array_equal(_bits(out)[keep], _bits(images)[keep])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "uint8",
-                                   "int8", "int32", "uint32"])
+@pytest.mark.parametrize(
+    "dtype",
+    ["float32", "bfloat16", "float16", "uint8", "int8", "int32", "uint32"],
+)
 @pytest.mark.parametrize("fn", FNS)
 def test_unmixed_examples_pass_through_bitwise(fn, dtype):
   images = _special_images(dtype)
   labels = jnp.arange(B) % K
   for mode in MODES:
     for seed, prob in ((0, 0.0), (1, 0.5), (2, 1.0)):
-      out, soft, params = _call(fn, jax.random.key(seed), images, labels,
-                                mode, prob)
+      out, soft, params = _call(
+          fn, jax.random.key(seed), images, labels, mode, prob
+      )
       assert out.dtype == images.dtype
       _assert_unmixed_rows_bitwise(images, out, params)
       keep = ~np.asarray(params.applied)
-      np.testing.assert_array_equal(np.asarray(soft)[keep],
-                                    np.eye(K, dtype=np.float32)[labels][keep])
+      np.testing.assert_array_equal(
+          np.asarray(soft)[keep], np.eye(K, dtype=np.float32)[labels][keep]
+      )
       if prob == 0.0:
         assert not np.asarray(params.applied).any()
       # CutMix rows are a select: outside the box the example's own bits,
@@ -98,8 +119,9 @@ def test_unmixed_examples_pass_through_bitwise(fn, dtype):
 
 def test_cutmix_pastes_bool_masks_bitwise():
   images = _special_images(jnp.bool_)
-  out, _, params = _call("cutmix", jax.random.key(0), images, jnp.arange(B),
-                         "elem", 0.5)
+  out, _, params = _call(
+      "cutmix", jax.random.key(0), images, jnp.arange(B), "elem", 0.5
+  )
   _assert_unmixed_rows_bitwise(images, out, params)
 
 
@@ -107,8 +129,9 @@ def test_cutmix_pastes_bool_masks_bitwise():
 def test_batch_of_one_with_inf_is_unchanged(fn):
   images = _special_images(jnp.float32)[:1]
   for mode in MODES:
-    out, soft, params = _call(fn, jax.random.key(0), images, jnp.array([3]),
-                              mode, 1.0)
+    out, soft, params = _call(
+        fn, jax.random.key(0), images, jnp.array([3]), mode, 1.0
+    )
     assert not np.asarray(params.applied).any()
     np.testing.assert_array_equal(_bits(out), _bits(images))
     np.testing.assert_array_equal(soft, np.eye(K, dtype=np.float32)[[3]])
@@ -116,13 +139,15 @@ def test_batch_of_one_with_inf_is_unchanged(fn):
 
 def test_issue_example_mixup_prob_zero_keeps_zeros_beside_inf():
   x = jnp.stack([jnp.zeros((2, 2, 1)), jnp.full((2, 2, 1), jnp.inf)])
-  out, _ = cutmix_jax.mixup(jax.random.key(1), x, jnp.arange(2), num_classes=2,
-                            prob=0.0)
+  out, _ = cutmix_jax.mixup(
+      jax.random.key(1), x, jnp.arange(2), num_classes=2, prob=0.0
+  )
   np.testing.assert_array_equal(_bits(out), _bits(x))
   # -0.0 stays -0.0 (a blend with weight 1 would give +0.0).
   x = jnp.stack([jnp.full((2, 2, 1), -0.0), jnp.ones((2, 2, 1))])
-  out, _ = cutmix_jax.mixup(jax.random.key(1), x, jnp.arange(2), num_classes=2,
-                            prob=0.0)
+  out, _ = cutmix_jax.mixup(
+      jax.random.key(1), x, jnp.arange(2), num_classes=2, prob=0.0
+  )
   assert np.signbit(np.asarray(out[0])).all()
 
 
@@ -133,14 +158,20 @@ def test_nan_label_row_does_not_leak_into_unmixed_partners(fn):
   images = constant_images(B, (H, W, 3), jnp.float32)
   for mode in MODES:
     _, soft, params = getattr(cutmix_jax, fn)(
-        jax.random.key(4), images, jnp.asarray(labels), mode=mode, prob=0.5,
-        return_params=True)
+        jax.random.key(4),
+        images,
+        jnp.asarray(labels),
+        mode=mode,
+        prob=0.5,
+        return_params=True,
+    )
     keep = ~np.asarray(params.applied)
     np.testing.assert_array_equal(_bits(soft)[keep], _bits(labels)[keep])
   # mix_labels with nothing applied is the identity, bitwise.
   nothing = params._replace(applied=jnp.zeros(B, bool), lam=jnp.ones(B))
   np.testing.assert_array_equal(
-      _bits(cutmix_jax.mix_labels(labels, nothing)), _bits(labels))
+      _bits(cutmix_jax.mix_labels(labels, nothing)), _bits(labels)
+  )
 
 
 # ---------------------------------------------------------------- integers
@@ -148,18 +179,29 @@ def test_nan_label_row_does_not_leak_into_unmixed_partners(fn):
 
 def test_mixup_uint32_blends_in_range():
   top = np.iinfo(np.uint32).max
-  x = jnp.asarray(np.array([[0, top, 7, 1 << 31], [top] * 4, [0] * 4,
-                            [top - 1, 1, 2, 3]], np.uint32).reshape(4, 2, 2, 1))
-  out, _, params = cutmix_jax.mixup(jax.random.key(0), x, jnp.arange(4),
-                                    0.5, num_classes=4, mode="elem",
-                                    return_params=True)
+  x = jnp.asarray(
+      np.array(
+          [[0, top, 7, 1 << 31], [top] * 4, [0] * 4, [top - 1, 1, 2, 3]],
+          np.uint32,
+      ).reshape(4, 2, 2, 1)
+  )
+  out, _, params = cutmix_jax.mixup(
+      jax.random.key(0),
+      x,
+      jnp.arange(4),
+      0.5,
+      num_classes=4,
+      mode="elem",
+      return_params=True,
+  )
   assert out.dtype == jnp.uint32
   lam = np.asarray(params.lam, np.float64).reshape(-1, 1, 1, 1)
   xs = np.asarray(x, np.float64)
   ref = lam * xs + (1 - lam) * xs[np.asarray(params.partner)]
   # float32 arithmetic: within its relative precision of the exact blend.
-  np.testing.assert_allclose(np.asarray(out, np.float64), ref,
-                             rtol=2 ** -22, atol=1)
+  np.testing.assert_allclose(
+      np.asarray(out, np.float64), ref, rtol=2**-22, atol=1
+  )
   _assert_unmixed_rows_bitwise(x, out, params)
 
 
@@ -190,27 +232,63 @@ _X64_SCRIPT = textwrap.dedent("""
 @pytest.mark.timeout(300)
 def test_mixup_64_bit_integers_with_x64():
   env = dict(os.environ, JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
-  result = subprocess.run([sys.executable, "-c", _X64_SCRIPT], env=env,
-                          capture_output=True, text=True, timeout=240,
-                          cwd=os.path.dirname(os.path.dirname(__file__)))
+  result = subprocess.run(
+      [sys.executable, "-c", _X64_SCRIPT],
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=240,
+      cwd=os.path.dirname(os.path.dirname(__file__)),
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   assert "X64 OK" in result.stdout
 
 
 # ------------------------------------------------------------------ alpha
 
-ALPHA_GRID = [float(F32.smallest_subnormal), 1e-40, 1e-38, float(F32.tiny),
-              1e-30, 1e-20, 1e-10, 1e-5, 1e-3, 0.05, 0.3, 1.0, 3.0, 30.0,
-              1e3, 1e4, 1e5, 1e6]
+ALPHA_GRID = [
+    float(F32.smallest_subnormal),
+    1e-40,
+    1e-38,
+    float(F32.tiny),
+    1e-30,
+    1e-20,
+    1e-10,
+    1e-5,
+    1e-3,
+    0.05,
+    0.3,
+    1.0,
+    3.0,
+    30.0,
+    1e3,
+    1e4,
+    1e5,
+    1e6,
+]
 
 
 def _run_alpha(fn, mode, alpha, images, labels):
   if fn == "mixup_or_cutmix":
     return cutmix_jax.mixup_or_cutmix(
-        jax.random.key(5), images, labels, mixup_alpha=alpha,
-        cutmix_alpha=alpha, num_classes=K, mode=mode, return_params=True)
-  return getattr(cutmix_jax, fn)(jax.random.key(5), images, labels, alpha,
-                                 num_classes=K, mode=mode, return_params=True)
+        jax.random.key(5),
+        images,
+        labels,
+        mixup_alpha=alpha,
+        cutmix_alpha=alpha,
+        num_classes=K,
+        mode=mode,
+        return_params=True,
+    )
+  return getattr(cutmix_jax, fn)(
+      jax.random.key(5),
+      images,
+      labels,
+      alpha,
+      num_classes=K,
+      mode=mode,
+      return_params=True,
+  )
 
 
 @functools.lru_cache(maxsize=None)
@@ -242,14 +320,16 @@ def test_alpha_log_grid_python_and_traced_every_mode(fn):
     for alpha in ALPHA_GRID:
       for out, soft, params in (
           _run_alpha(fn, mode, alpha, images, labels),
-          _traced(fn, mode)(jnp.float32(alpha), images, labels)):
+          _traced(fn, mode)(jnp.float32(alpha), images, labels),
+      ):
         _check_finite_and_exact(out, soft, params, images)
 
 
 def _mixup_lams(alpha, traced):
   n = 20000
-  fn = functools.partial(cutmix_jax.sample_mixup_params, jax.random.key(11), n,
-                         mode="elem")
+  fn = functools.partial(
+      cutmix_jax.sample_mixup_params, jax.random.key(11), n, mode="elem"
+  )
   params = jax.jit(fn)(jnp.float32(alpha)) if traced else fn(alpha)
   drawn = np.asarray(params.partner) != np.arange(n)
   return np.asarray(params.lam)[drawn]
@@ -295,24 +375,42 @@ def test_traced_alpha_at_or_below_zero_mixes_nothing(fn, bad):
 
 
 def test_traced_alpha_inf_gives_lambda_one_half():
-  params = jax.jit(functools.partial(
-      cutmix_jax.sample_mixup_params, jax.random.key(0), 64, mode="elem"))(
-          jnp.float32(np.inf))
+  params = jax.jit(
+      functools.partial(
+          cutmix_jax.sample_mixup_params, jax.random.key(0), 64, mode="elem"
+      )
+  )(jnp.float32(np.inf))
   applied = np.asarray(params.applied)
   assert applied.any()
   np.testing.assert_array_equal(np.asarray(params.lam)[applied], 0.5)
   # CutMix: the box of lambda = 1/2, sides floor(n sqrt(1/2)).
-  params = jax.jit(functools.partial(
-      cutmix_jax.sample_cutmix_params, jax.random.key(0), 64, (32, 32),
-      mode="elem"))(jnp.float32(np.inf))
+  params = jax.jit(
+      functools.partial(
+          cutmix_jax.sample_cutmix_params,
+          jax.random.key(0),
+          64,
+          (32, 32),
+          mode="elem",
+      )
+  )(jnp.float32(np.inf))
   box = np.asarray(params.box)[np.asarray(params.applied)]
-  assert (box[:, 2] - box[:, 0]).max() <= 22 and (box[:, 2] - box[:, 0]).max() >= 20
+  assert (box[:, 2] - box[:, 0]).max() <= 22 and (
+      box[:, 2] - box[:, 0]
+  ).max() >= 20
 
 
-@pytest.mark.parametrize("bad", [jnp.float32(-1.0), np.float32("nan"),
-                                 jnp.float32(np.inf), np.float64(1e39)])
-@pytest.mark.parametrize("fn", FNS + ("sample_cutmix_params",
-                                      "sample_mixup_params"))
+@pytest.mark.parametrize(
+    "bad",
+    [
+        jnp.float32(-1.0),
+        np.float32("nan"),
+        jnp.float32(np.inf),
+        np.float64(1e39),
+    ],
+)
+@pytest.mark.parametrize(
+    "fn", FNS + ("sample_cutmix_params", "sample_mixup_params")
+)
 def test_known_array_alpha_is_checked_eagerly(fn, bad):
   images = constant_images(B, (H, W, 3), jnp.float32)
   with pytest.raises(ValueError, match="alpha"):
@@ -366,8 +464,15 @@ def test_empty_boxes_are_not_applied_and_keep_their_labels():
   for label_mode in ("area", "larger_area", "complete"):
     for mode in MODES:
       out, soft, params = cutmix_jax.cutmix(
-          jax.random.key(0), images, labels, num_classes=K, mode=mode,
-          box_size=1, label_mode=label_mode, return_params=True)
+          jax.random.key(0),
+          images,
+          labels,
+          num_classes=K,
+          mode=mode,
+          box_size=1,
+          label_mode=label_mode,
+          return_params=True,
+      )
       assert not np.asarray(params.applied).any()
       np.testing.assert_array_equal(out, images)
       np.testing.assert_array_equal(soft, np.eye(K, dtype=np.float32)[labels])
@@ -377,28 +482,54 @@ def test_applied_means_pixels_were_pasted_at_small_alpha():
   images = constant_images(64, (8, 8, 1), jnp.float32)
   labels = jnp.arange(64) % K
   out, soft, params = cutmix_jax.cutmix(
-      jax.random.key(3), images, labels, 0.2, num_classes=K, mode="elem",
-      label_mode="complete", return_params=True)
+      jax.random.key(3),
+      images,
+      labels,
+      0.2,
+      num_classes=K,
+      mode="elem",
+      label_mode="complete",
+      return_params=True,
+  )
   area = np.asarray(cutmix_jax.box_area(params.box))
   assert np.any(area == 0) and np.any(area > 0)
   np.testing.assert_array_equal(np.asarray(params.applied), area > 0)
-  check_cutmix_provenance(out, soft, params, labels, num_classes=K,
-                          label_mode="complete", mode="elem", images=images)
+  check_cutmix_provenance(
+      out,
+      soft,
+      params,
+      labels,
+      num_classes=K,
+      label_mode="complete",
+      mode="elem",
+      images=images,
+  )
 
 
-@pytest.mark.parametrize("name, static, expected", [
-    ("num_classes", dict(), "num_classes"),
-    ("spatial_axes", dict(num_classes=K), "spatial_axes"),
-    ("minmax", dict(num_classes=K), "minmax"),
-    ("box_size", dict(num_classes=K), "box_size"),
-])
-def test_traced_static_arguments_say_to_mark_them_static(name, static, expected):
-  values = {"num_classes": K, "spatial_axes": (1, 2), "minmax": (0.2, 0.8),
-            "box_size": 2}
+@pytest.mark.parametrize(
+    "name, static, expected",
+    [
+        ("num_classes", dict(), "num_classes"),
+        ("spatial_axes", dict(num_classes=K), "spatial_axes"),
+        ("minmax", dict(num_classes=K), "minmax"),
+        ("box_size", dict(num_classes=K), "box_size"),
+    ],
+)
+def test_traced_static_arguments_say_to_mark_them_static(
+    name, static, expected
+):
+  values = {
+      "num_classes": K,
+      "spatial_axes": (1, 2),
+      "minmax": (0.2, 0.8),
+      "box_size": 2,
+  }
   images = constant_images(B, (H, W, 3), jnp.float32)
-  fn = jax.jit(lambda v: cutmix_jax.cutmix(jax.random.key(0), images,
-                                           jnp.arange(B) % K,
-                                           **static, **{name: v}))
+  fn = jax.jit(
+      lambda v: cutmix_jax.cutmix(
+          jax.random.key(0), images, jnp.arange(B) % K, **static, **{name: v}
+      )
+  )
   with pytest.raises(TypeError, match=rf"{expected}:.*static_argnames"):
     fn(values[name])
 
@@ -410,12 +541,15 @@ def test_raw_keys_of_the_rbg_implementation_are_accepted():
     key = jax.random.PRNGKey(0)
     assert key.shape == (4,)
     images = constant_images(B, (H, W, 3), jnp.float32)
-    out, soft, params = cutmix_jax.cutmix(key, images, jnp.arange(B) % K,
-                                          num_classes=K, return_params=True)
-    check_cutmix_provenance(out, soft, params, jnp.arange(B) % K,
-                            num_classes=K, images=images)
+    out, soft, params = cutmix_jax.cutmix(
+        key, images, jnp.arange(B) % K, num_classes=K, return_params=True
+    )
+    check_cutmix_provenance(
+        out, soft, params, jnp.arange(B) % K, num_classes=K, images=images
+    )
   finally:
     jax.config.update("jax_default_prng_impl", previous)
   with pytest.raises(TypeError, match="rng"):
-    cutmix_jax.cutmix(jnp.zeros(4, jnp.uint32), images, jnp.arange(B) % K,
-                      num_classes=K)
+    cutmix_jax.cutmix(
+        jnp.zeros(4, jnp.uint32), images, jnp.arange(B) % K, num_classes=K
+    )

@@ -28,23 +28,30 @@ import jax
 import numpy as np
 import pytest
 
-import train_helpers
 from train import metric_writers
+import train_helpers
 
 ROOT = train_helpers.ROOT
 WORKER = os.path.join(ROOT, "tests", "multiprocess_worker.py")
 # Shrinks the README's digits command to seconds.
-SMALL = ["--config.model.width=4", "--config.batch_size=16",
-         "--config.eval_batch_size=40", "--config.num_train_steps=8",
-         "--config.checkpoint_every_steps=2", "--config.log_every_steps=1",
-         "--config.progress_bar=false", "--config.eval_every_epochs=1000",
-         "--config.num_plot_samples=4"]
+SMALL = [
+    "--config.model.width=4",
+    "--config.batch_size=16",
+    "--config.eval_batch_size=40",
+    "--config.num_train_steps=8",
+    "--config.checkpoint_every_steps=2",
+    "--config.log_every_steps=1",
+    "--config.progress_bar=false",
+    "--config.eval_every_epochs=1000",
+    "--config.num_plot_samples=4",
+]
 JOB_TIMEOUT = 600  # seconds; a 2-core CI machine needs well under a minute.
 
 
 @dataclasses.dataclass
 class Process:
   """A child process whose output goes to files (no pipe can fill and block)."""
+
   popen: subprocess.Popen
   stdout_path: str
   stderr_path: str
@@ -58,8 +65,10 @@ class Process:
     except subprocess.TimeoutExpired:
       self.popen.kill()
       self.popen.wait()
-      pytest.fail(f"{self.popen.args} ran past {timeout} s; killed. stderr:\n"
-                  + self.stderr[-3000:])
+      pytest.fail(
+          f"{self.popen.args} ran past {timeout} s; killed. stderr:\n"
+          + self.stderr[-3000:]
+      )
     self.ended = self.ended or time.monotonic()
     return code
 
@@ -75,13 +84,19 @@ class Process:
 
 
 def _start(argv: list[str], env: dict, log_dir, name: str) -> Process:
-  out, err = os.path.join(log_dir, f"{name}.out"), os.path.join(log_dir, f"{name}.err")
+  out, err = os.path.join(log_dir, f"{name}.out"), os.path.join(
+      log_dir, f"{name}.err"
+  )
   with open(out, "w") as stdout, open(err, "w") as stderr:
-    popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=stdout, stderr=stderr)
+    popen = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=stdout, stderr=stderr
+    )
   return Process(popen, out, err, time.monotonic())
 
 
-def _wait_all(processes: list[Process], timeout: float = JOB_TIMEOUT) -> list[int]:
+def _wait_all(
+    processes: list[Process], timeout: float = JOB_TIMEOUT
+) -> list[int]:
   deadline = time.monotonic() + timeout
   try:
     return [p.wait(max(deadline - time.monotonic(), 1)) for p in processes]
@@ -92,7 +107,9 @@ def _wait_all(processes: list[Process], timeout: float = JOB_TIMEOUT) -> list[in
         p.popen.wait()
 
 
-def readme_two_process_commands(port: int, workdir) -> tuple[list[list[str]], dict]:
+def readme_two_process_commands(
+    port: int, workdir
+) -> tuple[list[list[str]], dict]:
   """The README's two-process run on one machine: ``(argv of each, environment)``.
 
   Taken from README.md as written; only the port and the workdir are
@@ -100,8 +117,11 @@ def readme_two_process_commands(port: int, workdir) -> tuple[list[list[str]], di
   """
   with open(os.path.join(ROOT, "README.md")) as f:
     readme = f.read()
-  block = next(b for b in re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
-               if "--num_processes=2" in b)
+  block = next(
+      b
+      for b in re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+      if "--num_processes=2" in b
+  )
   block = block.replace("\\\n", " ")
   env = dict(re.findall(r"^export (\w+)=(\S+)", block, flags=re.M))
   commands = []
@@ -109,7 +129,10 @@ def readme_two_process_commands(port: int, workdir) -> tuple[list[list[str]], di
     if line.startswith("python -m train.main"):
       argv = shlex.split(line.split("#")[0].rstrip().rstrip("&"))
       argv = [re.sub(r"^--workdir=.*", f"--workdir={workdir}", a) for a in argv]
-      argv = [re.sub(r"^(--coordinator=[^:]+):\d+$", rf"\g<1>:{port}", a) for a in argv]
+      argv = [
+          re.sub(r"^(--coordinator=[^:]+):\d+$", rf"\g<1>:{port}", a)
+          for a in argv
+      ]
       commands.append([sys.executable] + argv[1:])
   return commands, env
 
@@ -120,19 +143,28 @@ def cache_dir(tmp_path_factory):
 
 
 def _env(cache_dir, **extra):
-  return train_helpers.child_env(cache_dir, **{
-      "JAX_NUM_CPU_DEVICES": 2,
-      "XLA_FLAGS": "--xla_backend_optimization_level=0", **extra})
+  return train_helpers.child_env(
+      cache_dir,
+      **{
+          "JAX_NUM_CPU_DEVICES": 2,
+          "XLA_FLAGS": "--xla_backend_optimization_level=0",
+          **extra,
+      },
+  )
 
 
 @pytest.fixture(scope="module")
 def readme_run(tmp_path_factory, cache_dir):
   """The README's two-process command, shrunk, uninterrupted."""
   workdir = tmp_path_factory.mktemp("two_processes")
-  commands, env = readme_two_process_commands(train_helpers.free_port(), workdir)
+  commands, env = readme_two_process_commands(
+      train_helpers.free_port(), workdir
+  )
   assert len(commands) == 2 and env == {"JAX_NUM_CPU_DEVICES": "2"}
-  processes = [_start(argv + SMALL, _env(cache_dir, **env), workdir, f"p{i}")
-               for i, argv in enumerate(commands)]
+  processes = [
+      _start(argv + SMALL, _env(cache_dir, **env), workdir, f"p{i}")
+      for i, argv in enumerate(commands)
+  ]
   codes = _wait_all(processes)
   seconds = max(p.ended for p in processes) - min(p.started for p in processes)
   print(f"two-process README run: {seconds:.1f} s")
@@ -140,7 +172,9 @@ def readme_run(tmp_path_factory, cache_dir):
 
 
 def _final_line(process: Process) -> str:
-  (line,) = [l for l in process.stdout.splitlines() if "Final test accuracy" in l]
+  (line,) = [
+      l for l in process.stdout.splitlines() if "Final test accuracy" in l
+  ]
   return line
 
 
@@ -151,13 +185,16 @@ def test_readme_command_trains_one_model_on_two_processes(readme_run):
     assert f"process {i} of 2: joined the job" in p.stderr
   # Both report the same final metrics (the evaluation is one global one).
   finals = [_final_line(p) for p in processes]
-  assert finals[0].startswith("process 0 of 2: ") and finals[1].startswith("process 1 of 2: ")
+  assert finals[0].startswith("process 0 of 2: ") and finals[1].startswith(
+      "process 1 of 2: "
+  )
   assert finals[0].split(": ", 1)[1] == finals[1].split(": ", 1)[1]
   # Process 0 alone writes the logs and the pictures: one record a step, one
   # TensorBoard file.
   records = metric_writers.read_metrics(str(workdir / "metrics.jsonl"))
   assert [(r["split"], r["step"]) for r in records] == (
-      [("train", s) for s in range(1, 9)] + [("test", 8)])
+      [("train", s) for s in range(1, 9)] + [("test", 8)]
+  )
   test_record = records[-1]
   assert f"{100 * test_record['accuracy']:.2f}%" in finals[0]
   assert len(list(workdir.glob("events.out.tfevents.*"))) == 1
@@ -170,7 +207,9 @@ def test_readme_command_trains_one_model_on_two_processes(readme_run):
   for i in range(2):
     assert any((final / f"ocdbt.process_{i}" / "d").iterdir())
   leaves = jax.tree.leaves(train_helpers.restore_here(final))
-  assert len(leaves) > 10 and all(np.all(np.isfinite(np.asarray(x))) for x in leaves)
+  assert len(leaves) > 10 and all(
+      np.all(np.isfinite(np.asarray(x))) for x in leaves
+  )
 
 
 def _kill_at_step_5(argv: list[str], workdir) -> str:
@@ -197,21 +236,38 @@ def _kill_at_step_5(argv: list[str], workdir) -> str:
 
 
 def test_sigkill_both_processes_then_resume_is_bitwise_the_uninterrupted_run(
-    readme_run, tmp_path, cache_dir):
+    readme_run, tmp_path, cache_dir
+):
   straight, _, codes = readme_run
   assert codes == [0, 0]
-  commands, env = readme_two_process_commands(train_helpers.free_port(), tmp_path)
+  commands, env = readme_two_process_commands(
+      train_helpers.free_port(), tmp_path
+  )
   small = SMALL + ["--config.num_plot_samples=0"]
-  killed = [_start([sys.executable, "-c", _kill_at_step_5(argv + small, tmp_path)],
-                   _env(cache_dir, **env), tmp_path, f"killed{i}")
-            for i, argv in enumerate(commands)]
-  assert _wait_all(killed) == [-signal.SIGKILL] * 2, [p.stderr[-2000:] for p in killed]
-  saved = sorted(int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit())
+  killed = [
+      _start(
+          [sys.executable, "-c", _kill_at_step_5(argv + small, tmp_path)],
+          _env(cache_dir, **env),
+          tmp_path,
+          f"killed{i}",
+      )
+      for i, argv in enumerate(commands)
+  ]
+  assert _wait_all(killed) == [-signal.SIGKILL] * 2, [
+      p.stderr[-2000:] for p in killed
+  ]
+  saved = sorted(
+      int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()
+  )
   assert saved and max(saved) < 8
 
-  commands, env = readme_two_process_commands(train_helpers.free_port(), tmp_path)
-  resumed = [_start(argv + small, _env(cache_dir, **env), tmp_path, f"resumed{i}")
-             for i, argv in enumerate(commands)]
+  commands, env = readme_two_process_commands(
+      train_helpers.free_port(), tmp_path
+  )
+  resumed = [
+      _start(argv + small, _env(cache_dir, **env), tmp_path, f"resumed{i}")
+      for i, argv in enumerate(commands)
+  ]
   assert _wait_all(resumed) == [0, 0], [p.stderr[-3000:] for p in resumed]
   for p in resumed:
     assert f"Resumed from the checkpoint at step {max(saved)}" in p.stdout
@@ -221,28 +277,40 @@ def test_sigkill_both_processes_then_resume_is_bitwise_the_uninterrupted_run(
   assert len(leaves_a) == len(leaves_b) > 10
   for x, y in zip(leaves_a, leaves_b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-  steps = [r["step"] for r in metric_writers.read_metrics(str(tmp_path / "metrics.jsonl"))
-           if r["split"] == "train"]
+  steps = [
+      r["step"]
+      for r in metric_writers.read_metrics(str(tmp_path / "metrics.jsonl"))
+      if r["split"] == "train"
+  ]
   assert steps == list(range(1, 9))
 
 
 def test_when_one_process_dies_the_other_stops_within_the_heartbeat_timeout(
-    tmp_path, cache_dir):
+    tmp_path, cache_dir
+):
   heartbeat = 10
-  commands, env = readme_two_process_commands(train_helpers.free_port(), tmp_path)
-  long_run = SMALL + ["--config.num_train_steps=100000",
-                      "--config.checkpoint_every_steps=100000",
-                      "--config.num_plot_samples=0",
-                      f"--heartbeat_timeout={heartbeat}"]
-  processes = [_start(argv + long_run, _env(cache_dir, **env), tmp_path, f"p{i}")
-               for i, argv in enumerate(commands)]
+  commands, env = readme_two_process_commands(
+      train_helpers.free_port(), tmp_path
+  )
+  long_run = SMALL + [
+      "--config.num_train_steps=100000",
+      "--config.checkpoint_every_steps=100000",
+      "--config.num_plot_samples=0",
+      f"--heartbeat_timeout={heartbeat}",
+  ]
+  processes = [
+      _start(argv + long_run, _env(cache_dir, **env), tmp_path, f"p{i}")
+      for i, argv in enumerate(commands)
+  ]
   try:
     # Kill process 1 once both are training (process 0 has logged steps).
     deadline = time.monotonic() + JOB_TIMEOUT
     log = tmp_path / "metrics.jsonl"
     while not (log.exists() and len(log.read_text().splitlines()) >= 3):
       assert time.monotonic() < deadline, processes[0].stderr[-3000:]
-      assert all(p.popen.poll() is None for p in processes), processes[0].stderr[-3000:]
+      assert all(p.popen.poll() is None for p in processes), processes[
+          0
+      ].stderr[-3000:]
       time.sleep(0.2)
     processes[1].popen.kill()
     killed_at = time.monotonic()
@@ -258,30 +326,50 @@ def test_when_one_process_dies_the_other_stops_within_the_heartbeat_timeout(
   assert f"--heartbeat_timeout={heartbeat} s" in err
   # JAX names the silent process; or gloo saw the broken connection first
   # and the trainer says so.
-  assert (re.search(r"stopped sending heartbeats\):\s*1\b", err)
-          or "process 0 of 2: a computation shared with the other processes "
-             "failed" in err), err[-3000:]
+  assert (
+      re.search(r"stopped sending heartbeats\):\s*1\b", err)
+      or "process 0 of 2: a computation shared with the other processes "
+      "failed" in err
+  ), err[-3000:]
 
 
 def test_a_bad_config_stops_every_process_naming_the_field(tmp_path, cache_dir):
-  commands, env = readme_two_process_commands(train_helpers.free_port(), tmp_path)
-  processes = [_start(argv + SMALL + ["--config.cutmix.box_size=40"],
-                      _env(cache_dir, **env), tmp_path, f"p{i}")
-               for i, argv in enumerate(commands)]
+  commands, env = readme_two_process_commands(
+      train_helpers.free_port(), tmp_path
+  )
+  processes = [
+      _start(
+          argv + SMALL + ["--config.cutmix.box_size=40"],
+          _env(cache_dir, **env),
+          tmp_path,
+          f"p{i}",
+      )
+      for i, argv in enumerate(commands)
+  ]
   assert _wait_all(processes, timeout=300) == [1, 1]
   for p in processes:
-    assert "ERROR: config.cutmix.box_size: the box (40, 40) is larger" in p.stderr
+    assert (
+        "ERROR: config.cutmix.box_size: the box (40, 40) is larger" in p.stderr
+    )
     print(f"stopped after {p.ended - p.started:.1f} s (from its start)")
   assert not (tmp_path / "checkpoints").exists()
   assert not (tmp_path / "metrics.jsonl").exists()
 
 
 def test_mocked_cifar_gives_each_process_a_disjoint_half_and_images_stay_local(
-    tmp_path, cache_dir):
+    tmp_path, cache_dir
+):
   port = train_helpers.free_port()
   env = train_helpers.child_env(cache_dir, JAX_NUM_CPU_DEVICES=2)
-  processes = [_start([sys.executable, WORKER, str(port), str(i)], env,
-                      tmp_path, f"worker{i}") for i in range(2)]
+  processes = [
+      _start(
+          [sys.executable, WORKER, str(port), str(i)],
+          env,
+          tmp_path,
+          f"worker{i}",
+      )
+      for i in range(2)
+  ]
   assert _wait_all(processes) == [0, 0], [p.stderr[-3000:] for p in processes]
   reports = [json.loads(p.stdout.strip().splitlines()[-1]) for p in processes]
   assert [r["process_index"] for r in reports] == [0, 1]
@@ -290,7 +378,9 @@ def test_mocked_cifar_gives_each_process_a_disjoint_half_and_images_stay_local(
     ids = [set(r[f"{split}_ids"]) for r in reports]
     assert len(ids[0]) == len(ids[1]) == size // 2  # each process its half...
     assert not ids[0] & ids[1]  # ... disjoint ...
-    assert ids[0] | ids[1] == set(range(offset, offset + size))  # ... all of it.
+    assert ids[0] | ids[1] == set(
+        range(offset, offset + size)
+    )  # ... all of it.
   assert all(r["labels_match"] for r in reports)
   assert all(r["train_size"] == 48 and r["test_size"] == 20 for r in reports)
   # The compiled 2-process train step: the batch sharded over the 4 devices
@@ -303,49 +393,102 @@ def test_mocked_cifar_gives_each_process_a_disjoint_half_and_images_stay_local(
 
 
 def test_a_process_that_cannot_reach_the_coordinator_stops_and_says_what_to_check(
-    tmp_path, cache_dir):
+    tmp_path, cache_dir
+):
   port = train_helpers.free_port()  # Nobody listens there.
-  p = _start([sys.executable, "-m", "train.main", "--config=train/configs/digits.py",
-              f"--workdir={tmp_path}", f"--coordinator=127.0.0.1:{port}",
-              "--num_processes=2", "--process_id=1", "--initialization_timeout=5"],
-             _env(cache_dir), tmp_path, "alone")
+  p = _start(
+      [
+          sys.executable,
+          "-m",
+          "train.main",
+          "--config=train/configs/digits.py",
+          f"--workdir={tmp_path}",
+          f"--coordinator=127.0.0.1:{port}",
+          "--num_processes=2",
+          "--process_id=1",
+          "--initialization_timeout=5",
+      ],
+      _env(cache_dir),
+      tmp_path,
+      "alone",
+  )
   code = p.wait(timeout=120)
   print(f"stopped after {p.ended - p.started:.1f} s (from its start)")
   assert code != 0
-  assert (f"process 1 of 2: still not joined through the coordinator at "
-          f"127.0.0.1:{port}") in p.stderr
+  assert (
+      f"process 1 of 2: still not joined through the coordinator at "
+      f"127.0.0.1:{port}"
+  ) in p.stderr
   assert "--initialization_timeout=5 s" in p.stderr
 
 
-def test_the_coordinator_address_alone_is_refused_with_the_flags_to_add(tmp_path):
+def test_the_coordinator_address_alone_is_refused_with_the_flags_to_add(
+    tmp_path,
+):
   result = subprocess.run(
-      [sys.executable, "-m", "train.main", "--config=train/configs/digits.py",
-       f"--workdir={tmp_path}"],
-      cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT,
-                         JAX_COORDINATOR_ADDRESS="127.0.0.1:12355"),
-      capture_output=True, text=True, timeout=120)
+      [
+          sys.executable,
+          "-m",
+          "train.main",
+          "--config=train/configs/digits.py",
+          f"--workdir={tmp_path}",
+      ],
+      cwd=ROOT,
+      env=dict(
+          os.environ, PYTHONPATH=ROOT, JAX_COORDINATOR_ADDRESS="127.0.0.1:12355"
+      ),
+      capture_output=True,
+      text=True,
+      timeout=120,
+  )
   assert result.returncode == 1
   assert "ERROR: Number of processes must be defined." in result.stderr
   assert "--num_processes" in result.stderr and "--process_id" in result.stderr
 
 
-@pytest.mark.parametrize("flags,words", [
-    (["--num_processes=2"], "--num_processes and --process_id go together"),
-    (["--num_processes=2", "--process_id=2"], "--process_id: expected an id in [0, 2)"),
-    (["--coordinator=127.0.0.1:1", "--num_processes=2", "--process_id=0",
-      "--config.distributed=off"], "--config.distributed=off"),
-])
+@pytest.mark.parametrize(
+    "flags,words",
+    [
+        (["--num_processes=2"], "--num_processes and --process_id go together"),
+        (
+            ["--num_processes=2", "--process_id=2"],
+            "--process_id: expected an id in [0, 2)",
+        ),
+        (
+            [
+                "--coordinator=127.0.0.1:1",
+                "--num_processes=2",
+                "--process_id=0",
+                "--config.distributed=off",
+            ],
+            "--config.distributed=off",
+        ),
+    ],
+)
 def test_inconsistent_launch_flags_are_refused_at_once(tmp_path, flags, words):
   result = subprocess.run(
-      [sys.executable, "-m", "train.main", "--config=train/configs/digits.py",
-       f"--workdir={tmp_path}"] + flags,
-      cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
-      text=True, timeout=120)
-  assert result.returncode == 1 and words in result.stderr, result.stderr[-2000:]
+      [
+          sys.executable,
+          "-m",
+          "train.main",
+          "--config=train/configs/digits.py",
+          f"--workdir={tmp_path}",
+      ]
+      + flags,
+      cwd=ROOT,
+      env=dict(os.environ, PYTHONPATH=ROOT),
+      capture_output=True,
+      text=True,
+      timeout=120,
+  )
+  assert result.returncode == 1 and words in result.stderr, result.stderr[
+      -2000:
+  ]
 
 
 def test_cluster_detection():
   from train import distributed
+
   assert not distributed.detected_cluster({})
   assert not distributed.detected_cluster({"TPU_WORKER_HOSTNAMES": "localhost"})
   assert distributed.detected_cluster({"TPU_WORKER_HOSTNAMES": "a,b"})

@@ -27,11 +27,18 @@ pytest.importorskip("ipykernel")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "colab" / "cutmix_jax_tpu.ipynb"
 KERNEL_NAME = "cutmix-jax-notebook-test"
-BADGE_URL = ("https://colab.research.google.com/github/cutmix-jax/cutmix-jax/blob/main/"
-             "colab/cutmix_jax_tpu.ipynb")
+BADGE_URL = (
+    "https://colab.research.google.com/github/cutmix-jax/cutmix-jax/blob/main/"
+    "colab/cutmix_jax_tpu.ipynb"
+)
 # Cells whose outputs must hold at least one PNG figure.
-FIGURE_TAGS = ("figure-modes", "figure-mask", "figure-variants", "figure-curves",
-               "figure-cam")
+FIGURE_TAGS = (
+    "figure-modes",
+    "figure-mask",
+    "figure-variants",
+    "figure-curves",
+    "figure-cam",
+)
 CELL_TIMEOUT_S = 600
 
 
@@ -39,14 +46,27 @@ def _kernel_manager(kernel_dir: pathlib.Path):
   """A kernel manager whose only kernelspec runs this very interpreter."""
   spec_dir = kernel_dir / KERNEL_NAME
   spec_dir.mkdir(parents=True)
-  (spec_dir / "kernel.json").write_text(json.dumps({
-      "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-      "display_name": "cutmix-jax (test)",
-      "language": "python",
-  }))
-  ksm = jupyter_client.kernelspec.KernelSpecManager(kernel_dirs=[str(kernel_dir)])
+  (spec_dir / "kernel.json").write_text(
+      json.dumps(
+          {
+              "argv": [
+                  sys.executable,
+                  "-m",
+                  "ipykernel_launcher",
+                  "-f",
+                  "{connection_file}",
+              ],
+              "display_name": "cutmix-jax (test)",
+              "language": "python",
+          }
+      )
+  )
+  ksm = jupyter_client.kernelspec.KernelSpecManager(
+      kernel_dirs=[str(kernel_dir)]
+  )
   return jupyter_client.manager.AsyncKernelManager(
-      kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
+      kernel_name=KERNEL_NAME, kernel_spec_manager=ksm
+  )
 
 
 def _kernel_env():
@@ -64,8 +84,11 @@ def _kernel_env():
 
 
 def _pngs(cell):
-  return [out["data"]["image/png"] for out in cell.get("outputs", [])
-          if "image/png" in out.get("data", {})]
+  return [
+      out["data"]["image/png"]
+      for out in cell.get("outputs", [])
+      if "image/png" in out.get("data", {})
+  ]
 
 
 def _text(cell):
@@ -80,7 +103,9 @@ def _text(cell):
 
 def _cell(nb, tag):
   found = [c for c in nb.cells if tag in c.get("metadata", {}).get("tags", [])]
-  assert len(found) == 1, f"expected one cell tagged {tag!r}, found {len(found)}"
+  assert (
+      len(found) == 1
+  ), f"expected one cell tagged {tag!r}, found {len(found)}"
   return found[0]
 
 
@@ -120,8 +145,12 @@ def executed(tmp_path_factory):
   probe.metadata["tags"] = ["probe"]
   nb.cells.append(probe)
   client = nbclient.NotebookClient(
-      nb, km=_kernel_manager(tmp / "kernels"), timeout=CELL_TIMEOUT_S,
-      allow_errors=False, resources={"metadata": {"path": str(ROOT)}})
+      nb,
+      km=_kernel_manager(tmp / "kernels"),
+      timeout=CELL_TIMEOUT_S,
+      allow_errors=False,
+      resources={"metadata": {"path": str(ROOT)}},
+  )
   start = time.perf_counter()
   try:
     # cleanup_kc: shut the kernel down at the end (nbclient keeps kernels it did not create).
@@ -141,7 +170,9 @@ def _save(nb, out_dir: pathlib.Path):
     tags = cell.get("metadata", {}).get("tags", [])
     name = tags[0] if tags else f"cell{index:02d}"
     for k, png in enumerate(_pngs(cell)):
-      (out_dir / f"{index:02d}_{name}_{k}.png").write_bytes(base64.b64decode(png))
+      (out_dir / f"{index:02d}_{name}_{k}.png").write_bytes(
+          base64.b64decode(png)
+      )
 
 
 def test_stored_without_outputs():
@@ -149,8 +180,9 @@ def test_stored_without_outputs():
   nbformat.validate(nb)
   for cell in nb.cells:
     if cell.cell_type == "code":
-      assert cell.outputs == [] and cell.execution_count is None, (
-          f"the stored notebook has outputs in:\n{cell.source[:200]}")
+      assert (
+          cell.outputs == [] and cell.execution_count is None
+      ), f"the stored notebook has outputs in:\n{cell.source[:200]}"
 
 
 def test_colab_badge_and_install_cell():
@@ -158,9 +190,11 @@ def test_colab_badge_and_install_cell():
   assert nb.cells[0].cell_type == "markdown" and BADGE_URL in nb.cells[0].source
   install = _cell(nb, "install").source
   assert "https://github.com/cutmix-jax/cutmix-jax" in install
-  assert '[notebook]' in install and "%cd" in install
+  assert "[notebook]" in install and "%cd" in install
   code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-  assert "setup_tpu" not in code  # Colab TPUs are TPU VMs: jax.devices() just works.
+  assert (
+      "setup_tpu" not in code
+  )  # Colab TPUs are TPU VMs: jax.devices() just works.
 
 
 def test_readme_links_the_notebook():
@@ -171,15 +205,16 @@ def test_readme_links_the_notebook():
 def test_runs_without_errors(executed):
   for cell in executed.cells:
     for out in cell.get("outputs", []):
-      assert out.get("output_type") != "error", (
-          f"{out.get('ename')}: {out.get('evalue')} in\n{cell.source[:300]}")
+      assert (
+          out.get("output_type") != "error"
+      ), f"{out.get('ename')}: {out.get('evalue')} in\n{cell.source[:300]}"
 
 
 @pytest.fixture(scope="module")
 def facts(executed):
   text = _text(_cell(executed, "probe"))
   line = next(l for l in text.splitlines() if l.startswith("NOTEBOOK FACTS "))
-  return json.loads(line[len("NOTEBOOK FACTS "):])
+  return json.loads(line[len("NOTEBOOK FACTS ") :])
 
 
 def test_smoke_mode_and_devices(facts):
@@ -252,4 +287,6 @@ def test_videomix_label_is_the_pasted_voxel_fraction(facts):
   _, frames, height, width, _ = facts["clip_shape"]
   fraction = (t1 - t0) * (y1 - y0) * (x1 - x0) / (frames * height * width)
   assert 0 < fraction < 1
-  assert facts["clip_label"] == pytest.approx([1 - fraction, fraction], abs=1e-6)
+  assert facts["clip_label"] == pytest.approx(
+      [1 - fraction, fraction], abs=1e-6
+  )

@@ -49,16 +49,26 @@ _CHECK = textwrap.dedent("""
 def test_train_step_example_prints_the_loss_of_the_mixed_batch():
   example = next(b for b in _python_blocks() if "def train_step" in b)
   script = f"EXAMPLE = {example!r}\n" + _CHECK
-  result = subprocess.run([sys.executable, "-c", script], capture_output=True,
-                          text=True, timeout=300, cwd=README.parent)
+  result = subprocess.run(
+      [sys.executable, "-c", script],
+      capture_output=True,
+      text=True,
+      timeout=300,
+      cwd=README.parent,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   assert "README EXAMPLE OK" in result.stdout
 
 
 def test_loss_form_example_runs_and_gives_log_k_for_zero_logits():
   example = next(b for b in _python_blocks() if "mixed_cross_entropy" in b)
-  result = subprocess.run([sys.executable, "-c", example], capture_output=True,
-                          text=True, timeout=300, cwd=README.parent)
+  result = subprocess.run(
+      [sys.executable, "-c", example],
+      capture_output=True,
+      text=True,
+      timeout=300,
+      cwd=README.parent,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   # Zero logits give every class probability 1/K: the cross-entropy of any
   # label distribution, mixed and smoothed or not, is log K.

@@ -14,13 +14,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import cutmix_jax
 from conftest import check_cutmix_provenance
+import cutmix_jax
 
 B, SHARDS, K = 64, 8, 10
 LOCAL = B // SHARDS
-MIXERS = ("cutmix_batch", "cutmix_elem", "cutmix_pair", "mixup_elem",
-          "prob_zero", "prob_one", "video_st_elem")
+MIXERS = (
+    "cutmix_batch",
+    "cutmix_elem",
+    "cutmix_pair",
+    "mixup_elem",
+    "prob_zero",
+    "prob_one",
+    "video_st_elem",
+)
 
 
 def test_worker_saw_eight_devices(sharding_report):
@@ -45,7 +52,7 @@ def test_partners_stay_in_their_shard(sharding_report, name):
   np.testing.assert_array_equal(partner // LOCAL, index // LOCAL)
   # Within each shard the partners are a permutation of that shard.
   for s in range(SHARDS):
-    block = partner[s * LOCAL:(s + 1) * LOCAL]
+    block = partner[s * LOCAL : (s + 1) * LOCAL]
     assert sorted(block.tolist()) == list(range(s * LOCAL, (s + 1) * LOCAL))
   # Shards draw different partners (the key is folded with the shard index).
   local = partner.reshape(SHARDS, LOCAL) - index.reshape(SHARDS, LOCAL)[:, :1]
@@ -57,8 +64,9 @@ def test_partners_stay_in_their_shard(sharding_report, name):
     own, theirs = i + 1, partner[i] + 1
     if name.startswith("mixup"):
       lam = report["lam"][i]
-      np.testing.assert_allclose(images[i], lam * own + (1 - lam) * theirs,
-                                 rtol=1e-6)
+      np.testing.assert_allclose(
+          images[i], lam * own + (1 - lam) * theirs, rtol=1e-6
+      )
     else:
       assert np.all((images[i] == own) | (images[i] == theirs))
       box = report["box"][i]
@@ -66,16 +74,17 @@ def test_partners_stay_in_their_shard(sharding_report, name):
       pasted = images[i] != own
       expected = np.zeros_like(pasted)
       expected[tuple(slice(box[j], box[k + j]) for j in range(k))] = (
-          partner[i] != i)
+          partner[i] != i
+      )
       np.testing.assert_array_equal(pasted, expected)
     if not applied[i]:
       assert np.all(images[i] == own)
   # Labels mix with the returned global partner.
   lam = np.asarray(report["lam"])[:, None]
   onehot = np.eye(K)[np.arange(B) % K]
-  np.testing.assert_allclose(report["labels"],
-                             lam * onehot + (1 - lam) * onehot[partner],
-                             atol=1e-6)
+  np.testing.assert_allclose(
+      report["labels"], lam * onehot + (1 - lam) * onehot[partner], atol=1e-6
+  )
 
 
 def test_batch_mode_uses_one_box_on_every_shard(sharding_report):
@@ -90,8 +99,10 @@ def test_batch_mode_uses_one_box_on_every_shard(sharding_report):
 
 def test_elem_mode_boxes_differ_across_shards(sharding_report):
   box = np.asarray(sharding_report["cutmix_elem"]["box"])
-  per_shard = [frozenset(map(tuple, box[s * LOCAL:(s + 1) * LOCAL]))
-               for s in range(SHARDS)]
+  per_shard = [
+      frozenset(map(tuple, box[s * LOCAL : (s + 1) * LOCAL]))
+      for s in range(SHARDS)
+  ]
   assert len(set(per_shard)) == SHARDS
 
 
@@ -106,16 +117,20 @@ def test_traced_prob_reaches_every_shard_without_retracing(sharding_report):
   off = sharding_report["prob_zero"]
   assert not any(off["applied"])
   images = np.asarray(off["images"])
-  np.testing.assert_array_equal(images, np.broadcast_to(
-      np.arange(1, B + 1)[:, None, None], images.shape))
+  np.testing.assert_array_equal(
+      images, np.broadcast_to(np.arange(1, B + 1)[:, None, None], images.shape)
+  )
   assert sum(sharding_report["prob_one"]["applied"]) > B // 2
 
 
 def test_plain_jit_on_sharded_batch_moves_pixels(sharding_report):
   """The contrast: without per_shard, partners cross devices (the check can fail)."""
   report = sharding_report["plain_cutmix"]
-  assert set(report["collectives"]) & {"all-gather", "all-to-all",
-                                       "collective-permute"}
+  assert set(report["collectives"]) & {
+      "all-gather",
+      "all-to-all",
+      "collective-permute",
+  }
   partner = np.asarray(report["partner"])
   assert np.any(partner // LOCAL != np.arange(B) // LOCAL)
 
@@ -142,15 +157,21 @@ def test_per_shard_on_an_auto_axes_mesh():
   """per_shard also works on a mesh with Auto axes (no reshard is asked for)."""
   import subprocess
   import sys
-  result = subprocess.run([sys.executable, "-c", _AUTO_MESH_SCRIPT],
-                          capture_output=True, text=True, timeout=300)
+
+  result = subprocess.run(
+      [sys.executable, "-c", _AUTO_MESH_SCRIPT],
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   assert "AUTO MESH OK" in result.stdout
 
 
 @pytest.mark.parametrize("devices", ["4", "8"])
 def test_every_function_works_inside_set_mesh_on_explicit_axes(
-    sharding_report, devices):
+    sharding_report, devices
+):
   """Eager and jitted, on a batch sharded over an Explicit ("data",) axis.
 
   The batch outputs keep the batch's sharding and equal the unsharded
@@ -183,15 +204,28 @@ def test_per_shard_contract(sharding_report):
 def test_per_shard_on_a_one_device_mesh():
   """A one-device mesh is a valid mesh: the whole batch is one shard."""
   mesh = jax.make_mesh((1,), ("data",), devices=jax.devices()[:1])
-  mix = cutmix_jax.per_shard(functools.partial(
-      cutmix_jax.cutmix, num_classes=10, mode="elem", return_params=True), mesh)
-  images = jnp.broadcast_to(jnp.arange(1.0, 9.0)[:, None, None, None],
-                            (8, 6, 5, 3))
+  mix = cutmix_jax.per_shard(
+      functools.partial(
+          cutmix_jax.cutmix, num_classes=10, mode="elem", return_params=True
+      ),
+      mesh,
+  )
+  images = jnp.broadcast_to(
+      jnp.arange(1.0, 9.0)[:, None, None, None], (8, 6, 5, 3)
+  )
   labels = jnp.arange(8)
-  mixed, soft, params = jax.jit(mix)(jax.random.key(0), images, labels,
-                                     prob=0.7)
-  check_cutmix_provenance(mixed, soft, params, labels, num_classes=10,
-                          prob_is_one=False, images=images)
+  mixed, soft, params = jax.jit(mix)(
+      jax.random.key(0), images, labels, prob=0.7
+  )
+  check_cutmix_provenance(
+      mixed,
+      soft,
+      params,
+      labels,
+      num_classes=10,
+      prob_is_one=False,
+      images=images,
+  )
 
 
 def test_video_cuboids_are_pasted_within_each_shard(sharding_report):
@@ -207,4 +241,5 @@ def test_video_cuboids_are_pasted_within_each_shard(sharding_report):
     inside = np.zeros(frames.shape[1:], bool)
     inside[t0:t1, y0:y1, x0:x1] = True
     np.testing.assert_array_equal(
-        frames[i], np.where(inside, partner[i] + 1, i + 1))
+        frames[i], np.where(inside, partner[i] + 1, i + 1)
+    )

@@ -10,11 +10,11 @@ import os
 import subprocess
 import sys
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 
 import cutmix_jax
 from train import cam
@@ -39,7 +39,9 @@ def test_stratified_subset_keeps_each_class_in_proportion():
   labels = np.repeat(np.arange(3), [50, 30, 20])
   kept = input_pipeline.stratified_subset(labels, 10, seed=0)
   assert len(kept) == len(set(kept)) == 10
-  np.testing.assert_array_equal(np.bincount(labels[kept], minlength=3), [5, 3, 2])
+  np.testing.assert_array_equal(
+      np.bincount(labels[kept], minlength=3), [5, 3, 2]
+  )
   assert np.all(np.diff(kept) > 0)
 
 
@@ -48,12 +50,18 @@ def test_digits_subset_is_stratified_deterministic_and_its_own_statistics():
   data = input_pipeline.load("digits", train_fraction=0.05, train_subset_seed=0)
   assert data.train_size == len(data.train_labels) == 71  # floor(0.05 * 1437)
   counts = np.bincount(data.train_labels, minlength=10)
-  share = 71 * np.bincount(full.train_labels, minlength=10) / len(full.train_labels)
+  share = (
+      71 * np.bincount(full.train_labels, minlength=10) / len(full.train_labels)
+  )
   assert np.all(np.abs(counts - share) < 1), (counts, share)
-  again = input_pipeline.load("digits", train_fraction=0.05, train_subset_seed=0)
+  again = input_pipeline.load(
+      "digits", train_fraction=0.05, train_subset_seed=0
+  )
   np.testing.assert_array_equal(again.train_images, data.train_images)
   np.testing.assert_array_equal(again.train_labels, data.train_labels)
-  other = input_pipeline.load("digits", train_fraction=0.05, train_subset_seed=1)
+  other = input_pipeline.load(
+      "digits", train_fraction=0.05, train_subset_seed=1
+  )
   assert _rows(other.train_images) != _rows(data.train_images)
   # Normalisation from the kept images, not the whole split.
   pixels = data.train_images.reshape(-1, 3).astype(np.float64)
@@ -73,15 +81,27 @@ def test_subset_comes_from_the_training_split_and_the_test_split_stays_whole():
   assert kept <= _rows(full.train_images)
   assert not kept & _rows(full.test_images)
   # Each kept image keeps its label.
-  label_of = {x.tobytes(): y for x, y in zip(full.train_images, full.train_labels)}
-  assert all(label_of[x.tobytes()] == y
-             for x, y in zip(data.train_images, data.train_labels))
+  label_of = {
+      x.tobytes(): y for x, y in zip(full.train_images, full.train_labels)
+  }
+  assert all(
+      label_of[x.tobytes()] == y
+      for x, y in zip(data.train_images, data.train_labels)
+  )
 
 
 def test_digits_subset_is_shared_disjointly_between_processes():
   whole = input_pipeline.load("digits", train_fraction=0.1, train_subset_seed=2)
-  shares = [input_pipeline.load("digits", train_fraction=0.1, train_subset_seed=2,
-                                process_index=i, process_count=2) for i in range(2)]
+  shares = [
+      input_pipeline.load(
+          "digits",
+          train_fraction=0.1,
+          train_subset_seed=2,
+          process_index=i,
+          process_count=2,
+      )
+      for i in range(2)
+  ]
   a, b = (_rows(s.train_images) for s in shares)
   assert a and b and not a & b
   assert a | b == _rows(whole.train_images)
@@ -97,38 +117,63 @@ def _fake_cifar(num_train=240, num_test=40):
   import tensorflow as tf
 
   rng = np.random.default_rng(0)
-  splits = {name: (rng.integers(0, 256, (n, 32, 32, 3), np.uint8),
-                   (np.arange(n) * 7 % 10).astype(np.int64))
-            for name, n in (("train", num_train), ("test", num_test))}
+  splits = {
+      name: (
+          rng.integers(0, 256, (n, 32, 32, 3), np.uint8),
+          (np.arange(n) * 7 % 10).astype(np.int64),
+      )
+      for name, n in (("train", num_train), ("test", num_test))
+  }
 
   def as_dataset(self, split, decoders=None, read_config=None, **kwargs):
     del self, decoders, read_config, kwargs
     images, labels = splits[split.split]
     share = np.array_split(np.arange(len(labels)), split.count)[split.index]
-    return tf.data.Dataset.from_tensor_slices({"image": images[share],
-                                               "label": labels[share]})
+    return tf.data.Dataset.from_tensor_slices(
+        {"image": images[share], "label": labels[share]}
+    )
 
   return splits, as_dataset
 
 
 def test_cifar_subset_is_taken_within_each_process_share(monkeypatch):
   tfds = pytest.importorskip("tensorflow_datasets")
-  monkeypatch.setattr(input_pipeline, "_download_host_reachable", lambda *a, **k: True)
+  monkeypatch.setattr(
+      input_pipeline, "_download_host_reachable", lambda *a, **k: True
+  )
   splits, as_dataset = _fake_cifar()
   with tfds.testing.mock_data(as_dataset_fn=as_dataset):
-    shares = [input_pipeline.load("cifar10", process_index=i, process_count=2)
-              for i in range(2)]
-    subsets = [input_pipeline.load("cifar10", process_index=i, process_count=2,
-                                   train_fraction=0.25, train_subset_seed=5)
-               for i in range(2)]
-    again = input_pipeline.load("cifar10", process_index=1, process_count=2,
-                                train_fraction=0.25, train_subset_seed=5)
+    shares = [
+        input_pipeline.load("cifar10", process_index=i, process_count=2)
+        for i in range(2)
+    ]
+    subsets = [
+        input_pipeline.load(
+            "cifar10",
+            process_index=i,
+            process_count=2,
+            train_fraction=0.25,
+            train_subset_seed=5,
+        )
+        for i in range(2)
+    ]
+    again = input_pipeline.load(
+        "cifar10",
+        process_index=1,
+        process_count=2,
+        train_fraction=0.25,
+        train_subset_seed=5,
+    )
   np.testing.assert_array_equal(again.train_images, subsets[1].train_images)
   for share, subset in zip(shares, subsets):
-    assert len(subset.train_labels) == 30  # floor(0.25 * 240 / 2), equal on each host
+    assert (
+        len(subset.train_labels) == 30
+    )  # floor(0.25 * 240 / 2), equal on each host
     assert subset.train_size == 60
     assert _rows(subset.train_images) <= _rows(share.train_images)
-    np.testing.assert_array_equal(np.bincount(subset.train_labels, minlength=10), 3)
+    np.testing.assert_array_equal(
+        np.bincount(subset.train_labels, minlength=10), 3
+    )
     np.testing.assert_array_equal(subset.test_images, share.test_images)
   assert not _rows(subsets[0].train_images) & _rows(subsets[1].train_images)
   assert not _rows(subsets[0].train_images) & _rows(splits["test"][0])
@@ -155,31 +200,45 @@ def test_cam_spatial_mean_plus_bias_is_the_logit():
 
   @nnx.jit
   def maps_features_logits(model, x):
-    return (cam.class_activation_maps(model, x), model.feature_map(x),
-            model(x))
+    return (cam.class_activation_maps(model, x), model.feature_map(x), model(x))
 
   maps, features, logits = maps_features_logits(model, x)
-  assert maps.shape == (3, 2, 2, 10)  # Stem stride 2, then three stride-2 stages.
+  assert maps.shape == (
+      3,
+      2,
+      2,
+      10,
+  )  # Stem stride 2, then three stride-2 stages.
   assert features.shape == (3, 2, 2, 32) and bool(jnp.all(features >= 0))
-  np.testing.assert_allclose(maps.mean((1, 2)) + model.head.dense.bias[...], logits,
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+      maps.mean((1, 2)) + model.head.dense.bias[...],
+      logits,
+      rtol=1e-5,
+      atol=1e-5,
+  )
 
 
 def test_region_agreement_reads_which_map_is_larger_where():
   labels = np.array([0, 1])
   params = cutmix_jax.MixParams(
-      box=np.array([[0, 0, 4, 8], [0, 0, 4, 8]], np.int32), lam=np.array([0.5, 0.5]),
-      partner=np.array([1, 0], np.int32), applied=np.array([True, True]),
-      is_cutmix=np.array([True, True]))
+      box=np.array([[0, 0, 4, 8], [0, 0, 4, 8]], np.int32),
+      lam=np.array([0.5, 0.5]),
+      partner=np.array([1, 0], np.int32),
+      applied=np.array([True, True]),
+      is_cutmix=np.array([True, True]),
+  )
   pasted = cam.pasted_masks(params, 8, 8)
-  assert pasted.sum() == 2 * 32 and pasted[0, :4].all() and not pasted[0, 4:].any()
+  assert (
+      pasted.sum() == 2 * 32 and pasted[0, :4].all() and not pasted[0, 4:].any()
+  )
   maps = np.zeros((2, 8, 8, 2))
   # Example 0 (class 0, class 1 pasted on top): each class where its pixels are.
   maps[0, :4, :, 1], maps[0, 4:, :, 0] = 1, 1
   # Example 1 (class 1, class 0 pasted on top): class 1 everywhere.
   maps[1, :, :, 1] = 1
   np.testing.assert_allclose(
-      cam.region_agreement(maps, labels, params, image_size=(8, 8)), [1.0, 0.5])
+      cam.region_agreement(maps, labels, params, image_size=(8, 8)), [1.0, 0.5]
+  )
   # Maps at a coarser resolution are upsampled to the image first.
   coarse = np.zeros((2, 2, 2, 2))
   coarse[0, 0, :, 1], coarse[0, 1, :, 0], coarse[1, :, :, 1] = 1, 1, 1
@@ -219,6 +278,7 @@ def test_parse_seeds_and_methods():
 
 def test_importing_the_study_leaves_the_command_line_flags_to_train_main():
   from absl import flags
+
   from train import main
 
   # train.main defines --config and --workdir; train.study, imported, none.
@@ -227,9 +287,19 @@ def test_importing_the_study_leaves_the_command_line_flags_to_train_main():
 
 def test_command_line_names_a_bad_argument():
   result = subprocess.run(
-      [sys.executable, "-m", "train.study", "--config=train/configs/digits_low_data.py",
-       "--seeds=x", "--workdir=/nonexistent/never-written"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
+      [
+          sys.executable,
+          "-m",
+          "train.study",
+          "--config=train/configs/digits_low_data.py",
+          "--seeds=x",
+          "--workdir=/nonexistent/never-written",
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert result.returncode == 1 and "--seeds: expected" in result.stderr
 
 
@@ -241,27 +311,45 @@ def _tiny_base():
   config = digits_low_data.get_config()
   config.model.width = 4
   config.batch_size = 16
-  config.num_epochs = 2  # 4 steps an epoch on 71 images: 8 steps, 2 evaluations.
+  config.num_epochs = (
+      2  # 4 steps an epoch on 71 images: 8 steps, 2 evaluations.
+  )
   config.checkpoint_every_steps = 4
   return config
 
 
-def test_study_writes_its_report_and_resumes_without_redoing_runs(tmp_path, monkeypatch):
+def test_study_writes_its_report_and_resumes_without_redoing_runs(
+    tmp_path, monkeypatch
+):
   monkeypatch.chdir(tmp_path)
-  base, workdir = _tiny_base(), "study"  # A relative --workdir, as `make study` gives.
+  base, workdir = (
+      _tiny_base(),
+      "study",
+  )  # A relative --workdir, as `make study` gives.
   methods, seeds = ["none", "cutmix"], [0, 1]
   accuracies = study.run_study(base, methods, seeds, workdir, command="(test)")
 
   report = (tmp_path / "study" / "study.md").read_text()
   header = report.index("| method | test accuracy")
-  assert "| baseline (no mixing) | " in report[header:] and "| CutMix | " in report
-  cutmix_row = next(line for line in report.splitlines() if line.startswith("| CutMix |"))
+  assert (
+      "| baseline (no mixing) | " in report[header:] and "| CutMix | " in report
+  )
+  cutmix_row = next(
+      line for line in report.splitlines() if line.startswith("| CutMix |")
+  )
   assert cutmix_row.count("|") == 7 and " of 2 |" in cutmix_row
   for seed in seeds:
     line = next(l for l in report.splitlines() if l.startswith(f"| {seed} | "))
     for method in methods:
-      result = json.loads((tmp_path / "study" / "runs" / f"{method}-seed{seed}" /
-                           "result.json").read_text())
+      result = json.loads(
+          (
+              tmp_path
+              / "study"
+              / "runs"
+              / f"{method}-seed{seed}"
+              / "result.json"
+          ).read_text()
+      )
       assert result["step"] == 8 and f"{result['accuracy']:.2f}" in line
       assert accuracies[method][seed] == result["accuracy"]
   assert "CAM region agreement" in report
@@ -272,28 +360,39 @@ def test_study_writes_its_report_and_resumes_without_redoing_runs(tmp_path, monk
   # Every finished run is left alone; an interrupted one (checkpoints, no
   # result) resumes from its checkpoint instead of starting again.
   runs = tmp_path / "study" / "runs"
-  stamps = {d.name: (d / "metrics.jsonl").stat().st_mtime_ns for d in runs.iterdir()}
+  stamps = {
+      d.name: (d / "metrics.jsonl").stat().st_mtime_ns for d in runs.iterdir()
+  }
   (runs / "cutmix-seed1" / "result.json").unlink()
   again = study.run_study(base, methods, seeds, workdir, cam=False)
   assert again == accuracies
   for d in runs.iterdir():
     if d.name != "cutmix-seed1":
       assert (d / "metrics.jsonl").stat().st_mtime_ns == stamps[d.name], d.name
-  assert "Resumed from the checkpoint at step 8" in (runs / "cutmix-seed1" /
-                                                     "train.log").read_text()
-  assert json.loads((runs / "cutmix-seed1" / "result.json").read_text())[
-      "resumed_from"] == 8
+  assert (
+      "Resumed from the checkpoint at step 8"
+      in (runs / "cutmix-seed1" / "train.log").read_text()
+  )
+  assert (
+      json.loads((runs / "cutmix-seed1" / "result.json").read_text())[
+          "resumed_from"
+      ]
+      == 8
+  )
 
   # The same directory with another configuration stops before training.
   changed = _tiny_base()
   changed.num_epochs = 3
-  with pytest.raises(study.StudyError, match="config.num_epochs: 2 there, 3 now"):
+  with pytest.raises(
+      study.StudyError, match="config.num_epochs: 2 there, 3 now"
+  ):
     study.run_study(changed, methods, seeds, workdir, cam=False)
 
 
 def test_cam_table_pairs_each_method_with_the_baseline():
   lines = study_report.cam_table(
-      {"none": {0: 70.0, 1: 72.0}, "cutmix": {0: 75.0, 1: 71.0}}, 73.4)
+      {"none": {0: 70.0, 1: 72.0}, "cutmix": {0: 75.0, 1: 71.0}}, 73.4
+  )
   text = "\n".join(lines)
   assert "73.4%" in text
   assert "| baseline (no mixing) | 71.00 +- 1.41 | - |" in text

@@ -10,35 +10,48 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import cutmix_jax
-from conftest import check_cutmix_provenance, constant_images, rect_mask
+from conftest import check_cutmix_provenance
+from conftest import constant_images
+from conftest import rect_mask
 from conftest import soft_reference
+import cutmix_jax
 
 K, B, H, W = 10, 7, 32, 24
 N = 3  # leading vmap axis
 
 
 def _data_kwargs(prob, label_smoothing):
-  return dict(num_classes=K, label_smoothing=label_smoothing,
-              return_params=True, mode="elem", prob=prob)
+  return dict(
+      num_classes=K,
+      label_smoothing=label_smoothing,
+      return_params=True,
+      mode="elem",
+      prob=prob,
+  )
 
 
 # Every random public function, with traced alpha, prob and smoothing.
 RANDOM_FNS = {
     "cutmix": lambda rng, x, y, a, p, ls: cutmix_jax.cutmix(
-        rng, x, y, a, **_data_kwargs(p, ls)),
+        rng, x, y, a, **_data_kwargs(p, ls)
+    ),
     "mixup": lambda rng, x, y, a, p, ls: cutmix_jax.mixup(
-        rng, x, y, a, **_data_kwargs(p, ls)),
+        rng, x, y, a, **_data_kwargs(p, ls)
+    ),
     "mixup_or_cutmix": lambda rng, x, y, a, p, ls: cutmix_jax.mixup_or_cutmix(
-        rng, x, y, mixup_alpha=a, cutmix_alpha=a, **_data_kwargs(p, ls)),
+        rng, x, y, mixup_alpha=a, cutmix_alpha=a, **_data_kwargs(p, ls)
+    ),
     "sample_cutmix_params": lambda rng, x, y, a, p, ls: (
-        cutmix_jax.sample_cutmix_params(rng, B, (H, W), a, mode="elem", prob=p)),
+        cutmix_jax.sample_cutmix_params(rng, B, (H, W), a, mode="elem", prob=p)
+    ),
     "sample_mixup_params": lambda rng, x, y, a, p, ls: (
-        cutmix_jax.sample_mixup_params(rng, B, a, mode="elem", prob=p)),
+        cutmix_jax.sample_mixup_params(rng, B, a, mode="elem", prob=p)
+    ),
     "sample_mixup_or_cutmix_params": lambda rng, x, y, a, p, ls: (
         cutmix_jax.sample_mixup_or_cutmix_params(
-            rng, B, (H, W), mixup_alpha=a, cutmix_alpha=a, mode="elem",
-            prob=p)),
+            rng, B, (H, W), mixup_alpha=a, cutmix_alpha=a, mode="elem", prob=p
+        )
+    ),
 }
 
 
@@ -46,10 +59,16 @@ def _random_fns(*args):
   return {name: fn(*args) for name, fn in RANDOM_FNS.items()}
 
 
-RANDOM_NAMES = ("cutmix", "mixup", "mixup_or_cutmix", "sample_cutmix_params",
-                "sample_mixup_params", "sample_mixup_or_cutmix_params")
-ARGS_1 = (1.0, 1.0, 0.0)    # alpha, prob, label_smoothing
-ARGS_2 = (0.3, 0.0, 0.1)    # different values, same types: must not retrace
+RANDOM_NAMES = (
+    "cutmix",
+    "mixup",
+    "mixup_or_cutmix",
+    "sample_cutmix_params",
+    "sample_mixup_params",
+    "sample_mixup_or_cutmix_params",
+)
+ARGS_1 = (1.0, 1.0, 0.0)  # alpha, prob, label_smoothing
+ARGS_2 = (0.3, 0.0, 0.1)  # different values, same types: must not retrace
 ARGS_3 = (2.0, 0.5, 0.2)
 
 
@@ -61,8 +80,9 @@ def _assert_same(a, b, exact_floats=False):
     x, y = np.asarray(x), np.asarray(y)
     assert x.shape == y.shape and x.dtype == y.dtype
     if np.issubdtype(x.dtype, np.floating) and not exact_floats:
-      np.testing.assert_allclose(x.astype(np.float32), y.astype(np.float32),
-                                 rtol=1e-6, atol=1e-6)
+      np.testing.assert_allclose(
+          x.astype(np.float32), y.astype(np.float32), rtol=1e-6, atol=1e-6
+      )
     else:
       np.testing.assert_array_equal(x, y)
 
@@ -88,8 +108,10 @@ def jitted(data):
   # what is compared with the eager calls, do not depend on them).
   fn = jax.jit(counted, compiler_options={"xla_backend_optimization_level": 0})
   images, labels = data
-  outs = [fn(jax.random.key(seed), images, labels, *args)
-          for seed, args in ((0, ARGS_1), (1, ARGS_2), (2, ARGS_3))]
+  outs = [
+      fn(jax.random.key(seed), images, labels, *args)
+      for seed, args in ((0, ARGS_1), (1, ARGS_2), (2, ARGS_3))
+  ]
   return outs, traces
 
 
@@ -120,11 +142,19 @@ def test_jit_does_not_retrace_for_new_alpha_prob_smoothing(jitted, data):
   params = outs[0]["cutmix"][2]
   np.testing.assert_array_equal(
       params.applied,
-      (params.partner != np.arange(B)) & (cutmix_jax.box_area(params.box) > 0))
+      (params.partner != np.arange(B)) & (cutmix_jax.box_area(params.box) > 0),
+  )
   # prob=0.5, alpha=2, smoothing 0.2: still an exact CutMix.
   mixed, soft, params = outs[2]["cutmix"]
-  check_cutmix_provenance(mixed, soft, params, labels, num_classes=K,
-                          label_smoothing=0.2, prob_is_one=False)
+  check_cutmix_provenance(
+      mixed,
+      soft,
+      params,
+      labels,
+      num_classes=K,
+      label_smoothing=0.2,
+      prob_is_one=False,
+  )
 
 
 def test_cutmix_traced_prob_one_and_zero_same_program(data):
@@ -134,8 +164,16 @@ def test_cutmix_traced_prob_one_and_zero_same_program(data):
 
   def step(rng, images, labels, prob):
     traces.append(1)
-    return cutmix_jax.cutmix(rng, images, labels, num_classes=K, mode="batch",
-                             box_size=8, prob=prob, return_params=True)
+    return cutmix_jax.cutmix(
+        rng,
+        images,
+        labels,
+        num_classes=K,
+        mode="batch",
+        box_size=8,
+        prob=prob,
+        return_params=True,
+    )
 
   fn = jax.jit(step)
   key = jax.random.key(3)
@@ -175,46 +213,70 @@ def core_inputs():
   rng = np.random.default_rng(0)
   images = jnp.asarray(rng.normal(size=(N, B, H, W, 2)), jnp.float32)
   labels = jnp.asarray(rng.integers(0, K, (N, B)), jnp.int32)
-  params = _stack([
-      cutmix_jax.sample_mixup_or_cutmix_params(
-          jax.random.key(n), B, (H, W), mode="elem") for n in range(N)])
+  params = _stack(
+      [
+          cutmix_jax.sample_mixup_or_cutmix_params(
+              jax.random.key(n), B, (H, W), mode="elem"
+          )
+          for n in range(N)
+      ]
+  )
   lam = jnp.asarray(rng.random((N, B)), jnp.float32)
   center = jnp.asarray(rng.integers(0, (H, W), (N, B, 2)), jnp.int32)
   sides = jnp.asarray(rng.integers(0, (H + 1, W + 1), (N, B, 2)), jnp.int32)
-  return dict(images=images, labels=labels, params=params, lam=lam,
-              center=center, sides=sides, box=params.box)
+  return dict(
+      images=images,
+      labels=labels,
+      params=params,
+      lam=lam,
+      center=center,
+      sides=sides,
+      box=params.box,
+  )
 
 
 CORE_CASES = {
     "box_from_center": (
         lambda c, s: cutmix_jax.box_from_center(c, s, (H, W)),
-        ("center", "sides")),
+        ("center", "sides"),
+    ),
     "box_from_lambda": (
         lambda lam, c: cutmix_jax.box_from_lambda(lam, c, (H, W)),
-        ("lam", "center")),
+        ("lam", "center"),
+    ),
     "box_area": (cutmix_jax.box_area, ("box",)),
-    "pasted_fraction": (lambda b: cutmix_jax.pasted_fraction(b, (H, W)),
-                        ("box",)),
+    "pasted_fraction": (
+        lambda b: cutmix_jax.pasted_fraction(b, (H, W)),
+        ("box",),
+    ),
     "rescale_boxes": (
-        lambda b: cutmix_jax.rescale_boxes(b, (H, W), (8, 6)), ("box",)),
+        lambda b: cutmix_jax.rescale_boxes(b, (H, W), (8, 6)),
+        ("box",),
+    ),
     "box_mask": (lambda b: cutmix_jax.box_mask(b, (H, W)), ("box",)),
     "cut_and_paste": (cutmix_jax.cut_and_paste, ("images", "params")),
     "cut_and_paste_nchw": (
         lambda x, p: cutmix_jax.cut_and_paste(
-            x.transpose(0, 3, 1, 2), p, spatial_axes=(2, 3)),
-        ("images", "params")),
+            x.transpose(0, 3, 1, 2), p, spatial_axes=(2, 3)
+        ),
+        ("images", "params"),
+    ),
     "blend": (cutmix_jax.blend, ("images", "params")),
     "mix_images": (cutmix_jax.mix_images, ("images", "params")),
     "mix_labels": (
-        lambda y, p: cutmix_jax.mix_labels(y, p, num_classes=K,
-                                           label_smoothing=0.1),
-        ("labels", "params")),
+        lambda y, p: cutmix_jax.mix_labels(
+            y, p, num_classes=K, label_smoothing=0.1
+        ),
+        ("labels", "params"),
+    ),
     "soft_labels": (
         lambda y: cutmix_jax.soft_labels(y, K, label_smoothing=0.1),
-        ("labels",)),
+        ("labels",),
+    ),
     "label_weights": (
         lambda p: cutmix_jax.label_weights(p, (H, W), label_mode="larger_area"),
-        ("params",)),
+        ("params",),
+    ),
 }
 
 
@@ -222,8 +284,9 @@ CORE_CASES = {
 def test_core_fn_eager_jit_vmap(core_inputs, name):
   fn, arg_names = CORE_CASES[name]
   batched_args = [core_inputs[a] for a in arg_names]
-  per_n = [[jax.tree.map(lambda v: v[n], a) for a in batched_args]
-           for n in range(N)]
+  per_n = [
+      [jax.tree.map(lambda v: v[n], a) for a in batched_args] for n in range(N)
+  ]
   eager = [fn(*args) for args in per_n]
   jitted = jax.jit(fn)
   for args, expected in zip(per_n, eager):
@@ -236,11 +299,13 @@ def test_core_fn_results_are_consistent(core_inputs):
   params = jax.tree.map(lambda v: v[0], core_inputs["params"])
   images = core_inputs["images"][0]
   mask = cutmix_jax.box_mask(params.box, (H, W))
-  np.testing.assert_array_equal(mask.sum((1, 2)),
-                                cutmix_jax.box_area(params.box))
+  np.testing.assert_array_equal(
+      mask.sum((1, 2)), cutmix_jax.box_area(params.box)
+  )
   pasted = cutmix_jax.cut_and_paste(images, params)
   np.testing.assert_array_equal(
-      pasted, jnp.where(mask[..., None], images[params.partner], images))
+      pasted, jnp.where(mask[..., None], images[params.partner], images)
+  )
   for i in range(B):
     np.testing.assert_array_equal(mask[i], rect_mask(params.box[i], H, W))
 
@@ -255,9 +320,14 @@ def test_grad_through_cutmix_scatters_back_to_source_pixels():
   labels = jnp.arange(B)
 
   def loss(images):
-    out, _, params = cutmix_jax.cutmix(jax.random.key(5), images, labels,
-                                       num_classes=K, mode="elem",
-                                       return_params=True)
+    out, _, params = cutmix_jax.cutmix(
+        jax.random.key(5),
+        images,
+        labels,
+        num_classes=K,
+        mode="elem",
+        return_params=True,
+    )
     return jnp.sum(out * w), params
 
   grad, params = jax.grad(loss, has_aux=True)(x)
@@ -265,7 +335,7 @@ def test_grad_through_cutmix_scatters_back_to_source_pixels():
   assert np.asarray(params.applied).sum() >= 3
   mask = np.stack([rect_mask(b, H, W) for b in box])[..., None]
   w = np.asarray(w)
-  expected = np.where(mask, 0.0, w)                  # own pixels kept
+  expected = np.where(mask, 0.0, w)  # own pixels kept
   np.add.at(expected, partner, np.where(mask, w, 0.0))  # pasted: to partner
   np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-6)
 
@@ -278,8 +348,9 @@ def test_grad_through_mixup_and_float_labels():
   v = jnp.asarray(rng.normal(size=(B, K)), jnp.float32)
 
   def loss(images, labels):
-    out, mixed, params = cutmix_jax.mixup(jax.random.key(6), images, labels,
-                                          0.4, mode="elem", return_params=True)
+    out, mixed, params = cutmix_jax.mixup(
+        jax.random.key(6), images, labels, 0.4, mode="elem", return_params=True
+    )
     return jnp.sum(out * w) + jnp.sum(mixed * v), params
 
   (gx, gy), params = jax.grad(loss, argnums=(0, 1), has_aux=True)(x, soft)

@@ -17,10 +17,13 @@ def child_env(cache_dir, **extra) -> dict:
   The cache lets runs share their compiled programs (the same programs); it
   changes no numbers.
   """
-  env = dict(os.environ, PYTHONPATH=ROOT,
-             JAX_COMPILATION_CACHE_DIR=str(cache_dir),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
+  env = dict(
+      os.environ,
+      PYTHONPATH=ROOT,
+      JAX_COMPILATION_CACHE_DIR=str(cache_dir),
+      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+      JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
+  )
   env.pop("XLA_FLAGS", None)
   env.update({k: str(v) for k, v in extra.items()})
   return env
@@ -42,13 +45,15 @@ def tensorboard_scalars(workdir) -> dict[str, dict[int, float]]:
   from tensorboardX.proto import event_pb2
 
   scalars: dict[str, dict[int, float]] = {}
-  for path in sorted(glob.glob(os.path.join(str(workdir), "events.out.tfevents.*"))):
+  for path in sorted(
+      glob.glob(os.path.join(str(workdir), "events.out.tfevents.*"))
+  ):
     with open(path, "rb") as f:
       data = f.read()
     offset = 0
     while offset < len(data):
-      (length,) = struct.unpack("<Q", data[offset:offset + 8])
-      record = data[offset + 12:offset + 12 + length]
+      (length,) = struct.unpack("<Q", data[offset : offset + 8])
+      record = data[offset + 12 : offset + 12 + length]
       offset += 12 + length + 4
       event = event_pb2.Event.FromString(record)
       for value in event.summary.value:
@@ -69,5 +74,6 @@ def restore_here(path):
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   target = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-      checkpointer.metadata(path).item_metadata)
+      checkpointer.metadata(path).item_metadata,
+  )
   return checkpointer.restore(path, target)

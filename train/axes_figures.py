@@ -13,9 +13,9 @@ import os
 
 import jax
 import jax.numpy as jnp
+from matplotlib import patches
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib import patches
 
 import cutmix_jax
 
@@ -54,8 +54,15 @@ def _visible_draw(images, axes, *, lo=0.25, hi=0.6, **kwargs):
   labels = jnp.arange(images.shape[0])
   for seed in range(_MAX_SEEDS):
     out, soft, params = cutmix_jax.cutmix(
-        jax.random.key(seed), images, labels, num_classes=images.shape[0],
-        mode="pair", axes=axes, return_params=True, **kwargs)
+        jax.random.key(seed),
+        images,
+        labels,
+        num_classes=images.shape[0],
+        mode="pair",
+        axes=axes,
+        return_params=True,
+        **kwargs,
+    )
     if lo <= 1 - float(params.lam[0]) <= hi:
       break
   return np.asarray(out), np.asarray(soft), params
@@ -63,8 +70,16 @@ def _visible_draw(images, axes, *, lo=0.25, hi=0.6, **kwargs):
 
 def _outline(ax, y0, x0, y1, x1, color=_OUTLINE):
   if y1 > y0 and x1 > x0:
-    ax.add_patch(patches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0,
-                                   fill=False, edgecolor=color, linewidth=1.6))
+    ax.add_patch(
+        patches.Rectangle(
+            (x0 - 0.5, y0 - 0.5),
+            x1 - x0,
+            y1 - y0,
+            fill=False,
+            edgecolor=color,
+            linewidth=1.6,
+        )
+    )
 
 
 def plot_videomix(path: str | None = None, clips: np.ndarray | None = None):
@@ -77,9 +92,11 @@ def plot_videomix(path: str | None = None, clips: np.ndarray | None = None):
   clips = synthetic_clips() if clips is None else clips
   frames, height, width = clips.shape[1:4]
   rows = [("clip A", clips[0], None), ("clip B", clips[1], None)]
-  for name, axes in (("S-VideoMix, axes=(2, 3)", (2, 3)),
-                     ("T-VideoMix, axes=(1,)", (1,)),
-                     ("ST-VideoMix, axes=(1, 2, 3)", (1, 2, 3))):
+  for name, axes in (
+      ("S-VideoMix, axes=(2, 3)", (2, 3)),
+      ("T-VideoMix, axes=(1,)", (1,)),
+      ("ST-VideoMix, axes=(1, 2, 3)", (1, 2, 3)),
+  ):
     out, soft, params = _visible_draw(jnp.asarray(clips), axes)
     box = np.asarray(params.box[0])
     k = len(axes)
@@ -89,7 +106,9 @@ def plot_videomix(path: str | None = None, clips: np.ndarray | None = None):
     x0, x1 = bounds.get(3, (0, width))
     label = f"{name}: A {soft[0, 0]:.2f}, B {soft[0, 1]:.2f}"
     rows.append((label, out[0], (t0, t1, y0, y1, x0, x1)))
-  fig, grid = plt.subplots(len(rows), frames, figsize=(1.3 * frames, 1.5 * len(rows)))
+  fig, grid = plt.subplots(
+      len(rows), frames, figsize=(1.3 * frames, 1.5 * len(rows))
+  )
   for r, (label, clip, region) in enumerate(rows):
     for t in range(frames):
       ax = grid[r, t]
@@ -102,8 +121,11 @@ def plot_videomix(path: str | None = None, clips: np.ndarray | None = None):
         ax.set_title(label, loc="left", fontsize=8)
       if r == len(rows) - 1:
         ax.set_xlabel(f"frame {t}", fontsize=7)
-  fig.suptitle("VideoMix: the pasted region (outlined) comes from clip B; "
-               "labels are the pasted fraction", fontsize=9)
+  fig.suptitle(
+      "VideoMix: the pasted region (outlined) comes from clip B; "
+      "labels are the pasted fraction",
+      fontsize=9,
+  )
   fig.tight_layout()
   if path:
     fig.savefig(path, dpi=100)
@@ -126,15 +148,22 @@ def plot_spectrogram_cutmix(path: str | None = None):
   out, soft, params = _visible_draw(jnp.asarray(specs), (1,), lo=0.2, hi=0.45)
   t0, t1 = (int(v) for v in np.asarray(params.box[0]))
   fig, axs = plt.subplots(1, 3, figsize=(11, 3))
-  for ax, (title, spec) in zip(axs, (("A: a chirp", specs[0]),
-                                     ("B: a harmonic stack", specs[1]),
-                                     (f"mixed: A {soft[0, 0]:.2f}, B "
-                                      f"{soft[0, 1]:.2f}", out[0]))):
+  for ax, (title, spec) in zip(
+      axs,
+      (
+          ("A: a chirp", specs[0]),
+          ("B: a harmonic stack", specs[1]),
+          (f"mixed: A {soft[0, 0]:.2f}, B " f"{soft[0, 1]:.2f}", out[0]),
+      ),
+  ):
     ax.imshow(spec.T, origin="lower", aspect="auto", cmap="magma")
     ax.set(title=title, xlabel="time step", ylabel="frequency bin")
-  axs[2].axvspan(t0 - 0.5, t1 - 0.5, fill=False, edgecolor=_OUTLINE, linewidth=2)
-  fig.suptitle(f"CutMix on a spectrogram: time steps [{t0}, {t1}) from B",
-               fontsize=9)
+  axs[2].axvspan(
+      t0 - 0.5, t1 - 0.5, fill=False, edgecolor=_OUTLINE, linewidth=2
+  )
+  fig.suptitle(
+      f"CutMix on a spectrogram: time steps [{t0}, {t1}) from B", fontsize=9
+  )
   fig.tight_layout()
   if path:
     fig.savefig(path, dpi=100)
@@ -152,8 +181,13 @@ def plot_patch_grid(path: str | None = None, patch: int = 16, size: int = 224):
   b = np.stack([0.2 + 0 * x, 0.5 + 0.4 * np.sin(12 * y), 0.3 + 0 * y], -1)
   images = jnp.asarray(np.stack([a, b]).astype(np.float32))
   fig, axs = plt.subplots(1, 2, figsize=(9, 4.6))
-  for ax, (title, kwargs) in zip(axs, (("box drawn per pixel", {}),
-                                       (f"patch_size={patch}", dict(patch_size=patch)))):
+  for ax, (title, kwargs) in zip(
+      axs,
+      (
+          ("box drawn per pixel", {}),
+          (f"patch_size={patch}", dict(patch_size=patch)),
+      ),
+  ):
     out, soft, params = _visible_draw(images, (1, 2), **kwargs)
     y0, x0, y1, x1 = (int(v) for v in np.asarray(params.box[0]))
     ax.imshow(np.clip(out[0], 0, 1))
@@ -161,11 +195,17 @@ def plot_patch_grid(path: str | None = None, patch: int = 16, size: int = 224):
       ax.axhline(line - 0.5, color="white", linewidth=0.4, alpha=0.7)
       ax.axvline(line - 0.5, color="white", linewidth=0.4, alpha=0.7)
     _outline(ax, y0, x0, y1, x1)
-    ax.set(title=f"{title}: box ({y0}, {x0}, {y1}, {x1}), label A "
-                 f"{soft[0, 0]:.3f}", xticks=[], yticks=[])
+    ax.set(
+        title=f"{title}: box ({y0}, {x0}, {y1}, {x1}), label A "
+        f"{soft[0, 0]:.3f}",
+        xticks=[],
+        yticks=[],
+    )
     ax.title.set_fontsize(8)
-  fig.suptitle(f"A {size}x{size} ViT input and its {patch}x{patch} token grid",
-               fontsize=9)
+  fig.suptitle(
+      f"A {size}x{size} ViT input and its {patch}x{patch} token grid",
+      fontsize=9,
+  )
   fig.tight_layout()
   if path:
     fig.savefig(path, dpi=100)
@@ -174,16 +214,21 @@ def plot_patch_grid(path: str | None = None, patch: int = 16, size: int = 224):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--out", default="docs/images",
-                      help="the folder for the PNGs (created if missing)")
+  parser.add_argument(
+      "--out",
+      default="docs/images",
+      help="the folder for the PNGs (created if missing)",
+  )
   args = parser.parse_args(argv)
   # Files only. (Importing this module chooses no backend, so that a
   # notebook's inline backend keeps showing its figures.)
   plt.switch_backend("Agg")
   os.makedirs(args.out, exist_ok=True)
-  for name, draw in (("videomix.png", plot_videomix),
-                     ("spectrogram_cutmix.png", plot_spectrogram_cutmix),
-                     ("vit_patch_grid.png", plot_patch_grid)):
+  for name, draw in (
+      ("videomix.png", plot_videomix),
+      ("spectrogram_cutmix.png", plot_spectrogram_cutmix),
+      ("vit_patch_grid.png", plot_patch_grid),
+  ):
     path = os.path.join(args.out, name)
     plt.close(draw(path))
     print("wrote", path)

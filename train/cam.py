@@ -20,22 +20,23 @@ The maps are at the last stage's resolution (2x2 for the digits model, 4x4
 for CIFAR's ResNet-18) and are drawn upsampled bilinearly to the image size.
 """
 
-import os
 from collections.abc import Mapping, Sequence
+import os
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
+
 # No backend is chosen here, so that a notebook's inline backend shows the
 # figure; the study's command line writes files with Agg (train.study_report).
 import matplotlib.pyplot as plt
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
-from flax import nnx
 
 import cutmix_jax
-from train import input_pipeline
 from train import checkpointing
+from train import input_pipeline
 from train import models
 from train import train_state
 
@@ -57,8 +58,13 @@ def class_activation_maps(model: models.Classifier, x: jax.Array) -> jax.Array:
   return jnp.einsum("bhwc,ck->bhwk", features, kernel)
 
 
-def restore_model(config: ml_collections.ConfigDict, workdir: str, *,
-                  num_classes: int = 10, in_channels: int = 3) -> models.Classifier:
+def restore_model(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+) -> models.Classifier:
   """The classifier of a trainer run, from the latest checkpoint in ``workdir``.
 
   Args:
@@ -77,9 +83,16 @@ def restore_model(config: ml_collections.ConfigDict, workdir: str, *,
   # The schedule only shapes the optimizer's state, which is restored too.
   schedule = train_state.learning_rate_schedule(config, 1, 1)
   graphdef, state = train_state.create_train_state(
-      config, jax.random.key(0), mesh, schedule=schedule,
-      num_classes=num_classes, in_channels=in_channels)
-  directory = os.path.join(os.path.abspath(workdir), "checkpoints")  # Orbax: absolute.
+      config,
+      jax.random.key(0),
+      mesh,
+      schedule=schedule,
+      num_classes=num_classes,
+      in_channels=in_channels,
+  )
+  directory = os.path.join(
+      os.path.abspath(workdir), "checkpoints"
+  )  # Orbax: absolute.
   with ocp.CheckpointManager(directory) as manager:
     step = manager.latest_step()
     if step is None:
@@ -96,8 +109,14 @@ def _maps_and_probabilities(model, x):
   return maps, jax.nn.softmax(model(x), axis=-1)
 
 
-def maps_and_probabilities(model: models.Classifier, images: np.ndarray, mean, std,
-                           *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def maps_and_probabilities(
+    model: models.Classifier,
+    images: np.ndarray,
+    mean,
+    std,
+    *,
+    batch_size: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
   """CAMs and class probabilities of uint8 images, a batch at a time.
 
   Args:
@@ -114,31 +133,46 @@ def maps_and_probabilities(model: models.Classifier, images: np.ndarray, mean, s
   size = min(batch_size, len(images))
   maps, probabilities = [], []
   for start in range(0, len(images), size):
-    chunk = images[start:start + size]
-    padded = np.concatenate([chunk, np.zeros((size - len(chunk),) + chunk.shape[1:],
-                                             chunk.dtype)])
-    m, p = _maps_and_probabilities(model, input_pipeline.normalize(padded, mean, std))
-    maps.append(np.asarray(m)[:len(chunk)])
-    probabilities.append(np.asarray(p)[:len(chunk)])
+    chunk = images[start : start + size]
+    padded = np.concatenate(
+        [chunk, np.zeros((size - len(chunk),) + chunk.shape[1:], chunk.dtype)]
+    )
+    m, p = _maps_and_probabilities(
+        model, input_pipeline.normalize(padded, mean, std)
+    )
+    maps.append(np.asarray(m)[: len(chunk)])
+    probabilities.append(np.asarray(p)[: len(chunk)])
   return np.concatenate(maps), np.concatenate(probabilities)
 
 
 def upsample(maps: np.ndarray, height: int, width: int) -> np.ndarray:
   """Bilinear resize of ``[B, h, w]`` maps to ``[B, height, width]``."""
   maps = jnp.asarray(maps, jnp.float32)
-  return np.asarray(jax.image.resize(maps, (maps.shape[0], height, width), "bilinear"))
+  return np.asarray(
+      jax.image.resize(maps, (maps.shape[0], height, width), "bilinear")
+  )
 
 
-def mix_for_display(rng: jax.Array, images: np.ndarray, labels: np.ndarray, *,
-                    num_classes: int) -> tuple[np.ndarray, cutmix_jax.MixParams]:
+def mix_for_display(
+    rng: jax.Array, images: np.ndarray, labels: np.ndarray, *, num_classes: int
+) -> tuple[np.ndarray, cutmix_jax.MixParams]:
   """CutMix as in training (alpha 1), a box for every example (``mode="elem"``)."""
   mixed, _, params = cutmix_jax.cutmix(
-      rng, jnp.asarray(images), jnp.asarray(labels), alpha=1.0,
-      num_classes=num_classes, mode="elem", prob=1.0, return_params=True)
+      rng,
+      jnp.asarray(images),
+      jnp.asarray(labels),
+      alpha=1.0,
+      num_classes=num_classes,
+      mode="elem",
+      prob=1.0,
+      return_params=True,
+  )
   return np.asarray(mixed), jax.tree.map(np.asarray, params)
 
 
-def pasted_masks(params: cutmix_jax.MixParams, height: int, width: int) -> np.ndarray:
+def pasted_masks(
+    params: cutmix_jax.MixParams, height: int, width: int
+) -> np.ndarray:
   """``bool[B, H, W]``: the pixels each example took from its partner."""
   rows, cols = np.arange(height)[:, None], np.arange(width)[None, :]
   y0, x0, y1, x1 = (np.asarray(params.box)[:, i, None, None] for i in range(4))
@@ -146,8 +180,15 @@ def pasted_masks(params: cutmix_jax.MixParams, height: int, width: int) -> np.nd
   return inside & np.asarray(params.applied)[:, None, None]
 
 
-def mixed_agreement(model: models.Classifier, mixed: np.ndarray, labels: np.ndarray,
-                    params: cutmix_jax.MixParams, *, mean, std) -> float:
+def mixed_agreement(
+    model: models.Classifier,
+    mixed: np.ndarray,
+    labels: np.ndarray,
+    params: cutmix_jax.MixParams,
+    *,
+    mean,
+    std,
+) -> float:
   """The mean `region_agreement` over mixed images of two different classes.
 
   Args:
@@ -162,15 +203,23 @@ def mixed_agreement(model: models.Classifier, mixed: np.ndarray, labels: np.ndar
     A fraction in [0, 1].
   """
   labels = np.asarray(labels)
-  pair = np.asarray(params.applied) & (labels[np.asarray(params.partner)] != labels)
+  pair = np.asarray(params.applied) & (
+      labels[np.asarray(params.partner)] != labels
+  )
   maps, _ = maps_and_probabilities(model, mixed, mean, std)
-  agreement = region_agreement(maps, labels, params, image_size=mixed.shape[1:3])
+  agreement = region_agreement(
+      maps, labels, params, image_size=mixed.shape[1:3]
+  )
   return float(agreement[pair].mean())
 
 
-def region_agreement(maps: np.ndarray, labels: np.ndarray,
-                     params: cutmix_jax.MixParams, *,
-                     image_size: tuple[int, int]) -> np.ndarray:
+def region_agreement(
+    maps: np.ndarray,
+    labels: np.ndarray,
+    params: cutmix_jax.MixParams,
+    *,
+    image_size: tuple[int, int],
+) -> np.ndarray:
   """Per mixed image: is the larger of the two classes' maps where its pixels are?
 
   Args:
@@ -205,21 +254,46 @@ def _show(ax, image, cam=None, vmin=None, vmax=None):
   else:  # Digits repeat their grey level over three channels: still grey.
     ax.imshow(image, interpolation="nearest")
   if cam is not None:
-    ax.imshow(cam, cmap="jet", alpha=0.5, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.imshow(
+        cam,
+        cmap="jet",
+        alpha=0.5,
+        vmin=vmin,
+        vmax=vmax,
+        interpolation="nearest",
+    )
   ax.set_xticks([])
   ax.set_yticks([])
 
 
 def _outline(ax, box):
   y0, x0, y1, x1 = (int(v) for v in box)
-  ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
-                             edgecolor="white", linewidth=1.2, linestyle="--"))
+  ax.add_patch(
+      plt.Rectangle(
+          (x0 - 0.5, y0 - 0.5),
+          x1 - x0,
+          y1 - y0,
+          fill=False,
+          edgecolor="white",
+          linewidth=1.2,
+          linestyle="--",
+      )
+  )
 
 
-def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
-              images: np.ndarray, labels: np.ndarray, *, mean, std, rng: jax.Array,
-              num_show: int = 6, class_names: Sequence[str] | None = None,
-              title: str = ""):
+def plot_cams(
+    path: str | None,
+    named_models: Mapping[str, models.Classifier],
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    mean,
+    std,
+    rng: jax.Array,
+    num_show: int = 6,
+    class_names: Sequence[str] | None = None,
+    title: str = "",
+):
   """CAMs of several models on test images and on CutMix-mixed test images.
 
   Top: ``num_show`` test images, each model's map for the true class.
@@ -250,23 +324,38 @@ def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
   mixed, params = mix_for_display(rng, images, labels, num_classes=num_classes)
   partner_labels = labels[params.partner]
   pair = params.applied & (partner_labels != labels)
-  legible = np.flatnonzero(pair & (params.lam > 0.3) & (params.lam < 0.7))[:num_show]
+  legible = np.flatnonzero(pair & (params.lam > 0.3) & (params.lam < 0.7))[
+      :num_show
+  ]
   plain = np.arange(min(num_show, len(images)))
-  results = {name: (maps_and_probabilities(model, images, mean, std),
-                    maps_and_probabilities(model, mixed, mean, std))
-             for name, model in named_models.items()}
+  results = {
+      name: (
+          maps_and_probabilities(model, images, mean, std),
+          maps_and_probabilities(model, mixed, mean, std),
+      )
+      for name, model in named_models.items()
+  }
   height, width = images.shape[1:3]
-  agreement = {name: float(region_agreement(
-      mixed_out[0], labels, params, image_size=(height, width))[pair].mean())
-               for name, (_, mixed_out) in results.items()}
+  agreement = {
+      name: float(
+          region_agreement(
+              mixed_out[0], labels, params, image_size=(height, width)
+          )[pair].mean()
+      )
+      for name, (_, mixed_out) in results.items()
+  }
 
   def at_image(maps, i, cls):
-    return upsample(maps[i:i + 1, :, :, cls], height, width)[0]
+    return upsample(maps[i : i + 1, :, :, cls], height, width)[0]
 
   n_models = len(named_models)
   columns = max(len(plain), len(legible), 1)
-  fig = plt.figure(figsize=(1.9 * columns + 0.6, 2.0 * (2 + 3 * n_models) + 0.8))
-  top, bottom = fig.subfigures(2, 1, height_ratios=[1 + n_models, 1 + 2 * n_models])
+  fig = plt.figure(
+      figsize=(1.9 * columns + 0.6, 2.0 * (2 + 3 * n_models) + 0.8)
+  )
+  top, bottom = fig.subfigures(
+      2, 1, height_ratios=[1 + n_models, 1 + 2 * n_models]
+  )
   axes = top.subplots(n_models + 1, columns, squeeze=False)
   for ax in axes.flat:
     ax.set_axis_off()
@@ -276,11 +365,16 @@ def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
     for r, (name, ((maps, probs), _)) in enumerate(results.items(), start=1):
       cam = at_image(maps, i, labels[i])
       _show(axes[r, j], images[i], cam, cam.min(), cam.max())
-      axes[r, j].set_title(f"p({names[labels[i]]}) = {probs[i, labels[i]]:.2f}", fontsize=8)
+      axes[r, j].set_title(
+          f"p({names[labels[i]]}) = {probs[i, labels[i]]:.2f}", fontsize=8
+      )
       if j == 0:
         axes[r, j].set_ylabel(f"{name}:\nCAM of the class", fontsize=9)
-  top.suptitle((f"{title}\n\n" if title else "") +
-               "Test images and each model's CAM of the true class", fontsize=10)
+  top.suptitle(
+      (f"{title}\n\n" if title else "")
+      + "Test images and each model's CAM of the true class",
+      fontsize=10,
+  )
 
   axes = bottom.subplots(2 * n_models + 1, columns, squeeze=False)
   for ax in axes.flat:
@@ -289,8 +383,11 @@ def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
     a, b = labels[i], partner_labels[i]
     _show(axes[0, j], mixed[i])
     _outline(axes[0, j], params.box[i])
-    axes[0, j].set_title(f"{names[a]} {params.lam[i]:.2f} + "
-                         f"{names[b]} {1 - params.lam[i]:.2f} (box)", fontsize=9)
+    axes[0, j].set_title(
+        f"{names[a]} {params.lam[i]:.2f} + "
+        f"{names[b]} {1 - params.lam[i]:.2f} (box)",
+        fontsize=9,
+    )
     for m, (name, (_, (maps, probs))) in enumerate(results.items()):
       cams = {cls: at_image(maps, i, cls) for cls in (a, b)}
       vmin = min(c.min() for c in cams.values())
@@ -299,18 +396,30 @@ def plot_cams(path: str | None, named_models: Mapping[str, models.Classifier],
         ax = axes[1 + 2 * m + k, j]
         _show(ax, mixed[i], cams[cls], vmin, vmax)
         _outline(ax, params.box[i])
-        ax.set_title(f"CAM of {names[cls]}: p = {probs[i, cls]:.2f}", fontsize=8)
+        ax.set_title(
+            f"CAM of {names[cls]}: p = {probs[i, cls]:.2f}", fontsize=8
+        )
         if j == 0:
           ax.set_ylabel(f"{name}:\n{where} class", fontsize=9)
-  bottom.suptitle("CutMix-mixed test images (30-70% pasted, dashed box): each model's "
-                  "CAMs of both classes (red high, blue low; one scale per model and image)",
-                  fontsize=10)
-  summary = ", ".join(f"{name} {100 * value:.1f}%" for name, value in agreement.items())
+  bottom.suptitle(
+      "CutMix-mixed test images (30-70% pasted, dashed box): each model's "
+      "CAMs of both classes (red high, blue low; one scale per model and image)",
+      fontsize=10,
+  )
+  summary = ", ".join(
+      f"{name} {100 * value:.1f}%" for name, value in agreement.items()
+  )
   one_class = np.maximum(params.lam, 1 - params.lam)[pair].mean()
-  fig.text(0.5, 0.003, f"All {int(pair.sum())} mixed test images of two classes: "
-           "pixels where the larger of the two CAMs is the class whose pixels are there:"
-           f"\n{summary} (seeing only the larger class everywhere: "
-           f"{100 * one_class:.1f}%)", ha="center", fontsize=9)
+  fig.text(
+      0.5,
+      0.003,
+      f"All {int(pair.sum())} mixed test images of two classes: "
+      "pixels where the larger of the two CAMs is the class whose pixels are there:"
+      f"\n{summary} (seeing only the larger class everywhere: "
+      f"{100 * one_class:.1f}%)",
+      ha="center",
+      fontsize=9,
+  )
   if path:
     fig.savefig(path, dpi=100)
   return fig, agreement

@@ -10,13 +10,14 @@ none. With several processes each writes its own shards of the arrays.
 
 import os
 
+from flax import nnx
 import jax
 import orbax.checkpoint as ocp
-from flax import nnx
 
 
-def checkpoint_manager(workdir: str, *, every_steps: int, keep: int,
-                       final_step: int) -> ocp.CheckpointManager:
+def checkpoint_manager(
+    workdir: str, *, every_steps: int, keep: int, final_step: int
+) -> ocp.CheckpointManager:
   """The run's checkpoint manager (every process must create it).
 
   Args:
@@ -30,27 +31,36 @@ def checkpoint_manager(workdir: str, *, every_steps: int, keep: int,
   """
   policies = ocp.checkpoint_managers
   options = ocp.CheckpointManagerOptions(
-      max_to_keep=keep, create=True,
-      save_decision_policy=policies.AnySavePolicy([
-          policies.FixedIntervalPolicy(every_steps),
-          policies.SpecificStepsPolicy((final_step,)),
-      ]))
+      max_to_keep=keep,
+      create=True,
+      save_decision_policy=policies.AnySavePolicy(
+          [
+              policies.FixedIntervalPolicy(every_steps),
+              policies.SpecificStepsPolicy((final_step,)),
+          ]
+      ),
+  )
   return ocp.CheckpointManager(
-      os.path.join(os.path.abspath(workdir), "checkpoints"), options=options)
+      os.path.join(os.path.abspath(workdir), "checkpoints"), options=options
+  )
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: nnx.State) -> None:
   """Starts writing ``state`` as checkpoint ``step`` (asynchronously)."""
-  manager.save(step, args=ocp.args.StandardSave(nnx.to_pure_dict(state)),
-               force=True)
+  manager.save(
+      step, args=ocp.args.StandardSave(nnx.to_pure_dict(state)), force=True
+  )
 
 
-def restore(manager: ocp.CheckpointManager, step: int,
-            state: nnx.State) -> nnx.State:
+def restore(
+    manager: ocp.CheckpointManager, step: int, state: nnx.State
+) -> nnx.State:
   """Restores checkpoint ``step`` into a state of the same structure and sharding."""
   pure = nnx.to_pure_dict(state)
   abstract = jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), pure)
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+      pure,
+  )
   restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
   nnx.replace_by_pure_dict(state, restored)
   return state

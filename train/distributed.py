@@ -18,19 +18,19 @@ stderr), so this module says beforehand, on stderr, which process this is and
 what to check.
 """
 
+from collections.abc import Mapping
 import dataclasses
 import os
 import sys
 import threading
-from collections.abc import Mapping
 
 import jax
-import jax.numpy as jnp
-import numpy as np
-import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
+import jax.numpy as jnp
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+import numpy as np
+import orbax.checkpoint as ocp
 
 
 class DistributedError(RuntimeError):
@@ -40,6 +40,7 @@ class DistributedError(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class Timeouts:
   """JAX's distributed timeouts, in seconds (its defaults)."""
+
   initialization: int = 300
   heartbeat: int = 100
   shutdown: int = 300
@@ -56,17 +57,24 @@ def detected_cluster(environ: Mapping[str, str] = os.environ) -> bool:
   SLURM and Open MPI give their task counts.
   """
   hosts = [h for h in environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]
-  return (len(hosts) > 1 or int(environ.get("SLURM_NTASKS", "1")) > 1
-          or int(environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1)
+  return (
+      len(hosts) > 1
+      or int(environ.get("SLURM_NTASKS", "1")) > 1
+      or int(environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
+  )
 
 
 def _say(message: str) -> None:
   print(message, file=sys.stderr, flush=True)
 
 
-def initialize(*, coordinator: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None,
-               timeouts: Timeouts = Timeouts()) -> None:
+def initialize(
+    *,
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    timeouts: Timeouts = Timeouts(),
+) -> None:
   """Joins the job; must run before anything touches the devices.
 
   Args:
@@ -84,52 +92,68 @@ def initialize(*, coordinator: str | None = None, num_processes: int | None = No
   if (num_processes is None) != (process_id is None):
     raise DistributedError(
         "--num_processes and --process_id go together: got num_processes="
-        f"{num_processes}, process_id={process_id}.")
+        f"{num_processes}, process_id={process_id}."
+    )
   if num_processes is not None and not 0 <= process_id < num_processes:
     raise DistributedError(
         f"--process_id: expected an id in [0, {num_processes}) "
-        f"(--num_processes={num_processes}), got {process_id}.")
+        f"(--num_processes={num_processes}), got {process_id}."
+    )
   address = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS")
   if num_processes is not None and not address:
     raise DistributedError(
         "--coordinator: expected process 0's host:port (the same for every "
-        "process), got nothing (and JAX_COORDINATOR_ADDRESS is not set).")
-  who = (f"process {process_id} of {num_processes}" if num_processes is not None
-         else "this process")
+        "process), got nothing (and JAX_COORDINATOR_ADDRESS is not set)."
+    )
+  who = (
+      f"process {process_id} of {num_processes}"
+      if num_processes is not None
+      else "this process"
+  )
   where = f"the coordinator at {address}" if address else "the coordinator"
   # JAX aborts the process when joining times out; say what to check first.
   warning = threading.Timer(
-      max(0.5 * timeouts.initialization,
-          min(timeouts.initialization - 2.0, 0.75 * timeouts.initialization)),
+      max(
+          0.5 * timeouts.initialization,
+          min(timeouts.initialization - 2.0, 0.75 * timeouts.initialization),
+      ),
       _say,
-      [f"{who}: still not joined through {where}; JAX stops this process at "
-       f"--initialization_timeout={timeouts.initialization} s. Check that all "
-       "processes have been started with the same --coordinator and "
-       "--num_processes and distinct --process_id, that process 0 is running "
-       "(it hosts the coordinator), and that this host can reach its address "
-       "and port (firewall)."])
+      [
+          f"{who}: still not joined through {where}; JAX stops this process at "
+          f"--initialization_timeout={timeouts.initialization} s. Check that all "
+          "processes have been started with the same --coordinator and "
+          "--num_processes and distinct --process_id, that process 0 is running "
+          "(it hosts the coordinator), and that this host can reach its address "
+          "and port (firewall)."
+      ],
+  )
   warning.daemon = True
   warning.start()
   try:
     jax.distributed.initialize(
-        coordinator_address=coordinator, num_processes=num_processes,
+        coordinator_address=coordinator,
+        num_processes=num_processes,
         process_id=process_id,
         initialization_timeout=timeouts.initialization,
         heartbeat_timeout_seconds=timeouts.heartbeat,
-        shutdown_timeout_seconds=timeouts.shutdown)
+        shutdown_timeout_seconds=timeouts.shutdown,
+    )
   except ValueError as e:
     raise DistributedError(
         f"{e} JAX reads the process count and id from the environment only on "
         "a TPU pod, under SLURM or Open MPI; elsewhere pass --coordinator, "
-        "--num_processes and --process_id to every process.") from e
+        "--num_processes and --process_id to every process."
+    ) from e
   finally:
     warning.cancel()
   global _timeouts
   _timeouts = timeouts
-  _say(f"process {jax.process_index()} of {jax.process_count()}: joined the job "
-       f"through {where}. If another process stops, JAX stops this one within "
-       f"--heartbeat_timeout={timeouts.heartbeat} s and names the silent "
-       "process; then read that process's log.")
+  _say(
+      f"process {jax.process_index()} of {jax.process_count()}: joined the job "
+      f"through {where}. If another process stops, JAX stops this one within "
+      f"--heartbeat_timeout={timeouts.heartbeat} s and names the silent "
+      "process; then read that process's log."
+  )
 
 
 def wait_for_every_process(name: str) -> None:
@@ -147,10 +171,14 @@ def wait_for_every_process(name: str) -> None:
   if jax.process_count() == 1:
     return
   ocp.multihost.sync_global_processes(
-      name, timeout=_timeouts.initialization,
-      processes=set(range(jax.process_count())))
+      name,
+      timeout=_timeouts.initialization,
+      processes=set(range(jax.process_count())),
+  )
   multihost_utils.sync_global_devices(name)
   mesh = jax.make_mesh((jax.device_count(),), ("all",))
   ones = jax.make_array_from_process_local_data(
-      NamedSharding(mesh, P("all")), np.ones(jax.local_device_count(), np.float32))
+      NamedSharding(mesh, P("all")),
+      np.ones(jax.local_device_count(), np.float32),
+  )
   jax.block_until_ready(jax.jit(jnp.sum)(ones))

@@ -22,12 +22,12 @@ Nothing falls back silently: when TFDS has no prepared copy of CIFAR and
 cannot download one, `load` raises `DataUnavailableError` saying what to do.
 """
 
+from collections.abc import Iterator
 import dataclasses
 import os
 import queue
 import socket
 import threading
-from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -81,9 +81,16 @@ class Data:
   test_size: int
 
 
-def load(name: str, *, data_dir: str | None = None, manual_dir: str | None = None,
-         process_index: int | None = None, process_count: int | None = None,
-         train_fraction: float = 1.0, train_subset_seed: int = 0) -> Data:
+def load(
+    name: str,
+    *,
+    data_dir: str | None = None,
+    manual_dir: str | None = None,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    train_fraction: float = 1.0,
+    train_subset_seed: int = 0,
+) -> Data:
   """Loads this process's share of ``"cifar10"``, ``"cifar100"`` or ``"digits"``.
 
   Args:
@@ -112,8 +119,10 @@ def load(name: str, *, data_dir: str | None = None, manual_dir: str | None = Non
   index = jax.process_index() if process_index is None else process_index
   count = jax.process_count() if process_count is None else process_count
   if not 0.0 < train_fraction <= 1.0:
-    raise ValueError("config.train_fraction: expected a value in (0, 1], got "
-                     f"{train_fraction!r}.")
+    raise ValueError(
+        "config.train_fraction: expected a value in (0, 1], got "
+        f"{train_fraction!r}."
+    )
   subset = dict(fraction=train_fraction, seed=train_subset_seed)
   if name == "digits":
     return _load_digits(index, count, **subset)
@@ -151,9 +160,14 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     raise ValueError(
         f"config.train_fraction: expected a fraction that keeps at least one "
         f"image of each of the {num_classes} classes, got one that keeps {size} "
-        f"of {len(labels)} images.")
+        f"of {len(labels)} images."
+    )
   kept, _ = model_selection.train_test_split(
-      np.arange(len(labels)), train_size=size, stratify=labels, random_state=seed)
+      np.arange(len(labels)),
+      train_size=size,
+      stratify=labels,
+      random_state=seed,
+  )
   return np.sort(kept)
 
 
@@ -163,13 +177,17 @@ def _subset_size(fraction: float, n: int) -> int:
 
 def _upsample(images: np.ndarray, size: int) -> np.ndarray:
   """Bilinear resize of ``[N, h, w]`` images to ``size x size``, as JAX does it."""
-  out = jax.image.resize(jnp.asarray(images, jnp.float32),
-                         (images.shape[0], size, size), "bilinear")
+  out = jax.image.resize(
+      jnp.asarray(images, jnp.float32),
+      (images.shape[0], size, size),
+      "bilinear",
+  )
   return np.asarray(out)
 
 
-def _load_digits(index: int, count: int, *, fraction: float = 1.0,
-                 seed: int = 0) -> Data:
+def _load_digits(
+    index: int, count: int, *, fraction: float = 1.0, seed: int = 0
+) -> Data:
   """scikit-learn's 1,797 handwritten 8x8 digits, as 32x32x3 uint8 images.
 
   The split is fixed: `train_test_split` with ``test_size=360``,
@@ -185,11 +203,17 @@ def _load_digits(index: int, count: int, *, fraction: float = 1.0,
 
   digits = sk_datasets.load_digits()
   images = _upsample(digits.images * (255.0 / 16.0), 32)
-  images = np.repeat(np.clip(np.round(images), 0, 255).astype(np.uint8)[..., None], 3, -1)
+  images = np.repeat(
+      np.clip(np.round(images), 0, 255).astype(np.uint8)[..., None], 3, -1
+  )
   labels = digits.target.astype(np.int32)
   x_train, x_test, y_train, y_test = model_selection.train_test_split(
-      images, labels, test_size=DIGITS_TEST_SIZE, stratify=labels,
-      random_state=DIGITS_SPLIT_SEED)
+      images,
+      labels,
+      test_size=DIGITS_TEST_SIZE,
+      stratify=labels,
+      random_state=DIGITS_SPLIT_SEED,
+  )
   kept = stratified_subset(y_train, _subset_size(fraction, len(y_train)), seed)
   x_train, y_train = x_train[kept], y_train[kept]
   pixels = x_train.reshape(-1, 3).astype(np.float64)
@@ -198,9 +222,18 @@ def _load_digits(index: int, count: int, *, fraction: float = 1.0,
   def share(x):
     return np.array_split(x, count)[index]
 
-  return Data("digits", share(x_train), share(y_train), share(x_test), share(y_test),
-              10, mean.astype(np.float32), std.astype(np.float32),
-              len(x_train), len(x_test))
+  return Data(
+      "digits",
+      share(x_train),
+      share(y_train),
+      share(x_test),
+      share(y_test),
+      10,
+      mean.astype(np.float32),
+      std.astype(np.float32),
+      len(x_train),
+      len(x_test),
+  )
 
 
 def _download_host_reachable(url: str, timeout: float = 3.0) -> bool:
@@ -231,7 +264,8 @@ def offline_message(name: str, data_dir: str) -> str:
       "(or a directory you name with --config.tfds_manual_dir, TFDS's "
       "DownloadConfig(manual_dir=...)); then run the same command again.\n"
       "  2. Train offline on scikit-learn's bundled digits instead:\n"
-      "     python -m train.main --config=train/configs/digits.py --workdir=/tmp/digits")
+      "     python -m train.main --config=train/configs/digits.py --workdir=/tmp/digits"
+  )
 
 
 def _prepare_cifar(builder, name: str, manual_dir: str | None) -> None:
@@ -243,18 +277,30 @@ def _prepare_cifar(builder, name: str, manual_dir: str | None) -> None:
   data_dir = os.path.dirname(os.path.dirname(builder.data_dir.rstrip("/")))
   manual_dir = manual_dir or os.path.join(data_dir, "downloads", "manual")
   archive = os.path.join(manual_dir, _CIFAR_ARCHIVES[name].rsplit("/", 1)[1])
-  if not os.path.exists(archive) and not _download_host_reachable(_CIFAR_ARCHIVES[name]):
+  if not os.path.exists(archive) and not _download_host_reachable(
+      _CIFAR_ARCHIVES[name]
+  ):
     raise DataUnavailableError(offline_message(name, data_dir))
   try:
     builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+    )
   except Exception as e:
-    raise DataUnavailableError(offline_message(name, data_dir) + f"\n(TFDS said: {e})") from e
+    raise DataUnavailableError(
+        offline_message(name, data_dir) + f"\n(TFDS said: {e})"
+    ) from e
 
 
-def _load_cifar(name: str, data_dir: str | None, index: int, count: int,
-                manual_dir: str | None = None, *, fraction: float = 1.0,
-                seed: int = 0) -> Data:
+def _load_cifar(
+    name: str,
+    data_dir: str | None,
+    index: int,
+    count: int,
+    manual_dir: str | None = None,
+    *,
+    fraction: float = 1.0,
+    seed: int = 0,
+) -> Data:
   """This process's share of CIFAR from TFDS (`tfds.split_for_jax_process`).
 
   With ``fraction < 1`` each process keeps a stratified subset of its own
@@ -268,7 +314,9 @@ def _load_cifar(name: str, data_dir: str | None, index: int, count: int,
   _prepare_cifar(builder, name, manual_dir or os.environ.get("TFDS_MANUAL_DIR"))
 
   def arrays(split):
-    local = tfds.split_for_jax_process(split, process_index=index, process_count=count)
+    local = tfds.split_for_jax_process(
+        split, process_index=index, process_count=count
+    )
     chunks = list(tfds.as_numpy(builder.as_dataset(split=local).batch(10_000)))
     images = np.concatenate([c["image"] for c in chunks]).astype(np.uint8)
     return images, np.concatenate([c["label"] for c in chunks]).astype(np.int32)
@@ -284,11 +332,24 @@ def _load_cifar(name: str, data_dir: str | None, index: int, count: int,
     # Equal shares, so every process has the same number of steps an epoch.
     local_size = _subset_size(fraction, train_size // count)
     kept = stratified_subset(y_train, local_size, seed)
-    x_train, y_train, train_size = x_train[kept], y_train[kept], local_size * count
+    x_train, y_train, train_size = (
+        x_train[kept],
+        y_train[kept],
+        local_size * count,
+    )
   mean, std = (np.asarray(v, np.float32) for v in _CIFAR_STATS[name])
-  return Data(name, x_train, y_train, x_test, y_test,
-              builder.info.features["label"].num_classes, mean, std,
-              train_size, global_size("test", len(y_test)))
+  return Data(
+      name,
+      x_train,
+      y_train,
+      x_test,
+      y_test,
+      builder.info.features["label"].num_classes,
+      mean,
+      std,
+      train_size,
+      global_size("test", len(y_test)),
+  )
 
 
 def epoch_order(data_seed: int, epoch: int, n: int) -> np.ndarray:
@@ -296,22 +357,34 @@ def epoch_order(data_seed: int, epoch: int, n: int) -> np.ndarray:
   return np.random.default_rng([data_seed, epoch]).permutation(n)
 
 
-def steps_per_epoch(data: Data, local_batch_size: int, process_count: int) -> int:
+def steps_per_epoch(
+    data: Data, local_batch_size: int, process_count: int
+) -> int:
   """Full batches per epoch, the same on every process (the smallest share counts)."""
   return (data.train_size // process_count) // local_batch_size
 
 
-def train_batch(data: Data, data_seed: int, step: int, local_batch_size: int,
-                num_steps_per_epoch: int) -> tuple[np.ndarray, np.ndarray]:
+def train_batch(
+    data: Data,
+    data_seed: int,
+    step: int,
+    local_batch_size: int,
+    num_steps_per_epoch: int,
+) -> tuple[np.ndarray, np.ndarray]:
   """This process's images and labels for a global step."""
   epoch, index = divmod(step, num_steps_per_epoch)
   order = epoch_order(data_seed, epoch, len(data.train_labels))
-  take = order[index * local_batch_size:(index + 1) * local_batch_size]
+  take = order[index * local_batch_size : (index + 1) * local_batch_size]
   return data.train_images[take], data.train_labels[take]
 
 
-def crop_and_flip_host(images: np.ndarray, seed: tuple[int, ...], *, pad: int = 4,
-                       flip: bool = True) -> np.ndarray:
+def crop_and_flip_host(
+    images: np.ndarray,
+    seed: tuple[int, ...],
+    *,
+    pad: int = 4,
+    flip: bool = True,
+) -> np.ndarray:
   """The standard augmentation in NumPy, deterministic in ``seed``."""
   rng = np.random.default_rng(list(seed))
   n, h, w, _ = images.shape
@@ -344,8 +417,9 @@ def prefetch(batches: Iterator, size: int = 2) -> Iterator:
     yield item
 
 
-def augment_on_device(rng: jax.Array, images: jax.Array, *, pad: int = 4,
-                      flip: bool = True) -> jax.Array:
+def augment_on_device(
+    rng: jax.Array, images: jax.Array, *, pad: int = 4, flip: bool = True
+) -> jax.Array:
   """Zero-pad by ``pad``, crop back at a random offset, flip half: per example.
 
   The crop and the flip are two `take_along_axis` gathers (rows, then
@@ -368,7 +442,7 @@ def augment_on_device(rng: jax.Array, images: jax.Array, *, pad: int = 4,
   dx = jax.random.randint(key_x, (b,), 0, 2 * pad + 1)
   padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
   rows = (dy[:, None] + jnp.arange(h)[None])[:, :, None, None]
-  cols = (dx[:, None] + jnp.arange(w)[None])
+  cols = dx[:, None] + jnp.arange(w)[None]
   if flip:
     mirror = jax.random.bernoulli(key_f, 0.5, (b,))
     cols = jnp.where(mirror[:, None], cols[:, ::-1], cols)

@@ -40,7 +40,8 @@ class MetricWriter:
       with open(self.path, "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in kept)
     self._events = tensorboardX.SummaryWriter(
-        workdir, purge_step=resume_step + 1 if resume_step else None)
+        workdir, purge_step=resume_step + 1 if resume_step else None
+    )
 
   def write(self, *, step: int, split: str, **values: Any) -> None:
     """Writes one record: its step, its split (``train``, ``test``) and values."""

@@ -11,35 +11,47 @@ library's too: `cutmix_jax.cutmix` with ``input_size``, the resolution the
 boxes are drawn at.
 """
 
-import functools
 from collections.abc import Callable
+import functools
 from typing import Any
 
 import jax
-import ml_collections
 from jax.sharding import Mesh
+import ml_collections
 
 import cutmix_jax
 
 
-def no_mixing(rng: jax.Array, images: jax.Array, labels: jax.Array, *,
-              num_classes: int, label_smoothing: float = 0.0,
-              axis_name: str | None = None, return_params: bool = True
-              ) -> tuple[jax.Array, jax.Array, None]:
+def no_mixing(
+    rng: jax.Array,
+    images: jax.Array,
+    labels: jax.Array,
+    *,
+    num_classes: int,
+    label_smoothing: float = 0.0,
+    axis_name: str | None = None,
+    return_params: bool = True,
+) -> tuple[jax.Array, jax.Array, None]:
   """The baseline: the images as they are, the labels one-hot (and smoothed)."""
   del rng, axis_name, return_params
-  soft = cutmix_jax.soft_labels(labels, num_classes,
-                                label_smoothing=label_smoothing)
+  soft = cutmix_jax.soft_labels(
+      labels, num_classes, label_smoothing=label_smoothing
+  )
   return images, soft, None
 
 
 # For each cutmix.method: the library function and, for each of its keywords,
 # the config.cutmix field that gives the value.
 _CUTMIX_KEYWORDS = {
-    "alpha": "alpha", "prob": "prob", "mode": "mode",
-    "label_smoothing": "label_smoothing", "minmax": "minmax",
-    "center_std": "center_std", "box_size": "box_size",
-    "label_mode": "label_mode"}
+    "alpha": "alpha",
+    "prob": "prob",
+    "mode": "mode",
+    "label_smoothing": "label_smoothing",
+    "minmax": "minmax",
+    "center_std": "center_std",
+    "box_size": "box_size",
+    "label_mode": "label_mode",
+}
 FUNCTIONS: dict[str, Callable] = {
     "cutmix": cutmix_jax.cutmix,
     "mixup": cutmix_jax.mixup,
@@ -48,12 +60,22 @@ FUNCTIONS: dict[str, Callable] = {
 }
 KEYWORDS: dict[str, dict[str, str]] = {
     "cutmix": _CUTMIX_KEYWORDS,
-    "mixup": {"alpha": "mixup_alpha", "prob": "prob", "mode": "mode",
-              "label_smoothing": "label_smoothing"},
-    "switch": {"mixup_alpha": "mixup_alpha", "cutmix_alpha": "alpha",
-               "switch_prob": "switch_prob", "prob": "prob", "mode": "mode",
-               "label_smoothing": "label_smoothing", "minmax": "minmax",
-               "label_mode": "label_mode"},
+    "mixup": {
+        "alpha": "mixup_alpha",
+        "prob": "prob",
+        "mode": "mode",
+        "label_smoothing": "label_smoothing",
+    },
+    "switch": {
+        "mixup_alpha": "mixup_alpha",
+        "cutmix_alpha": "alpha",
+        "switch_prob": "switch_prob",
+        "prob": "prob",
+        "mode": "mode",
+        "label_smoothing": "label_smoothing",
+        "minmax": "minmax",
+        "label_mode": "label_mode",
+    },
     "none": {"label_smoothing": "label_smoothing"},
 }
 METHODS = tuple(FUNCTIONS)
@@ -67,12 +89,18 @@ def _value(value: Any) -> Any:
 
 def mixing_options(cutmix: ml_collections.ConfigDict) -> dict[str, Any]:
   """The library keywords of ``cutmix.method``, valued from ``config.cutmix``."""
-  return {keyword: _value(cutmix[field])
-          for keyword, field in KEYWORDS[cutmix.method].items()}
+  return {
+      keyword: _value(cutmix[field])
+      for keyword, field in KEYWORDS[cutmix.method].items()
+  }
 
 
-def mix_function(config: ml_collections.ConfigDict, *, num_classes: int,
-                 input_size: tuple[int, int]) -> Callable:
+def mix_function(
+    config: ml_collections.ConfigDict,
+    *,
+    num_classes: int,
+    input_size: tuple[int, int],
+) -> Callable:
   """The configured mixing for one batch (or one device's shard of it).
 
   Args:
@@ -90,12 +118,21 @@ def mix_function(config: ml_collections.ConfigDict, *, num_classes: int,
   options = mixing_options(c)
   if c.feature_stage is not None:
     options["input_size"] = tuple(input_size)
-  return functools.partial(FUNCTIONS[c.method], num_classes=num_classes,
-                           return_params=True, **options)
+  return functools.partial(
+      FUNCTIONS[c.method],
+      num_classes=num_classes,
+      return_params=True,
+      **options,
+  )
 
 
-def make_mix_fn(config: ml_collections.ConfigDict, mesh: Mesh, *,
-                num_classes: int, input_size: tuple[int, int]) -> Callable:
+def make_mix_fn(
+    config: ml_collections.ConfigDict,
+    mesh: Mesh,
+    *,
+    num_classes: int,
+    input_size: tuple[int, int],
+) -> Callable:
   """`mix_function` run on each device's shard with `cutmix_jax.per_shard`.
 
   No image crosses a device: each device mixes its own shard of the batch.

@@ -15,9 +15,9 @@ the model (or its checkpoint).
 
 from collections.abc import Callable, Sequence
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
-from flax import nnx
 
 # He initialisation over the output fan, as the PyTorch reference models use.
 _conv_init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -26,13 +26,24 @@ FeatureHook = Callable[[jax.Array], jax.Array]
 
 
 def _conv(rngs, cin, cout, kernel, stride=1, dtype=None):
-  return nnx.Conv(cin, cout, (kernel, kernel), strides=stride, padding="SAME",
-                  use_bias=False, kernel_init=_conv_init, dtype=dtype, rngs=rngs)
+  return nnx.Conv(
+      cin,
+      cout,
+      (kernel, kernel),
+      strides=stride,
+      padding="SAME",
+      use_bias=False,
+      kernel_init=_conv_init,
+      dtype=dtype,
+      rngs=rngs,
+  )
 
 
 def _bn(rngs, features, dtype=None):
   # Flax's momentum 0.9 is PyTorch's 0.1.
-  return nnx.BatchNorm(features, momentum=0.9, epsilon=1e-5, dtype=dtype, rngs=rngs)
+  return nnx.BatchNorm(
+      features, momentum=0.9, epsilon=1e-5, dtype=dtype, rngs=rngs
+  )
 
 
 class PreActBlock(nnx.Module):
@@ -44,8 +55,11 @@ class PreActBlock(nnx.Module):
     self.bn2 = _bn(rngs, cout, dtype)
     self.conv2 = _conv(rngs, cout, cout, 3, 1, dtype)
     self.dropout = nnx.Dropout(dropout)
-    self.shortcut = (_conv(rngs, cin, cout, 1, stride, dtype)
-                     if stride != 1 or cin != cout else None)
+    self.shortcut = (
+        _conv(rngs, cin, cout, 1, stride, dtype)
+        if stride != 1 or cin != cout
+        else None
+    )
 
   def __call__(self, x, *, rngs=None):
     out = nnx.relu(self.bn1(x))
@@ -124,7 +138,9 @@ class Head(nnx.Module):
 class Classifier(nnx.Module):
   """A stem, a sequence of stages of blocks, a head."""
 
-  def __init__(self, stem: Stem, stages: Sequence[Sequence[nnx.Module]], head: Head):
+  def __init__(
+      self, stem: Stem, stages: Sequence[Sequence[nnx.Module]], head: Head
+  ):
     self.stem = stem
     self.stages = nnx.List([nnx.List(blocks) for blocks in stages])
     self.head = head
@@ -134,9 +150,14 @@ class Classifier(nnx.Module):
     """The number of stages after the stem; valid hook points are 0..num_stages."""
     return len(self.stages)
 
-  def __call__(self, x, *, rngs: nnx.Rngs | None = None,
-               feature_hook: FeatureHook | None = None,
-               hook_stage: int | None = None) -> jax.Array:
+  def __call__(
+      self,
+      x,
+      *,
+      rngs: nnx.Rngs | None = None,
+      feature_hook: FeatureHook | None = None,
+      hook_stage: int | None = None,
+  ) -> jax.Array:
     """Logits for a batch of NHWC images.
 
     Args:
@@ -150,8 +171,9 @@ class Classifier(nnx.Module):
     Returns:
       ``float32[B, num_classes]`` logits.
     """
-    h = self.trunk(x, rngs=rngs, feature_hook=feature_hook,
-                   hook_stage=hook_stage)
+    h = self.trunk(
+        x, rngs=rngs, feature_hook=feature_hook, hook_stage=hook_stage
+    )
     return self.head(h)
 
   def feature_map(self, x) -> jax.Array:
@@ -171,9 +193,14 @@ class Classifier(nnx.Module):
     """
     return self.head.features(self.trunk(x))
 
-  def trunk(self, x, *, rngs: nnx.Rngs | None = None,
-            feature_hook: FeatureHook | None = None,
-            hook_stage: int | None = None) -> jax.Array:
+  def trunk(
+      self,
+      x,
+      *,
+      rngs: nnx.Rngs | None = None,
+      feature_hook: FeatureHook | None = None,
+      hook_stage: int | None = None,
+  ) -> jax.Array:
     """The stem and the stages: the head's input (arguments as `__call__`)."""
     h = self.stem(x)
     if feature_hook is not None and hook_stage == 0:
@@ -186,9 +213,16 @@ class Classifier(nnx.Module):
     return h
 
 
-def preact_resnet(*, depth: int = 18, width: int = 64, num_classes: int = 10,
-                  in_channels: int = 3, stem_stride: int = 1, dtype=None,
-                  rngs: nnx.Rngs) -> Classifier:
+def preact_resnet(
+    *,
+    depth: int = 18,
+    width: int = 64,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    stem_stride: int = 1,
+    dtype=None,
+    rngs: nnx.Rngs,
+) -> Classifier:
   """Pre-activation ResNet for 32x32 images (He et al., 2016, "Identity Mappings").
 
   Four stages of basic blocks with ``width * (1, 2, 4, 8)`` channels, strides
@@ -198,43 +232,85 @@ def preact_resnet(*, depth: int = 18, width: int = 64, num_classes: int = 10,
   """
   blocks_per_stage = {10: 1, 18: 2}
   if depth not in blocks_per_stage:
-    raise ValueError(f"model.depth: expected one of {sorted(blocks_per_stage)} for "
-                     f"preact_resnet, got {depth}.")
+    raise ValueError(
+        f"model.depth: expected one of {sorted(blocks_per_stage)} for "
+        f"preact_resnet, got {depth}."
+    )
   n = blocks_per_stage[depth]
   stem = Stem(in_channels, width, stride=stem_stride, dtype=dtype, rngs=rngs)
   stages, cin = [], width
   for i, stride in enumerate((1, 2, 2, 2)):
     cout = width * 2**i
-    stages.append([PreActBlock(cin if b == 0 else cout, cout, stride if b == 0 else 1,
-                               dtype=dtype, rngs=rngs) for b in range(n)])
+    stages.append(
+        [
+            PreActBlock(
+                cin if b == 0 else cout,
+                cout,
+                stride if b == 0 else 1,
+                dtype=dtype,
+                rngs=rngs,
+            )
+            for b in range(n)
+        ]
+    )
     cin = cout
-  return Classifier(stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs))
+  return Classifier(
+      stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs)
+  )
 
 
-def wide_resnet(*, depth: int = 28, width: int = 10, num_classes: int = 10,
-                in_channels: int = 3, dropout: float = 0.0, dtype=None,
-                rngs: nnx.Rngs) -> Classifier:
+def wide_resnet(
+    *,
+    depth: int = 28,
+    width: int = 10,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    dropout: float = 0.0,
+    dtype=None,
+    rngs: nnx.Rngs,
+) -> Classifier:
   """WideResNet-depth-width (Zagoruyko & Komodakis, 2016); WRN-28-10 by default.
 
   Three stages of ``(depth - 4) / 6`` pre-activation blocks with
   ``16 * width * (1, 2, 4)`` channels.
   """
   if (depth - 4) % 6:
-    raise ValueError(f"model.depth: expected 6n + 4 for wide_resnet, got {depth}.")
+    raise ValueError(
+        f"model.depth: expected 6n + 4 for wide_resnet, got {depth}."
+    )
   n = (depth - 4) // 6
   stem = Stem(in_channels, 16, dtype=dtype, rngs=rngs)
   stages, cin = [], 16
   for i, stride in enumerate((1, 2, 2)):
     cout = 16 * width * 2**i
-    stages.append([PreActBlock(cin if b == 0 else cout, cout, stride if b == 0 else 1,
-                               dropout=dropout, dtype=dtype, rngs=rngs)
-                   for b in range(n)])
+    stages.append(
+        [
+            PreActBlock(
+                cin if b == 0 else cout,
+                cout,
+                stride if b == 0 else 1,
+                dropout=dropout,
+                dtype=dtype,
+                rngs=rngs,
+            )
+            for b in range(n)
+        ]
+    )
     cin = cout
-  return Classifier(stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs))
+  return Classifier(
+      stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs)
+  )
 
 
-def pyramidnet(*, depth: int = 200, width: int = 240, num_classes: int = 10,
-               in_channels: int = 3, dtype=None, rngs: nnx.Rngs) -> Classifier:
+def pyramidnet(
+    *,
+    depth: int = 200,
+    width: int = 240,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    dtype=None,
+    rngs: nnx.Rngs,
+) -> Classifier:
   """Bottleneck PyramidNet (Han et al., 2017); depth 200, alpha 240 by default.
 
   ``width`` is the widening factor alpha: the bottleneck width grows linearly
@@ -242,7 +318,9 @@ def pyramidnet(*, depth: int = 200, width: int = 240, num_classes: int = 10,
   each of three stages; block outputs have 4x the bottleneck width.
   """
   if (depth - 2) % 9:
-    raise ValueError(f"model.depth: expected 9n + 2 for pyramidnet, got {depth}.")
+    raise ValueError(
+        f"model.depth: expected 9n + 2 for pyramidnet, got {depth}."
+    )
   n = (depth - 2) // 9
   step = width / (3 * n)
   stem = Stem(in_channels, 16, with_bn=True, dtype=dtype, rngs=rngs)
@@ -251,12 +329,19 @@ def pyramidnet(*, depth: int = 200, width: int = 240, num_classes: int = 10,
     blocks = []
     for b in range(n):
       grown += step
-      block = PyramidBottleneck(cin, int(round(grown)), stride if b == 0 else 1,
-                                dtype=dtype, rngs=rngs)
+      block = PyramidBottleneck(
+          cin,
+          int(round(grown)),
+          stride if b == 0 else 1,
+          dtype=dtype,
+          rngs=rngs,
+      )
       cin = block.cout
       blocks.append(block)
     stages.append(blocks)
-  return Classifier(stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs))
+  return Classifier(
+      stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs)
+  )
 
 
 MODELS = {

@@ -8,12 +8,24 @@ from collections.abc import Sequence
 
 import matplotlib
 
-matplotlib.use("Agg")  # Files only; a notebook's inline backend still shows figures.
+matplotlib.use(
+    "Agg"
+)  # Files only; a notebook's inline backend still shows figures.
 import matplotlib.pyplot as plt
 import numpy as np
 
-_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-            "horse", "ship", "truck")
+_CIFAR10 = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 
 def class_names(dataset: str, num_classes: int) -> tuple[str, ...]:
@@ -40,16 +52,29 @@ def plot_curves(path: str | None, records: Sequence[dict], *, title: str = ""):
     if not rows:
       continue
     epochs = [r["epoch"] for r in rows]
-    ax_loss.plot(epochs, [r["loss"] for r in rows], style, label=split, markersize=3)
-    ax_acc.plot(epochs, [100 * r["accuracy"] for r in rows], style, label=split,
-                markersize=3)
+    ax_loss.plot(
+        epochs, [r["loss"] for r in rows], style, label=split, markersize=3
+    )
+    ax_acc.plot(
+        epochs,
+        [100 * r["accuracy"] for r in rows],
+        style,
+        label=split,
+        markersize=3,
+    )
   ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
   ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="accuracy")
   for ax in (ax_loss, ax_acc):
     ax.grid(alpha=0.3)
     ax.legend()
-  ax_loss.text(0.01, 0.01, "train: on mixed labels", transform=ax_loss.transAxes,
-               fontsize=7, color="gray")
+  ax_loss.text(
+      0.01,
+      0.01,
+      "train: on mixed labels",
+      transform=ax_loss.transAxes,
+      fontsize=7,
+      color="gray",
+  )
   if title:
     fig.suptitle(title)
   fig.tight_layout()
@@ -58,9 +83,16 @@ def plot_curves(path: str | None, records: Sequence[dict], *, title: str = ""):
   return fig
 
 
-def plot_cutmix_samples(path: str | None, images: np.ndarray, labels: np.ndarray,
-                        params, *, num_samples: int = 16,
-                        class_names: Sequence[str] | None = None, columns: int = 8):
+def plot_cutmix_samples(
+    path: str | None,
+    images: np.ndarray,
+    labels: np.ndarray,
+    params,
+    *,
+    num_samples: int = 16,
+    class_names: Sequence[str] | None = None,
+    columns: int = 8,
+):
   """A grid of mixed images, each titled with its two classes and their weights.
 
   Everything shown is read from the `cutmix_jax.MixParams` the library
@@ -84,15 +116,19 @@ def plot_cutmix_samples(path: str | None, images: np.ndarray, labels: np.ndarray
   n = min(num_samples, len(images))
   names = class_names or [str(i) for i in range(int(labels.max()) + 1)]
   rows = -(-n // columns)
-  fig, axes = plt.subplots(rows, columns, figsize=(1.7 * columns, 2.4 * rows),
-                           squeeze=False)
+  fig, axes = plt.subplots(
+      rows, columns, figsize=(1.7 * columns, 2.4 * rows), squeeze=False
+  )
   for i, ax in enumerate(axes.flat):
     ax.axis("off")
     if i >= n:
       continue
     image = images[i]
-    ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray",
-              interpolation="nearest")
+    ax.imshow(
+        image[..., 0] if image.shape[-1] == 1 else image,
+        cmap="gray",
+        interpolation="nearest",
+    )
     own = names[int(labels[i])]
     if params is None or not bool(np.asarray(params.applied)[i]):
       ax.set_title(f"{own} 1.00", fontsize=8)
@@ -103,10 +139,21 @@ def plot_cutmix_samples(path: str | None, images: np.ndarray, labels: np.ndarray
     if bool(np.asarray(params.is_cutmix)[i]):
       y0, x0, y1, x1 = (int(v) for v in np.asarray(params.box)[i])
       # Pixel (r, c) covers [c - .5, c + .5]: outline the pasted cells exactly.
-      ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
-                                 edgecolor="red", linewidth=1.5))
-  fig.suptitle("mixed training images: own class and weight, partner's class and "
-               "weight (red: pasted box)", fontsize=9)
+      ax.add_patch(
+          plt.Rectangle(
+              (x0 - 0.5, y0 - 0.5),
+              x1 - x0,
+              y1 - y0,
+              fill=False,
+              edgecolor="red",
+              linewidth=1.5,
+          )
+      )
+  fig.suptitle(
+      "mixed training images: own class and weight, partner's class and "
+      "weight (red: pasted box)",
+      fontsize=9,
+  )
   fig.tight_layout()
   if path:
     fig.savefig(path, dpi=110)

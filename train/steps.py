@@ -27,18 +27,18 @@ all-reduce of gradients, batch-norm statistics and metrics.
 `cutmix_jax.per_shard` needs an Explicit-axes mesh (it calls `jax.reshard`).
 """
 
-import functools
 from collections.abc import Callable
+import functools
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
-import ml_collections
-import numpy as np
-import optax
-from flax import nnx
 from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+import ml_collections
+import numpy as np
+import optax
 
 from train import input_pipeline
 from train import mixing
@@ -46,8 +46,9 @@ from train import mixing
 
 def new_metrics() -> nnx.MultiMetric:
   """The metrics of a window of train steps, or of an evaluation: mean loss, accuracy."""
-  return nnx.MultiMetric(loss=nnx.metrics.Average("loss"),
-                         accuracy=nnx.metrics.Accuracy())
+  return nnx.MultiMetric(
+      loss=nnx.metrics.Average("loss"), accuracy=nnx.metrics.Accuracy()
+  )
 
 
 @functools.cache
@@ -61,8 +62,9 @@ def _metrics_graphdef() -> nnx.GraphDef:
 def _zero_metrics(mesh: Mesh) -> Callable[[], nnx.State]:
   # Zeros made in place on every device (a device_put of host zeros would
   # first check across processes that they are equal).
-  return jax.jit(lambda: nnx.state(new_metrics()),
-                 out_shardings=NamedSharding(mesh, P()))
+  return jax.jit(
+      lambda: nnx.state(new_metrics()), out_shardings=NamedSharding(mesh, P())
+  )
 
 
 def empty_metrics(mesh: Mesh) -> nnx.State:
@@ -80,9 +82,15 @@ def _compute_dtype(config: ml_collections.ConfigDict):
   return jnp.bfloat16 if config.half_precision else jnp.float32
 
 
-def make_step_body(config: ml_collections.ConfigDict, mesh: Mesh, *,
-                   num_classes: int, mean, std,
-                   image_size: tuple[int, int]) -> Callable:
+def make_step_body(
+    config: ml_collections.ConfigDict,
+    mesh: Mesh,
+    *,
+    num_classes: int,
+    mean,
+    std,
+    image_size: tuple[int, int],
+) -> Callable:
   """The train step on live NNX objects, to be wrapped by a jit.
 
   Returns:
@@ -92,8 +100,9 @@ def make_step_body(config: ml_collections.ConfigDict, mesh: Mesh, *,
   """
   mean = np.asarray(mean, np.float32)
   std = np.asarray(std, np.float32)
-  mix = mixing.make_mix_fn(config, mesh, num_classes=num_classes,
-                           input_size=image_size)
+  mix = mixing.make_mix_fn(
+      config, mesh, num_classes=num_classes, input_size=image_size
+  )
   stage = config.cutmix.feature_stage
   augment = config.augment.on == "device"
   dtype = _compute_dtype(config)
@@ -105,7 +114,8 @@ def make_step_body(config: ml_collections.ConfigDict, mesh: Mesh, *,
     step_dropout_key = jax.random.fold_in(dropout_key, count)
     if augment:
       images = input_pipeline.augment_on_device(
-          crop_key, images, pad=config.augment.pad, flip=config.augment.flip)
+          crop_key, images, pad=config.augment.pad, flip=config.augment.flip
+      )
     targets = None
     if stage is None:
       images, targets, _ = mix(mix_key, images, labels)
@@ -114,27 +124,42 @@ def make_step_body(config: ml_collections.ConfigDict, mesh: Mesh, *,
     def loss_fn(model):
       hook, mixed_targets = None, []
       if stage is not None:
+
         def hook(features):
           features, soft, _ = mix(mix_key, features, labels)
           mixed_targets.append(soft)
           return features
-      logits = model(x, rngs=nnx.Rngs(dropout=step_dropout_key),
-                     feature_hook=hook, hook_stage=stage)
+
+      logits = model(
+          x,
+          rngs=nnx.Rngs(dropout=step_dropout_key),
+          feature_hook=hook,
+          hook_stage=stage,
+      )
       soft = mixed_targets[0] if mixed_targets else targets
       losses = optax.softmax_cross_entropy(logits, soft)
       return losses.mean(), (losses, logits)
 
     model.train()
-    (_, (losses, logits)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+    (_, (losses, logits)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(
+        model
+    )
     optimizer.update(model, grads)
     metrics.update(loss=losses, logits=logits, labels=labels)
 
   return body
 
 
-def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
-                    mesh: Mesh, *, num_classes: int, mean, std,
-                    image_size: tuple[int, int] = (32, 32)) -> Callable:
+def make_train_step(
+    config: ml_collections.ConfigDict,
+    graphdef: nnx.GraphDef,
+    mesh: Mesh,
+    *,
+    num_classes: int,
+    mean,
+    std,
+    image_size: tuple[int, int] = (32, 32),
+) -> Callable:
   """The jitted train step for a configuration.
 
   Args:
@@ -154,8 +179,14 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
     the batch is added. ``step.lower(...).compile().cost_analysis()`` gives
     XLA's counts.
   """
-  body = make_step_body(config, mesh, num_classes=num_classes, mean=mean, std=std,
-                        image_size=image_size)
+  body = make_step_body(
+      config,
+      mesh,
+      num_classes=num_classes,
+      mean=mean,
+      std=std,
+      image_size=image_size,
+  )
 
   def step(state, metrics, images, labels, aug_key, dropout_key):
     model, optimizer = nnx.merge(graphdef, state)
@@ -166,8 +197,9 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
   return jax.jit(step, donate_argnums=(0, 1))
 
 
-def make_eval_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef, *,
-                   mean, std) -> Callable:
+def make_eval_step(
+    config: ml_collections.ConfigDict, graphdef: nnx.GraphDef, *, mean, std
+) -> Callable:
   """``eval(state, metrics, images, labels, mask) -> metrics``.
 
   ``mask`` is True for real examples and False for the padding of the last
@@ -189,9 +221,14 @@ def make_eval_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef, *,
   return jax.jit(eval_step, donate_argnums=1)
 
 
-def make_sample_fn(config: ml_collections.ConfigDict, mesh: Mesh, *,
-                   num_classes: int, image_size: tuple[int, int] = (32, 32),
-                   prob: float | None = None) -> Callable:
+def make_sample_fn(
+    config: ml_collections.ConfigDict,
+    mesh: Mesh,
+    *,
+    num_classes: int,
+    image_size: tuple[int, int] = (32, 32),
+    prob: float | None = None,
+) -> Callable:
   """``sample(rng, images, labels) -> (mixed uint8 images, soft labels, MixParams)``.
 
   The step's augmentation and input-level mixing, for pictures. For
@@ -204,15 +241,17 @@ def make_sample_fn(config: ml_collections.ConfigDict, mesh: Mesh, *,
   sample_config.cutmix.feature_stage = None
   if prob is not None:
     sample_config.cutmix.prob = prob
-  mix = mixing.make_mix_fn(sample_config, mesh, num_classes=num_classes,
-                           input_size=image_size)
+  mix = mixing.make_mix_fn(
+      sample_config, mesh, num_classes=num_classes, input_size=image_size
+  )
   augment = config.augment.on == "device"
 
   def sample(rng, images, labels):
     crop_key, mix_key = jax.random.split(rng)
     if augment:
       images = input_pipeline.augment_on_device(
-          crop_key, images, pad=config.augment.pad, flip=config.augment.flip)
+          crop_key, images, pad=config.augment.pad, flip=config.augment.flip
+      )
     return mix(mix_key, images, labels)
 
   return jax.jit(sample)
@@ -221,5 +260,12 @@ def make_sample_fn(config: ml_collections.ConfigDict, mesh: Mesh, *,
 @jax.jit
 def all_finite(tree) -> jax.Array:
   """Whether every float in ``tree`` is finite (the NaN guard before a save)."""
-  return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
-                            if jnp.issubdtype(x.dtype, jnp.inexact)]))
+  return jnp.all(
+      jnp.array(
+          [
+              jnp.all(jnp.isfinite(x))
+              for x in jax.tree.leaves(tree)
+              if jnp.issubdtype(x.dtype, jnp.inexact)
+          ]
+      )
+  )

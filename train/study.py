@@ -24,6 +24,7 @@ the runs. At the end it writes
   ``study.md`` the CAMs' region agreement on mixed images for every run.
 """
 
+from collections.abc import Sequence
 import contextlib
 import datetime
 import json
@@ -32,7 +33,6 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 
 from absl import app
 from absl import flags
@@ -51,14 +51,22 @@ def define_flags() -> None:
   ``--workdir`` in any process that imports both, a test session for one.)
   """
   flags.DEFINE_string("workdir", None, "The study's directory (runs, report).")
-  flags.DEFINE_string("methods", "none,cutmix,mixup",
-                      "Comma-separated cutmix.method values; 'none' is the baseline "
-                      "the others are paired with.")
+  flags.DEFINE_string(
+      "methods",
+      "none,cutmix,mixup",
+      "Comma-separated cutmix.method values; 'none' is the baseline "
+      "the others are paired with.",
+  )
   flags.DEFINE_string("seeds", "0-9", "Seeds: '0-9', '0,3,5' or '0-4,9'.")
-  flags.DEFINE_bool("cam", True, "Draw cam.png and measure the CAMs' agreement.")
+  flags.DEFINE_bool(
+      "cam", True, "Draw cam.png and measure the CAMs' agreement."
+  )
   config_flags.DEFINE_config_file(
-      "config", None, "A train/configs/*.py file, then --config.FIELD=VALUE overrides.",
-      lock_config=True)
+      "config",
+      None,
+      "A train/configs/*.py file, then --config.FIELD=VALUE overrides.",
+      lock_config=True,
+  )
   flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -80,8 +88,10 @@ def parse_seeds(text: str) -> list[int]:
   except ValueError:
     seeds = []
   if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-    raise StudyError(f"--seeds: expected distinct non-negative seeds such as '0-9', "
-                     f"'0,3,5' or '0-4,9', got {text!r}.")
+    raise StudyError(
+        f"--seeds: expected distinct non-negative seeds such as '0-9', "
+        f"'0,3,5' or '0-4,9', got {text!r}."
+    )
   return seeds
 
 
@@ -93,8 +103,10 @@ def parse_methods(text: str) -> list[str]:
   """
   methods = [m.strip() for m in text.split(",") if m.strip()]
   if not methods or len(set(methods)) != len(methods):
-    raise StudyError(f"--methods: expected distinct cutmix.method values such as "
-                     f"'none,cutmix,mixup', got {text!r}.")
+    raise StudyError(
+        f"--methods: expected distinct cutmix.method values such as "
+        f"'none,cutmix,mixup', got {text!r}."
+    )
   return sorted(methods, key=lambda m: m != "none")
 
 
@@ -102,8 +114,9 @@ def run_dir(workdir: str, method: str, seed: int) -> str:
   return os.path.join(workdir, "runs", f"{method}-seed{seed}")
 
 
-def run_config(base: ml_collections.ConfigDict, method: str, seed: int
-               ) -> ml_collections.ConfigDict:
+def run_config(
+    base: ml_collections.ConfigDict, method: str, seed: int
+) -> ml_collections.ConfigDict:
   """The base config with this method and seed, quiet (no bar, no sample picture)."""
   config = ml_collections.ConfigDict(base.to_dict())
   config.cutmix.method = method
@@ -113,7 +126,9 @@ def run_config(base: ml_collections.ConfigDict, method: str, seed: int
   return config
 
 
-def _config_differences(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
+def _config_differences(
+    stored: dict, wanted: dict, prefix: str = ""
+) -> list[str]:
   keys = sorted(set(stored) | set(wanted))
   out = []
   for key in keys:
@@ -150,8 +165,10 @@ def run_once(config: ml_collections.ConfigDict, directory: str) -> dict:
     if differences:
       raise StudyError(
           f"{directory} holds a run made with another configuration ("
-          + "; ".join(differences[:5]) + "). Use another --workdir, or delete that "
-          "directory to train it again.")
+          + "; ".join(differences[:5])
+          + "). Use another --workdir, or delete that "
+          "directory to train it again."
+      )
   if os.path.exists(result_path):
     with open(result_path) as f:
       return json.load(f)
@@ -159,18 +176,30 @@ def run_once(config: ml_collections.ConfigDict, directory: str) -> dict:
   with open(config_path, "w") as f:
     json.dump(wanted, f, indent=1)
   checkpoints = os.path.join(directory, "checkpoints")
-  resumed_from = max((int(d) for d in os.listdir(checkpoints) if d.isdigit()),
-                     default=0) if os.path.isdir(checkpoints) else 0
+  resumed_from = (
+      max((int(d) for d in os.listdir(checkpoints) if d.isdigit()), default=0)
+      if os.path.isdir(checkpoints)
+      else 0
+  )
   start = time.perf_counter()
   # The run's output, stderr too: tqdm redraws every bar on the terminal's
   # streams whenever the trainer prints, unless its prints go elsewhere.
-  with (open(os.path.join(directory, "train.log"), "a") as log,
-        contextlib.redirect_stdout(log), contextlib.redirect_stderr(log)):
+  with (
+      open(os.path.join(directory, "train.log"), "a") as log,
+      contextlib.redirect_stdout(log),
+      contextlib.redirect_stderr(log),
+  ):
     final = train.train_and_evaluate(config, directory)
-  result = dict(method=config.cutmix.method, seed=config.seed,
-                accuracy=100 * final["accuracy"], loss=final["loss"], step=final["step"],
-                epoch=final["epoch"], seconds=round(time.perf_counter() - start, 2),
-                resumed_from=resumed_from)
+  result = dict(
+      method=config.cutmix.method,
+      seed=config.seed,
+      accuracy=100 * final["accuracy"],
+      loss=final["loss"],
+      step=final["step"],
+      epoch=final["epoch"],
+      seconds=round(time.perf_counter() - start, 2),
+      resumed_from=resumed_from,
+  )
   with open(result_path + ".tmp", "w") as f:
     json.dump(result, f, indent=1)
   os.replace(result_path + ".tmp", result_path)  # Whole, or not at all.
@@ -181,20 +210,37 @@ def test_curve(directory: str) -> list[tuple[float, float]]:
   """``[(epoch, test accuracy in %)]`` from a run's metrics.jsonl."""
   from train import metric_writers
 
-  records = metric_writers.read_metrics(os.path.join(directory, "metrics.jsonl"))
-  return [(r["epoch"], 100 * r["accuracy"]) for r in records if r["split"] == "test"]
+  records = metric_writers.read_metrics(
+      os.path.join(directory, "metrics.jsonl")
+  )
+  return [
+      (r["epoch"], 100 * r["accuracy"]) for r in records if r["split"] == "test"
+  ]
 
 
 def _git_commit() -> str:
   try:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=_ROOT,
-                          capture_output=True, text=True, timeout=10, check=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           cwd=_ROOT, capture_output=True, text=True, timeout=10,
-                           check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
   except (OSError, subprocess.SubprocessError):
     return "unknown (not a git checkout)"
-  return head.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
+  return head.stdout.strip() + (
+      " with uncommitted changes" if dirty.stdout.strip() else ""
+  )
 
 
 def machine_description() -> str:
@@ -204,20 +250,32 @@ def machine_description() -> str:
   cpu = platform.processor() or platform.machine()
   try:
     with open("/proc/cpuinfo") as f:
-      cpu = next(line.split(":", 1)[1].strip() for line in f
-                 if line.startswith("model name"))
+      cpu = next(
+          line.split(":", 1)[1].strip()
+          for line in f
+          if line.startswith("model name")
+      )
   except (OSError, StopIteration):
     pass
   device = jax.devices()[0]
-  accelerator = ("no accelerator" if device.platform == "cpu" else
-                 f"{jax.device_count()} x {device.device_kind}")
-  return (f"{os.cpu_count()} CPU cores ({cpu}), {accelerator}, JAX {jax.__version__}, "
-          f"{platform.system()}")
+  accelerator = (
+      "no accelerator"
+      if device.platform == "cpu"
+      else f"{jax.device_count()} x {device.device_kind}"
+  )
+  return (
+      f"{os.cpu_count()} CPU cores ({cpu}), {accelerator}, JAX {jax.__version__}, "
+      f"{platform.system()}"
+  )
 
 
-def cam_agreements(base: ml_collections.ConfigDict, workdir: str, methods: Sequence[str],
-                   seeds: Sequence[int], cam_path: str | None
-                   ) -> tuple[dict[str, dict[int, float]], float]:
+def cam_agreements(
+    base: ml_collections.ConfigDict,
+    workdir: str,
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    cam_path: str | None,
+) -> tuple[dict[str, dict[int, float]], float]:
   """Every run's CAM region agreement on CutMix-mixed test images, in %.
 
   Also draws ``cam_path`` from the first seed's baseline and CutMix models.
@@ -227,43 +285,68 @@ def cam_agreements(base: ml_collections.ConfigDict, workdir: str, methods: Seque
     agreement of maps that show the larger of the two classes everywhere.
   """
   import jax
+
   from train import cam
   from train import input_pipeline
   from train import plots
 
-  data = input_pipeline.load(base.dataset, data_dir=base.data_dir,
-                             manual_dir=base.tfds_manual_dir,
-                             train_fraction=base.train_fraction,
-                             train_subset_seed=base.train_subset_seed)
+  data = input_pipeline.load(
+      base.dataset,
+      data_dir=base.data_dir,
+      manual_dir=base.tfds_manual_dir,
+      train_fraction=base.train_fraction,
+      train_subset_seed=base.train_subset_seed,
+  )
   rng = jax.random.key(2019)  # One draw of mixes, the same for every model.
-  mixed, params = cam.mix_for_display(rng, data.test_images, data.test_labels,
-                                      num_classes=data.num_classes)
+  mixed, params = cam.mix_for_display(
+      rng, data.test_images, data.test_labels, num_classes=data.num_classes
+  )
   restore = lambda m, s: cam.restore_model(
-      run_config(base, m, s), run_dir(workdir, m, s), num_classes=data.num_classes,
-      in_channels=data.train_images.shape[-1])
+      run_config(base, m, s),
+      run_dir(workdir, m, s),
+      num_classes=data.num_classes,
+      in_channels=data.train_images.shape[-1],
+  )
   pair = params.applied & (data.test_labels[params.partner] != data.test_labels)
   reference = 100 * float(np.maximum(params.lam, 1 - params.lam)[pair].mean())
   agreements = {m: {} for m in methods}
   for seed in seeds:
     for method in methods:
       agreements[method][seed] = 100 * cam.mixed_agreement(
-          restore(method, seed), mixed, data.test_labels, params, mean=data.mean,
-          std=data.std)
+          restore(method, seed),
+          mixed,
+          data.test_labels,
+          params,
+          mean=data.mean,
+          std=data.std,
+      )
   if cam_path and "none" in methods and "cutmix" in methods:
-    named = {"baseline": restore("none", seeds[0]), "CutMix": restore("cutmix", seeds[0])}
-    cam.plot_cams(cam_path, named, data.test_images, data.test_labels,
-                  mean=data.mean, std=data.std, rng=rng,
-                  class_names=plots.class_names(base.dataset, data.num_classes),
-                  title=f"Class activation maps of the seed-{seeds[0]} models "
-                        f"({base.dataset}, {len(data.train_labels)} training images)")
+    named = {
+        "baseline": restore("none", seeds[0]),
+        "CutMix": restore("cutmix", seeds[0]),
+    }
+    cam.plot_cams(
+        cam_path,
+        named,
+        data.test_images,
+        data.test_labels,
+        mean=data.mean,
+        std=data.std,
+        rng=rng,
+        class_names=plots.class_names(base.dataset, data.num_classes),
+        title=f"Class activation maps of the seed-{seeds[0]} models "
+        f"({base.dataset}, {len(data.train_labels)} training images)",
+    )
   return agreements, reference
 
 
 def report_header(c: ml_collections.ConfigDict, command: str = "") -> list[str]:
   """study.md's title and what was run where: command, date, machine, recipe, data."""
   now = datetime.datetime.now(datetime.timezone.utc)
-  title = (f"# Does it help? {c.dataset}, train_fraction {c.train_fraction:g}, "
-           f"{c.num_epochs} epochs")
+  title = (
+      f"# Does it help? {c.dataset}, train_fraction {c.train_fraction:g}, "
+      f"{c.num_epochs} epochs"
+  )
   lines = [title, ""]
   if command:
     lines.append(f"- Command: `{command}`")
@@ -274,20 +357,29 @@ def report_header(c: ml_collections.ConfigDict, command: str = "") -> list[str]:
       f"{c.batch_size}, {c.optimizer.schedule} learning rate "
       f"{c.optimizer.learning_rate:g}, {c.num_epochs} epochs, crop padding "
       f"{c.augment.pad}, flip {c.augment.flip}; CutMix alpha {c.cutmix.alpha:g}, "
-      f"MixUp alpha {c.cutmix.mixup_alpha:g}, both with prob {c.cutmix.prob:g}.")
+      f"MixUp alpha {c.cutmix.mixup_alpha:g}, both with prob {c.cutmix.prob:g}."
+  )
   lines.append(
       f"- Data: {c.dataset}, a stratified {c.train_fraction:g} of the training split "
       f"(subset seed {c.train_subset_seed}, the same for every run), the whole test "
-      "split. Runs are paired by seed: same initialisation and batch order.")
+      "split. Runs are paired by seed: same initialisation and batch order."
+  )
   lines.append(
       "- Accuracy: on the whole test split at the end of training; std: the sample "
-      "standard deviation over seeds; p-values: two-sided (sign test: ties dropped).")
+      "standard deviation over seeds; p-values: two-sided (sign test: ties dropped)."
+  )
   return lines
 
 
-def run_study(base: ml_collections.ConfigDict, methods: Sequence[str],
-              seeds: Sequence[int], workdir: str, *, command: str = "",
-              cam: bool = True) -> dict[str, dict[int, float]]:
+def run_study(
+    base: ml_collections.ConfigDict,
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    workdir: str,
+    *,
+    command: str = "",
+    cam: bool = True,
+) -> dict[str, dict[int, float]]:
   """Runs what is missing, then writes study.md, study.png (and cam.png).
 
   Args:
@@ -308,47 +400,70 @@ def run_study(base: ml_collections.ConfigDict, methods: Sequence[str],
   """
   import jax
   from tqdm import auto as tqdm
+
   from train import config_checks
   from train import study_report
 
   invocation_start = time.perf_counter()
   plan = [(m, s) for s in seeds for m in methods]
   for method, seed in plan:  # Every bad value stops the study before any run.
-    config_checks.validate_config(run_config(base, method, seed),
-                                  jax.device_count())
-  done = sum(os.path.exists(os.path.join(run_dir(workdir, m, s), "result.json"))
-             for m, s in plan)
+    config_checks.validate_config(
+        run_config(base, method, seed), jax.device_count()
+    )
+  done = sum(
+      os.path.exists(os.path.join(run_dir(workdir, m, s), "result.json"))
+      for m, s in plan
+  )
   results = {}
-  with tqdm.tqdm(total=len(plan), initial=done, unit="run", dynamic_ncols=True) as bar:
+  with tqdm.tqdm(
+      total=len(plan), initial=done, unit="run", dynamic_ncols=True
+  ) as bar:
     for method, seed in plan:
       directory = run_dir(workdir, method, seed)
       finished = os.path.exists(os.path.join(directory, "result.json"))
       bar.set_description(f"{method} seed {seed}")
-      results[method, seed] = run_once(run_config(base, method, seed), directory)
+      results[method, seed] = run_once(
+          run_config(base, method, seed), directory
+      )
       if not finished:
         bar.update(1)
         bar.set_postfix(last=f"{results[method, seed]['accuracy']:.2f}%")
-  accuracies = {m: {s: results[m, s]["accuracy"] for s in seeds} for m in methods}
-  curves = {m: {s: test_curve(run_dir(workdir, m, s)) for s in seeds} for m in methods}
+  accuracies = {
+      m: {s: results[m, s]["accuracy"] for s in seeds} for m in methods
+  }
+  curves = {
+      m: {s: test_curve(run_dir(workdir, m, s)) for s in seeds} for m in methods
+  }
 
   footer = []
   if cam:
-    agreements, reference = cam_agreements(base, workdir, methods, seeds,
-                                           os.path.join(workdir, "cam.png"))
+    agreements, reference = cam_agreements(
+        base, workdir, methods, seeds, os.path.join(workdir, "cam.png")
+    )
     footer += study_report.cam_table(agreements, reference)
   train_seconds = sum(r["seconds"] for r in results.values())
-  footer += ["", (f"Training time of the {len(plan)} runs: {train_seconds / 60:.1f} min "
-                  f"(sum of their wall times); this invocation: "
-                  f"{(time.perf_counter() - invocation_start) / 60:.1f} min.")]
+  footer += [
+      "",
+      (
+          f"Training time of the {len(plan)} runs: {train_seconds / 60:.1f} min "
+          f"(sum of their wall times); this invocation: "
+          f"{(time.perf_counter() - invocation_start) / 60:.1f} min."
+      ),
+  ]
   header = report_header(base, command)
-  report = study_report.markdown_report(accuracies, header=header, footer=footer)
+  report = study_report.markdown_report(
+      accuracies, header=header, footer=footer
+  )
   with open(os.path.join(workdir, "study.md"), "w") as f:
     f.write(report)
   study_report.plot_study(
-      os.path.join(workdir, "study.png"), accuracies, curves,
+      os.path.join(workdir, "study.png"),
+      accuracies,
+      curves,
       title=f"{base.dataset}, train_fraction {base.train_fraction:g}, "
-            f"{base.num_epochs} epochs, "
-            f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)})")
+      f"{base.num_epochs} epochs, "
+      f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)})",
+  )
   return accuracies
 
 
@@ -356,8 +471,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # Orbax logs every file it writes at INFO.
+    logging.set_verbosity(
+        logging.WARNING
+    )  # Orbax logs every file it writes at INFO.
   import jax
+
   from train import config_checks
   from train import input_pipeline
   from train import train
@@ -366,22 +484,36 @@ def main(argv):
   if jax.config.jax_compilation_cache_dir is None:
     # The runs of one method compile the same programs; later runs and a
     # resumed study read them from disk. The cache changes no numbers.
-    jax.config.update("jax_compilation_cache_dir", os.path.join(workdir, "jax_cache"))
+    jax.config.update(
+        "jax_compilation_cache_dir", os.path.join(workdir, "jax_cache")
+    )
   try:
     seeds = parse_seeds(flags.FLAGS.seeds)
     methods = parse_methods(flags.FLAGS.methods)
     os.makedirs(workdir, exist_ok=True)
-    run_study(flags.FLAGS.config, methods, seeds, workdir,
-              command="python -m train.study " + " ".join(sys.argv[1:]),
-              cam=flags.FLAGS.cam)
-  except (StudyError, config_checks.ConfigError, train.NonFiniteLossError,
-          input_pipeline.DataUnavailableError) as e:
+    run_study(
+        flags.FLAGS.config,
+        methods,
+        seeds,
+        workdir,
+        command="python -m train.study " + " ".join(sys.argv[1:]),
+        cam=flags.FLAGS.cam,
+    )
+  except (
+      StudyError,
+      config_checks.ConfigError,
+      train.NonFiniteLossError,
+      input_pipeline.DataUnavailableError,
+  ) as e:
     print(f"\nERROR: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
   with open(os.path.join(workdir, "study.md")) as f:
     print(f.read(), flush=True)
-  print(f"Wrote {workdir}/study.md, study.png" + (", cam.png" if flags.FLAGS.cam else ""),
-        flush=True)
+  print(
+      f"Wrote {workdir}/study.md, study.png"
+      + (", cam.png" if flags.FLAGS.cam else ""),
+      flush=True,
+  )
 
 
 if __name__ == "__main__":

@@ -6,13 +6,15 @@ seeds, wins/ties/losses, a two-sided sign test and a paired t-test),
 `markdown_report` and `plot_study`.
 """
 
+from collections.abc import Mapping, Sequence
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
 
 import matplotlib
 
-matplotlib.use("Agg")  # Files only; a notebook's inline backend still shows figures.
+matplotlib.use(
+    "Agg"
+)  # Files only; a notebook's inline backend still shows figures.
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
@@ -24,8 +26,12 @@ METHOD_NAMES = {
     "mixup": "MixUp",
     "switch": "CutMix or MixUp",
 }
-_COLORS = {"none": "tab:gray", "cutmix": "tab:red", "mixup": "tab:blue",
-           "switch": "tab:purple"}
+_COLORS = {
+    "none": "tab:gray",
+    "cutmix": "tab:red",
+    "mixup": "tab:blue",
+    "switch": "tab:purple",
+}
 
 # {method: {seed: value}}
 Results = Mapping[str, Mapping[int, float]]
@@ -56,8 +62,9 @@ class Comparison:
   t_p: float
 
 
-def paired_comparison(method: Mapping[int, float], baseline: Mapping[int, float]
-                      ) -> Comparison:
+def paired_comparison(
+    method: Mapping[int, float], baseline: Mapping[int, float]
+) -> Comparison:
   """Pairs a method's accuracies with the baseline's by seed.
 
   Args:
@@ -72,18 +79,26 @@ def paired_comparison(method: Mapping[int, float], baseline: Mapping[int, float]
   """
   seeds = tuple(sorted(set(method) & set(baseline)))
   if not seeds:
-    raise ValueError("paired_comparison: expected seeds that both methods ran, got "
-                     f"{sorted(method)} and {sorted(baseline)}.")
+    raise ValueError(
+        "paired_comparison: expected seeds that both methods ran, got "
+        f"{sorted(method)} and {sorted(baseline)}."
+    )
   # Accuracies are multiples of 100/N; round away float noise before comparing.
   gains = np.round(np.array([method[s] - baseline[s] for s in seeds]), 9)
   wins, losses = int(np.sum(gains > 0)), int(np.sum(gains < 0))
   ties = len(seeds) - wins - losses
-  sign_p = (stats.binomtest(wins, wins + losses, 0.5).pvalue
-            if wins + losses else math.nan)
+  sign_p = (
+      stats.binomtest(wins, wins + losses, 0.5).pvalue
+      if wins + losses
+      else math.nan
+  )
   t_p = math.nan
   if len(seeds) > 1 and np.ptp(gains) > 0:
-    t_p = float(stats.ttest_rel([method[s] for s in seeds],
-                                [baseline[s] for s in seeds]).pvalue)
+    t_p = float(
+        stats.ttest_rel(
+            [method[s] for s in seeds], [baseline[s] for s in seeds]
+        ).pvalue
+    )
   return Comparison(seeds, gains, wins, ties, losses, float(sign_p), t_p)
 
 
@@ -102,8 +117,13 @@ def method_name(method: str) -> str:
   return METHOD_NAMES.get(method, method)
 
 
-def markdown_report(accuracies: Results, *, baseline: str = "none",
-                    header: Sequence[str] = (), footer: Sequence[str] = ()) -> str:
+def markdown_report(
+    accuracies: Results,
+    *,
+    baseline: str = "none",
+    header: Sequence[str] = (),
+    footer: Sequence[str] = (),
+) -> str:
   """The study as Markdown: a summary table, then every seed's accuracy.
 
   Args:
@@ -118,9 +138,11 @@ def markdown_report(accuracies: Results, *, baseline: str = "none",
   lines = list(header)
   if header:
     lines.append("")
-  lines.append("| method | test accuracy (%), mean +- std | paired gain over the "
-               "baseline (pp), mean +- std | wins / ties / losses | sign test p | "
-               "paired t-test p |")
+  lines.append(
+      "| method | test accuracy (%), mean +- std | paired gain over the "
+      "baseline (pp), mean +- std | wins / ties / losses | sign test p | "
+      "paired t-test p |"
+  )
   lines.append("|---|---|---|---|---|---|")
   for method, by_seed in accuracies.items():
     row = [method_name(method), mean_std(list(by_seed.values()))]
@@ -128,25 +150,35 @@ def markdown_report(accuracies: Results, *, baseline: str = "none",
       row += ["-", "-", "-", "-"]
     else:
       c = paired_comparison(by_seed, accuracies[baseline])
-      row += [("+" if c.gains.mean() >= 0 else "") + mean_std(c.gains),
-              f"{c.wins} / {c.ties} / {c.losses} of {len(c.seeds)}",
-              _p(c.sign_p), _p(c.t_p)]
+      row += [
+          ("+" if c.gains.mean() >= 0 else "") + mean_std(c.gains),
+          f"{c.wins} / {c.ties} / {c.losses} of {len(c.seeds)}",
+          _p(c.sign_p),
+          _p(c.t_p),
+      ]
     lines.append("| " + " | ".join(row) + " |")
   seeds = sorted(set().union(*(set(v) for v in accuracies.values())))
-  lines += ["", "Final test accuracy (%) of every run:", "",
-            "| seed | " + " | ".join(method_name(m) for m in accuracies) + " |",
-            "|---" * (len(accuracies) + 1) + "|"]
+  lines += [
+      "",
+      "Final test accuracy (%) of every run:",
+      "",
+      "| seed | " + " | ".join(method_name(m) for m in accuracies) + " |",
+      "|---" * (len(accuracies) + 1) + "|",
+  ]
   for seed in seeds:
-    cells = [f"{accuracies[m][seed]:.2f}" if seed in accuracies[m] else "-"
-             for m in accuracies]
+    cells = [
+        f"{accuracies[m][seed]:.2f}" if seed in accuracies[m] else "-"
+        for m in accuracies
+    ]
     lines.append(f"| {seed} | " + " | ".join(cells) + " |")
   if footer:
     lines += [""] + list(footer)
   return "\n".join(lines) + "\n"
 
 
-def cam_table(agreements: Results, reference: float, *, baseline: str = "none"
-              ) -> list[str]:
+def cam_table(
+    agreements: Results, reference: float, *, baseline: str = "none"
+) -> list[str]:
   """Markdown lines: each method's CAM region agreement, paired with the baseline's.
 
   Args:
@@ -157,21 +189,27 @@ def cam_table(agreements: Results, reference: float, *, baseline: str = "none"
   Returns:
     The lines of a paragraph and a table.
   """
-  intro = ("Class activation maps on CutMix-mixed test images (one draw, alpha 1, a "
-           "box per image; the pairs of two different classes): the share of pixels "
-           "where the larger of the two classes' maps is the class whose pixels are "
-           "there (`train/cam.py`, `region_agreement`; maps showing the larger class "
-           f"everywhere score {reference:.1f}%), mean +- std over seeds:")
-  columns = ("| method | CAM region agreement (%) | higher / equal / lower than the "
-             "baseline's |")
+  intro = (
+      "Class activation maps on CutMix-mixed test images (one draw, alpha 1, a "
+      "box per image; the pairs of two different classes): the share of pixels "
+      "where the larger of the two classes' maps is the class whose pixels are "
+      "there (`train/cam.py`, `region_agreement`; maps showing the larger class "
+      f"everywhere score {reference:.1f}%), mean +- std over seeds:"
+  )
+  columns = (
+      "| method | CAM region agreement (%) | higher / equal / lower than the "
+      "baseline's |"
+  )
   lines = [intro, "", columns, "|---|---|---|"]
   for method, by_seed in agreements.items():
     paired = "-"
     if method != baseline and baseline in agreements:
       c = paired_comparison(by_seed, agreements[baseline])
       paired = f"{c.wins} / {c.ties} / {c.losses} of {len(c.seeds)} seeds"
-    lines.append(f"| {method_name(method)} | {mean_std(list(by_seed.values()))} | "
-                 f"{paired} |")
+    lines.append(
+        f"| {method_name(method)} | {mean_std(list(by_seed.values()))} | "
+        f"{paired} |"
+    )
   return lines
 
 
@@ -182,9 +220,14 @@ def _curve_band(curves: Mapping[int, Sequence[tuple[float, float]]]):
   return np.array(epochs), np.array([[c[e] for e in epochs] for c in per_seed])
 
 
-def plot_study(path: str | None, accuracies: Results,
-               curves: Mapping[str, Mapping[int, Sequence[tuple[float, float]]]], *,
-               baseline: str = "none", title: str = ""):
+def plot_study(
+    path: str | None,
+    accuracies: Results,
+    curves: Mapping[str, Mapping[int, Sequence[tuple[float, float]]]],
+    *,
+    baseline: str = "none",
+    title: str = "",
+):
   """The study's picture.
 
   Top left: every seed's final accuracy, a line joining each seed's runs
@@ -208,16 +251,29 @@ def plot_study(path: str | None, accuracies: Results,
   seeds = sorted(set().union(*(set(v) for v in accuracies.values())))
   for seed in seeds:
     xs = [i for i, m in enumerate(methods) if seed in accuracies[m]]
-    ax.plot(xs, [accuracies[methods[i]][seed] for i in xs], "-", color="0.75",
-            linewidth=0.9, zorder=1)
+    ax.plot(
+        xs,
+        [accuracies[methods[i]][seed] for i in xs],
+        "-",
+        color="0.75",
+        linewidth=0.9,
+        zorder=1,
+    )
   for i, m in enumerate(methods):
     values = list(accuracies[m].values())
     ax.scatter([i] * len(values), values, color=_COLORS.get(m), s=22, zorder=2)
-    ax.plot([i - 0.2, i + 0.2], [np.mean(values)] * 2, color="black", linewidth=2,
-            zorder=3)
+    ax.plot(
+        [i - 0.2, i + 0.2],
+        [np.mean(values)] * 2,
+        color="black",
+        linewidth=2,
+        zorder=3,
+    )
   ax.set_xticks(range(len(methods)), [method_name(m) for m in methods])
-  ax.set(ylabel="final test accuracy (%)",
-         title="every seed (grey lines join the runs of one seed; black: mean)")
+  ax.set(
+      ylabel="final test accuracy (%)",
+      title="every seed (grey lines join the runs of one seed; black: mean)",
+  )
 
   ax = axes[0, 1]
   others = [m for m in methods if m != baseline]
@@ -225,16 +281,23 @@ def plot_study(path: str | None, accuracies: Results,
     width = 0.8 / len(others)
     for k, m in enumerate(others):
       c = paired_comparison(accuracies[m], accuracies[baseline])
-      ax.bar(np.arange(len(c.seeds)) + (k - (len(others) - 1) / 2) * width, c.gains,
-             width, color=_COLORS.get(m),
-             label=f"{method_name(m)}: wins / ties / losses {c.wins} / {c.ties} / "
-                   f"{c.losses}")
+      ax.bar(
+          np.arange(len(c.seeds)) + (k - (len(others) - 1) / 2) * width,
+          c.gains,
+          width,
+          color=_COLORS.get(m),
+          label=f"{method_name(m)}: wins / ties / losses {c.wins} / {c.ties} / "
+          f"{c.losses}",
+      )
       seeds_axis = c.seeds
     ax.set_xticks(range(len(seeds_axis)), [str(s) for s in seeds_axis])
     ax.axhline(0, color="black", linewidth=0.8)
     ax.legend(fontsize=8)
-  ax.set(xlabel="seed", ylabel="accuracy minus the baseline's (pp)",
-         title="paired gain over the baseline, seed by seed")
+  ax.set(
+      xlabel="seed",
+      ylabel="accuracy minus the baseline's (pp)",
+      title="paired gain over the baseline, seed by seed",
+  )
 
   for ax, half in ((axes[1, 0], False), (axes[1, 1], True)):
     for m in methods:
@@ -244,14 +307,32 @@ def plot_study(path: str | None, accuracies: Results,
       keep = epochs >= epochs.max() / 2 if half else np.ones_like(epochs, bool)
       mean = acc.mean(0)
       std = acc.std(0, ddof=1) if len(acc) > 1 else np.zeros_like(mean)
-      ax.plot(epochs[keep], mean[keep], color=_COLORS.get(m), linewidth=1.2,
-              marker="o" if keep.sum() < 20 else None, markersize=3,
-              label=f"{method_name(m)} ({len(acc)} seeds)")
-      ax.fill_between(epochs[keep], (mean - std)[keep], (mean + std)[keep],
-                      color=_COLORS.get(m), alpha=0.2, linewidth=0)
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)",
-           title=("second half of training" if half else
-                  "test accuracy: mean over seeds, band +- 1 std"))
+      ax.plot(
+          epochs[keep],
+          mean[keep],
+          color=_COLORS.get(m),
+          linewidth=1.2,
+          marker="o" if keep.sum() < 20 else None,
+          markersize=3,
+          label=f"{method_name(m)} ({len(acc)} seeds)",
+      )
+      ax.fill_between(
+          epochs[keep],
+          (mean - std)[keep],
+          (mean + std)[keep],
+          color=_COLORS.get(m),
+          alpha=0.2,
+          linewidth=0,
+      )
+    ax.set(
+        xlabel="epoch",
+        ylabel="test accuracy (%)",
+        title=(
+            "second half of training"
+            if half
+            else "test accuracy: mean over seeds, band +- 1 std"
+        ),
+    )
     ax.legend(fontsize=8, loc="lower right")
   for ax in axes.flat:
     ax.grid(alpha=0.3)

@@ -20,11 +20,11 @@ import time
 from typing import Any
 
 import jax
-import ml_collections
-import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+import ml_collections
+import numpy as np
 
 from train import checkpointing
 from train import config_checks
@@ -44,32 +44,53 @@ def _put_batch(sharding: NamedSharding, *arrays: np.ndarray) -> list[jax.Array]:
   return [jax.make_array_from_process_local_data(sharding, a) for a in arrays]
 
 
-def _host_batches(config, data, order_seed, aug_seed, *, start, stop,
-                  local_batch, steps_per_epoch):
+def _host_batches(
+    config,
+    data,
+    order_seed,
+    aug_seed,
+    *,
+    start,
+    stop,
+    local_batch,
+    steps_per_epoch,
+):
   """This process's batches of steps ``start .. stop - 1``."""
   for step in range(start, stop):
     images, labels = input_pipeline.train_batch(
-        data, order_seed, step, local_batch, steps_per_epoch)
+        data, order_seed, step, local_batch, steps_per_epoch
+    )
     if config.augment.on == "host":
       images = input_pipeline.crop_and_flip_host(
-          images, (aug_seed, step, jax.process_index()), pad=config.augment.pad,
-          flip=config.augment.flip)
+          images,
+          (aug_seed, step, jax.process_index()),
+          pad=config.augment.pad,
+          flip=config.augment.flip,
+      )
     yield images, labels
 
 
-def evaluate(eval_step, state, data: input_pipeline.Data, *, local_batch: int,
-             sharding: NamedSharding) -> dict[str, float]:
+def evaluate(
+    eval_step,
+    state,
+    data: input_pipeline.Data,
+    *,
+    local_batch: int,
+    sharding: NamedSharding,
+) -> dict[str, float]:
   """Loss and accuracy over the whole test set (the last batch padded, masked)."""
   per_process = -(-data.test_size // jax.process_count())
   metrics = steps.empty_metrics(sharding.mesh)
   for start in range(0, per_process, local_batch):
-    images = data.test_images[start:start + local_batch]
-    labels = data.test_labels[start:start + local_batch]
+    images = data.test_images[start : start + local_batch]
+    labels = data.test_labels[start : start + local_batch]
     pad = local_batch - len(labels)
     mask = np.arange(local_batch) < len(labels)
     images = np.pad(images, ((0, pad), (0, 0), (0, 0), (0, 0)))
     labels = np.pad(labels, (0, pad))
-    metrics = eval_step(state, metrics, *_put_batch(sharding, images, labels, mask))
+    metrics = eval_step(
+        state, metrics, *_put_batch(sharding, images, labels, mask)
+    )
   return steps.compute_metrics(metrics)
 
 
@@ -78,35 +99,53 @@ def _plot_mixed_batch(config, workdir, sharding, data, keys, first_batch):
   from train import plots
 
   # Every process takes part (the batch is global); process 0 draws it.
-  sample = steps.make_sample_fn(config, sharding.mesh, num_classes=data.num_classes,
-                                image_size=data.train_images.shape[1:3], prob=1.0)
+  sample = steps.make_sample_fn(
+      config,
+      sharding.mesh,
+      num_classes=data.num_classes,
+      image_size=data.train_images.shape[1:3],
+      prob=1.0,
+  )
   images, labels = _put_batch(sharding, *first_batch)
   mixed, _, params = sample(keys["augment"], images, labels)
   mixed, labels, params = multihost_utils.process_allgather(
-      (mixed, labels, params), tiled=True)
+      (mixed, labels, params), tiled=True
+  )
   if jax.process_index() == 0:
     plots.plot_cutmix_samples(
-        os.path.join(workdir, "cutmix_samples.png"), mixed, labels, params,
+        os.path.join(workdir, "cutmix_samples.png"),
+        mixed,
+        labels,
+        params,
         num_samples=config.num_plot_samples,
-        class_names=plots.class_names(config.dataset, data.num_classes))
+        class_names=plots.class_names(config.dataset, data.num_classes),
+    )
 
 
-def _stop_if_not_finite(state, manager, *, first_step: int, step: int,
-                        loss: float = 0.0) -> None:
+def _stop_if_not_finite(
+    state, manager, *, first_step: int, step: int, loss: float = 0.0
+) -> None:
   """The NaN guard: nothing non-finite is ever saved."""
   if np.isfinite(loss) and bool(steps.all_finite(state)):
     return
   last_good = manager.latest_step()
-  where = (f"the last good checkpoint, step {last_good}, is kept in "
-           f"{manager.directory}" if last_good else "no checkpoint had been written yet")
+  where = (
+      f"the last good checkpoint, step {last_good}, is kept in "
+      f"{manager.directory}"
+      if last_good
+      else "no checkpoint had been written yet"
+  )
   raise NonFiniteLossError(
       f"Training stopped: the loss became non-finite ({loss}) between steps "
       f"{first_step} and {step}. Nothing was saved after it; {where}. "
       "Lower config.optimizer.learning_rate or check the data, then rerun (the run "
-      "resumes from that checkpoint).")
+      "resumes from that checkpoint)."
+  )
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str
+) -> dict[str, Any]:
   """Trains and evaluates, resuming from ``workdir`` if it holds a checkpoint.
 
   Writes ``workdir/metrics.jsonl`` and TensorBoard event files, checkpoints
@@ -134,52 +173,97 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   batch_sharding = NamedSharding(mesh, P("data"))
   keys = train_state.named_keys(config.seed)
 
-  data = input_pipeline.load(config.dataset, data_dir=config.data_dir,
-                             manual_dir=config.tfds_manual_dir,
-                             train_fraction=config.train_fraction,
-                             train_subset_seed=config.train_subset_seed)
+  data = input_pipeline.load(
+      config.dataset,
+      data_dir=config.data_dir,
+      manual_dir=config.tfds_manual_dir,
+      train_fraction=config.train_fraction,
+      train_subset_seed=config.train_subset_seed,
+  )
   distributed.wait_for_every_process("train: data loaded")
   # The library checks the mixing again on the data's own image shape.
   config_checks.check_mixing(
-      config, shard_batch=config.batch_size // jax.device_count(),
-      image_shape=data.train_images.shape[1:], num_classes=data.num_classes)
+      config,
+      shard_batch=config.batch_size // jax.device_count(),
+      image_shape=data.train_images.shape[1:],
+      num_classes=data.num_classes,
+  )
   local_batch = config.batch_size // num_processes
   spe = input_pipeline.steps_per_epoch(data, local_batch, num_processes)
   if spe == 0:
     raise config_checks.ConfigError(
         f"config.batch_size: expected at most the training set size "
-        f"{data.train_size}, got {config.batch_size}.")
+        f"{data.train_size}, got {config.batch_size}."
+    )
   num_steps = train_state.num_train_steps(config, spe)
 
   schedule = train_state.learning_rate_schedule(config, spe, num_steps)
   graphdef, state = train_state.create_train_state(
-      config, keys["init"], mesh, schedule=schedule, num_classes=data.num_classes,
-      in_channels=data.train_images.shape[-1])
+      config,
+      keys["init"],
+      mesh,
+      schedule=schedule,
+      num_classes=data.num_classes,
+      in_channels=data.train_images.shape[-1],
+  )
   train_step = steps.make_train_step(
-      config, graphdef, mesh, num_classes=data.num_classes, mean=data.mean,
-      std=data.std, image_size=data.train_images.shape[1:3])
-  eval_step = steps.make_eval_step(config, graphdef, mean=data.mean, std=data.std)
+      config,
+      graphdef,
+      mesh,
+      num_classes=data.num_classes,
+      mean=data.mean,
+      std=data.std,
+      image_size=data.train_images.shape[1:3],
+  )
+  eval_step = steps.make_eval_step(
+      config, graphdef, mean=data.mean, std=data.std
+  )
 
   manager = checkpointing.checkpoint_manager(
-      workdir, every_steps=config.checkpoint_every_steps,
-      keep=config.keep_checkpoints, final_step=num_steps)
+      workdir,
+      every_steps=config.checkpoint_every_steps,
+      keep=config.keep_checkpoints,
+      final_step=num_steps,
+  )
   start = manager.latest_step() or 0
   if start:
     state = checkpointing.restore(manager, start, state)
-    print(f"Resumed from the checkpoint at step {start} in {workdir}.", flush=True)
-  writer = metric_writers.MetricWriter(workdir, resume_step=start, enabled=is_main)
+    print(
+        f"Resumed from the checkpoint at step {start} in {workdir}.", flush=True
+    )
+  writer = metric_writers.MetricWriter(
+      workdir, resume_step=start, enabled=is_main
+  )
   order_seed = train_state.data_seed(keys["data"])
   if start == 0 and config.num_plot_samples > 0:
-    _plot_mixed_batch(config, workdir, batch_sharding, data, keys,
-                      input_pipeline.train_batch(data, order_seed, 0, local_batch, spe))
+    _plot_mixed_batch(
+        config,
+        workdir,
+        batch_sharding,
+        data,
+        keys,
+        input_pipeline.train_batch(data, order_seed, 0, local_batch, spe),
+    )
 
   from tqdm import auto as tqdm
-  bar = tqdm.tqdm(total=num_steps, initial=start, unit="step", dynamic_ncols=True,
-                  disable=not (is_main and config.progress_bar))
-  batches = _host_batches(config, data, order_seed,
-                          train_state.data_seed(keys["augment"]), start=start,
-                          stop=num_steps, local_batch=local_batch,
-                          steps_per_epoch=spe)
+
+  bar = tqdm.tqdm(
+      total=num_steps,
+      initial=start,
+      unit="step",
+      dynamic_ncols=True,
+      disable=not (is_main and config.progress_bar),
+  )
+  batches = _host_batches(
+      config,
+      data,
+      order_seed,
+      train_state.data_seed(keys["augment"]),
+      start=start,
+      stop=num_steps,
+      local_batch=local_batch,
+      steps_per_epoch=spe,
+  )
   if config.augment.on == "host":
     batches = input_pipeline.prefetch(batches)
   metrics = steps.empty_metrics(mesh)
@@ -189,55 +273,111 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   try:
     for step in range(start + 1, num_steps + 1):
       images, labels = next(batches)
-      state, metrics = train_step(state, metrics,
-                                  *_put_batch(batch_sharding, images, labels),
-                                  keys["augment"], keys["dropout"])
+      state, metrics = train_step(
+          state,
+          metrics,
+          *_put_batch(batch_sharding, images, labels),
+          keys["augment"],
+          keys["dropout"],
+      )
       bar.update(1)
       epoch = round(step / spe, 4)
       end_of_epoch = step % spe == 0
-      if step % config.log_every_steps == 0 or end_of_epoch or step == num_steps:
+      if (
+          step % config.log_every_steps == 0
+          or end_of_epoch
+          or step == num_steps
+      ):
         train_metrics = steps.compute_metrics(metrics)
-        _stop_if_not_finite(state, manager, first_step=logged_step + 1, step=step,
-                            loss=train_metrics["loss"])
+        _stop_if_not_finite(
+            state,
+            manager,
+            first_step=logged_step + 1,
+            step=step,
+            loss=train_metrics["loss"],
+        )
         now = time.perf_counter()
-        writer.write(step=step, split="train", epoch=epoch, **train_metrics,
-                     learning_rate=float(schedule(step - 1)),
-                     images_per_second=(step - logged_step) * config.batch_size
-                     / (now - logged_time))
-        bar.set_postfix(epoch=f"{epoch:.2f}", loss=f"{train_metrics['loss']:.3f}")
+        writer.write(
+            step=step,
+            split="train",
+            epoch=epoch,
+            **train_metrics,
+            learning_rate=float(schedule(step - 1)),
+            images_per_second=(step - logged_step)
+            * config.batch_size
+            / (now - logged_time),
+        )
+        bar.set_postfix(
+            epoch=f"{epoch:.2f}", loss=f"{train_metrics['loss']:.3f}"
+        )
         metrics = steps.empty_metrics(mesh)
         logged_step, logged_time = step, now
       if manager.should_save(step):
-        _stop_if_not_finite(state, manager, first_step=logged_step + 1, step=step)
+        _stop_if_not_finite(
+            state, manager, first_step=logged_step + 1, step=step
+        )
         checkpointing.save(manager, step, state)
-      if (end_of_epoch and (step // spe) % config.eval_every_epochs == 0
-          or step == num_steps):
-        test_metrics = dict(step=step, epoch=epoch, split="test", **evaluate(
-            eval_step, state, data, local_batch=config.eval_batch_size // num_processes,
-            sharding=batch_sharding))
+      if (
+          end_of_epoch
+          and (step // spe) % config.eval_every_epochs == 0
+          or step == num_steps
+      ):
+        test_metrics = dict(
+            step=step,
+            epoch=epoch,
+            split="test",
+            **evaluate(
+                eval_step,
+                state,
+                data,
+                local_batch=config.eval_batch_size // num_processes,
+                sharding=batch_sharding,
+            ),
+        )
         writer.write(**test_metrics)
         if is_main:
-          bar.write(f"step {step} epoch {epoch:.2f}: test loss "
-                    f"{test_metrics['loss']:.4f}, accuracy {test_metrics['accuracy']:.4f}")
+          bar.write(
+              f"step {step} epoch {epoch:.2f}: test loss "
+              f"{test_metrics['loss']:.4f}, accuracy {test_metrics['accuracy']:.4f}"
+          )
   finally:
     bar.close()
     writer.close()
     manager.wait_until_finished()
 
-  if test_metrics is None:  # Nothing left to train: the run had already finished.
-    test_metrics = dict(step=step, epoch=round(step / spe, 4), split="test", **evaluate(
-        eval_step, state, data, local_batch=config.eval_batch_size // num_processes,
-        sharding=batch_sharding))
+  if (
+      test_metrics is None
+  ):  # Nothing left to train: the run had already finished.
+    test_metrics = dict(
+        step=step,
+        epoch=round(step / spe, 4),
+        split="test",
+        **evaluate(
+            eval_step,
+            state,
+            data,
+            local_batch=config.eval_batch_size // num_processes,
+            sharding=batch_sharding,
+        ),
+    )
   if is_main:
     from train import plots
-    plots.plot_curves(os.path.join(workdir, "curves.png"),
-                      metric_writers.read_metrics(writer.path))
-  who = (f"process {jax.process_index()} of {num_processes}: "
-         if num_processes > 1 else "")
-  print(f"{who}Final test accuracy: {100 * test_metrics['accuracy']:.2f}% "
-        f"(loss {test_metrics['loss']:.6f}, step {test_metrics['step']}, "
-        f"epoch {test_metrics['epoch']:g}, {config.dataset}, "
-        f"{config.model.name}-{config.model.depth}, mixing: {config.cutmix.method}).",
-        flush=True)
+
+    plots.plot_curves(
+        os.path.join(workdir, "curves.png"),
+        metric_writers.read_metrics(writer.path),
+    )
+  who = (
+      f"process {jax.process_index()} of {num_processes}: "
+      if num_processes > 1
+      else ""
+  )
+  print(
+      f"{who}Final test accuracy: {100 * test_metrics['accuracy']:.2f}% "
+      f"(loss {test_metrics['loss']:.6f}, step {test_metrics['step']}, "
+      f"epoch {test_metrics['epoch']:g}, {config.dataset}, "
+      f"{config.model.name}-{config.model.depth}, mixing: {config.cutmix.method}).",
+      flush=True,
+  )
   manager.close()
   return test_metrics

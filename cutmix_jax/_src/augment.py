@@ -13,25 +13,33 @@ from cutmix_jax._src import params as params_lib
 from cutmix_jax._src import sampling
 from cutmix_jax._src import validation
 
-
 # The mixed images and labels, and the drawn parameters with return_params.
-_Mixed = (tuple[jax.Array, jax.Array]
-          | tuple[jax.Array, jax.Array, params_lib.MixParams])
+_Mixed = (
+    tuple[jax.Array, jax.Array]
+    | tuple[jax.Array, jax.Array, params_lib.MixParams]
+)
 
 
-def _check_data(images, labels, num_classes, *, min_rank: int,
-                allow_bool: bool) -> tuple[int, ...]:
+def _check_data(
+    images, labels, num_classes, *, min_rank: int, allow_bool: bool
+) -> tuple[int, ...]:
   """Checks images and labels together; returns the images' shape."""
-  shape = validation.check_batch(images, min_rank=min_rank,
-                                 allow_bool=allow_bool)
+  shape = validation.check_batch(
+      images, min_rank=min_rank, allow_bool=allow_bool
+  )
   validation.check_labels(labels, shape[0], num_classes)
   return shape
 
 
 def cutmix(
-    rng: jax.Array, images: ArrayLike, labels: ArrayLike,
-    alpha: ArrayLike = 1.0, *, num_classes: int | None = None,
-    mode: str = "batch", prob: ArrayLike = 1.0,
+    rng: jax.Array,
+    images: ArrayLike,
+    labels: ArrayLike,
+    alpha: ArrayLike = 1.0,
+    *,
+    num_classes: int | None = None,
+    mode: str = "batch",
+    prob: ArrayLike = 1.0,
     label_smoothing: ArrayLike = 0.0,
     minmax: tuple[float, float] | None = None,
     axes: int | Sequence[int] | None = None,
@@ -40,7 +48,8 @@ def cutmix(
     box_size: int | Sequence[int] | None = None,
     patch_size: int | Sequence[int] | None = None,
     input_size: Sequence[int] | None = None,
-    label_mode: str = "area", axis_name: str | None = None,
+    label_mode: str = "area",
+    axis_name: str | None = None,
     return_params: bool = False,
 ) -> _Mixed:
   """CutMix (Yun et al., 2019): paste a box from a partner, mix labels by area.
@@ -132,35 +141,58 @@ def cutmix(
   if input_size is not None and patch_size is not None:
     raise ValueError(
         "input_size, patch_size: both set; boxes rescaled from input_size "
-        "need not fall on a patch grid, so pass one of them.")
+        "need not fall on a patch grid, so pass one of them."
+    )
   if input_size is not None:
     draw_size = validation.check_size(input_size, arg="input_size")
     if len(draw_size) != len(size):
       raise ValueError(
           f"input_size: expected {len(size)} sides (one per cut axis), got "
-          f"{draw_size}.")
+          f"{draw_size}."
+      )
   label_mode = validation.check_label_mode(label_mode)
   label_smoothing = validation.check_label_smoothing(label_smoothing)
   params = sampling.sample_cutmix_params(
-      rng, shape[0], draw_size, alpha, mode=mode, prob=prob, minmax=minmax,
-      center_std=center_std, box_size=box_size, patch_size=patch_size,
-      axis_name=axis_name)
+      rng,
+      shape[0],
+      draw_size,
+      alpha,
+      mode=mode,
+      prob=prob,
+      minmax=minmax,
+      center_std=center_std,
+      box_size=box_size,
+      patch_size=patch_size,
+      axis_name=axis_name,
+  )
   if draw_size != size:
-    params = boxes.settle_boxes(params._replace(
-        box=boxes.rescale_boxes(params.box, draw_size, size)), size)
+    params = boxes.settle_boxes(
+        params._replace(box=boxes.rescale_boxes(params.box, draw_size, size)),
+        size,
+    )
   params = params._replace(
-      lam=labels_lib.label_weights(params, size, label_mode=label_mode))
+      lam=labels_lib.label_weights(params, size, label_mode=label_mode)
+  )
   mixed = mixing.cut_and_paste(images, params, axes=axes)
   mixed_labels = labels_lib.mix_labels(
-      labels, params, num_classes=num_classes, label_smoothing=label_smoothing)
-  return (mixed, mixed_labels, params) if return_params else (mixed, mixed_labels)
+      labels, params, num_classes=num_classes, label_smoothing=label_smoothing
+  )
+  return (
+      (mixed, mixed_labels, params) if return_params else (mixed, mixed_labels)
+  )
 
 
 def mixup(
-    rng: jax.Array, images: ArrayLike, labels: ArrayLike,
-    alpha: ArrayLike = 1.0, *, num_classes: int | None = None,
-    mode: str = "batch", prob: ArrayLike = 1.0,
-    label_smoothing: ArrayLike = 0.0, axis_name: str | None = None,
+    rng: jax.Array,
+    images: ArrayLike,
+    labels: ArrayLike,
+    alpha: ArrayLike = 1.0,
+    *,
+    num_classes: int | None = None,
+    mode: str = "batch",
+    prob: ArrayLike = 1.0,
+    label_smoothing: ArrayLike = 0.0,
+    axis_name: str | None = None,
     return_params: bool = False,
 ) -> _Mixed:
   """MixUp (Zhang et al., 2018): blend images and labels with ``lam ~ Beta(alpha, alpha)``.
@@ -197,27 +229,38 @@ def mixup(
     >>> mixed.dtype, soft.shape
     (dtype(bfloat16), (4, 4))
   """
-  shape = _check_data(images, labels, num_classes, min_rank=2,
-                      allow_bool=False)
+  shape = _check_data(images, labels, num_classes, min_rank=2, allow_bool=False)
   label_smoothing = validation.check_label_smoothing(label_smoothing)
   params = sampling.sample_mixup_params(
-      rng, shape[0], alpha, mode=mode, prob=prob, axis_name=axis_name)
+      rng, shape[0], alpha, mode=mode, prob=prob, axis_name=axis_name
+  )
   mixed = mixing.blend(images, params)
   mixed_labels = labels_lib.mix_labels(
-      labels, params, num_classes=num_classes, label_smoothing=label_smoothing)
-  return (mixed, mixed_labels, params) if return_params else (mixed, mixed_labels)
+      labels, params, num_classes=num_classes, label_smoothing=label_smoothing
+  )
+  return (
+      (mixed, mixed_labels, params) if return_params else (mixed, mixed_labels)
+  )
 
 
 def mixup_or_cutmix(
-    rng: jax.Array, images: ArrayLike, labels: ArrayLike, *,
-    mixup_alpha: ArrayLike = 0.8, cutmix_alpha: ArrayLike = 1.0,
-    switch_prob: ArrayLike = 0.5, prob: ArrayLike = 1.0, mode: str = "batch",
+    rng: jax.Array,
+    images: ArrayLike,
+    labels: ArrayLike,
+    *,
+    mixup_alpha: ArrayLike = 0.8,
+    cutmix_alpha: ArrayLike = 1.0,
+    switch_prob: ArrayLike = 0.5,
+    prob: ArrayLike = 1.0,
+    mode: str = "batch",
     label_smoothing: ArrayLike = 0.0,
     minmax: tuple[float, float] | None = None,
-    num_classes: int | None = None, axes: int | Sequence[int] | None = None,
+    num_classes: int | None = None,
+    axes: int | Sequence[int] | None = None,
     spatial_axes: Sequence[int] | None = None,
     patch_size: int | Sequence[int] | None = None,
-    label_mode: str = "area", axis_name: str | None = None,
+    label_mode: str = "area",
+    axis_name: str | None = None,
     return_params: bool = False,
 ) -> _Mixed:
   """timm's ``Mixup`` as a pure function: CutMix with ``switch_prob``, else MixUp.
@@ -260,26 +303,41 @@ def mixup_or_cutmix(
     >>> soft.shape
     (4, 10)
   """
-  mixup_alpha = validation.check_alpha(mixup_alpha, arg="mixup_alpha",
-                                       allow_zero=True)
+  mixup_alpha = validation.check_alpha(
+      mixup_alpha, arg="mixup_alpha", allow_zero=True
+  )
   blends = validation.is_traced(mixup_alpha) or mixup_alpha != 0
   # Bool masks can be pasted but not blended.
-  shape = _check_data(images, labels, num_classes, min_rank=2,
-                      allow_bool=not blends)
+  shape = _check_data(
+      images, labels, num_classes, min_rank=2, allow_bool=not blends
+  )
   axes = validation.resolve_axes(axes, spatial_axes, len(shape))
   label_mode = validation.check_label_mode(label_mode)
   label_smoothing = validation.check_label_smoothing(label_smoothing)
   size = tuple(shape[a] for a in axes)
   params = sampling.sample_mixup_or_cutmix_params(
-      rng, shape[0], size, mixup_alpha=mixup_alpha,
-      cutmix_alpha=cutmix_alpha, switch_prob=switch_prob, prob=prob, mode=mode,
-      minmax=minmax, patch_size=patch_size, axis_name=axis_name)
+      rng,
+      shape[0],
+      size,
+      mixup_alpha=mixup_alpha,
+      cutmix_alpha=cutmix_alpha,
+      switch_prob=switch_prob,
+      prob=prob,
+      mode=mode,
+      minmax=minmax,
+      patch_size=patch_size,
+      axis_name=axis_name,
+  )
   params = params._replace(
-      lam=labels_lib.label_weights(params, size, label_mode=label_mode))
+      lam=labels_lib.label_weights(params, size, label_mode=label_mode)
+  )
   if blends:
     mixed = mixing.mix_images(images, params, axes=axes)
   else:
     mixed = mixing.cut_and_paste(images, params, axes=axes)
   mixed_labels = labels_lib.mix_labels(
-      labels, params, num_classes=num_classes, label_smoothing=label_smoothing)
-  return (mixed, mixed_labels, params) if return_params else (mixed, mixed_labels)
+      labels, params, num_classes=num_classes, label_smoothing=label_smoothing
+  )
+  return (
+      (mixed, mixed_labels, params) if return_params else (mixed, mixed_labels)
+  )

@@ -22,7 +22,8 @@ def _num_axes(box: jax.Array, arg: str = "box") -> int:
   if box.ndim < 1 or box.shape[-1] not in (2, 4, 6):
     raise ValueError(
         f"{arg}: expected int[..., 2k] boxes (k starts, then k ends) for k in "
-        f"1..3, got shape {box.shape}.")
+        f"1..3, got shape {box.shape}."
+    )
   return box.shape[-1] // 2
 
 
@@ -34,12 +35,14 @@ def _as_box(box: ArrayLike, size: Sequence[int] | None = None) -> jax.Array:
   if size is not None and len(size) != k:
     raise ValueError(
         f"box: boxes over {k} axes (shape {box.shape}) do not fit the size "
-        f"{tuple(size)} of {len(size)} axes.")
+        f"{tuple(size)} of {len(size)} axes."
+    )
   return box.astype(jnp.int32)
 
 
-def box_from_center(center: ArrayLike, cut_size: ArrayLike,
-                    size: Sequence[int]) -> jax.Array:
+def box_from_center(
+    center: ArrayLike, cut_size: ArrayLike, size: Sequence[int]
+) -> jax.Array:
   """Clips a box of the given sides around a centre, as the paper does.
 
   On each axis ``start = clip(c - cut // 2, 0, n)`` and
@@ -72,7 +75,8 @@ def box_from_center(center: ArrayLike, cut_size: ArrayLike,
     if x.ndim < 1 or x.shape[-1] != len(size):
       raise ValueError(
           f"{name}: expected a last axis of {len(size)} (one entry per cut "
-          f"axis of size {size}), got shape {x.shape}.")
+          f"axis of size {size}), got shape {x.shape}."
+      )
   center, half = jnp.broadcast_arrays(center, half)
   start = jnp.clip(center - half, 0, limit)
   end = jnp.clip(center + half, 0, limit)
@@ -100,8 +104,9 @@ def cut_sides(lam: ArrayLike, size: Sequence[int]) -> jax.Array:
   return sides.astype(jnp.int32)
 
 
-def box_from_lambda(lam: ArrayLike, center: ArrayLike,
-                    size: Sequence[int]) -> jax.Array:
+def box_from_lambda(
+    lam: ArrayLike, center: ArrayLike, size: Sequence[int]
+) -> jax.Array:
   """The paper's ``rand_bbox`` for a given lambda and centre (no randomness).
 
   Args:
@@ -161,8 +166,9 @@ def pasted_fraction(box: ArrayLike, size: Sequence[int]) -> jax.Array:
   return area.astype(jnp.float32) / jnp.float32(total)
 
 
-def rescale_boxes(box: ArrayLike, source_size: Sequence[int],
-                  target_size: Sequence[int]) -> jax.Array:
+def rescale_boxes(
+    box: ArrayLike, source_size: Sequence[int], target_size: Sequence[int]
+) -> jax.Array:
   """Maps boxes from one resolution to another (for feature-level CutMix).
 
   Each bound is scaled and rounded to the nearest integer, so a box keeps
@@ -188,7 +194,8 @@ def rescale_boxes(box: ArrayLike, source_size: Sequence[int],
   if len(source) != len(target):
     raise ValueError(
         f"source_size, target_size: expected the same number of axes, got "
-        f"{source} and {target}.")
+        f"{source} and {target}."
+    )
   box = _as_box(box, source)
   scale = jnp.asarray([t / s for s, t in zip(source, target)] * 2, jnp.float32)
   limit = jnp.asarray(list(target) * 2, jnp.int32)
@@ -196,8 +203,9 @@ def rescale_boxes(box: ArrayLike, source_size: Sequence[int],
   return jnp.clip(scaled, 0, limit)
 
 
-def settle_boxes(params: params_lib.MixParams,
-                 size: Sequence[int]) -> params_lib.MixParams:
+def settle_boxes(
+    params: params_lib.MixParams, size: Sequence[int]
+) -> params_lib.MixParams:
   """Derives CutMix rows' flags and area weights from their boxes at ``size``.
 
   A CutMix row stays applied only if its box is not empty at this size; it
@@ -207,11 +215,16 @@ def settle_boxes(params: params_lib.MixParams,
   of the array it pastes into (the two differ for feature maps).
   """
   cut = params.is_cutmix
-  applied = jnp.where(cut, params.applied & (box_area(params.box) > 0),
-                      params.applied)
+  applied = jnp.where(
+      cut, params.applied & (box_area(params.box) > 0), params.applied
+  )
   pasted = cut & applied
   return params._replace(
       box=jnp.where(pasted[:, None], params.box, 0).astype(jnp.int32),
-      lam=jnp.where(cut, jnp.where(pasted, 1.0 - pasted_fraction(
-          params.box, size), 1.0), params.lam).astype(jnp.float32),
-      applied=applied)
+      lam=jnp.where(
+          cut,
+          jnp.where(pasted, 1.0 - pasted_fraction(params.box, size), 1.0),
+          params.lam,
+      ).astype(jnp.float32),
+      applied=applied,
+  )

@@ -3,8 +3,8 @@
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 from jax.experimental import checkify
+import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from cutmix_jax._src import boxes
@@ -13,8 +13,12 @@ from cutmix_jax._src import params as params_lib
 from cutmix_jax._src import validation
 
 
-def soft_labels(labels: ArrayLike, num_classes: int | None = None,
-                *, label_smoothing: ArrayLike = 0.0) -> jax.Array:
+def soft_labels(
+    labels: ArrayLike,
+    num_classes: int | None = None,
+    *,
+    label_smoothing: ArrayLike = 0.0,
+) -> jax.Array:
   """Turns integer or float labels into (smoothed) soft labels.
 
   Smoothing gives ``eps / K`` to every class and ``1 - eps`` more to the true
@@ -51,8 +55,12 @@ def soft_labels(labels: ArrayLike, num_classes: int | None = None,
   return out * (1 - eps) + eps / num_classes
 
 
-def label_weights(params: params_lib.MixParams, size: Sequence[int],
-                  *, label_mode: str = "area") -> jax.Array:
+def label_weights(
+    params: params_lib.MixParams,
+    size: Sequence[int],
+    *,
+    label_mode: str = "area",
+) -> jax.Array:
   """The weight of each example's own label under one of the paper's label rules.
 
   CutMix rows are read from their boxes at ``size``, the size of the cut axes
@@ -97,9 +105,13 @@ def label_weights(params: params_lib.MixParams, size: Sequence[int],
   return jnp.where(params.is_cutmix, cut_weight, params.lam).astype(jnp.float32)
 
 
-def mix_labels(labels: ArrayLike, params: params_lib.MixParams,
-               *, num_classes: int | None = None,
-               label_smoothing: ArrayLike = 0.0) -> jax.Array:
+def mix_labels(
+    labels: ArrayLike,
+    params: params_lib.MixParams,
+    *,
+    num_classes: int | None = None,
+    label_smoothing: ArrayLike = 0.0,
+) -> jax.Array:
   """Mixes labels with drawn parameters: ``lam * own + (1 - lam) * partner's``.
 
   Labels are smoothed first (timm's order), then mixed with the weights in
@@ -131,12 +143,14 @@ def mix_labels(labels: ArrayLike, params: params_lib.MixParams,
     [[0.75, 0.0, 0.25], [0.0, 0.0, 1.0]]
   """
   soft = soft_labels(labels, num_classes, label_smoothing=label_smoothing)
-  validation.check_same_batch(soft.shape, params.partner.shape[0],
-                              arg="labels", against="params")
+  validation.check_same_batch(
+      soft.shape, params.partner.shape[0], arg="labels", against="params"
+  )
   weight = params.lam.astype(soft.dtype)
   weight, partner = mixing.shard_like_batch((weight, params.partner), soft)
-  return mixing.interpolate(soft, mixing.take_partners(soft, partner),
-                            weight[:, None])
+  return mixing.interpolate(
+      soft, mixing.take_partners(soft, partner), weight[:, None]
+  )
 
 
 def check_labels_in_range(labels: ArrayLike, num_classes: int) -> None:
@@ -162,9 +176,13 @@ def check_labels_in_range(labels: ArrayLike, num_classes: int) -> None:
     raise ValueError("num_classes: expected a positive int, got None.")
   labels = jnp.asarray(labels)
   if not jnp.issubdtype(labels.dtype, jnp.integer):
-    raise TypeError(f"labels: expected integer class indices, got {labels.dtype}.")
+    raise TypeError(
+        f"labels: expected integer class indices, got {labels.dtype}."
+    )
   checkify.check(
       jnp.all((labels >= 0) & (labels < classes)),
       f"labels: expected class indices in [0, {classes}), got values "
       "outside it (min {lo}, max {hi})",
-      lo=jnp.min(labels), hi=jnp.max(labels))
+      lo=jnp.min(labels),
+      hi=jnp.max(labels),
+  )

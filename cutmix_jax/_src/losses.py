@@ -9,9 +9,13 @@ from cutmix_jax._src import params as params_lib
 from cutmix_jax._src import validation
 
 
-def mixed_cross_entropy(logits: ArrayLike, labels: ArrayLike,
-                        params: params_lib.MixParams, *,
-                        label_smoothing: ArrayLike = 0.0) -> jax.Array:
+def mixed_cross_entropy(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    params: params_lib.MixParams,
+    *,
+    label_smoothing: ArrayLike = 0.0,
+) -> jax.Array:
   """Softmax cross-entropy of a mixed batch, from integer labels.
 
   The weights are ``params.lam``, as `cutmix` returns them for its label
@@ -47,23 +51,28 @@ def mixed_cross_entropy(logits: ArrayLike, labels: ArrayLike,
     >>> bool(jnp.allclose(loss, optax.softmax_cross_entropy(logits, soft)))
     True
   """
-  shape = validation.check_batch(logits, arg="logits", min_rank=2,
-                                 allow_bool=False)
+  shape = validation.check_batch(
+      logits, arg="logits", min_rank=2, allow_bool=False
+  )
   logits = jnp.asarray(logits)
   if len(shape) != 2 or not jnp.issubdtype(logits.dtype, jnp.floating):
     raise TypeError(
-        f"logits: expected float[batch, num_classes], got {validation.describe(logits)}.")
+        f"logits: expected float[batch, num_classes], got {validation.describe(logits)}."
+    )
   labels = jnp.asarray(labels)
   if not jnp.issubdtype(labels.dtype, jnp.integer):
     raise TypeError(
         f"labels: expected integer class indices, got {labels.dtype}; for soft "
-        "labels use optax.softmax_cross_entropy(logits, cutmix_jax.mix_labels(...)).")
+        "labels use optax.softmax_cross_entropy(logits, cutmix_jax.mix_labels(...))."
+    )
   validation.check_labels(labels, shape[0], shape[1])
-  validation.check_same_batch(shape, params.partner.shape[0], arg="logits",
-                              against="params")
+  validation.check_same_batch(
+      shape, params.partner.shape[0], arg="logits", against="params"
+  )
   eps = validation.check_label_smoothing(label_smoothing)
   log_probs = jax.nn.log_softmax(
-      logits.astype(jnp.promote_types(logits.dtype, jnp.float32)))
+      logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+  )
   partner = mixing.shard_like_batch(params.partner, labels)
 
   def loss_for(target):

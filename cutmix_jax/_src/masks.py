@@ -9,8 +9,9 @@ from jax.typing import ArrayLike
 from cutmix_jax._src import validation
 
 
-def broadcast_box_mask(box: jax.Array, ndim: int, axes: Sequence[int],
-                       size: Sequence[int]) -> jax.Array:
+def broadcast_box_mask(
+    box: jax.Array, ndim: int, axes: Sequence[int], size: Sequence[int]
+) -> jax.Array:
   """A boolean mask of rank ``ndim`` that broadcasts against the batch.
 
   The batch sits on axis 0 and cut axis ``axes[i]`` (of size ``size[i]``)
@@ -57,6 +58,7 @@ def box_mask(box: ArrayLike, size: Sequence[int]) -> jax.Array:
   if box.ndim != 2 or box.shape[-1] != 2 * len(size):
     raise ValueError(
         f"box: expected shape (batch, {2 * len(size)}) for {len(size)} cut "
-        f"axes, got {box.shape}.")
+        f"axes, got {box.shape}."
+    )
   axes = tuple(range(1, len(size) + 1))
   return broadcast_box_mask(box.astype(jnp.int32), len(size) + 1, axes, size)

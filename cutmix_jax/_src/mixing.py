@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+import numpy as np
 
 from cutmix_jax._src import masks
 from cutmix_jax._src import params as params_lib
@@ -58,8 +58,12 @@ def take_partners(x: jax.Array, partner: jax.Array) -> jax.Array:
   return x[partner]
 
 
-def interpolate(own: jax.Array, other: jax.Array, weight: jax.Array,
-                mixed: jax.Array | None = None) -> jax.Array:
+def interpolate(
+    own: jax.Array,
+    other: jax.Array,
+    weight: jax.Array,
+    mixed: jax.Array | None = None,
+) -> jax.Array:
   """``weight * own + (1 - weight) * other``, exact at the ends.
 
   A weight of 1 selects ``own`` and a weight of 0 selects ``other``, so an
@@ -71,18 +75,25 @@ def interpolate(own: jax.Array, other: jax.Array, weight: jax.Array,
   return jnp.where(weight == 1, own, jnp.where(weight == 0, other, mixed))
 
 
-def _params_for(images: jax.Array, params: params_lib.MixParams, arg: str
-                ) -> params_lib.MixParams:
+def _params_for(
+    images: jax.Array, params: params_lib.MixParams, arg: str
+) -> params_lib.MixParams:
   if not isinstance(params, params_lib.MixParams):
-    raise TypeError(f"params: expected cutmix_jax.MixParams, got {type(params)}.")
+    raise TypeError(
+        f"params: expected cutmix_jax.MixParams, got {type(params)}."
+    )
   batch = params.partner.shape[0]
   validation.check_same_batch(images.shape, batch, arg=arg, against="params")
   return shard_like_batch(params, images)
 
 
-def cut_and_paste(images: jax.typing.ArrayLike, params: params_lib.MixParams,
-                  *, axes: int | Sequence[int] | None = None,
-                  spatial_axes: Sequence[int] | None = None) -> jax.Array:
+def cut_and_paste(
+    images: jax.typing.ArrayLike,
+    params: params_lib.MixParams,
+    *,
+    axes: int | Sequence[int] | None = None,
+    spatial_axes: Sequence[int] | None = None,
+) -> jax.Array:
   """Pastes each example's box from its partner: CutMix on pixels, a pure select.
 
   No arithmetic touches the pixels, so any dtype (uint8, bfloat16, float32,
@@ -125,7 +136,8 @@ def cut_and_paste(images: jax.typing.ArrayLike, params: params_lib.MixParams,
   if params.box.shape[-1] != 2 * len(axes):
     raise ValueError(
         f"params: boxes of shape {params.box.shape} do not fit the {len(axes)} "
-        f"cut axes {axes} (expected (batch, {2 * len(axes)})).")
+        f"cut axes {axes} (expected (batch, {2 * len(axes)}))."
+    )
   size = tuple(shape[a] for a in axes)
   mask = masks.broadcast_box_mask(params.box, len(shape), axes, size)
   return jnp.where(mask, take_partners(images, params.partner), images)
@@ -156,7 +168,9 @@ def _blend_values(images: jax.Array, params: params_lib.MixParams) -> jax.Array:
   compute = _blend_dtype(images.dtype)
   weight = params.lam.astype(compute).reshape((-1,) + (1,) * (images.ndim - 1))
   partners = take_partners(images, params.partner)
-  mixed = weight * images.astype(compute) + (1 - weight) * partners.astype(compute)
+  mixed = weight * images.astype(compute) + (1 - weight) * partners.astype(
+      compute
+  )
   if jnp.issubdtype(images.dtype, jnp.integer):
     lo, hi = _integer_bounds(images.dtype, compute)
     mixed = jnp.clip(jnp.round(mixed), lo, hi)
@@ -166,8 +180,9 @@ def _blend_values(images: jax.Array, params: params_lib.MixParams) -> jax.Array:
   return interpolate(images, partners, weight, mixed)
 
 
-def blend(images: jax.typing.ArrayLike,
-          params: params_lib.MixParams) -> jax.Array:
+def blend(
+    images: jax.typing.ArrayLike, params: params_lib.MixParams
+) -> jax.Array:
   """MixUp on pixels: ``lam * own + (1 - lam) * partner's``.
 
   Computed in float32 (float64 for 32- and 64-bit integers when x64 is on)
@@ -203,9 +218,13 @@ def blend(images: jax.typing.ArrayLike,
   return _blend_values(images, _params_for(images, params, "images"))
 
 
-def mix_images(images: jax.typing.ArrayLike, params: params_lib.MixParams,
-               *, axes: int | Sequence[int] | None = None,
-               spatial_axes: Sequence[int] | None = None) -> jax.Array:
+def mix_images(
+    images: jax.typing.ArrayLike,
+    params: params_lib.MixParams,
+    *,
+    axes: int | Sequence[int] | None = None,
+    spatial_axes: Sequence[int] | None = None,
+) -> jax.Array:
   """Applies parameters that may mix both ways: paste where ``is_cutmix``, else blend.
 
   This is what `mixup_or_cutmix` uses. Both results are computed and one is

@@ -45,8 +45,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
+import numpy as np
 
 from cutmix_jax._src import boxes
 from cutmix_jax._src import params as params_lib
@@ -125,7 +125,9 @@ def _layout(rng, batch_size, mode, axis_name) -> tuple[_Keys, _Layout]:
   return keys, _Layout(mode, partner)
 
 
-def sample_lambda(rng: jax.Array, alpha, shape: Sequence[int] = ()) -> jax.Array:
+def sample_lambda(
+    rng: jax.Array, alpha, shape: Sequence[int] = ()
+) -> jax.Array:
   """``lam ~ Beta(alpha, alpha)``, ``float32[shape]``, for a checked ``alpha``.
 
   ``alpha`` is a Python float (already checked) or a traced scalar; see the
@@ -142,10 +144,16 @@ def sample_lambda(rng: jax.Array, alpha, shape: Sequence[int] = ()) -> jax.Array
   # floats to zero in comparisons, and a subnormal alpha is a valid one.
   bits = jax.lax.bitcast_convert_type(a, jnp.int32)
   on = (bits > 0) & (bits <= _INF_BITS)  # positive, subnormals too; not NaN
-  safe = jnp.where(bits < _SMALLEST_NORMAL_BITS, _SMALLEST_NORMAL,
-                   jnp.where(bits >= _INF_BITS, _LARGEST, a))
-  lam = jnp.where(a == 1, jax.random.uniform(rng, shape),
-                  jax.random.beta(rng, safe, safe, shape))
+  safe = jnp.where(
+      bits < _SMALLEST_NORMAL_BITS,
+      _SMALLEST_NORMAL,
+      jnp.where(bits >= _INF_BITS, _LARGEST, a),
+  )
+  lam = jnp.where(
+      a == 1,
+      jax.random.uniform(rng, shape),
+      jax.random.beta(rng, safe, safe, shape),
+  )
   return jnp.where(on, lam, 1.0)
 
 
@@ -158,8 +166,9 @@ def _gaussian_centers(rng, shape, size, center_std) -> jax.Array:
   return jnp.clip(center, 0, sides - 1).astype(jnp.int32)
 
 
-def _draw_boxes(rng, shape, size, *, alpha, minmax, center_std, box_size,
-                patch_size=None):
+def _draw_boxes(
+    rng, shape, size, *, alpha, minmax, center_std, box_size, patch_size=None
+):
   """``int32[*shape, 2k]`` boxes drawn by the configured rule.
 
   With ``patch_size`` the rule runs on the patch grid (``size // patch``)
@@ -168,8 +177,15 @@ def _draw_boxes(rng, shape, size, *, alpha, minmax, center_std, box_size,
   """
   if patch_size is not None:
     grid = tuple(n // p for n, p in zip(size, patch_size))
-    box = _draw_boxes(rng, shape, grid, alpha=alpha, minmax=minmax,
-                      center_std=center_std, box_size=box_size)
+    box = _draw_boxes(
+        rng,
+        shape,
+        grid,
+        alpha=alpha,
+        minmax=minmax,
+        center_std=center_std,
+        box_size=box_size,
+    )
     return box * jnp.asarray(tuple(patch_size) * 2, jnp.int32)
   side_key, place_key = jax.random.split(rng)
   k = len(size)
@@ -195,23 +211,40 @@ def _draw_boxes(rng, shape, size, *, alpha, minmax, center_std, box_size,
 
 def _check_box_options(size, alpha, minmax, center_std, box_size, patch_size):
   size = validation.check_size(size)
-  validation.check_box_options(minmax=minmax, box_size=box_size,
-                               center_std=center_std, patch_size=patch_size)
+  validation.check_box_options(
+      minmax=minmax,
+      box_size=box_size,
+      center_std=center_std,
+      patch_size=patch_size,
+  )
   patch_size = validation.check_patch_size(patch_size, size)
-  grid = size if patch_size is None else tuple(
-      n // p for n, p in zip(size, patch_size))
+  grid = (
+      size
+      if patch_size is None
+      else tuple(n // p for n, p in zip(size, patch_size))
+  )
   minmax = validation.check_minmax(minmax, grid)
   box_size = validation.check_box_size(box_size, size)
   center_std = validation.check_center_std(center_std)
   if minmax is None and box_size is None:
     alpha = validation.check_alpha(alpha)
-  return size, dict(alpha=alpha, minmax=minmax, center_std=center_std,
-                    box_size=box_size, patch_size=patch_size)
+  return size, dict(
+      alpha=alpha,
+      minmax=minmax,
+      center_std=center_std,
+      box_size=box_size,
+      patch_size=patch_size,
+  )
 
 
 def sample_cutmix_params(
-    rng: jax.Array, batch_size: int, size: Sequence[int],
-    alpha: ArrayLike = 1.0, *, mode: str = "batch", prob: ArrayLike = 1.0,
+    rng: jax.Array,
+    batch_size: int,
+    size: Sequence[int],
+    alpha: ArrayLike = 1.0,
+    *,
+    mode: str = "batch",
+    prob: ArrayLike = 1.0,
     minmax: tuple[float, float] | None = None,
     center_std: ArrayLike | None = None,
     box_size: int | Sequence[int] | None = None,
@@ -278,24 +311,35 @@ def sample_cutmix_params(
     >>> bool(jax.numpy.all(params.lam == 1 - fraction))
     True
   """
-  size, box_options = _check_box_options(size, alpha, minmax, center_std,
-                                         box_size, patch_size)
+  size, box_options = _check_box_options(
+      size, alpha, minmax, center_std, box_size, patch_size
+  )
   prob = validation.check_probability(prob)
   keys, layout = _layout(rng, batch_size, mode, axis_name)
-  box = layout.per_example(_draw_boxes(keys.box, layout.shape, size,
-                                       **box_options))
+  box = layout.per_example(
+      _draw_boxes(keys.box, layout.shape, size, **box_options)
+  )
   active = layout.coin(keys.coin, prob) & layout.has_partner()
   return boxes.settle_boxes(
       params_lib.MixParams(
-          box=box, lam=jnp.ones(layout.batch_size, jnp.float32),
-          partner=layout.partner, applied=active,
-          is_cutmix=jnp.ones(layout.batch_size, bool)),
-      size)
+          box=box,
+          lam=jnp.ones(layout.batch_size, jnp.float32),
+          partner=layout.partner,
+          applied=active,
+          is_cutmix=jnp.ones(layout.batch_size, bool),
+      ),
+      size,
+  )
 
 
 def sample_mixup_params(
-    rng: jax.Array, batch_size: int, alpha: ArrayLike = 1.0, *,
-    mode: str = "batch", prob: ArrayLike = 1.0, axis_name: str | None = None,
+    rng: jax.Array,
+    batch_size: int,
+    alpha: ArrayLike = 1.0,
+    *,
+    mode: str = "batch",
+    prob: ArrayLike = 1.0,
+    axis_name: str | None = None,
 ) -> params_lib.MixParams:
   """Draws MixUp parameters: ``lam ~ Beta(alpha, alpha)`` per batch, example or pair.
 
@@ -329,8 +373,11 @@ def sample_mixup_params(
   applied = active & (lam < 1)
   return params_lib.MixParams(
       box=jnp.zeros((layout.batch_size, 4), jnp.int32),
-      lam=jnp.where(applied, lam, 1.0), partner=layout.partner,
-      applied=applied, is_cutmix=jnp.zeros(layout.batch_size, bool))
+      lam=jnp.where(applied, lam, 1.0),
+      partner=layout.partner,
+      applied=applied,
+      is_cutmix=jnp.zeros(layout.batch_size, bool),
+  )
 
 
 def _switch_on(alpha) -> bool | jax.Array:
@@ -339,9 +386,15 @@ def _switch_on(alpha) -> bool | jax.Array:
 
 
 def sample_mixup_or_cutmix_params(
-    rng: jax.Array, batch_size: int, size: Sequence[int], *,
-    mixup_alpha: ArrayLike = 0.8, cutmix_alpha: ArrayLike = 1.0,
-    switch_prob: ArrayLike = 0.5, prob: ArrayLike = 1.0, mode: str = "batch",
+    rng: jax.Array,
+    batch_size: int,
+    size: Sequence[int],
+    *,
+    mixup_alpha: ArrayLike = 0.8,
+    cutmix_alpha: ArrayLike = 1.0,
+    switch_prob: ArrayLike = 0.5,
+    prob: ArrayLike = 1.0,
+    mode: str = "batch",
     minmax: tuple[float, float] | None = None,
     patch_size: int | Sequence[int] | None = None,
     axis_name: str | None = None,
@@ -381,41 +434,56 @@ def sample_mixup_or_cutmix_params(
     >>> params.is_cutmix.dtype
     dtype('bool')
   """
-  mixup_alpha = validation.check_alpha(mixup_alpha, arg="mixup_alpha",
-                                       allow_zero=True)
-  cutmix_alpha = validation.check_alpha(cutmix_alpha, arg="cutmix_alpha",
-                                        allow_zero=True)
+  mixup_alpha = validation.check_alpha(
+      mixup_alpha, arg="mixup_alpha", allow_zero=True
+  )
+  cutmix_alpha = validation.check_alpha(
+      cutmix_alpha, arg="cutmix_alpha", allow_zero=True
+  )
   switch_prob = validation.check_probability(switch_prob, arg="switch_prob")
   prob = validation.check_probability(prob)
-  size, box_options = _check_box_options(size, 1.0, minmax, None, None,
-                                         patch_size)
+  size, box_options = _check_box_options(
+      size, 1.0, minmax, None, None, patch_size
+  )
   minmax = box_options["minmax"]
   mixup_on = _switch_on(mixup_alpha)
   cutmix_on = True if minmax is not None else _switch_on(cutmix_alpha)
   if mixup_on is False and cutmix_on is False:
     raise ValueError(
         "mixup_alpha, cutmix_alpha: both are 0, so nothing would be mixed; "
-        "set one of them > 0 (or pass minmax).")
+        "set one of them > 0 (or pass minmax)."
+    )
   keys, layout = _layout(rng, batch_size, mode, axis_name)
   active = layout.coin(keys.coin, prob) & layout.has_partner()
-  use_cutmix = cutmix_on & (jnp.logical_not(mixup_on)
-                            | layout.coin(keys.switch, switch_prob))
+  use_cutmix = cutmix_on & (
+      jnp.logical_not(mixup_on) | layout.coin(keys.switch, switch_prob)
+  )
   use_cutmix = jnp.broadcast_to(use_cutmix, (layout.batch_size,))
   if cutmix_on is False:
     box = jnp.zeros((layout.batch_size, 2 * len(size)), jnp.int32)
   else:
-    box = layout.per_example(_draw_boxes(
-        keys.box, layout.shape, size, **dict(box_options, alpha=cutmix_alpha)))
+    box = layout.per_example(
+        _draw_boxes(
+            keys.box,
+            layout.shape,
+            size,
+            **dict(box_options, alpha=cutmix_alpha),
+        )
+    )
   if mixup_on is False:
     mix_lam = jnp.ones(layout.batch_size, jnp.float32)
   else:
     mix_lam = layout.per_example(
-        sample_lambda(keys.blend, mixup_alpha, layout.shape))
+        sample_lambda(keys.blend, mixup_alpha, layout.shape)
+    )
   blended = active & (mix_lam < 1)
   return boxes.settle_boxes(
       params_lib.MixParams(
-          box=box, lam=jnp.where(blended & ~use_cutmix, mix_lam, 1.0),
+          box=box,
+          lam=jnp.where(blended & ~use_cutmix, mix_lam, 1.0),
           partner=layout.partner,
           applied=jnp.where(use_cutmix, active, blended),
-          is_cutmix=use_cutmix),
-      size)
+          is_cutmix=use_cutmix,
+      ),
+      size,
+  )

@@ -1,7 +1,7 @@
 """Mixing on a batch sharded over devices, with no image crossing a device."""
 
-import functools
 from collections.abc import Callable
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -16,8 +16,11 @@ from cutmix_jax._src import validation
 def _explicit_axes(mesh: Mesh) -> set[str]:
   """The mesh axes of type Explicit (Auto axes are resharded by shard_map)."""
   types = getattr(mesh, "axis_types", None) or ()
-  return {name for name, kind in zip(mesh.axis_names, types)
-          if kind == jax.sharding.AxisType.Explicit}
+  return {
+      name
+      for name, kind in zip(mesh.axis_names, types)
+      if kind == jax.sharding.AxisType.Explicit
+  }
 
 
 def _runtime_value(value, position: str):
@@ -26,7 +29,8 @@ def _runtime_value(value, position: str):
     raise TypeError(
         f"{position}: per_shard passes call-time arguments to every shard as "
         f"run-time arrays, got {value!r}; bind static options (num_classes, "
-        "mode, minmax, ...) with functools.partial before wrapping.")
+        "mode, minmax, ...) with functools.partial before wrapping."
+    )
   return jnp.asarray(value)
 
 
@@ -38,11 +42,14 @@ def _global_partners(out, axis_name: str, local_batch: int):
       return x._replace(partner=x.partner + offset)
     return x
 
-  return jax.tree.map(shift, out,
-                      is_leaf=lambda x: isinstance(x, params_lib.MixParams))
+  return jax.tree.map(
+      shift, out, is_leaf=lambda x: isinstance(x, params_lib.MixParams)
+  )
 
 
-def per_shard(mix_fn: Callable, mesh: Mesh, *, axis_name: str = "data") -> Callable:
+def per_shard(
+    mix_fn: Callable, mesh: Mesh, *, axis_name: str = "data"
+) -> Callable:
   """Runs a mixing function on each device's shard of the batch.
 
   On a batch sharded along its first axis (``NamedSharding(mesh,
@@ -100,7 +107,8 @@ def per_shard(mix_fn: Callable, mesh: Mesh, *, axis_name: str = "data") -> Calla
   if axis_name not in mesh.axis_names:
     raise ValueError(
         f"axis_name: expected one of the mesh's axes {tuple(mesh.axis_names)}, "
-        f"got {axis_name!r}.")
+        f"got {axis_name!r}."
+    )
   shards = mesh.shape[axis_name]
 
   def wrapped(rng, images, labels, *args, **kwargs):
@@ -109,10 +117,13 @@ def per_shard(mix_fn: Callable, mesh: Mesh, *, axis_name: str = "data") -> Calla
       if shape[0] % shards:
         raise ValueError(
             f"{arg}: expected a batch that divides into the {shards} shards of "
-            f"mesh axis {axis_name!r}, got {shape[0]} (shape {shape}).")
+            f"mesh axis {axis_name!r}, got {shape[0]} (shape {shape})."
+        )
     if "axis_name" in kwargs:
       raise TypeError("axis_name: per_shard sets it; pass it to per_shard.")
-    args = tuple(_runtime_value(v, f"argument {i + 4}") for i, v in enumerate(args))
+    args = tuple(
+        _runtime_value(v, f"argument {i + 4}") for i, v in enumerate(args)
+    )
     kwargs = {k: _runtime_value(v, k) for k, v in kwargs.items()}
     local_batch = images.shape[0] // shards
 
@@ -126,9 +137,13 @@ def per_shard(mix_fn: Callable, mesh: Mesh, *, axis_name: str = "data") -> Calla
     # laid out as in_specs; resharding is free when they already are.
     if axis_name in _explicit_axes(mesh):
       operands = tuple(
-          jax.tree.map(lambda x, s=spec: jax.reshard(x, NamedSharding(mesh, s)), x)
-          for x, spec in zip(operands, in_specs))
-    return jax.shard_map(body, mesh=mesh, in_specs=in_specs,
-                         out_specs=P(axis_name))(*operands)
+          jax.tree.map(
+              lambda x, s=spec: jax.reshard(x, NamedSharding(mesh, s)), x
+          )
+          for x, spec in zip(operands, in_specs)
+      )
+    return jax.shard_map(
+        body, mesh=mesh, in_specs=in_specs, out_specs=P(axis_name)
+    )(*operands)
 
   return functools.wraps(mix_fn)(wrapped)

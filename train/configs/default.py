@@ -15,17 +15,25 @@ def get_config() -> ml_collections.ConfigDict:
   config.seed = 0
 
   config.dataset = "cifar10"  # "cifar10", "cifar100" or "digits" (offline).
-  config.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None = TFDS default.
-  config.tfds_manual_dir = config_dict.placeholder(str)  # hand-downloaded archives.
+  config.data_dir = config_dict.placeholder(
+      str
+  )  # TFDS data_dir; None = TFDS default.
+  config.tfds_manual_dir = config_dict.placeholder(
+      str
+  )  # hand-downloaded archives.
   # Keep a stratified fraction of the training split (small-data studies; the
   # test split is always whole). CIFAR: of each host's share, hosts disjoint.
   config.train_fraction = 1.0
   config.train_subset_seed = 0  # which subset; config.seed does not change it.
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = "preact_resnet"  # "preact_resnet", "wide_resnet", "pyramidnet".
+  config.model.name = (
+      "preact_resnet"  # "preact_resnet", "wide_resnet", "pyramidnet".
+  )
   config.model.depth = 18
-  config.model.width = 64  # base channels / widening factor k / PyramidNet alpha.
+  config.model.width = (
+      64  # base channels / widening factor k / PyramidNet alpha.
+  )
   config.model.dropout = 0.0  # wide_resnet only.
   config.model.stem_stride = 1  # 2 halves the resolution (preact_resnet only).
   config.half_precision = False  # bfloat16 activations (TPU, recent GPUs).
@@ -39,10 +47,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer.learning_rate = 0.1
   config.optimizer.momentum = 0.9
   config.optimizer.nesterov = True
-  config.optimizer.weight_decay = 5e-4  # L2 added to the gradients, as PyTorch's SGD.
+  config.optimizer.weight_decay = (
+      5e-4  # L2 added to the gradients, as PyTorch's SGD.
+  )
   config.optimizer.schedule = "cosine"  # "cosine", "step" or "constant".
   config.optimizer.warmup_epochs = 0.0
-  config.optimizer.decay_epochs = (100, 150)  # "step": multiply by decay_factor here.
+  config.optimizer.decay_epochs = (
+      100,
+      150,
+  )  # "step": multiply by decay_factor here.
   config.optimizer.decay_factor = 0.1
 
   # Mixing, all inside the jitted step. method: "cutmix", "mixup", "switch"
@@ -57,8 +70,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.cutmix.label_smoothing = 0.0
   config.cutmix.label_mode = "area"  # "area", "larger_area" or "complete".
   config.cutmix.minmax = config_dict.placeholder(tuple)  # timm's cutmix_minmax.
-  config.cutmix.center_std = config_dict.placeholder(float)  # centre-Gaussian ablation.
-  config.cutmix.box_size = config_dict.placeholder(int)  # fixed-size box ablation.
+  config.cutmix.center_std = config_dict.placeholder(
+      float
+  )  # centre-Gaussian ablation.
+  config.cutmix.box_size = config_dict.placeholder(
+      int
+  )  # fixed-size box ablation.
   # Feature-level CutMix: mix the activations after this stage (0 = stem)
   # with the same boxes rescaled; None mixes the input pixels.
   config.cutmix.feature_stage = config_dict.placeholder(int)
