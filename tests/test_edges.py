@@ -24,7 +24,6 @@ from scipy import stats
 
 from conftest import check_cutmix_provenance
 from conftest import constant_images
-from conftest import soft_reference
 import cutmix_jax
 
 B, H, W, K = 6, 4, 5, 6

@@ -173,7 +173,9 @@ def readme_run(tmp_path_factory, cache_dir):
 
 def _final_line(process: Process) -> str:
   (line,) = [
-      l for l in process.stdout.splitlines() if "Final test accuracy" in l
+      text
+      for text in process.stdout.splitlines()
+      if "Final test accuracy" in text
   ]
   return line
 

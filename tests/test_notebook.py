@@ -213,7 +213,9 @@ def test_runs_without_errors(executed):
 @pytest.fixture(scope="module")
 def facts(executed):
   text = _text(_cell(executed, "probe"))
-  line = next(l for l in text.splitlines() if l.startswith("NOTEBOOK FACTS "))
+  line = next(
+      row for row in text.splitlines() if row.startswith("NOTEBOOK FACTS ")
+  )
   return json.loads(line[len("NOTEBOOK FACTS ") :])
 
 

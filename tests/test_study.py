@@ -279,7 +279,7 @@ def test_parse_seeds_and_methods():
 def test_importing_the_study_leaves_the_command_line_flags_to_train_main():
   from absl import flags
 
-  from train import main
+  from train import main  # noqa: F401  (defines the flags)
 
   # train.main defines --config and --workdir; train.study, imported, none.
   assert "workdir" in flags.FLAGS and "methods" not in flags.FLAGS
@@ -339,7 +339,9 @@ def test_study_writes_its_report_and_resumes_without_redoing_runs(
   )
   assert cutmix_row.count("|") == 7 and " of 2 |" in cutmix_row
   for seed in seeds:
-    line = next(l for l in report.splitlines() if l.startswith(f"| {seed} | "))
+    line = next(
+        row for row in report.splitlines() if row.startswith(f"| {seed} | ")
+    )
     for method in methods:
       result = json.loads(
           (

@@ -320,7 +320,7 @@ def test_offline_cifar_stops_within_seconds_with_the_ways_out(
   def no_network(*args, **kwargs):
     raise OSError("Network is unreachable")
 
-  import tensorflow_datasets
+  import tensorflow_datasets  # noqa: F401
   # Importing TensorFlow is not what is timed: the probe and the message are.
   monkeypatch.setattr(socket, "create_connection", no_network)
   config = tiny(default.get_config(), data_dir=str(tmp_path / "tfds"))
@@ -551,7 +551,7 @@ def test_train_step_variants_update_the_model_and_count_the_batch(overrides):
   images = np.random.default_rng(0).integers(0, 255, (16, 32, 32, 3), np.uint8)
   labels = np.arange(16, dtype=np.int32) % 10
   metrics = steps.empty_metrics(mesh)
-  for i in range(2):
+  for _ in range(2):
     state, metrics = step(
         state, metrics, images, labels, jax.random.key(1), jax.random.key(2)
     )

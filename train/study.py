@@ -301,12 +301,15 @@ def cam_agreements(
   mixed, params = cam.mix_for_display(
       rng, data.test_images, data.test_labels, num_classes=data.num_classes
   )
-  restore = lambda m, s: cam.restore_model(
-      run_config(base, m, s),
-      run_dir(workdir, m, s),
-      num_classes=data.num_classes,
-      in_channels=data.train_images.shape[-1],
-  )
+
+  def restore(method, seed):
+    return cam.restore_model(
+        run_config(base, method, seed),
+        run_dir(workdir, method, seed),
+        num_classes=data.num_classes,
+        in_channels=data.train_images.shape[-1],
+    )
+
   pair = params.applied & (data.test_labels[params.partner] != data.test_labels)
   reference = 100 * float(np.maximum(params.lam, 1 - params.lam)[pair].mean())
   agreements = {m: {} for m in methods}

@@ -3,7 +3,6 @@
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from cutmix_jax._src import boxes
