@@ -13,11 +13,11 @@ import os
 
 import jax
 import jax.numpy as jnp
-from matplotlib import patches
 import matplotlib.pyplot as plt
 import numpy as np
 
 import cutmix_jax
+from train import plots
 
 _OUTLINE = "#ff2d55"
 # The first keys are tried in turn for a draw that shows the idea (a box that
@@ -68,20 +68,6 @@ def _visible_draw(images, axes, *, lo=0.25, hi=0.6, **kwargs):
   return np.asarray(out), np.asarray(soft), params
 
 
-def _outline(ax, y0, x0, y1, x1, color=_OUTLINE):
-  if y1 > y0 and x1 > x0:
-    ax.add_patch(
-        patches.Rectangle(
-            (x0 - 0.5, y0 - 0.5),
-            x1 - x0,
-            y1 - y0,
-            fill=False,
-            edgecolor=color,
-            linewidth=1.6,
-        )
-    )
-
-
 def plot_videomix(path: str | None = None, clips: np.ndarray | None = None):
   """S-, T- and ST-VideoMix of clip 0 with clip 1, frames side by side.
 
@@ -116,7 +102,9 @@ def plot_videomix(path: str | None = None, clips: np.ndarray | None = None):
       ax.set_xticks([])
       ax.set_yticks([])
       if region is not None and region[0] <= t < region[1]:
-        _outline(ax, region[2], region[4], region[3], region[5])
+        plots.outline_box(
+            ax, (region[2], region[4], region[3], region[5]), color=_OUTLINE
+        )
       if t == 0:
         ax.set_title(label, loc="left", fontsize=8)
       if r == len(rows) - 1:
@@ -194,7 +182,7 @@ def plot_patch_grid(path: str | None = None, patch: int = 16, size: int = 224):
     for line in range(0, size + 1, patch):
       ax.axhline(line - 0.5, color="white", linewidth=0.4, alpha=0.7)
       ax.axvline(line - 0.5, color="white", linewidth=0.4, alpha=0.7)
-    _outline(ax, y0, x0, y1, x1)
+    plots.outline_box(ax, (y0, x0, y1, x1), color=_OUTLINE)
     ax.set(
         title=f"{title}: box ({y0}, {x0}, {y1}, {x1}), label A "
         f"{soft[0, 0]:.3f}",

@@ -38,6 +38,7 @@ import cutmix_jax
 from train import checkpointing
 from train import input_pipeline
 from train import models
+from train import plots
 from train import train_state
 
 
@@ -266,21 +267,6 @@ def _show(ax, image, cam=None, vmin=None, vmax=None):
   ax.set_yticks([])
 
 
-def _outline(ax, box):
-  y0, x0, y1, x1 = (int(v) for v in box)
-  ax.add_patch(
-      plt.Rectangle(
-          (x0 - 0.5, y0 - 0.5),
-          x1 - x0,
-          y1 - y0,
-          fill=False,
-          edgecolor="white",
-          linewidth=1.2,
-          linestyle="--",
-      )
-  )
-
-
 def plot_cams(
     path: str | None,
     named_models: Mapping[str, models.Classifier],
@@ -382,7 +368,9 @@ def plot_cams(
   for j, i in enumerate(legible):
     a, b = labels[i], partner_labels[i]
     _show(axes[0, j], mixed[i])
-    _outline(axes[0, j], params.box[i])
+    plots.outline_box(
+        axes[0, j], params.box[i], color="white", linewidth=1.2, linestyle="--"
+    )
     axes[0, j].set_title(
         f"{names[a]} {params.lam[i]:.2f} + "
         f"{names[b]} {1 - params.lam[i]:.2f} (box)",
@@ -395,7 +383,9 @@ def plot_cams(
       for k, (cls, where) in enumerate(((a, "own"), (b, "pasted"))):
         ax = axes[1 + 2 * m + k, j]
         _show(ax, mixed[i], cams[cls], vmin, vmax)
-        _outline(ax, params.box[i])
+        plots.outline_box(
+            ax, params.box[i], color="white", linewidth=1.2, linestyle="--"
+        )
         ax.set_title(
             f"CAM of {names[cls]}: p = {probs[i, cls]:.2f}", fontsize=8
         )

@@ -108,6 +108,9 @@ def main(argv):
     logging.set_verbosity(
         logging.WARNING
     )  # Orbax logs every file it writes at INFO.
+  import matplotlib
+
+  matplotlib.use("Agg")  # The program's pictures are files only.
   try:
     several = _join_if_asked(config)  # Before anything touches the devices.
   except distributed.DistributedError as e:

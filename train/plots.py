@@ -1,16 +1,13 @@
 """The run's pictures: learning curves, and mixed images drawn from `MixParams`.
 
 Both functions write a PNG and return the matplotlib figure, so the Colab
-notebook can show them inline too.
+notebook can show them inline too. Importing this module chooses no
+matplotlib backend (a notebook keeps its inline one); the command-line
+programs choose Agg, for files only.
 """
 
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use(
-    "Agg"
-)  # Files only; a notebook's inline backend still shows figures.
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -33,6 +30,34 @@ def class_names(dataset: str, num_classes: int) -> tuple[str, ...]:
   if dataset == "cifar10":
     return _CIFAR10
   return tuple(str(i) for i in range(num_classes))
+
+
+def outline_box(
+    ax,
+    box,
+    *,
+    color: str = "red",
+    linewidth: float = 1.5,
+    linestyle: str = "-",
+) -> None:
+  """Outlines rows ``[y0, y1)`` and columns ``[x0, x1)`` of an imshow'd image.
+
+  Pixel ``(r, c)`` covers ``[c - .5, c + .5]``, so the outline follows the
+  pasted cells exactly. An empty box draws nothing.
+  """
+  y0, x0, y1, x1 = (int(v) for v in box)
+  if y1 > y0 and x1 > x0:
+    ax.add_patch(
+        plt.Rectangle(
+            (x0 - 0.5, y0 - 0.5),
+            x1 - x0,
+            y1 - y0,
+            fill=False,
+            edgecolor=color,
+            linewidth=linewidth,
+            linestyle=linestyle,
+        )
+    )
 
 
 def plot_curves(path: str | None, records: Sequence[dict], *, title: str = ""):
@@ -137,18 +162,7 @@ def plot_cutmix_samples(
     other = names[int(labels[int(np.asarray(params.partner)[i])])]
     ax.set_title(f"{own} {lam:.2f}\n{other} {1 - lam:.2f}", fontsize=8)
     if bool(np.asarray(params.is_cutmix)[i]):
-      y0, x0, y1, x1 = (int(v) for v in np.asarray(params.box)[i])
-      # Pixel (r, c) covers [c - .5, c + .5]: outline the pasted cells exactly.
-      ax.add_patch(
-          plt.Rectangle(
-              (x0 - 0.5, y0 - 0.5),
-              x1 - x0,
-              y1 - y0,
-              fill=False,
-              edgecolor="red",
-              linewidth=1.5,
-          )
-      )
+      outline_box(ax, np.asarray(params.box)[i])
   fig.suptitle(
       "mixed training images: own class and weight, partner's class and "
       "weight (red: pasted box)",

@@ -477,6 +477,9 @@ def main(argv):
     logging.set_verbosity(
         logging.WARNING
     )  # Orbax logs every file it writes at INFO.
+  import matplotlib
+
+  matplotlib.use("Agg")  # The program's pictures are files only.
   import jax
 
   from train import config_checks
