@@ -19,6 +19,12 @@ def _same(a, b) -> bool:
   return bool(np.array_equal(a, b))
 
 
+def _leading_axis(leaf):
+  """The mesh axis of the leaf's first dimension (None for scalars)."""
+  spec = tuple(getattr(leaf.sharding, "spec", ()))
+  return spec[0] if spec else None
+
+
 def explicit_mesh_report(mesh):
   import functools
 
@@ -80,8 +86,7 @@ def explicit_mesh_report(mesh):
         for how, fn in (("eager", call), ("jit", jax.jit(call))):
           out = fn(x, y)
           entry[how + "_sharded"] = [
-              getattr(leaf.sharding, "spec", (None,))[0] == "data"
-              for leaf in jax.tree.leaves(out)
+              _leading_axis(leaf) == "data" for leaf in jax.tree.leaves(out)
           ]
           if name.startswith("per_shard"):
             # Partners come from within each shard there, so the draws

@@ -41,7 +41,7 @@ def shard_like_batch(values, batch: jax.Array):
 
   def reshard(x):
     spec = P(sharding.spec[0], *([None] * (x.ndim - 1)))
-    return jax.reshard(x, NamedSharding(sharding.mesh, spec))
+    return jax.sharding.reshard(x, NamedSharding(sharding.mesh, spec))
 
   return jax.tree.map(reshard, values)
 
