@@ -25,11 +25,19 @@ from benchmarks import report
 from benchmarks import scaling
 from benchmarks import speed
 from benchmarks import timing
+from benchmarks import video
 from benchmarks.workload import Batch
 from benchmarks.workload import DTYPES
 import cutmix_jax
 
-SECTIONS = ("speed", "compile", "correctness", "scaling", "train_step")
+SECTIONS = (
+    "speed",
+    "compile",
+    "correctness",
+    "scaling",
+    "train_step",
+    "video",
+)
 MODES = ("batch", "elem", "pair")
 # The compiled calls: (mode, alpha). A Python alpha of 1 draws lambda as a
 # uniform; any other alpha compiles the Beta sampler too.
@@ -488,6 +496,23 @@ def main(argv=None) -> int:
     train, text = run_train_step(args, baseline)
     record["train_step"] = train
     sections.append("## In the train step\n\n" + text)
+  if "video" in args.sections:
+    shape = (2, 4, 16, 16, 3) if args.quick else video.DEFAULT_SHAPE
+    dtype = args.dtypes[0]
+    _log(f"video {'x'.join(map(str, shape))} {dtype}")
+    rows = video.measure(
+        shape,
+        dtype=dtype,
+        rounds=args.rounds,
+        min_sample_s=args.min_sample_s,
+    )
+    record["video"] = {"shape": shape, "dtype": dtype, "rows": rows}
+    sections.append(
+        "## Video: S-, T- and ST-VideoMix\n\n"
+        "One `cutmix` call each, with the cut axes given by `axes`, "
+        "interleaved with the floor on the same NTHWC batch.\n\n"
+        + video.table(rows, shape, dtype)
+    )
   if "compile" in args.sections:
     # Last: its cold compiles empty JAX's caches, which the sections above
     # share (the same programs at the same shapes).

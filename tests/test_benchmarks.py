@@ -64,7 +64,7 @@ def quick_run(tmp_path_factory):
           "--min-sample-ms",
           "0",
           "--sections",
-          "speed,compile,correctness,scaling",
+          "speed,compile,correctness,scaling,video",
           *against,
           "--scaling-sides",
           "16",
@@ -113,6 +113,7 @@ def test_markdown_tables_are_well_formed(quick_run):
       "## Compile",
       "## Correctness",
       "## How the cost grows",
+      "## Video",
   ):
     assert heading in stdout
   acceptance = next(
@@ -123,6 +124,27 @@ def test_markdown_tables_are_well_formed(quick_run):
   ]
   assert len(compiles) == 4  # every mode with alpha 1, batch with 0.5
   assert all(row[2] in ("yes", "**no**") for row in compiles)
+
+
+def test_video_rows_time_every_videomix_variant(quick_run):
+  stdout, out = quick_run
+  table = next(t for t in _tables(stdout) if t[0][0] == "variant")
+  names = [row[0] for row in table[2:]]
+  assert names[0] == "floor" and len(names) == 4
+  assert [n.split()[0] for n in names[1:]] == [
+      "S-VideoMix",
+      "T-VideoMix",
+      "ST-VideoMix",
+  ]
+  record = json.loads((out / "latest.json").read_text())["video"]
+  assert [tuple(r["axes"] or ()) for r in record["rows"]] == [
+      (),
+      (2, 3),
+      (1,),
+      (1, 2, 3),
+  ]
+  for row in record["rows"]:
+    assert row["median_s"] > 0 and len(row["ratios"]) == len(row["samples"])
 
 
 def test_every_contender_has_a_row_with_a_number_or_a_reason(quick_run):
