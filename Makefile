@@ -92,8 +92,8 @@ train: $(STAMP)
 
 # Does CutMix help? Baseline, CutMix and MixUp on 5% of the digits, 10 seeds
 # each, one run at a time (resumable), then $(STUDY_DIR)/study.md, study.png
-# and cam.png. 35 minutes of CPU time on a 2-core CPU (108 minutes of wall
-# time when measured, on a machine shared with other jobs).
+# and cam.png. About 31 minutes of training on a 2-core CPU (30 runs of 43 to
+# 75 s when last measured).
 study: $(STAMP)
 	$(PY) -m train.study --config=train/configs/digits_low_data.py \
 	  --methods=none,cutmix,mixup --seeds=0-9 --workdir=$(STUDY_DIR) $(STUDY_ARGS)
