@@ -47,20 +47,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name cutmix-jax --display-name "cutmix-jax (.venv)"
 	touch $(STAMP)
 
-# CI's command: lint first (half a minute), then the whole suite (two
-# pytest-xdist workers, a test file each at a time) and the floors side by side.
-# Many of the suite's tests wait on subprocesses or timeouts, so three busy
-# processes share 2 cores without idling; together they fit in 15 minutes on
-# 2 cores. Each one's output appears when it ends.
+# CI's command: lint first (half a minute), then the whole suite and the
+# floors side by side (each pytest keeps about one core busy; together they fit
+# in 15 minutes on 2 cores). Each one's output appears when it ends.
 test: lint
 	@echo "make test: the suite and test-min run side by side; output at the end of each"
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-suite test-min
 
-# The whole test suite, on the versions .venv has. TEST_WORKERS=0 runs it in
-# one process (pytest's own output order, easier to debug).
-TEST_WORKERS ?= 2
+# The whole test suite, on the versions .venv has.
 test-suite: $(STAMP)
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Format check, lint and type check, each reporting all it finds; `make format`
 # fixes the first and the import order.

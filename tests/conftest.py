@@ -235,44 +235,36 @@ def check_blend(out, images, params, rows=None):
 
 
 # ---------------------------------------------------------------------------
-# The sharding checks run in a subprocess with 8 host devices. In a plain
-# pytest run it is started as soon as collection selects a test that needs it,
-# so it runs on the second core while the other tests run on the first. Under
-# pytest-xdist every worker collects every test, so there it is started by
-# the first test that asks for it (the other worker keeps the second core busy).
+# The sharding checks run in a subprocess with 8 host devices. It is started as
+# soon as collection selects a test that needs it, so it runs on the second
+# core while the other tests run on the first.
 
 _SHARDING_SCRIPT = os.path.join(os.path.dirname(__file__), "sharding_worker.py")
 _SHARDING_KEY = pytest.StashKey()
 
 
-def _start_sharding_worker(config) -> None:
-  env = dict(os.environ)
-  env["XLA_FLAGS"] = (
-      env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-  ).strip()
-  env["JAX_PLATFORMS"] = "cpu"
-  # Files, not pipes: nothing blocks if the report is never read.
-  out = tempfile.TemporaryFile("w+")
-  err = tempfile.TemporaryFile("w+")
-  proc = subprocess.Popen(
-      [sys.executable, _SHARDING_SCRIPT],
-      env=env,
-      stdout=out,
-      stderr=err,
-      text=True,
-      cwd=os.path.dirname(os.path.dirname(__file__)),
-  )
-  config.stash[_SHARDING_KEY] = (proc, out, err)
-
-
 def pytest_collection_modifyitems(session, config, items):
   del session
-  if "PYTEST_XDIST_WORKER" in os.environ:
-    return
   if any(
       "sharding_report" in getattr(item, "fixturenames", ()) for item in items
   ):
-    _start_sharding_worker(config)
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    ).strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    # Files, not pipes: nothing blocks if the report is never read.
+    out = tempfile.TemporaryFile("w+")
+    err = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(
+        [sys.executable, _SHARDING_SCRIPT],
+        env=env,
+        stdout=out,
+        stderr=err,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    config.stash[_SHARDING_KEY] = (proc, out, err)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -286,9 +278,9 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def sharding_report(request):
-  if request.config.stash.get(_SHARDING_KEY, None) is None:
-    _start_sharding_worker(request.config)
-  proc, out, err = request.config.stash[_SHARDING_KEY]
+  started = request.config.stash.get(_SHARDING_KEY, None)
+  assert started is not None, "the sharding subprocess was not started"
+  proc, out, err = started
   proc.wait(timeout=600)
   out.seek(0)
   err.seek(0)
