@@ -138,7 +138,8 @@ def per_shard(
     if axis_name in _explicit_axes(mesh):
       operands = tuple(
           jax.tree.map(
-              lambda x, s=spec: jax.sharding.reshard(x, NamedSharding(mesh, s)), x
+              lambda x, s=spec: jax.sharding.reshard(x, NamedSharding(mesh, s)),
+              x,
           )
           for x, spec in zip(operands, in_specs)
       )
