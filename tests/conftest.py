@@ -10,6 +10,26 @@ import os
 import subprocess
 import sys
 import tempfile
+from typing import NamedTuple
+
+# The suite compiles thousands of small XLA programs and runs each once or
+# twice: compiling with LLVM's cheap pipeline saves about a fifth of its time.
+# The numbers are the same (no fast-math either way); subprocesses inherit the
+# flags (train_helpers.child_env passes them on). Set before JAX starts its
+# backend, which it does at the first computation.
+_COMPILE_SPEED_FLAGS = (
+    "--xla_backend_optimization_level=0",
+    "--xla_llvm_disable_expensive_passes=true",
+)
+_flags = os.environ.get("XLA_FLAGS", "").split()
+os.environ["XLA_FLAGS"] = " ".join(
+    _flags
+    + [
+        f
+        for f in _COMPILE_SPEED_FLAGS
+        if not any(g.startswith(f.split("=")[0]) for g in _flags)
+    ]
+)
 
 import jax.numpy as jnp
 import numpy as np
@@ -235,54 +255,103 @@ def check_blend(out, images, params, rows=None):
 
 
 # ---------------------------------------------------------------------------
-# The sharding checks run in a subprocess with 8 host devices. It is started as
-# soon as collection selects a test that needs it, so it runs on the second
-# core while the other tests run on the first.
+# Background programs. Some tests read the output of a whole program (the
+# sharding checks on 8 host devices, the benchmarks' smoke run, the notebook).
+# Each such program is started as soon as collection selects a test that asks
+# for its fixture, so it runs on the second core while the other tests run on
+# the first; the fixture then waits for it (bounded) and reads what it wrote.
 
-_SHARDING_SCRIPT = os.path.join(os.path.dirname(__file__), "sharding_worker.py")
-_SHARDING_KEY = pytest.StashKey()
+
+class BackgroundJob(NamedTuple):
+  """How to start one background program.
+
+  Attributes:
+    argv: the command; ``{out}`` in an item is replaced by a fresh directory
+      of the job's own, where the program may write files.
+    env: variables to set on top of this process's environment.
+  """
+
+  argv: tuple[str, ...]
+  env: dict[str, str]
+
+
+# Fixture name -> job. Test modules register theirs at import (collection).
+BACKGROUND_JOBS: dict[str, BackgroundJob] = {}
+_STARTED = pytest.StashKey[dict]()
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def pytest_collection_modifyitems(session, config, items):
   del session
-  if any(
-      "sharding_report" in getattr(item, "fixturenames", ()) for item in items
-  ):
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
-    ).strip()
-    env["JAX_PLATFORMS"] = "cpu"
-    # Files, not pipes: nothing blocks if the report is never read.
+  wanted = {
+      name
+      for item in items
+      for name in getattr(item, "fixturenames", ())
+      if name in BACKGROUND_JOBS
+  }
+  started = config.stash.setdefault(_STARTED, {})
+  for name in sorted(wanted):
+    job = BACKGROUND_JOBS[name]
+    out_dir = tempfile.mkdtemp(prefix=f"cutmix-jax-{name}-")
+    # Files, not pipes: nothing blocks if the output is never read.
     out = tempfile.TemporaryFile("w+")
     err = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen(
-        [sys.executable, _SHARDING_SCRIPT],
-        env=env,
+        [arg.replace("{out}", out_dir) for arg in job.argv],
+        env={**os.environ, **job.env},
         stdout=out,
         stderr=err,
         text=True,
-        cwd=os.path.dirname(os.path.dirname(__file__)),
+        cwd=_ROOT,
     )
-    config.stash[_SHARDING_KEY] = (proc, out, err)
+    started[name] = (proc, out, err, out_dir)
 
 
 def pytest_sessionfinish(session, exitstatus):
-  """Stops the worker if the session ends first (-x, --collect-only, ...)."""
+  """Stops the jobs still running if the session ends first (-x, ...)."""
   del exitstatus
-  started = session.config.stash.get(_SHARDING_KEY, None)
-  if started is not None and started[0].poll() is None:
-    started[0].kill()
-    started[0].wait()
+  for proc, *_ in session.config.stash.get(_STARTED, {}).values():
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+
+
+def background_result(config, name: str, timeout: float):
+  """Waits for the job of fixture ``name``: ``(returncode, stdout, stderr, out_dir)``.
+
+  A job that runs past ``timeout`` seconds (counted from now) is killed and
+  the test fails.
+  """
+  started = config.stash.get(_STARTED, {})
+  assert name in started, f"the background job {name!r} was not started"
+  proc, out, err, out_dir = started[name]
+  try:
+    proc.wait(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    proc.kill()
+    proc.wait()
+    pytest.fail(f"background job {name!r} ran past {timeout} s; killed")
+  out.seek(0)
+  err.seek(0)
+  return proc.returncode, out.read(), err.read(), out_dir
+
+
+BACKGROUND_JOBS["sharding_report"] = BackgroundJob(
+    argv=(sys.executable, os.path.join(_ROOT, "tests", "sharding_worker.py")),
+    env={
+        "XLA_FLAGS": (
+            os.environ["XLA_FLAGS"]
+            + " --xla_force_host_platform_device_count=8"
+        ),
+        "JAX_PLATFORMS": "cpu",
+    },
+)
 
 
 @pytest.fixture(scope="session")
 def sharding_report(request):
-  started = request.config.stash.get(_SHARDING_KEY, None)
-  assert started is not None, "the sharding subprocess was not started"
-  proc, out, err = started
-  proc.wait(timeout=600)
-  out.seek(0)
-  err.seek(0)
-  assert proc.returncode == 0, f"sharding worker failed:\n{err.read()[-5000:]}"
-  return json.loads(out.read().strip().splitlines()[-1])
+  code, out, err, _ = background_result(
+      request.config, "sharding_report", timeout=600
+  )
+  assert code == 0, f"sharding worker failed:\n{err[-5000:]}"
+  return json.loads(out.strip().splitlines()[-1])

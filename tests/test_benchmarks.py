@@ -11,7 +11,6 @@ is imported on its own where the history has it.
 
 import inspect
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -21,6 +20,9 @@ import jax.numpy as jnp
 import pytest
 
 from benchmarks import baseline
+from conftest import BACKGROUND_JOBS
+from conftest import background_result
+from conftest import BackgroundJob
 import cutmix_jax
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -44,43 +46,43 @@ def _head() -> str | None:
 HEAD = _head()
 
 
+# The smoke run starts in the background as soon as collection selects a test
+# that reads it (conftest), so it runs beside the tests before this file.
+BACKGROUND_JOBS["quick_run"] = BackgroundJob(
+    argv=(
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "--quick",
+        "--sizes",
+        "8x16",
+        "--dtypes",
+        "uint8",
+        "--rounds",
+        "1",
+        "--min-sample-ms",
+        "0",
+        "--sections",
+        "speed,compile,correctness,scaling,video",
+        *(["--baseline", "HEAD"] if HEAD else []),
+        "--scaling-sides",
+        "16",
+        "--scaling-batches",
+        "8",
+        "--out",
+        "{out}",
+    ),
+    env={"KERAS_BACKEND": "jax"},
+)
+
+
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-  out = tmp_path_factory.mktemp("bench")
-  env = dict(os.environ, KERAS_BACKEND="jax")
-  against = ["--baseline", "HEAD"] if HEAD else []
-  proc = subprocess.run(
-      [
-          sys.executable,
-          "-m",
-          "benchmarks",
-          "--quick",
-          "--sizes",
-          "8x16",
-          "--dtypes",
-          "uint8",
-          "--rounds",
-          "1",
-          "--min-sample-ms",
-          "0",
-          "--sections",
-          "speed,compile,correctness,scaling,video",
-          *against,
-          "--scaling-sides",
-          "16",
-          "--scaling-batches",
-          "8",
-          "--out",
-          str(out),
-      ],
-      cwd=ROOT,
-      env=env,
-      capture_output=True,
-      text=True,
-      timeout=400,
+def quick_run(request):
+  code, stdout, stderr, out = background_result(
+      request.config, "quick_run", timeout=400
   )
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return proc.stdout, out
+  assert code == 0, stderr[-3000:]
+  return stdout, pathlib.Path(out)
 
 
 def _tables(markdown: str) -> list[list[list[str]]]:

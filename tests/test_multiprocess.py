@@ -279,12 +279,26 @@ def test_sigkill_both_processes_then_resume_is_bitwise_the_uninterrupted_run(
   assert len(leaves_a) == len(leaves_b) > 10
   for x, y in zip(leaves_a, leaves_b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-  steps = [
-      r["step"]
-      for r in metric_writers.read_metrics(str(tmp_path / "metrics.jsonl"))
-      if r["split"] == "train"
+
+  # The log reads as one run: every train step once, with the uninterrupted
+  # run's losses, in the JSONL file and in TensorBoard (the killed run's later
+  # events purged).
+  def train_records(workdir):
+    return [
+        r
+        for r in metric_writers.read_metrics(str(workdir / "metrics.jsonl"))
+        if r["split"] == "train"
+    ]
+
+  records = train_records(tmp_path)
+  assert [r["step"] for r in records] == list(range(1, 9))
+  assert [r["loss"] for r in records] == [
+      r["loss"] for r in train_records(straight)
   ]
-  assert steps == list(range(1, 9))
+  assert (
+      train_helpers.tensorboard_scalars(tmp_path)["train/loss"]
+      == train_helpers.tensorboard_scalars(straight)["train/loss"]
+  )
 
 
 def test_when_one_process_dies_the_other_stops_within_the_heartbeat_timeout(

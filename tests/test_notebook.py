@@ -1,8 +1,9 @@
 """The Colab notebook runs top to bottom in smoke mode (CPU, offline, digits).
 
-The notebook is executed once per session with nbclient, in a kernel that is
-this interpreter (``sys.executable``, the project's ``.venv``), so it sees the
-same packages as the tests whatever kernelspecs are installed. The tests then
+The notebook is executed once per session by ``notebook_runner.py`` (nbclient,
+in a kernel that is this interpreter, ``sys.executable``, the project's
+``.venv``, so it sees the same packages as the tests whatever kernelspecs are
+installed), in the background from the start of the session. The tests then
 read the executed cells by their tags.
 
 Set ``CUTMIX_JAX_NOTEBOOK_OUT=DIR`` to keep the executed notebook and every
@@ -15,18 +16,21 @@ import math
 import os
 import pathlib
 import sys
-import time
 
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
-jupyter_client = pytest.importorskip("jupyter_client")
+pytest.importorskip("jupyter_client")
 pytest.importorskip("ipykernel")
 
+from conftest import BACKGROUND_JOBS  # noqa: E402
+from conftest import background_result  # noqa: E402
+from conftest import BackgroundJob  # noqa: E402
+import notebook_runner  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "colab" / "cutmix_jax_tpu.ipynb"
-KERNEL_NAME = "cutmix-jax-notebook-test"
+NOTEBOOK = notebook_runner.NOTEBOOK
 BADGE_URL = (
     "https://colab.research.google.com/github/cutmix-jax/cutmix-jax/blob/main/"
     "colab/cutmix_jax_tpu.ipynb"
@@ -39,48 +43,6 @@ FIGURE_TAGS = (
     "figure-curves",
     "figure-cam",
 )
-CELL_TIMEOUT_S = 600
-
-
-def _kernel_manager(kernel_dir: pathlib.Path):
-  """A kernel manager whose only kernelspec runs this very interpreter."""
-  spec_dir = kernel_dir / KERNEL_NAME
-  spec_dir.mkdir(parents=True)
-  (spec_dir / "kernel.json").write_text(
-      json.dumps(
-          {
-              "argv": [
-                  sys.executable,
-                  "-m",
-                  "ipykernel_launcher",
-                  "-f",
-                  "{connection_file}",
-              ],
-              "display_name": "cutmix-jax (test)",
-              "language": "python",
-          }
-      )
-  )
-  ksm = jupyter_client.kernelspec.KernelSpecManager(
-      kernel_dirs=[str(kernel_dir)]
-  )
-  return jupyter_client.manager.AsyncKernelManager(
-      kernel_name=KERNEL_NAME, kernel_spec_manager=ksm
-  )
-
-
-def _kernel_env():
-  env = dict(os.environ)
-  env["CUTMIX_JAX_SMOKE"] = "1"
-  # Inline figures (image/png outputs), whatever MPLBACKEND the caller set.
-  env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-  env["JAX_PLATFORMS"] = "cpu"
-  # One CPU device, as on a plain laptop. Compiling dominates a smoke run (dozens
-  # of small programs, each run a few times), and unoptimised XLA code compiles
-  # two to three times faster on two cores; section 4's timings mean nothing
-  # on a CPU smoke run anyway.
-  env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"
-  return env
 
 
 def _pngs(cell):
@@ -109,58 +71,26 @@ def _cell(nb, tag):
   return found[0]
 
 
-# Appended to the notebook the test executes (never to the stored one): reads
-# what the cells computed, in the kernel, and prints it as JSON for the tests
-# below, which check it against what the cells claim to show.
-_PROBE = """
-import json as _json
-_facts = {
-    "smoke": SMOKE, "devices": jax.device_count(),
-    "pixel_rows": {name: [list(row[:2]) + [list(row[2])] + list(row[3:])
-                          for row in rows] for name, rows in results.items()},
-    "image_size": [int(H), int(W)],
-    "timing": timing_rows,
-    "timing_shapes": [list(s) for s in TIMING_SHAPES],
-    "runs": {m: {"final": {k: float(v) for k, v in r["final"].items()
-                           if isinstance(v, (int, float))},
-                 "records": r["records"]} for m, r in runs.items()},
-    "train_steps": TRAIN_STEPS,
-    "cam_agreement": {k: float(v) for k, v in agreement.items()},
-    "own_step": {"steps": int(optimizer.step[...]), "last_loss": float(loss),
-                 "expected_steps": OWN_STEP_STEPS},
-    "clip_box": [int(v) for v in clip_params.box[0]],
-    "clip_label": [float(v) for v in clip_labels[0]],
-    "clip_shape": list(clips.shape),
-}
-print("NOTEBOOK FACTS " + _json.dumps(_facts))
-"""
+# The notebook runs in the background from the start of the session
+# (conftest), beside the tests before this file.
+BACKGROUND_JOBS["executed"] = BackgroundJob(
+    argv=(sys.executable, str(ROOT / "tests" / "notebook_runner.py"), "{out}"),
+    env={},
+)
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
+def executed(request):
   """The notebook after a full smoke-mode run (a cell error fails here)."""
-  tmp = tmp_path_factory.mktemp("notebook")
-  nb = nbformat.read(NOTEBOOK, as_version=4)
-  probe = nbformat.v4.new_code_cell(_PROBE)
-  probe.metadata["tags"] = ["probe"]
-  nb.cells.append(probe)
-  client = nbclient.NotebookClient(
-      nb,
-      km=_kernel_manager(tmp / "kernels"),
-      timeout=CELL_TIMEOUT_S,
-      allow_errors=False,
-      resources={"metadata": {"path": str(ROOT)}},
+  code, stdout, stderr, out = background_result(
+      request.config, "executed", timeout=notebook_runner.CELL_TIMEOUT_S * 2
   )
-  start = time.perf_counter()
-  try:
-    # cleanup_kc: shut the kernel down at the end (nbclient keeps kernels it did not create).
-    client.execute(env=_kernel_env(), cleanup_kc=True)
-  finally:
-    keep = os.environ.get("CUTMIX_JAX_NOTEBOOK_OUT")
-    if keep:
-      _save(nb, pathlib.Path(keep))
-  print(f"notebook executed in {time.perf_counter() - start:.1f} s")
-  return nb
+  path = pathlib.Path(out) / "executed.ipynb"
+  keep = os.environ.get("CUTMIX_JAX_NOTEBOOK_OUT")
+  if keep and path.exists():
+    _save(nbformat.read(path, as_version=4), pathlib.Path(keep))
+  assert code == 0, (stdout + stderr)[-5000:]
+  return nbformat.read(path, as_version=4)
 
 
 def _save(nb, out_dir: pathlib.Path):

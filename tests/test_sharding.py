@@ -172,17 +172,18 @@ def test_per_shard_on_an_auto_axes_mesh():
 def test_every_function_works_inside_set_mesh_on_explicit_axes(
     sharding_report, devices
 ):
-  """Eager and jitted, on a batch sharded over an Explicit ("data",) axis.
+  """Jitted (and eagerly on 8 devices), on a batch sharded over ("data",).
 
   The batch outputs keep the batch's sharding and equal the unsharded
   result for the same key (selects exactly, blends to float rounding).
   """
   report = sharding_report["explicit_mesh"][devices]
   assert report["devices"] == int(devices)
+  assert report["eager"] == (devices == "8")
   assert len(report["calls"]) == 11
   for name, entry in report["calls"].items():
     assert "error" not in entry, (name, entry.get("error"))
-    for how in ("eager", "jit"):
+    for how in ("eager", "jit") if report["eager"] else ("jit",):
       sharded = entry[how + "_sharded"]
       batch_outputs = 1 if len(sharded) == 1 else 2
       assert all(sharded[:batch_outputs]), (name, how, sharded)

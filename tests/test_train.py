@@ -8,7 +8,6 @@ several processes are in test_multiprocess.py.
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -223,95 +222,6 @@ print(json.dumps(dict(
   # CutMix runs per shard: no image moves between devices; only the gradient
   # (and batch-norm statistics and metrics) are all-reduced.
   assert out["collectives"] == [] and out["all_reduce"]
-
-
-def test_sigkill_then_resume_is_bitwise_identical(tmp_path):
-  straight, killed = tmp_path / "straight", tmp_path / "killed"
-  overrides = [
-      "--config.model.width=4",
-      "--config.batch_size=16",
-      "--config.num_train_steps=8",
-      "--config.checkpoint_every_steps=2",
-      "--config.log_every_steps=1",
-      "--config.progress_bar=false",
-      "--config.num_plot_samples=0",
-      "--config.eval_every_epochs=1000",
-  ]
-  # The interrupted run: the process kills itself with SIGKILL when asked
-  # for step 6's batch, once at least one checkpoint is complete on disk.
-  result = _subprocess(
-      f"""
-import os, signal, sys, time
-from absl import app
-from train import input_pipeline, main
-original = input_pipeline.train_batch
-def train_batch(data, seed, step, *args):
-  if step == 5:
-    directory = os.path.join({str(killed)!r}, "checkpoints")
-    deadline = time.time() + 60
-    while time.time() < deadline and not any(d.isdigit() for d in os.listdir(directory)):
-      time.sleep(0.05)
-    os.kill(os.getpid(), signal.SIGKILL)
-  return original(data, seed, step, *args)
-input_pipeline.train_batch = train_batch
-sys.argv = ["train.main", "--config=train/configs/digits.py", "--workdir={killed}"] + {overrides!r}
-app.run(main.main)
-""",
-      _env(tmp_path),
-  )
-  assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
-  steps_before = sorted(
-      int(d) for d in os.listdir(killed / "checkpoints") if d.isdigit()
-  )
-  assert steps_before and max(steps_before) < 8
-
-  def run(workdir):
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "train.main",
-            "--config=train/configs/digits.py",
-            f"--workdir={workdir}",
-        ]
-        + overrides,
-        cwd=ROOT,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-  resumed = run(killed)
-  assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert (
-      f"Resumed from the checkpoint at step {max(steps_before)}"
-      in resumed.stdout
-  )
-  uninterrupted = run(straight)
-  assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
-
-  a = _restore(str(straight / "checkpoints" / "8"))
-  b = _restore(str(killed / "checkpoints" / "8"))
-  leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
-  assert len(leaves_a) == len(leaves_b) > 10
-  for x, y in zip(leaves_a, leaves_b):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-  # The log reads as one run: every train step once, in the JSONL file and
-  # in TensorBoard (the interrupted run's later events purged).
-  records = metric_writers.read_metrics(str(killed / "metrics.jsonl"))
-  train_records = [r for r in records if r["split"] == "train"]
-  assert [r["step"] for r in train_records] == list(range(1, 9))
-  straight_losses = [
-      r["loss"]
-      for r in metric_writers.read_metrics(str(straight / "metrics.jsonl"))
-      if r["split"] == "train"
-  ]
-  assert [r["loss"] for r in train_records] == straight_losses
-  assert (
-      train_helpers.tensorboard_scalars(killed)["train/loss"]
-      == train_helpers.tensorboard_scalars(straight)["train/loss"]
-  )
 
 
 def test_offline_cifar_stops_within_seconds_with_the_ways_out(

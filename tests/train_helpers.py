@@ -9,6 +9,10 @@ import socket
 import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMPILE_SPEED_FLAG_PREFIXES = (
+    "--xla_backend_optimization_level",
+    "--xla_llvm_disable_expensive_passes",
+)
 
 
 def child_env(cache_dir, **extra) -> dict:
@@ -24,8 +28,17 @@ def child_env(cache_dir, **extra) -> dict:
       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
       JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
   )
+  # Only the compile-speed flags of the test session pass on; device counts
+  # are the child's own (``extra``).
+  speed = [
+      flag
+      for flag in os.environ.get("XLA_FLAGS", "").split()
+      if flag.startswith(COMPILE_SPEED_FLAG_PREFIXES)
+  ]
   env.pop("XLA_FLAGS", None)
   env.update({k: str(v) for k, v in extra.items()})
+  if speed:
+    env["XLA_FLAGS"] = " ".join(speed + env.get("XLA_FLAGS", "").split())
   return env
 
 

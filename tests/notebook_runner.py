@@ -1,0 +1,119 @@
+"""Executes the Colab notebook in smoke mode and writes the executed copy.
+
+``python tests/notebook_runner.py OUT_DIR`` runs ``colab/cutmix_jax_tpu.ipynb``
+top to bottom with nbclient, in a kernel that is this interpreter
+(``sys.executable``, the project's ``.venv``), with a probe cell appended that
+prints what the cells computed, and writes ``OUT_DIR/executed.ipynb``.
+`tests/test_notebook.py` starts it in the background (conftest) and reads it.
+A cell error exits non-zero with the error on stderr.
+"""
+
+import json
+import os
+import pathlib
+import sys
+import time
+
+import jupyter_client
+import nbclient
+import nbformat
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "colab" / "cutmix_jax_tpu.ipynb"
+KERNEL_NAME = "cutmix-jax-notebook-test"
+CELL_TIMEOUT_S = 600
+
+
+def _kernel_manager(kernel_dir: pathlib.Path):
+  """A kernel manager whose only kernelspec runs this very interpreter."""
+  spec_dir = kernel_dir / KERNEL_NAME
+  spec_dir.mkdir(parents=True)
+  (spec_dir / "kernel.json").write_text(
+      json.dumps(
+          {
+              "argv": [
+                  sys.executable,
+                  "-m",
+                  "ipykernel_launcher",
+                  "-f",
+                  "{connection_file}",
+              ],
+              "display_name": "cutmix-jax (test)",
+              "language": "python",
+          }
+      )
+  )
+  ksm = jupyter_client.kernelspec.KernelSpecManager(
+      kernel_dirs=[str(kernel_dir)]
+  )
+  return jupyter_client.manager.AsyncKernelManager(
+      kernel_name=KERNEL_NAME, kernel_spec_manager=ksm
+  )
+
+
+def _kernel_env():
+  env = dict(os.environ)
+  env["CUTMIX_JAX_SMOKE"] = "1"
+  # Inline figures (image/png outputs), whatever MPLBACKEND the caller set.
+  env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+  env["JAX_PLATFORMS"] = "cpu"
+  # One CPU device, as on a plain laptop. Compiling dominates a smoke run (dozens
+  # of small programs, each run a few times), and unoptimised XLA code compiles
+  # two to three times faster on two cores; section 4's timings mean nothing
+  # on a CPU smoke run anyway.
+  env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"
+  return env
+
+
+# Appended to the notebook the test executes (never to the stored one): reads
+# what the cells computed, in the kernel, and prints it as JSON for the tests
+# below, which check it against what the cells claim to show.
+_PROBE = """
+import json as _json
+_facts = {
+    "smoke": SMOKE, "devices": jax.device_count(),
+    "pixel_rows": {name: [list(row[:2]) + [list(row[2])] + list(row[3:])
+                          for row in rows] for name, rows in results.items()},
+    "image_size": [int(H), int(W)],
+    "timing": timing_rows,
+    "timing_shapes": [list(s) for s in TIMING_SHAPES],
+    "runs": {m: {"final": {k: float(v) for k, v in r["final"].items()
+                           if isinstance(v, (int, float))},
+                 "records": r["records"]} for m, r in runs.items()},
+    "train_steps": TRAIN_STEPS,
+    "cam_agreement": {k: float(v) for k, v in agreement.items()},
+    "own_step": {"steps": int(optimizer.step[...]), "last_loss": float(loss),
+                 "expected_steps": OWN_STEP_STEPS},
+    "clip_box": [int(v) for v in clip_params.box[0]],
+    "clip_label": [float(v) for v in clip_labels[0]],
+    "clip_shape": list(clips.shape),
+}
+print("NOTEBOOK FACTS " + _json.dumps(_facts))
+"""
+
+
+def execute(out_dir: pathlib.Path) -> None:
+  """Runs the notebook with the probe appended; writes ``executed.ipynb``."""
+  nb = nbformat.read(NOTEBOOK, as_version=4)
+  probe = nbformat.v4.new_code_cell(_PROBE)
+  probe.metadata["tags"] = ["probe"]
+  nb.cells.append(probe)
+  client = nbclient.NotebookClient(
+      nb,
+      km=_kernel_manager(out_dir / "kernels"),
+      timeout=CELL_TIMEOUT_S,
+      allow_errors=False,
+      resources={"metadata": {"path": str(ROOT)}},
+  )
+  start = time.perf_counter()
+  try:
+    # cleanup_kc: shut the kernel down at the end (nbclient keeps kernels it
+    # did not create).
+    client.execute(env=_kernel_env(), cleanup_kc=True)
+  finally:
+    nbformat.write(nb, str(out_dir / "executed.ipynb"))
+  print(f"notebook executed in {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+  execute(pathlib.Path(sys.argv[1]))
