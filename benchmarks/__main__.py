@@ -12,23 +12,16 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import argparse
 from collections.abc import Sequence
 import pathlib
-import statistics
 import sys
 import time
 
 from benchmarks import acceptance
 from benchmarks import baseline as baseline_lib
 from benchmarks import contenders as contenders_lib
-from benchmarks import correctness
 from benchmarks import environment
 from benchmarks import report
-from benchmarks import scaling
-from benchmarks import speed
-from benchmarks import timing
-from benchmarks import video
-from benchmarks.workload import Batch
+from benchmarks import sections as sections_lib
 from benchmarks.workload import DTYPES
-import cutmix_jax
 
 SECTIONS = (
     "speed",
@@ -38,10 +31,6 @@ SECTIONS = (
     "train_step",
     "video",
 )
-MODES = ("batch", "elem", "pair")
-# The compiled calls: (mode, alpha). A Python alpha of 1 draws lambda as a
-# uniform; any other alpha compiles the Beta sampler too.
-COMPILE_CALLS = (*((mode, 1.0) for mode in MODES), ("batch", 0.5))
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
@@ -185,267 +174,6 @@ def parse_args(argv=None) -> argparse.Namespace:
   return args
 
 
-def _log(message: str) -> None:
-  print(message, file=sys.stderr, flush=True)
-
-
-def _classes(args, batch_size: int) -> int:
-  """10 classes; in quick mode as many as the batch, the correctness check's
-  count, so that both sections share compiled programs."""
-  return batch_size if args.quick else 10
-
-
-def _correctness_batch(args) -> Batch:
-  if args.quick:
-    batch_size, side = args.sizes[0]
-    return Batch(batch_size, side, num_classes=batch_size)
-  return Batch(16, 32, num_classes=16)
-
-
-def run_speed(args, chosen) -> tuple[list[dict], str]:
-  """The speed tables: every size and dtype, each an interleaved group."""
-  records, parts = [], []
-  for batch_size, side in args.sizes:
-    by_dtype = {}
-    for dtype in args.dtypes:
-      batch = Batch(
-          batch_size, side, dtype=dtype, num_classes=_classes(args, batch_size)
-      )
-      _log(f"speed {batch.label} {dtype}")
-      rows = speed.measure(
-          chosen, batch, rounds=args.rounds, min_sample_s=args.min_sample_s
-      )
-      by_dtype[dtype] = rows
-      records.append({"batch": batch, "rows": rows})
-    title = report.batch_title(Batch(batch_size, side))
-    parts.append(f"### {title}\n\n" + report.speed_table(by_dtype, args.dtypes))
-  return records, "\n\n".join(parts)
-
-
-def run_compile(args, baseline) -> tuple[list[dict], str]:
-  """Compile times of fresh ``cutmix`` calls, cold and warm, libraries rotated.
-
-  ``--quick`` measures only cold compiles (the ones the acceptance judges).
-  """
-  libraries = {"current": cutmix_jax}
-  if baseline is not None:
-    libraries[baseline.label] = baseline.module
-  kinds = ("cold",) if args.quick else ("cold", "warm")
-  records = []
-  for batch_size, side in args.sizes:
-    for mode, alpha in COMPILE_CALLS:
-      batch = Batch(batch_size, side, dtype=args.dtypes[0])
-      _log(f"compile {batch.label} {mode} alpha {alpha}")
-      times = {(name, kind): [] for name in libraries for kind in kinds}
-      for order in timing.rotations(list(libraries), args.compile_repeats):
-        for name in order:
-          for kind in kinds:
-            times[name, kind].append(
-                speed.compile_seconds(
-                    batch,
-                    mode,
-                    libraries[name],
-                    alpha=alpha,
-                    cold=kind == "cold",
-                )
-            )
-      for name in libraries:
-        record = {
-            "mode": mode,
-            "alpha": alpha,
-            "shape": batch.label,
-            "dtype": batch.dtype,
-            "library": name,
-            "warm": None,
-        }
-        for kind in kinds:
-          samples = times[name, kind]
-          record[kind] = {
-              "samples": samples,
-              **{
-                  k: statistics.median(t[k] for t in samples)
-                  for k in ("lower_s", "compile_s", "total_s", "cpu_s")
-              },
-          }
-        records.append(record)
-  body = []
-  for r in records:
-    cold, warm = r["cold"], r["warm"]
-    body.append(
-        [
-            f"cutmix {r['mode']}, alpha {r['alpha']:g}"
-            + ("" if r["library"] == "current" else f" {r['library']}"),
-            f"{r['shape']} {r['dtype']}",
-            f"{cold['lower_s']:.3f}",
-            f"{cold['compile_s']:.3f}",
-            f"{cold['total_s']:.3f}",
-            f"{cold['cpu_s']:.3f}",
-            f"{warm['total_s']:.3f}" if warm else "—",
-            f"{warm['cpu_s']:.3f}" if warm else "—",
-        ]
-    )
-  text = report.table(
-      [
-          "call",
-          "input",
-          "cold: trace + lower s",
-          "compile s",
-          "total s",
-          "CPU s",
-          "warm: total s",
-          "CPU s",
-      ],
-      body,
-  )
-  return records, text + (
-      f"\n\nMedian of {args.compile_repeats} compiles of a fresh jitted "
-      "function per call, libraries rotated. Cold: after `jax.clear_caches()`, "
-      "what the first call in a process pays (imports aside); warm: right "
-      "after, with JAX's caches of the library's inner functions filled, as "
-      "when a program recompiles its step. CPU s is the process's CPU time "
-      "over the same span (less stretched by a loaded machine)."
-  )
-
-
-def run_correctness(args, chosen) -> tuple[list, str]:
-  batch = _correctness_batch(args)
-  _log(f"correctness {batch.label}")
-  seeds = range(2 if args.quick else 8)
-  checks = correctness.check_all(chosen, batch, args.dtypes, seeds)
-  text = (
-      f"On a {batch.label} batch, image i filled with the value i + 1 and "
-      f"labelled class i, {len(seeds)} draws each (worst case shown). "
-      '"foreign pixels": output values that name no input image.\n\n'
-      + report.correctness_table(checks, args.dtypes)
-  )
-  return checks, text
-
-
-def run_scaling(args, chosen, out_dir) -> tuple[list, str]:
-  wanted = {
-      "floor",
-      "copy",
-      "cutmix batch",
-      "cutmix elem",
-      "research JAX (1 box, float mask)",
-      "keras.layers.CutMix (jax, jit)",
-      "timm Mixup batch (torch cpu)",
-  }
-  subset = [c for c in chosen if c.name in wanted]
-  rounds = max(2, min(args.rounds, 4))
-  points = []
-  for side in args.scaling_sides:
-    batch = Batch(
-        16 if args.quick else 32, side, num_classes=_classes(args, 16)
-    )
-    _log(f"scaling {batch.label}")
-    points += scaling.sweep(
-        subset, [batch], "side", rounds=rounds, min_sample_s=args.min_sample_s
-    )
-  for size in args.scaling_batches:
-    batch = Batch(size, 32, num_classes=_classes(args, 16))
-    _log(f"scaling {batch.label}")
-    points += scaling.sweep(
-        subset, [batch], "batch", rounds=rounds, min_sample_s=args.min_sample_s
-    )
-  plotted = scaling.plot(points, out_dir / "scaling.png")
-  parts = []
-  for axis in ("side", "batch"):
-    mine = [p for p in points if p.axis == axis]
-    columns = list(dict.fromkeys(p.batch.label for p in mine))
-    names = list(dict.fromkeys(p.row.name for p in mine))
-    body = []
-    for name in names:
-      line = [name]
-      for col in columns:
-        p = next(p for p in mine if p.row.name == name and p.batch.label == col)
-        line.append(
-            report.ratio(p.row.ratio) if p.row.status == "ok" else p.row.status
-        )
-      body.append(line)
-    parts.append(report.table(["time / floor"] + columns, body))
-  caption = "float32, ratio = median paired time / floor" + (
-      "; plotted in `scaling.png`."
-      if plotted
-      else "; (matplotlib missing: no plot)."
-  )
-  return points, caption + "\n\n" + "\n\n".join(parts)
-
-
-def run_train_step(args, baseline) -> tuple[dict, str]:
-  from benchmarks import train_step
-
-  record = {"traces": train_step.count_traces()}
-  lines = [
-      f"Traces of a jitted function calling `cutmix` with "
-      f"{record['traces']['values']} different traced alpha/prob values: "
-      f"**{record['traces']['traces']}**."
-  ]
-  if not pathlib.Path(args.train_config).exists():
-    record["status"] = (
-        f"{args.train_config} not found (the trainer is not here)"
-    )
-    return record, "\n\n".join(lines + [record["status"]])
-  _log(f"train step {args.train_config}")
-  try:
-    record.update(
-        train_step.measure(
-            args.train_config,
-            batch_size=args.train_batch,
-            rounds=max(3, min(args.rounds, 7)) if not args.quick else 2,
-            min_sample_s=args.min_sample_s,
-            extra_modes=(),
-            baseline=baseline,
-            compile_repeats=args.compile_repeats,
-        )
-    )
-  except ImportError as e:
-    record["status"] = f"trainer not importable: {e}"
-    return record, "\n\n".join(lines + [record["status"]])
-  body = []
-  for row in record["rows"]:
-    lo, hi = timing.spread(row["ratios"])
-    body.append(
-        [
-            row["name"],
-            report.ms(row["median_s"]),
-            f"{row['ratio']:.3f}x ({lo:.3f}–{hi:.3f})",
-            f"{row['bytes_accessed'] / 1e6:.2f} MB",
-            f"{(row['bytes_ratio'] - 1) * 100:+.3f}%",
-            f"{row['flops'] / 1e9:.3f} G",
-            f"{(row['flops_ratio'] - 1) * 100:+.3f}%",
-            f"{row['compile_total_s']:.1f}",
-            f"{row['compile_cpu_s']:.1f}",
-            f"{row['compile_ratio']:.3f}x",
-        ]
-    )
-  lines.insert(
-      0,
-      f"`{record['config']}`: {record['model']}, batch {record['batch_size']} "
-      f"uint8 32x32, CutMix alpha {record['cutmix']['alpha']} prob "
-      f"{record['cutmix']['prob']}; {record['devices']} device(s).\n\n"
-      + report.table(
-          [
-              "step",
-              "ms / step",
-              "time / no mixing (IQR)",
-              "bytes accessed",
-              "vs none",
-              "flops",
-              "vs none",
-              "compile s",
-              "CPU s",
-              "compile / none",
-          ],
-          body,
-      )
-      + f"\n\nCompile: trace, lower and XLA compile of a freshly built "
-      f"step, median of {record['compile_repeats']} rotated compiles "
-      f"after an untimed one; ratios paired by repeat.",
-  )
-  return record, "\n\n".join(lines)
-
-
 def main(argv=None) -> int:
   args = parse_args(argv)
   out_dir = pathlib.Path(args.out)
@@ -456,9 +184,9 @@ def main(argv=None) -> int:
     try:
       baseline = baseline_lib.load(args.baseline)
     except baseline_lib.BaselineError as e:
-      _log(f"error: {e}")
+      sections_lib.log(f"error: {e}")
       return 2
-    _log(f"baseline {baseline.label}: {baseline.subject}")
+    sections_lib.log(f"baseline {baseline.label}: {baseline.subject}")
   env = environment.describe()
   chosen = contenders_lib.select(args.only, baseline)
   record = {
@@ -472,7 +200,7 @@ def main(argv=None) -> int:
   sections = []
   speed_records, compile_records, train = [], [], None
   if "speed" in args.sections:
-    speed_records, text = run_speed(args, chosen)
+    speed_records, text = sections_lib.run_speed(args, chosen)
     record["speed"] = speed_records
     sections.append(
         "## Speed: time per call and time / floor\n\n"
@@ -485,38 +213,28 @@ def main(argv=None) -> int:
         "on CPU PyTorch, in place on an NCHW tensor.\n\n" + text
     )
   if "correctness" in args.sections:
-    checks, text = run_correctness(args, chosen)
+    checks, text = sections_lib.run_correctness(args, chosen)
     record["correctness"] = checks
     sections.append("## Correctness next to speed\n\n" + text)
   if "scaling" in args.sections:
-    points, text = run_scaling(args, chosen, out_dir)
+    points, text = sections_lib.run_scaling(args, chosen, out_dir)
     record["scaling"] = points
     sections.append("## How the cost grows\n\n" + text)
   if "train_step" in args.sections:
-    train, text = run_train_step(args, baseline)
+    train, text = sections_lib.run_train_step(args, baseline)
     record["train_step"] = train
     sections.append("## In the train step\n\n" + text)
   if "video" in args.sections:
-    shape = (2, 4, 16, 16, 3) if args.quick else video.DEFAULT_SHAPE
-    dtype = args.dtypes[0]
-    _log(f"video {'x'.join(map(str, shape))} {dtype}")
-    rows = video.measure(
-        shape,
-        dtype=dtype,
-        rounds=args.rounds,
-        min_sample_s=args.min_sample_s,
-    )
-    record["video"] = {"shape": shape, "dtype": dtype, "rows": rows}
+    record["video"], text = sections_lib.run_video(args)
     sections.append(
         "## Video: S-, T- and ST-VideoMix\n\n"
         "One `cutmix` call each, with the cut axes given by `axes`, "
-        "interleaved with the floor on the same NTHWC batch.\n\n"
-        + video.table(rows, shape, dtype)
+        "interleaved with the floor on the same NTHWC batch.\n\n" + text
     )
   if "compile" in args.sections:
     # Last: its cold compiles empty JAX's caches, which the sections above
     # share (the same programs at the same shapes).
-    compile_records, text = run_compile(args, baseline)
+    compile_records, text = sections_lib.run_compile(args, baseline)
     record["compile"] = compile_records
     at = 1 if "speed" in args.sections else 0
     sections.insert(at, "## Compile time of a `cutmix` call\n\n" + text)
@@ -548,7 +266,7 @@ def main(argv=None) -> int:
   print(markdown)
   (out_dir / "latest.md").write_text(markdown)
   report.write_json(record, out_dir / "latest.json")
-  _log(f"wrote {out_dir / 'latest.md'}, {out_dir / 'latest.json'}")
+  sections_lib.log(f"wrote {out_dir / 'latest.md'}, {out_dir / 'latest.json'}")
   return 0
 
 

@@ -70,6 +70,10 @@ def _kernel_env():
 # below, which check it against what the cells claim to show.
 _PROBE = """
 import json as _json
+_cam_images = data.test_images[:CAM_IMAGES]
+_cam_labels = data.test_labels[:CAM_IMAGES]
+_mixed, _mix = cam.mix_for_display(jax.random.key(SEED), _cam_images,
+                                   _cam_labels, num_classes=NUM_CLASSES)
 _facts = {
     "smoke": SMOKE, "devices": jax.device_count(),
     "pixel_rows": {name: [list(row[:2]) + [list(row[2])] + list(row[3:])
@@ -82,6 +86,14 @@ _facts = {
                  "records": r["records"]} for m, r in runs.items()},
     "train_steps": TRAIN_STEPS,
     "cam_agreement": {k: float(v) for k, v in agreement.items()},
+    # The same measure taken again here, from the restored models and the
+    # same draw: what the figure reports is what these models score.
+    "cam_recomputed": {
+        name: cam.mixed_agreement(model, _mixed, _cam_labels, _mix,
+                                  mean=data.mean, std=data.std)
+        for name, model in cam_models.items()},
+    "cam_pairs": int((np.asarray(_mix.applied) & (
+        _cam_labels[np.asarray(_mix.partner)] != _cam_labels)).sum()),
     "own_step": {"steps": int(optimizer.step[...]), "last_loss": float(loss),
                  "expected_steps": OWN_STEP_STEPS},
     "clip_box": [int(v) for v in clip_params.box[0]],

@@ -138,7 +138,8 @@ def test_video_rows_time_every_videomix_variant(quick_run):
       "T-VideoMix",
       "ST-VideoMix",
   ]
-  record = json.loads((out / "latest.json").read_text())["video"]
+  (record,) = json.loads((out / "latest.json").read_text())["video"]
+  assert record["dtype"] == "uint8"
   assert [tuple(r["axes"] or ()) for r in record["rows"]] == [
       (),
       (2, 3),

@@ -23,6 +23,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 import cutmix_jax
+from train import augmentation
 from train import config_checks
 from train import input_pipeline
 from train import metric_writers
@@ -169,7 +170,7 @@ def test_evaluate_counts_every_test_example_once_and_no_padding(tmp_path):
   )
   model, _ = nnx.merge(graphdef, state)
   model.eval()
-  logits = model(input_pipeline.normalize(images, MEAN, STD))
+  logits = model(augmentation.normalize(images, MEAN, STD))
   loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
   accuracy = float(np.mean(np.argmax(np.asarray(logits), -1) == labels))
   assert got["accuracy"] == pytest.approx(accuracy, abs=1e-7)
@@ -490,7 +491,7 @@ def test_unmixed_step_loss_is_the_cross_entropy_of_the_model():
   labels = np.arange(16, dtype=np.int32) % 10
   model, _ = nnx.merge(graphdef, jax.tree.map(jnp.copy, state))
   model.train()
-  logits = model(input_pipeline.normalize(images, MEAN, STD))
+  logits = model(augmentation.normalize(images, MEAN, STD))
   expected = optax.softmax_cross_entropy_with_integer_labels(
       logits, labels
   ).mean()
@@ -583,7 +584,7 @@ def test_augment_on_device_crops_a_window_of_the_padded_image():
       np.random.default_rng(0).integers(1, 255, (6, 8, 8, 1), np.uint8)
   )
   out = np.asarray(
-      input_pipeline.augment_on_device(jax.random.key(0), images, pad=2)
+      augmentation.augment_on_device(jax.random.key(0), images, pad=2)
   )
   padded = np.pad(np.asarray(images), ((0, 0), (2, 2), (2, 2), (0, 0)))
   for i in range(6):

@@ -35,8 +35,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 import cutmix_jax
+from train import augmentation
 from train import checkpointing
-from train import input_pipeline
 from train import models
 from train import plots
 from train import train_state
@@ -139,7 +139,7 @@ def maps_and_probabilities(
         [chunk, np.zeros((size - len(chunk),) + chunk.shape[1:], chunk.dtype)]
     )
     m, p = _maps_and_probabilities(
-        model, input_pipeline.normalize(padded, mean, std)
+        model, augmentation.normalize(padded, mean, std)
     )
     maps.append(np.asarray(m)[: len(chunk)])
     probabilities.append(np.asarray(p)[: len(chunk)])

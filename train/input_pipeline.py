@@ -9,8 +9,8 @@ Each process holds its share of the data in host memory as uint8 NHWC arrays
   ``s // steps_per_epoch`` (the last, incomplete batch is dropped);
 * the standard CIFAR augmentation (4-pixel zero pad, random 32 crop,
   horizontal flip) and the per-channel normalisation run on device inside the
-  jitted step (`augment_on_device`, `normalize`); ``augment_on="host"`` does
-  the same crop and flip in NumPy on a prefetching thread instead.
+  jitted step (`train.augmentation`); ``augment_on="host"`` does the same
+  crop and flip in NumPy on a prefetching thread instead.
 
 With ``train_fraction < 1`` only a stratified fraction of the training
 split is kept (`stratified_subset`), to study small-data regimes; the test
@@ -378,28 +378,6 @@ def train_batch(
   return data.train_images[take], data.train_labels[take]
 
 
-def crop_and_flip_host(
-    images: np.ndarray,
-    seed: tuple[int, ...],
-    *,
-    pad: int = 4,
-    flip: bool = True,
-) -> np.ndarray:
-  """The standard augmentation in NumPy, deterministic in ``seed``."""
-  rng = np.random.default_rng(list(seed))
-  n, h, w, _ = images.shape
-  padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  dy = rng.integers(0, 2 * pad + 1, n)
-  dx = rng.integers(0, 2 * pad + 1, n)
-  rows = dy[:, None] + np.arange(h)[None]
-  cols = dx[:, None] + np.arange(w)[None]
-  out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-  if flip:
-    mirror = rng.random(n) < 0.5
-    out[mirror] = out[mirror, :, ::-1]
-  return out
-
-
 def prefetch(batches: Iterator, size: int = 2) -> Iterator:
   """Runs an iterator on a background thread, ``size`` items ahead."""
   q: queue.Queue = queue.Queue(maxsize=size)
@@ -415,43 +393,3 @@ def prefetch(batches: Iterator, size: int = 2) -> Iterator:
   threading.Thread(target=work, daemon=True).start()
   while (item := q.get()) is not done:
     yield item
-
-
-def augment_on_device(
-    rng: jax.Array, images: jax.Array, *, pad: int = 4, flip: bool = True
-) -> jax.Array:
-  """Zero-pad by ``pad``, crop back at a random offset, flip half: per example.
-
-  The crop and the flip are two `take_along_axis` gathers (rows, then
-  columns) with per-example offsets: static shapes, no dynamic slicing, and
-  each example only reads itself, so it stays on its device.
-
-  Args:
-    rng: a PRNG key.
-    images: ``[B, H, W, C]`` any dtype (uint8 here; padding is black, as
-      torchvision pads the PIL image).
-    pad: the padding on each side.
-    flip: whether to flip horizontally with probability 1/2.
-
-  Returns:
-    Images of the same shape and dtype.
-  """
-  b, h, w, _ = images.shape
-  key_y, key_x, key_f = jax.random.split(rng, 3)
-  dy = jax.random.randint(key_y, (b,), 0, 2 * pad + 1)
-  dx = jax.random.randint(key_x, (b,), 0, 2 * pad + 1)
-  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  rows = (dy[:, None] + jnp.arange(h)[None])[:, :, None, None]
-  cols = dx[:, None] + jnp.arange(w)[None]
-  if flip:
-    mirror = jax.random.bernoulli(key_f, 0.5, (b,))
-    cols = jnp.where(mirror[:, None], cols[:, ::-1], cols)
-  out = jnp.take_along_axis(padded, rows, axis=1)
-  return jnp.take_along_axis(out, cols[:, None, :, None], axis=2)
-
-
-def normalize(images: jax.Array, mean, std, dtype=jnp.float32) -> jax.Array:
-  """``(x - mean) / std`` per channel, from uint8 to ``dtype``."""
-  mean = jnp.asarray(mean, jnp.float32)
-  std = jnp.asarray(std, jnp.float32)
-  return ((images.astype(jnp.float32) - mean) / std).astype(dtype)

@@ -40,7 +40,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from train import input_pipeline
+from train import augmentation
 from train import mixing
 
 
@@ -113,13 +113,13 @@ def make_step_body(
     crop_key, mix_key = jax.random.split(jax.random.fold_in(aug_key, count))
     step_dropout_key = jax.random.fold_in(dropout_key, count)
     if augment:
-      images = input_pipeline.augment_on_device(
+      images = augmentation.augment_on_device(
           crop_key, images, pad=config.augment.pad, flip=config.augment.flip
       )
     targets = None
     if stage is None:
       images, targets, _ = mix(mix_key, images, labels)
-    x = input_pipeline.normalize(images, mean, std, dtype)
+    x = augmentation.normalize(images, mean, std, dtype)
 
     def loss_fn(model):
       hook, mixed_targets = None, []
@@ -212,7 +212,7 @@ def make_eval_step(
   def eval_step(state, metrics, images, labels, mask):
     model, _ = nnx.merge(graphdef, state)
     model.eval()
-    logits = model(input_pipeline.normalize(images, mean, std, dtype))
+    logits = model(augmentation.normalize(images, mean, std, dtype))
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     totals = nnx.merge(_metrics_graphdef(), metrics)
     totals.update(loss=losses, logits=logits, labels=labels, mask=mask)
@@ -249,7 +249,7 @@ def make_sample_fn(
   def sample(rng, images, labels):
     crop_key, mix_key = jax.random.split(rng)
     if augment:
-      images = input_pipeline.augment_on_device(
+      images = augmentation.augment_on_device(
           crop_key, images, pad=config.augment.pad, flip=config.augment.flip
       )
     return mix(mix_key, images, labels)

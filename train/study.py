@@ -25,9 +25,7 @@ the runs. At the end it writes
 """
 
 from collections.abc import Sequence
-import contextlib
 import datetime
-import json
 import os
 import platform
 import subprocess
@@ -40,6 +38,8 @@ from absl import logging
 import ml_collections
 from ml_collections import config_flags
 import numpy as np
+
+from train import study_runs
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,8 +70,8 @@ def define_flags() -> None:
   flags.mark_flags_as_required(["config", "workdir"])
 
 
-class StudyError(ValueError):
-  """A bad study argument, or a run directory made with another configuration."""
+# Raised for a bad --seeds or --methods too.
+StudyError = study_runs.StudyError
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -108,114 +108,6 @@ def parse_methods(text: str) -> list[str]:
         f"'none,cutmix,mixup', got {text!r}."
     )
   return sorted(methods, key=lambda m: m != "none")
-
-
-def run_dir(workdir: str, method: str, seed: int) -> str:
-  return os.path.join(workdir, "runs", f"{method}-seed{seed}")
-
-
-def run_config(
-    base: ml_collections.ConfigDict, method: str, seed: int
-) -> ml_collections.ConfigDict:
-  """The base config with this method and seed, quiet (no bar, no sample picture)."""
-  config = ml_collections.ConfigDict(base.to_dict())
-  config.cutmix.method = method
-  config.seed = seed
-  config.progress_bar = False
-  config.num_plot_samples = 0
-  return config
-
-
-def _config_differences(
-    stored: dict, wanted: dict, prefix: str = ""
-) -> list[str]:
-  keys = sorted(set(stored) | set(wanted))
-  out = []
-  for key in keys:
-    a, b = stored.get(key, "<absent>"), wanted.get(key, "<absent>")
-    if isinstance(a, dict) and isinstance(b, dict):
-      out += _config_differences(a, b, f"{prefix}{key}.")
-    elif a != b:
-      out.append(f"config.{prefix}{key}: {a!r} there, {b!r} now")
-  return out
-
-
-def run_once(config: ml_collections.ConfigDict, directory: str) -> dict:
-  """Trains one run to the end unless it has finished already; returns its result.
-
-  Args:
-    config: the run's configuration.
-    directory: its working directory.
-
-  Returns:
-    ``{"method", "seed", "accuracy" (%), "loss", "step", "epoch", "seconds",
-    "resumed_from"}``, also stored as ``directory/result.json``.
-
-  Raises:
-    StudyError: ``directory`` holds a run of another configuration.
-  """
-  from train import train
-
-  result_path = os.path.join(directory, "result.json")
-  config_path = os.path.join(directory, "config.json")
-  wanted = json.loads(config.to_json())
-  if os.path.exists(config_path):
-    with open(config_path) as f:
-      differences = _config_differences(json.load(f), wanted)
-    if differences:
-      raise StudyError(
-          f"{directory} holds a run made with another configuration ("
-          + "; ".join(differences[:5])
-          + "). Use another --workdir, or delete that "
-          "directory to train it again."
-      )
-  if os.path.exists(result_path):
-    with open(result_path) as f:
-      return json.load(f)
-  os.makedirs(directory, exist_ok=True)
-  with open(config_path, "w") as f:
-    json.dump(wanted, f, indent=1)
-  checkpoints = os.path.join(directory, "checkpoints")
-  resumed_from = (
-      max((int(d) for d in os.listdir(checkpoints) if d.isdigit()), default=0)
-      if os.path.isdir(checkpoints)
-      else 0
-  )
-  start = time.perf_counter()
-  # The run's output, stderr too: tqdm redraws every bar on the terminal's
-  # streams whenever the trainer prints, unless its prints go elsewhere.
-  with (
-      open(os.path.join(directory, "train.log"), "a") as log,
-      contextlib.redirect_stdout(log),
-      contextlib.redirect_stderr(log),
-  ):
-    final = train.train_and_evaluate(config, directory)
-  result = dict(
-      method=config.cutmix.method,
-      seed=config.seed,
-      accuracy=100 * final["accuracy"],
-      loss=final["loss"],
-      step=final["step"],
-      epoch=final["epoch"],
-      seconds=round(time.perf_counter() - start, 2),
-      resumed_from=resumed_from,
-  )
-  with open(result_path + ".tmp", "w") as f:
-    json.dump(result, f, indent=1)
-  os.replace(result_path + ".tmp", result_path)  # Whole, or not at all.
-  return result
-
-
-def test_curve(directory: str) -> list[tuple[float, float]]:
-  """``[(epoch, test accuracy in %)]`` from a run's metrics.jsonl."""
-  from train import metric_writers
-
-  records = metric_writers.read_metrics(
-      os.path.join(directory, "metrics.jsonl")
-  )
-  return [
-      (r["epoch"], 100 * r["accuracy"]) for r in records if r["split"] == "test"
-  ]
 
 
 def _git_commit() -> str:
@@ -304,8 +196,8 @@ def cam_agreements(
 
   def restore(method, seed):
     return cam.restore_model(
-        run_config(base, method, seed),
-        run_dir(workdir, method, seed),
+        study_runs.run_config(base, method, seed),
+        study_runs.run_dir(workdir, method, seed),
         num_classes=data.num_classes,
         in_channels=data.train_images.shape[-1],
     )
@@ -411,10 +303,12 @@ def run_study(
   plan = [(m, s) for s in seeds for m in methods]
   for method, seed in plan:  # Every bad value stops the study before any run.
     config_checks.validate_config(
-        run_config(base, method, seed), jax.device_count()
+        study_runs.run_config(base, method, seed), jax.device_count()
     )
   done = sum(
-      os.path.exists(os.path.join(run_dir(workdir, m, s), "result.json"))
+      os.path.exists(
+          os.path.join(study_runs.run_dir(workdir, m, s), "result.json")
+      )
       for m, s in plan
   )
   results = {}
@@ -422,11 +316,11 @@ def run_study(
       total=len(plan), initial=done, unit="run", dynamic_ncols=True
   ) as bar:
     for method, seed in plan:
-      directory = run_dir(workdir, method, seed)
+      directory = study_runs.run_dir(workdir, method, seed)
       finished = os.path.exists(os.path.join(directory, "result.json"))
       bar.set_description(f"{method} seed {seed}")
-      results[method, seed] = run_once(
-          run_config(base, method, seed), directory
+      results[method, seed] = study_runs.run_once(
+          study_runs.run_config(base, method, seed), directory
       )
       if not finished:
         bar.update(1)
@@ -435,7 +329,11 @@ def run_study(
       m: {s: results[m, s]["accuracy"] for s in seeds} for m in methods
   }
   curves = {
-      m: {s: test_curve(run_dir(workdir, m, s)) for s in seeds} for m in methods
+      m: {
+          s: study_runs.test_curve(study_runs.run_dir(workdir, m, s))
+          for s in seeds
+      }
+      for m in methods
   }
 
   footer = []

@@ -26,6 +26,7 @@ from jax.sharding import PartitionSpec as P
 import ml_collections
 import numpy as np
 
+from train import augmentation
 from train import checkpointing
 from train import config_checks
 from train import distributed
@@ -61,7 +62,7 @@ def _host_batches(
         data, order_seed, step, local_batch, steps_per_epoch
     )
     if config.augment.on == "host":
-      images = input_pipeline.crop_and_flip_host(
+      images = augmentation.crop_and_flip_host(
           images,
           (aug_seed, step, jax.process_index()),
           pad=config.augment.pad,

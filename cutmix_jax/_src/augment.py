@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import jax
 from jax.typing import ArrayLike
 
+from cutmix_jax._src import box_options
 from cutmix_jax._src import boxes
 from cutmix_jax._src import labels as labels_lib
 from cutmix_jax._src import mixing
@@ -134,7 +135,7 @@ def cutmix(
     ...                       prob=schedule(step), num_classes=10)
   """
   shape = _check_data(images, labels, num_classes, min_rank=2, allow_bool=True)
-  axes = validation.resolve_axes(axes, spatial_axes, len(shape))
+  axes = box_options.resolve_axes(axes, spatial_axes, len(shape))
   size = tuple(shape[a] for a in axes)
   draw_size = size
   if input_size is not None and patch_size is not None:
@@ -143,7 +144,7 @@ def cutmix(
         "need not fall on a patch grid, so pass one of them."
     )
   if input_size is not None:
-    draw_size = validation.check_size(input_size, arg="input_size")
+    draw_size = box_options.check_size(input_size, arg="input_size")
     if len(draw_size) != len(size):
       raise ValueError(
           f"input_size: expected {len(size)} sides (one per cut axis), got "
@@ -310,7 +311,7 @@ def mixup_or_cutmix(
   shape = _check_data(
       images, labels, num_classes, min_rank=2, allow_bool=not blends
   )
-  axes = validation.resolve_axes(axes, spatial_axes, len(shape))
+  axes = box_options.resolve_axes(axes, spatial_axes, len(shape))
   label_mode = validation.check_label_mode(label_mode)
   label_smoothing = validation.check_label_smoothing(label_smoothing)
   size = tuple(shape[a] for a in axes)

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from cutmix_jax._src import box_options
 from cutmix_jax._src import params as params_lib
-from cutmix_jax._src import validation
 
 
 def _num_axes(box: jax.Array, arg: str = "box") -> int:
@@ -67,7 +67,7 @@ def box_from_center(
     >>> cutmix_jax.box_from_center([1, 30], [8, 8], (32, 32)).tolist()
     [0, 26, 5, 32]
   """
-  size = validation.check_size(size)
+  size = box_options.check_size(size)
   limit = jnp.asarray(size, jnp.int32)
   center = jnp.asarray(center, jnp.int32)
   half = jnp.asarray(cut_size, jnp.int32) // 2
@@ -97,7 +97,7 @@ def cut_sides(lam: ArrayLike, size: Sequence[int]) -> jax.Array:
   Returns:
     ``int32[*S, k]``.
   """
-  size = validation.check_size(size)
+  size = box_options.check_size(size)
   rest = 1.0 - jnp.asarray(lam, jnp.float32)
   ratio = (rest, jnp.sqrt(rest), jnp.cbrt(rest))[len(size) - 1]
   sides = jnp.floor(ratio[..., None] * jnp.asarray(size, jnp.float32))
@@ -158,7 +158,7 @@ def pasted_fraction(box: ArrayLike, size: Sequence[int]) -> jax.Array:
     >>> float(cutmix_jax.pasted_fraction([8, 8, 24, 24], (32, 32)))
     0.25
   """
-  size = validation.check_size(size)
+  size = box_options.check_size(size)
   area = box_area(_as_box(box, size))
   total = 1
   for n in size:
@@ -189,8 +189,8 @@ def rescale_boxes(
     >>> cutmix_jax.rescale_boxes([8, 8, 24, 24], (32, 32), (8, 8)).tolist()
     [2, 2, 6, 6]
   """
-  source = validation.check_size(source_size, arg="source_size")
-  target = validation.check_size(target_size, arg="target_size")
+  source = box_options.check_size(source_size, arg="source_size")
+  target = box_options.check_size(target_size, arg="target_size")
   if len(source) != len(target):
     raise ValueError(
         f"source_size, target_size: expected the same number of axes, got "

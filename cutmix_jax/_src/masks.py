@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from cutmix_jax._src import validation
+from cutmix_jax._src import box_options
 
 
 def broadcast_box_mask(
@@ -51,7 +51,7 @@ def box_mask(box: ArrayLike, size: Sequence[int]) -> jax.Array:
     >>> cutmix_jax.box_mask([[1, 0, 3, 2]], (4, 3)).astype(int)[0].tolist()
     [[0, 0, 0], [1, 1, 0], [1, 1, 0], [0, 0, 0]]
   """
-  size = validation.check_size(size)
+  size = box_options.check_size(size)
   box = jnp.asarray(box)
   if not jnp.issubdtype(box.dtype, jnp.integer):
     raise TypeError(f"box: expected integer bounds, got {box.dtype}.")

@@ -13,6 +13,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 
+from cutmix_jax._src import box_options
 from cutmix_jax._src import masks
 from cutmix_jax._src import params as params_lib
 from cutmix_jax._src import validation
@@ -131,7 +132,7 @@ def cut_and_paste(
   """
   shape = validation.check_batch(images, min_rank=2)
   images = jnp.asarray(images)
-  axes = validation.resolve_axes(axes, spatial_axes, len(shape))
+  axes = box_options.resolve_axes(axes, spatial_axes, len(shape))
   params = _params_for(images, params, "images")
   if params.box.shape[-1] != 2 * len(axes):
     raise ValueError(

@@ -46,17 +46,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
-import numpy as np
 
+from cutmix_jax._src import box_draws
 from cutmix_jax._src import boxes
+from cutmix_jax._src import lambdas
 from cutmix_jax._src import params as params_lib
 from cutmix_jax._src import partners as partners_lib
 from cutmix_jax._src import validation
-
-_SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)
-_LARGEST = float(np.finfo(np.float32).max)
-_SMALLEST_NORMAL_BITS = int(np.float32(_SMALLEST_NORMAL).view(np.int32))
-_INF_BITS = int(np.float32(np.inf).view(np.int32))
 
 
 class _Keys(NamedTuple):
@@ -123,118 +119,6 @@ def _layout(rng, batch_size, mode, axis_name) -> tuple[_Keys, _Layout]:
   else:
     partner = partners_lib.random_partners(keys.partner, batch_size)
   return keys, _Layout(mode, partner)
-
-
-def sample_lambda(
-    rng: jax.Array, alpha, shape: Sequence[int] = ()
-) -> jax.Array:
-  """``lam ~ Beta(alpha, alpha)``, ``float32[shape]``, for a checked ``alpha``.
-
-  ``alpha`` is a Python float (already checked) or a traced scalar; see the
-  module docs for what a traced value outside ``(0, inf)`` gives.
-  """
-  shape = tuple(shape)
-  if not validation.is_traced(alpha):
-    if alpha == 1:
-      return jax.random.uniform(rng, shape)
-    a = jnp.float32(max(alpha, _SMALLEST_NORMAL))
-    return jax.random.beta(rng, a, a, shape)
-  a = jnp.asarray(alpha, jnp.float32)
-  # Read the sign and range from the bits: XLA on CPU flushes subnormal
-  # floats to zero in comparisons, and a subnormal alpha is a valid one.
-  bits = jax.lax.bitcast_convert_type(a, jnp.int32)
-  on = (bits > 0) & (bits <= _INF_BITS)  # positive, subnormals too; not NaN
-  safe = jnp.where(
-      bits < _SMALLEST_NORMAL_BITS,
-      _SMALLEST_NORMAL,
-      jnp.where(bits >= _INF_BITS, _LARGEST, a),
-  )
-  lam = jnp.where(
-      a == 1,
-      jax.random.uniform(rng, shape),
-      jax.random.beta(rng, safe, safe, shape),
-  )
-  return jnp.where(on, lam, 1.0)
-
-
-def _gaussian_centers(rng, shape, size, center_std) -> jax.Array:
-  """The paper's "center Gaussian" ablation: ``floor(n (0.5 + std z))``, clipped."""
-  z = jax.random.normal(rng, tuple(shape) + (len(size),), jnp.float32)
-  sides = jnp.asarray(size, jnp.float32)
-  std = jnp.asarray(center_std, jnp.float32)
-  center = jnp.floor(sides * (0.5 + std * z))
-  return jnp.clip(center, 0, sides - 1).astype(jnp.int32)
-
-
-def _draw_boxes(
-    rng, shape, size, *, alpha, minmax, center_std, box_size, patch_size=None
-):
-  """``int32[*shape, 2k]`` boxes drawn by the configured rule.
-
-  With ``patch_size`` the rule runs on the patch grid (``size // patch``)
-  and the box is scaled up by the patch, so its edges fall on patch
-  boundaries.
-  """
-  if patch_size is not None:
-    grid = tuple(n // p for n, p in zip(size, patch_size))
-    box = _draw_boxes(
-        rng,
-        shape,
-        grid,
-        alpha=alpha,
-        minmax=minmax,
-        center_std=center_std,
-        box_size=box_size,
-    )
-    return box * jnp.asarray(tuple(patch_size) * 2, jnp.int32)
-  side_key, place_key = jax.random.split(rng)
-  k = len(size)
-  limit = jnp.asarray(size, jnp.int32)
-  if minmax is not None:
-    # timm's cutmix_minmax: sides uniform in [int(lo n), int(hi n)), the box
-    # placed fully inside (every position equally likely).
-    lo = jnp.asarray([int(n * minmax[0]) for n in size], jnp.int32)
-    hi = jnp.asarray([int(n * minmax[1]) for n in size], jnp.int32)
-    sides = jax.random.randint(side_key, tuple(shape) + (k,), lo, hi)
-    start = jax.random.randint(place_key, sides.shape, 0, limit - sides + 1)
-    return jnp.concatenate([start, start + sides], axis=-1)
-  if center_std is None:
-    center = jax.random.randint(place_key, tuple(shape) + (k,), 0, limit)
-  else:
-    center = _gaussian_centers(place_key, shape, size, center_std)
-  if box_size is not None:
-    sides = jnp.asarray(box_size, jnp.int32)
-  else:
-    sides = boxes.cut_sides(sample_lambda(side_key, alpha, shape), size)
-  return boxes.box_from_center(center, sides, size)
-
-
-def _check_box_options(size, alpha, minmax, center_std, box_size, patch_size):
-  size = validation.check_size(size)
-  validation.check_box_options(
-      minmax=minmax,
-      box_size=box_size,
-      center_std=center_std,
-      patch_size=patch_size,
-  )
-  patch_size = validation.check_patch_size(patch_size, size)
-  grid = (
-      size
-      if patch_size is None
-      else tuple(n // p for n, p in zip(size, patch_size))
-  )
-  minmax = validation.check_minmax(minmax, grid)
-  box_size = validation.check_box_size(box_size, size)
-  center_std = validation.check_center_std(center_std)
-  if minmax is None and box_size is None:
-    alpha = validation.check_alpha(alpha)
-  return size, dict(
-      alpha=alpha,
-      minmax=minmax,
-      center_std=center_std,
-      box_size=box_size,
-      patch_size=patch_size,
-  )
 
 
 def sample_cutmix_params(
@@ -311,13 +195,13 @@ def sample_cutmix_params(
     >>> bool(jax.numpy.all(params.lam == 1 - fraction))
     True
   """
-  size, box_options = _check_box_options(
+  size, draw_options = box_draws.checked_box_options(
       size, alpha, minmax, center_std, box_size, patch_size
   )
   prob = validation.check_probability(prob)
   keys, layout = _layout(rng, batch_size, mode, axis_name)
   box = layout.per_example(
-      _draw_boxes(keys.box, layout.shape, size, **box_options)
+      box_draws.draw_boxes(keys.box, layout.shape, size, **draw_options)
   )
   active = layout.coin(keys.coin, prob) & layout.has_partner()
   return boxes.settle_boxes(
@@ -369,7 +253,9 @@ def sample_mixup_params(
   prob = validation.check_probability(prob)
   keys, layout = _layout(rng, batch_size, mode, axis_name)
   active = layout.coin(keys.coin, prob) & layout.has_partner()
-  lam = layout.per_example(sample_lambda(keys.blend, alpha, layout.shape))
+  lam = layout.per_example(
+      lambdas.sample_lambda(keys.blend, alpha, layout.shape)
+  )
   applied = active & (lam < 1)
   return params_lib.MixParams(
       box=jnp.zeros((layout.batch_size, 4), jnp.int32),
@@ -442,10 +328,10 @@ def sample_mixup_or_cutmix_params(
   )
   switch_prob = validation.check_probability(switch_prob, arg="switch_prob")
   prob = validation.check_probability(prob)
-  size, box_options = _check_box_options(
+  size, draw_options = box_draws.checked_box_options(
       size, 1.0, minmax, None, None, patch_size
   )
-  minmax = box_options["minmax"]
+  minmax = draw_options["minmax"]
   mixup_on = _switch_on(mixup_alpha)
   cutmix_on = True if minmax is not None else _switch_on(cutmix_alpha)
   if mixup_on is False and cutmix_on is False:
@@ -463,18 +349,18 @@ def sample_mixup_or_cutmix_params(
     box = jnp.zeros((layout.batch_size, 2 * len(size)), jnp.int32)
   else:
     box = layout.per_example(
-        _draw_boxes(
+        box_draws.draw_boxes(
             keys.box,
             layout.shape,
             size,
-            **dict(box_options, alpha=cutmix_alpha),
+            **dict(draw_options, alpha=cutmix_alpha),
         )
     )
   if mixup_on is False:
     mix_lam = jnp.ones(layout.batch_size, jnp.float32)
   else:
     mix_lam = layout.per_example(
-        sample_lambda(keys.blend, mixup_alpha, layout.shape)
+        lambdas.sample_lambda(keys.blend, mixup_alpha, layout.shape)
     )
   blended = active & (mix_lam < 1)
   return boxes.settle_boxes(

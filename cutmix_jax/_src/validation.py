@@ -13,7 +13,6 @@ dtype, `ValueError` for a wrong shape or value. Every message names the
 argument, what was expected and what came.
 """
 
-from collections.abc import Sequence
 import numbers
 
 import jax
@@ -45,7 +44,7 @@ def is_traced(x) -> bool:
   return isinstance(x, jax.core.Tracer)
 
 
-def _static_error(arg: str, expected: str) -> TypeError:
+def static_error(arg: str, expected: str) -> TypeError:
   return TypeError(
       f"{arg}: expected {expected} known at trace time, got a traced value; "
       f"pass it as a Python value and mark it static, e.g. "
@@ -53,9 +52,9 @@ def _static_error(arg: str, expected: str) -> TypeError:
   )
 
 
-def _check_static(x, arg: str, expected: str) -> None:
+def check_static(x, arg: str, expected: str) -> None:
   if is_traced(x):
-    raise _static_error(arg, expected)
+    raise static_error(arg, expected)
 
 
 def _dtype_of(x):
@@ -177,14 +176,14 @@ def check_rng(rng) -> jax.Array:
 
 
 def check_mode(mode, *, arg: str = "mode") -> str:
-  _check_static(mode, arg, f"one of {MODES}")
+  check_static(mode, arg, f"one of {MODES}")
   if not isinstance(mode, str) or mode not in MODES:
     raise ValueError(f"{arg}: expected one of {MODES}, got {mode!r}.")
   return mode
 
 
 def check_label_mode(label_mode) -> str:
-  _check_static(label_mode, "label_mode", f"one of {LABEL_MODES}")
+  check_static(label_mode, "label_mode", f"one of {LABEL_MODES}")
   if not isinstance(label_mode, str) or label_mode not in LABEL_MODES:
     raise ValueError(
         f"label_mode: expected one of {LABEL_MODES}, got {label_mode!r}."
@@ -192,110 +191,8 @@ def check_label_mode(label_mode) -> str:
   return label_mode
 
 
-def check_axes(
-    axes,
-    ndim: int,
-    *,
-    arg: str = "axes",
-    array: str = "images",
-    count: int | None = None,
-) -> tuple[int, ...]:
-  """Normalises the axes to cut over to non-negative, distinct, non-batch axes."""
-  _check_static(axes, arg, "a tuple of ints")
-  if isinstance(axes, (tuple, list)) and any(map(is_traced, axes)):
-    raise _static_error(arg, "a tuple of ints")
-  if isinstance(axes, numbers.Integral) and not isinstance(axes, bool):
-    axes = (axes,)
-  try:
-    normalized = tuple(operator_index(a, arg) for a in axes)
-  except TypeError:
-    raise TypeError(
-        f"{arg}: expected a tuple of 1 to 3 ints such as (1, 2), got "
-        f"{axes!r}."
-    ) from None
-  if count is not None and len(normalized) != count:
-    raise ValueError(f"{arg}: expected {count} axes, got {tuple(axes)}.")
-  if not 1 <= len(normalized) <= 3:
-    raise ValueError(f"{arg}: expected 1, 2 or 3 axes, got {tuple(axes)}.")
-  out = []
-  for a in normalized:
-    if not -ndim <= a < ndim:
-      raise ValueError(
-          f"{arg}: axis {a} is out of range for {array} of rank {ndim}; "
-          f"expected axes in [1, {ndim - 1}] (or negative)."
-      )
-    out.append(a % ndim)
-  if len(set(out)) != len(out):
-    raise ValueError(f"{arg}: expected different axes, got {tuple(axes)}.")
-  if 0 in out:
-    raise ValueError(
-        f"{arg}: axis 0 is the batch axis of {array}, got {tuple(axes)}."
-    )
-  return tuple(out)
-
-
-def resolve_axes(
-    axes, spatial_axes, ndim: int, *, array: str = "images"
-) -> tuple[int, ...]:
-  """The axes to cut over from ``axes`` or its alias ``spatial_axes``.
-
-  Neither given means ``(1, 2)``: the height and width of NHWC images.
-  """
-  if axes is None and spatial_axes is None:
-    if ndim < 3:
-      raise ValueError(
-          f"{array}: expected a batch of images of rank >= 3 such as "
-          f"(batch, height, width, channels), got rank {ndim}; to cut other "
-          "axes pass axes=..., e.g. axes=(1,) for (batch, time)."
-      )
-    return check_axes((1, 2), ndim, arg="axes", array=array)
-  if axes is not None and spatial_axes is not None:
-    both = (
-        check_axes(axes, ndim, arg="axes", array=array),
-        check_axes(spatial_axes, ndim, arg="spatial_axes", array=array),
-    )
-    if both[0] != both[1]:
-      raise ValueError(
-          f"axes, spatial_axes: spatial_axes is the old name of axes; pass one "
-          f"of them, got axes={axes!r} and spatial_axes={spatial_axes!r}."
-      )
-    return both[0]
-  if axes is not None:
-    return check_axes(axes, ndim, arg="axes", array=array)
-  return check_axes(spatial_axes, ndim, arg="spatial_axes", array=array)
-
-
-def check_patch_size(patch_size, size: Sequence[int]) -> tuple[int, ...] | None:
-  """One patch side per cut axis, each dividing its axis."""
-  if patch_size is None:
-    return None
-  _check_static(patch_size, "patch_size", "an int or a tuple of ints")
-  if isinstance(patch_size, (tuple, list)) and any(map(is_traced, patch_size)):
-    raise _static_error("patch_size", "an int or a tuple of ints")
-  if isinstance(patch_size, numbers.Integral):
-    patch_size = (patch_size,) * len(size)
-  try:
-    sides = tuple(operator_index(v, "patch_size") for v in patch_size)
-  except TypeError:
-    raise TypeError(
-        "patch_size: expected an int or one int per cut axis, got "
-        f"{patch_size!r}."
-    ) from None
-  if len(sides) != len(size) or min(sides) < 1:
-    raise ValueError(
-        f"patch_size: expected {len(size)} positive sides (one per cut axis), "
-        f"got {sides}."
-    )
-  if any(n % p for n, p in zip(size, sides)):
-    raise ValueError(
-        f"patch_size: expected sides that divide the cut axes {tuple(size)}, "
-        f"got {sides}."
-    )
-  return sides
-
-
 def operator_index(x, arg: str) -> int:
-  _check_static(x, arg, "an int")
+  check_static(x, arg, "an int")
   if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
     raise TypeError(f"{arg}: expected an int, got {describe(x)}.")
   return int(x)
@@ -312,7 +209,11 @@ def check_batch(
       or (allow_bool and jnp.issubdtype(dtype, jnp.bool_))
   )
   if not numeric:
-    kinds = "float, bfloat16, integer" + (" or bool" if allow_bool else "")
+    kinds = (
+        "float, bfloat16, integer or bool"
+        if allow_bool
+        else ("float, bfloat16 or integer")
+    )
     raise TypeError(f"{arg}: expected a {kinds} dtype, got {dtype}.")
   shape = tuple(np.shape(x))
   if len(shape) < min_rank:
@@ -335,7 +236,7 @@ def check_same_batch(shape, batch_size: int, *, arg: str, against: str) -> None:
 def check_num_classes(num_classes) -> int | None:
   if num_classes is None:
     return None
-  _check_static(num_classes, "num_classes", "a positive int")
+  check_static(num_classes, "num_classes", "a positive int")
   if (
       isinstance(num_classes, (bool, np.bool_))
       or not isinstance(num_classes, numbers.Integral)
@@ -411,96 +312,3 @@ def check_batch_size(batch_size) -> int:
         f"batch_size: expected a positive int, got {batch_size!r}."
     )
   return value
-
-
-def check_size(size, *, arg: str = "size") -> tuple[int, ...]:
-  """The sizes of the axes to cut over, 1 to 3 positive ints."""
-  _check_static(size, arg, "a tuple of ints")
-  if isinstance(size, (tuple, list)) and any(map(is_traced, size)):
-    raise _static_error(arg, "a tuple of ints")
-  if isinstance(size, numbers.Integral):
-    size = (size,)
-  try:
-    sides = tuple(operator_index(s, arg) for s in size)
-  except TypeError:
-    raise TypeError(
-        f"{arg}: expected a tuple of 1 to 3 ints, got {size!r}."
-    ) from None
-  if not 1 <= len(sides) <= 3 or min(sides) < 1:
-    raise ValueError(f"{arg}: expected 1 to 3 positive sides, got {sides}.")
-  # Box areas are int32.
-  if int(np.prod(sides)) >= 1 << 31:
-    raise ValueError(
-        f"{arg}: expected at most 2**31 - 1 elements in the cut axes, got "
-        f"{sides}."
-    )
-  return sides
-
-
-def check_minmax(minmax, size: Sequence[int]) -> tuple[float, float] | None:
-  if minmax is None:
-    return None
-  _check_static(minmax, "minmax", "a pair (lo, hi) of floats")
-  if isinstance(minmax, (tuple, list)) and any(map(is_traced, minmax)):
-    raise _static_error("minmax", "a pair (lo, hi) of floats")
-  try:
-    lo, hi = (float(v) for v in minmax)
-  except (TypeError, ValueError):
-    raise TypeError(
-        f"minmax: expected a pair (lo, hi) of floats, got {minmax!r}."
-    ) from None
-  if not 0.0 < lo < hi <= 1.0:
-    raise ValueError(f"minmax: expected 0 < lo < hi <= 1, got ({lo}, {hi}).")
-  for side in size:
-    if int(side * lo) >= int(side * hi):
-      raise ValueError(
-          f"minmax: ({lo}, {hi}) leaves no box side to draw for an axis of "
-          f"{side} (int({lo} * {side}) = int({hi} * {side}))."
-      )
-  return lo, hi
-
-
-def check_box_size(box_size, size: Sequence[int]) -> tuple[int, ...] | None:
-  if box_size is None:
-    return None
-  _check_static(box_size, "box_size", "an int or a tuple of ints")
-  if isinstance(box_size, (tuple, list)) and any(map(is_traced, box_size)):
-    raise _static_error("box_size", "an int or a tuple of ints")
-  if isinstance(box_size, numbers.Integral):
-    box_size = (box_size,) * len(size)
-  try:
-    sides = tuple(operator_index(v, "box_size") for v in box_size)
-  except TypeError:
-    raise TypeError(
-        f"box_size: expected an int or one int per cut axis, got {box_size!r}."
-    ) from None
-  if len(sides) != len(size):
-    raise ValueError(
-        f"box_size: expected {len(size)} sides (one per cut axis), got {sides}."
-    )
-  if min(sides) < 1:
-    raise ValueError(f"box_size: expected positive sides, got {sides}.")
-  if any(b > s for b, s in zip(sides, size)):
-    raise ValueError(
-        f"box_size: the box {sides} is larger than the images {tuple(size)}."
-    )
-  return sides
-
-
-def check_box_options(*, minmax, box_size, center_std, patch_size=None) -> None:
-  """Refuses option pairs where one would silently override the other."""
-  if patch_size is not None and box_size is not None:
-    raise ValueError(
-        "patch_size, box_size: both set; a fixed box_size in pixels need not "
-        "fall on the patch grid, so pass one of them."
-    )
-  if minmax is not None and box_size is not None:
-    raise ValueError(
-        "minmax, box_size: both set, but minmax draws the box sides itself; "
-        "pass one of them."
-    )
-  if minmax is not None and center_std is not None:
-    raise ValueError(
-        "minmax, center_std: both set, but minmax places the box itself "
-        "(uniformly, inside the image); pass one of them."
-    )
