@@ -229,6 +229,28 @@ def test_per_shard_on_a_one_device_mesh():
   )
 
 
+@pytest.mark.parametrize("how", ["keyword", "positional"])
+def test_per_shard_names_partial_for_a_static_option_given_at_call_time(how):
+  """A Python int option (num_classes) at call time: the fix is partial."""
+  mesh = jax.make_mesh((1,), ("data",), devices=jax.devices()[:1])
+  mix = cutmix_jax.per_shard(cutmix_jax.cutmix, mesh)
+  images, labels = jnp.zeros((4, 6, 5, 3)), jnp.arange(4)
+  key = jax.random.key(0)
+  with pytest.raises(TypeError) as info:
+    if how == "keyword":
+      mix(key, images, labels, 1.0, num_classes=10)
+    else:
+      # cutmix's fifth positional parameter is keyword-only: a Python call
+      # error, not the static-option hint.
+      mix(key, images, labels, 1.0, 10)
+  message = str(info.value)
+  if how == "keyword":
+    assert message.startswith("num_classes: per_shard passes")
+    assert "functools.partial(mix_fn, num_classes=...)" in message
+  else:
+    assert "positional" in message
+
+
 def test_video_cuboids_are_pasted_within_each_shard(sharding_report):
   report = sharding_report["video_st_elem"]
   box = np.asarray(report["box"])

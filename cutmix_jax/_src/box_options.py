@@ -89,31 +89,32 @@ def resolve_axes(
   return check_axes(spatial_axes, ndim, arg="spatial_axes", array=array)
 
 
+def _sides_per_axis(value, size: Sequence[int], arg: str) -> tuple[int, ...]:
+  """An int, or one int per cut axis, known at trace time; positive sides."""
+  validation.check_static(value, arg, "an int or a tuple of ints")
+  if isinstance(value, (tuple, list)) and any(map(validation.is_traced, value)):
+    raise validation.static_error(arg, "an int or a tuple of ints")
+  if isinstance(value, numbers.Integral):
+    value = (value,) * len(size)
+  try:
+    sides = tuple(validation.operator_index(v, arg) for v in value)
+  except TypeError:
+    raise TypeError(
+        f"{arg}: expected an int or one int per cut axis, got {value!r}."
+    ) from None
+  if len(sides) != len(size) or min(sides) < 1:
+    raise ValueError(
+        f"{arg}: expected {len(size)} positive sides (one per cut axis), got "
+        f"{sides}."
+    )
+  return sides
+
+
 def check_patch_size(patch_size, size: Sequence[int]) -> tuple[int, ...] | None:
   """One patch side per cut axis, each dividing its axis."""
   if patch_size is None:
     return None
-  validation.check_static(patch_size, "patch_size", "an int or a tuple of ints")
-  if isinstance(patch_size, (tuple, list)) and any(
-      map(validation.is_traced, patch_size)
-  ):
-    raise validation.static_error("patch_size", "an int or a tuple of ints")
-  if isinstance(patch_size, numbers.Integral):
-    patch_size = (patch_size,) * len(size)
-  try:
-    sides = tuple(
-        validation.operator_index(v, "patch_size") for v in patch_size
-    )
-  except TypeError:
-    raise TypeError(
-        "patch_size: expected an int or one int per cut axis, got "
-        f"{patch_size!r}."
-    ) from None
-  if len(sides) != len(size) or min(sides) < 1:
-    raise ValueError(
-        f"patch_size: expected {len(size)} positive sides (one per cut axis), "
-        f"got {sides}."
-    )
+  sides = _sides_per_axis(patch_size, size, "patch_size")
   if any(n % p for n, p in zip(size, sides)):
     raise ValueError(
         f"patch_size: expected sides that divide the cut axes {tuple(size)}, "
@@ -172,27 +173,10 @@ def check_minmax(minmax, size: Sequence[int]) -> tuple[float, float] | None:
 
 
 def check_box_size(box_size, size: Sequence[int]) -> tuple[int, ...] | None:
+  """One box side per cut axis, none larger than its axis."""
   if box_size is None:
     return None
-  validation.check_static(box_size, "box_size", "an int or a tuple of ints")
-  if isinstance(box_size, (tuple, list)) and any(
-      map(validation.is_traced, box_size)
-  ):
-    raise validation.static_error("box_size", "an int or a tuple of ints")
-  if isinstance(box_size, numbers.Integral):
-    box_size = (box_size,) * len(size)
-  try:
-    sides = tuple(validation.operator_index(v, "box_size") for v in box_size)
-  except TypeError:
-    raise TypeError(
-        f"box_size: expected an int or one int per cut axis, got {box_size!r}."
-    ) from None
-  if len(sides) != len(size):
-    raise ValueError(
-        f"box_size: expected {len(size)} sides (one per cut axis), got {sides}."
-    )
-  if min(sides) < 1:
-    raise ValueError(f"box_size: expected positive sides, got {sides}.")
+  sides = _sides_per_axis(box_size, size, "box_size")
   if any(b > s for b, s in zip(sides, size)):
     raise ValueError(
         f"box_size: the box {sides} is larger than the images {tuple(size)}."

@@ -143,8 +143,18 @@ def per_shard(
           )
           for x, spec in zip(operands, in_specs)
       )
-    return jax.shard_map(
-        body, mesh=mesh, in_specs=in_specs, out_specs=P(axis_name)
-    )(*operands)
+    try:
+      return jax.shard_map(
+          body, mesh=mesh, in_specs=in_specs, out_specs=P(axis_name)
+      )(*operands)
+    except validation.StaticOptionTracedError as e:
+      # Here the way out is not jit's static_argnames: per_shard made the
+      # call-time argument an array.
+      raise TypeError(
+          f"{e.arg}: per_shard passes call-time arguments to every shard as "
+          f"run-time arrays, but {e.arg} must be known at trace time; bind "
+          f"it before wrapping: per_shard(functools.partial(mix_fn, "
+          f"{e.arg}=...), mesh)."
+      ) from None
 
   return functools.wraps(mix_fn)(wrapped)

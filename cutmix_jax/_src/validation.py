@@ -44,12 +44,20 @@ def is_traced(x) -> bool:
   return isinstance(x, jax.core.Tracer)
 
 
+class StaticOptionTracedError(TypeError):
+  """An option that shapes the program (a size, a mode, ...) arrived traced."""
+
+  def __init__(self, arg: str, expected: str):
+    super().__init__(
+        f"{arg}: expected {expected} known at trace time, got a traced value; "
+        f"pass it as a Python value and mark it static, e.g. "
+        f"jax.jit(fn, static_argnames=({arg!r},))."
+    )
+    self.arg = arg
+
+
 def static_error(arg: str, expected: str) -> TypeError:
-  return TypeError(
-      f"{arg}: expected {expected} known at trace time, got a traced value; "
-      f"pass it as a Python value and mark it static, e.g. "
-      f"jax.jit(fn, static_argnames=({arg!r},))."
-  )
+  return StaticOptionTracedError(arg, expected)
 
 
 def check_static(x, arg: str, expected: str) -> None:
