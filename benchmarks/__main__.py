@@ -134,6 +134,14 @@ def parse_args(argv=None) -> argparse.Namespace:
       "step sections (needs git and the repository's history)",
   )
   p.add_argument(
+      "--train-rounds",
+      type=int,
+      default=None,
+      help="interleaved rounds of the train-step section, each a few "
+      "seconds a variant on a CPU (default min(--rounds, 7), at least 3; "
+      "quick 2)",
+  )
+  p.add_argument(
       "--compile-repeats",
       type=int,
       default=None,
@@ -151,6 +159,9 @@ def parse_args(argv=None) -> argparse.Namespace:
   args.dtypes = _names(args.dtypes, DTYPES, "dtype")
   args.rounds = args.rounds or (2 if quick else 11)
   args.compile_repeats = args.compile_repeats or (1 if quick else 3)
+  args.train_rounds = args.train_rounds or (
+      2 if quick else max(3, min(args.rounds, 7))
+  )
   if args.min_sample_ms is None:
     args.min_sample_ms = 2.0 if quick else 20.0
   args.min_sample_s = args.min_sample_ms / 1e3

@@ -230,7 +230,7 @@ def run_train_step(args, baseline) -> tuple[dict, str]:
         train_step.measure(
             args.train_config,
             batch_size=args.train_batch,
-            rounds=max(3, min(args.rounds, 7)) if not args.quick else 2,
+            rounds=args.train_rounds,
             min_sample_s=args.min_sample_s,
             extra_modes=(),
             baseline=baseline,
