@@ -1,7 +1,7 @@
 """Does mixing help? The trainer over methods and seeds, then paired statistics.
 
 ``python -m train.study --config=train/configs/digits_low_data.py
---methods=none,cutmix,mixup --seeds=0-9 --workdir=DIR`` (``make study``) runs
+--methods=none,cutmix,mixup --seeds=0-19 --workdir=DIR`` (``make study``) runs
 `train.train.train_and_evaluate` once for every (seed, method), one run at a
 time, seed by seed, each in ``DIR/runs/<method>-seed<seed>/`` with
 ``config.seed`` set to the seed and ``config.cutmix.method`` to the method;
@@ -57,7 +57,7 @@ def define_flags() -> None:
       "Comma-separated cutmix.method values; 'none' is the baseline "
       "the others are paired with.",
   )
-  flags.DEFINE_string("seeds", "0-9", "Seeds: '0-9', '0,3,5' or '0-4,9'.")
+  flags.DEFINE_string("seeds", "0-19", "Seeds: '0-19', '0,3,5' or '0-4,9'.")
   flags.DEFINE_bool(
       "cam", True, "Draw cam.png and measure the CAMs' agreement."
   )

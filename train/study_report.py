@@ -10,11 +10,8 @@ from collections.abc import Mapping, Sequence
 import dataclasses
 import math
 
-import matplotlib
-
-matplotlib.use(
-    "Agg"
-)  # Files only; a notebook's inline backend still shows figures.
+# No backend is chosen here (as in train.plots): `python -m train.study`
+# chooses Agg, and a notebook keeps its inline backend.
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
