@@ -16,6 +16,29 @@ import numpy as np
 from cutmix_jax._src import validation
 
 
+def _static_ints(
+    value, arg: str, *, expected: str, known: str, repeat: int = 1
+) -> tuple[int, ...]:
+  """A static int or sequence of ints as a tuple; an int is repeated.
+
+  Args:
+    value: what came.
+    arg: its name, for messages.
+    expected: what a wrong type is told to be, e.g. "a tuple of 1 to 3 ints".
+    known: what a traced value is told to be, e.g. "a tuple of ints".
+    repeat: how many times a lone int is repeated.
+  """
+  validation.check_static(value, arg, known)
+  if isinstance(value, (tuple, list)) and any(map(validation.is_traced, value)):
+    raise validation.static_error(arg, known)
+  if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    value = (value,) * repeat
+  try:
+    return tuple(validation.operator_index(v, arg) for v in value)
+  except TypeError:
+    raise TypeError(f"{arg}: expected {expected}, got {value!r}.") from None
+
+
 def check_axes(
     axes,
     ndim: int,
@@ -25,22 +48,16 @@ def check_axes(
     count: int | None = None,
 ) -> tuple[int, ...]:
   """Normalises the axes to cut over to non-negative, distinct, non-batch axes."""
-  validation.check_static(axes, arg, "a tuple of ints")
-  if isinstance(axes, (tuple, list)) and any(map(validation.is_traced, axes)):
-    raise validation.static_error(arg, "a tuple of ints")
-  if isinstance(axes, numbers.Integral) and not isinstance(axes, bool):
-    axes = (axes,)
-  try:
-    normalized = tuple(validation.operator_index(a, arg) for a in axes)
-  except TypeError:
-    raise TypeError(
-        f"{arg}: expected a tuple of 1 to 3 ints such as (1, 2), got "
-        f"{axes!r}."
-    ) from None
+  normalized = _static_ints(
+      axes,
+      arg,
+      expected="a tuple of 1 to 3 ints such as (1, 2)",
+      known="a tuple of ints",
+  )
   if count is not None and len(normalized) != count:
-    raise ValueError(f"{arg}: expected {count} axes, got {tuple(axes)}.")
+    raise ValueError(f"{arg}: expected {count} axes, got {normalized}.")
   if not 1 <= len(normalized) <= 3:
-    raise ValueError(f"{arg}: expected 1, 2 or 3 axes, got {tuple(axes)}.")
+    raise ValueError(f"{arg}: expected 1, 2 or 3 axes, got {normalized}.")
   out = []
   for a in normalized:
     if not -ndim <= a < ndim:
@@ -50,10 +67,10 @@ def check_axes(
       )
     out.append(a % ndim)
   if len(set(out)) != len(out):
-    raise ValueError(f"{arg}: expected different axes, got {tuple(axes)}.")
+    raise ValueError(f"{arg}: expected different axes, got {normalized}.")
   if 0 in out:
     raise ValueError(
-        f"{arg}: axis 0 is the batch axis of {array}, got {tuple(axes)}."
+        f"{arg}: axis 0 is the batch axis of {array}, got {normalized}."
     )
   return tuple(out)
 
@@ -91,17 +108,13 @@ def resolve_axes(
 
 def _sides_per_axis(value, size: Sequence[int], arg: str) -> tuple[int, ...]:
   """An int, or one int per cut axis, known at trace time; positive sides."""
-  validation.check_static(value, arg, "an int or a tuple of ints")
-  if isinstance(value, (tuple, list)) and any(map(validation.is_traced, value)):
-    raise validation.static_error(arg, "an int or a tuple of ints")
-  if isinstance(value, numbers.Integral):
-    value = (value,) * len(size)
-  try:
-    sides = tuple(validation.operator_index(v, arg) for v in value)
-  except TypeError:
-    raise TypeError(
-        f"{arg}: expected an int or one int per cut axis, got {value!r}."
-    ) from None
+  sides = _static_ints(
+      value,
+      arg,
+      expected="an int or one int per cut axis",
+      known="an int or a tuple of ints",
+      repeat=len(size),
+  )
   if len(sides) != len(size) or min(sides) < 1:
     raise ValueError(
         f"{arg}: expected {len(size)} positive sides (one per cut axis), got "
@@ -125,17 +138,9 @@ def check_patch_size(patch_size, size: Sequence[int]) -> tuple[int, ...] | None:
 
 def check_size(size, *, arg: str = "size") -> tuple[int, ...]:
   """The sizes of the axes to cut over, 1 to 3 positive ints."""
-  validation.check_static(size, arg, "a tuple of ints")
-  if isinstance(size, (tuple, list)) and any(map(validation.is_traced, size)):
-    raise validation.static_error(arg, "a tuple of ints")
-  if isinstance(size, numbers.Integral):
-    size = (size,)
-  try:
-    sides = tuple(validation.operator_index(s, arg) for s in size)
-  except TypeError:
-    raise TypeError(
-        f"{arg}: expected a tuple of 1 to 3 ints, got {size!r}."
-    ) from None
+  sides = _static_ints(
+      size, arg, expected="a tuple of 1 to 3 ints", known="a tuple of ints"
+  )
   if not 1 <= len(sides) <= 3 or min(sides) < 1:
     raise ValueError(f"{arg}: expected 1 to 3 positive sides, got {sides}.")
   # Box areas are int32.
