@@ -30,7 +30,7 @@ def _static_ints(
   """
   validation.check_static(value, arg, known)
   if isinstance(value, (tuple, list)) and any(map(validation.is_traced, value)):
-    raise validation.static_error(arg, known)
+    raise validation.StaticOptionTracedError(arg, known)
   if isinstance(value, numbers.Integral) and not isinstance(value, bool):
     value = (value,) * repeat
   try:
@@ -159,7 +159,9 @@ def check_minmax(minmax, size: Sequence[int]) -> tuple[float, float] | None:
   if isinstance(minmax, (tuple, list)) and any(
       map(validation.is_traced, minmax)
   ):
-    raise validation.static_error("minmax", "a pair (lo, hi) of floats")
+    raise validation.StaticOptionTracedError(
+        "minmax", "a pair (lo, hi) of floats"
+    )
   try:
     lo, hi = (float(v) for v in minmax)
   except (TypeError, ValueError):

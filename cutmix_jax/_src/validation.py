@@ -56,13 +56,9 @@ class StaticOptionTracedError(TypeError):
     self.arg = arg
 
 
-def static_error(arg: str, expected: str) -> TypeError:
-  return StaticOptionTracedError(arg, expected)
-
-
 def check_static(x, arg: str, expected: str) -> None:
   if is_traced(x):
-    raise static_error(arg, expected)
+    raise StaticOptionTracedError(arg, expected)
 
 
 def _dtype_of(x):
