@@ -3,19 +3,19 @@
 Each public function checks each of its arguments once, at its entry, with
 `check`, then works through private functions that trust what they get.
 `check` looks the argument's name up in `_RULES`, the one description of the
-options: whether an option is static (it shapes the program, so it must be a
-Python value known at trace time) or a run-time number (it may be traced),
+options: whether an option is static (it shapes the program, so it must be
+a Python value known at trace time) or a run-time number (it may be traced),
 its type and its range.
 
 Shapes, dtypes and static options are known while tracing, so they are
 checked there. A run-time number such as ``alpha`` is checked when its value
 is known (a Python or NumPy number, or a concrete JAX array); a traced value
-passes unchecked, and the samplers keep every result in range whatever it is
-(a traced ``alpha`` that is 0, negative or NaN mixes nothing).
+passes, and the samplers keep every result in range whatever it is (a
+traced ``alpha`` that is 0, negative or NaN mixes nothing).
 
+Every message has one form, ``"{arg}: expected {what}, got {what came}."``:
 `TypeError` for a wrong type or dtype, `ValueError` for a wrong shape or
-value; every message starts with the argument's name, then says what was
-expected and what came.
+value.
 """
 
 from collections.abc import Callable
@@ -31,8 +31,7 @@ import numpy as np
 MODES = ("batch", "elem", "pair")
 LABEL_MODES = ("area", "larger_area", "complete")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-# Box areas are int32.
-_MAX_ELEMENTS = (1 << 31) - 1
+_MAX_ELEMENTS = (1 << 31) - 1  # box areas are int32
 
 
 def is_traced(x) -> bool:
@@ -46,9 +45,13 @@ def describe(x) -> str:
     return f"a traced {x.dtype}{list(x.shape)}"
   if isinstance(x, (jax.Array, np.ndarray, np.generic)):
     return f"{x.dtype}{list(np.shape(x))}"
-  if isinstance(x, (dict, list, tuple)) and len(repr(x)) > 60:
-    return type(x).__name__
-  return repr(x)
+  return type(x).__name__ if len(repr(x)) > 60 else repr(x)
+
+
+def require(ok, arg: str, expected: str, got, error=ValueError) -> None:
+  """Raises ``error`` in the one message form unless ``ok``."""
+  if not ok:
+    raise error(f"{arg}: expected {expected}, got {got}.")
 
 
 class StaticOptionTracedError(TypeError):
@@ -69,9 +72,8 @@ def _static(x, arg: str, expected: str) -> None:
 
 
 def _dtype_of(x):
-  dtype = getattr(x, "dtype", None)
-  if dtype is not None or isinstance(x, (str, bytes, dict)) or x is None:
-    return dtype
+  if hasattr(x, "dtype") or isinstance(x, (str, bytes, dict)) or x is None:
+    return getattr(x, "dtype", None)
   try:
     return np.asarray(x).dtype
   except (TypeError, ValueError):
@@ -84,22 +86,22 @@ def _is_real(dtype) -> bool:
   )
 
 
-def _array(x, arg: str, *, kinds: str, allow_bool: bool = True) -> jax.Array:
+def _array(x, arg: str, kinds: str, allow_bool: bool = False) -> jax.Array:
   """``x`` as an array of a real (or bool) dtype."""
-  if x is None or isinstance(x, (dict, str, bytes, set)):
-    raise TypeError(f"{arg}: expected an array, got {type(x).__name__}.")
+  is_array = not (x is None or isinstance(x, (dict, str, bytes, set)))
+  require(is_array, arg, "an array", type(x).__name__, TypeError)
   dtype = _dtype_of(x)
-  if not (_is_real(dtype) or (allow_bool and dtype == np.bool_)):
-    raise TypeError(f"{arg}: expected {kinds} dtype, got {dtype}.")
+  ok = _is_real(dtype) or (allow_bool and dtype == np.bool_)
+  require(ok, arg, f"{kinds} dtype", dtype, TypeError)
   return jnp.asarray(x)
 
 
 @dataclasses.dataclass(frozen=True)
 class _Number:
-  """A run-time scalar option with a range; known values are checked."""
+  """A run-time scalar with a range; known values are checked."""
 
   low: float
-  high: float
+  high: float = math.inf
   low_open: bool = False
   high_open: bool = False
   meaning: str = ""
@@ -112,32 +114,24 @@ class _Number:
     return f"a value in {lo}{self.low:g}, {self.high:g}{hi}{self.meaning}"
 
   def __call__(self, x, arg: str):
-    dtype = _dtype_of(x)
-    if isinstance(x, (bool, np.bool_)) or not _is_real(dtype):
-      raise TypeError(f"{arg}: expected a real number, got {describe(x)}.")
-    if np.shape(x) != ():
-      raise TypeError(f"{arg}: expected a scalar, got {describe(x)}.")
+    real = not isinstance(x, (bool, np.bool_)) and _is_real(_dtype_of(x))
+    require(real, arg, "a real number", describe(x), TypeError)
+    require(np.shape(x) == (), arg, "a scalar", describe(x), TypeError)
     if is_traced(x):
       return x
     value = float(np.asarray(x))
-    if not math.isfinite(value):
-      raise ValueError(f"{arg}: expected a finite number, got {value}.")
-    if abs(value) > _FLOAT32_MAX:
-      raise ValueError(
-          f"{arg}: expected a number that fits float32, got {value}."
-      )
-    below = value <= self.low if self.low_open else value < self.low
+    require(math.isfinite(value), arg, "a finite number", value)
+    require(abs(value) <= _FLOAT32_MAX, arg, "a float32 number", value)
     above = value >= self.high if self.high_open else value > self.high
-    if below or above:
-      raise ValueError(f"{arg}: expected {self}, got {value}.")
+    below = value <= self.low if self.low_open else value < self.low
+    require(not (above or below), arg, str(self), value)
     return value
 
 
 def _choice(options: tuple[str, ...]) -> Callable:
   def check(x, arg: str) -> str:
     _static(x, arg, f"one of {options}")
-    if not isinstance(x, str) or x not in options:
-      raise ValueError(f"{arg}: expected one of {options}, got {x!r}.")
+    require(isinstance(x, str) and x in options, arg, f"one of {options}", x)
     return x
 
   return check
@@ -145,49 +139,32 @@ def _choice(options: tuple[str, ...]) -> Callable:
 
 def _int(x, arg: str, expected: str = "an int") -> int:
   _static(x, arg, expected)
-  if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
-    raise TypeError(f"{arg}: expected {expected}, got {describe(x)}.")
+  ok = isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+  require(ok, arg, expected, describe(x), TypeError)
   return int(x)
 
 
 def _num_classes(x, arg: str) -> int | None:
-  if x is None:
-    return None
-  value = _int(x, arg, "a positive int")
-  if value < 1:
-    raise ValueError(f"{arg}: expected a positive int, got {value}.")
-  return value
-
-
-def ints(x, arg: str, *, count: int | None = None) -> tuple[int, ...]:
-  """A static int, or a tuple of them, as a tuple; an int is repeated."""
-  _static(x, arg, "an int or a tuple of ints")
-  if isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_)):
-    x = (x,) * (count or 1)
-  if not isinstance(x, (tuple, list)):
-    raise TypeError(f"{arg}: expected an int or a tuple of ints, got {x!r}.")
-  values = tuple(_int(v, arg, "an int or a tuple of ints") for v in x)
-  if count is not None and len(values) != count:
-    raise ValueError(
-        f"{arg}: expected {count} values (one per cut axis), got {values}."
-    )
-  return values
+  if x is not None:
+    x = _int(x, arg, "a positive int")
+    require(x >= 1, arg, "a positive int", x)
+  return x
 
 
 def _sides(x, arg: str) -> tuple[int, ...]:
   """1 to 3 positive sizes (of cut axes, patches, boxes) as a tuple."""
-  values = ints(x, arg)
-  if not 1 <= len(values) <= 3 or min(values) < 1:
-    raise ValueError(f"{arg}: expected 1 to 3 positive sides, got {values}.")
-  if math.prod(values) > _MAX_ELEMENTS:
-    raise ValueError(
-        f"{arg}: expected at most 2**31 - 1 elements, got {values}."
-    )
+  _static(x, arg, "an int or a tuple of ints")
+  if not isinstance(x, (tuple, list)):
+    x = (_int(x, arg, "an int or a tuple of ints"),)
+  values = tuple(_int(v, arg, "an int or a tuple of ints") for v in x)
+  ok = 1 <= len(values) <= 3 and min(values) >= 1
+  require(ok, arg, "1 to 3 positive sides", values)
+  require(math.prod(values) <= _MAX_ELEMENTS, arg, "< 2**31 elements", values)
   return values
 
 
 def _side_or_sides(x, arg: str) -> int | tuple[int, ...]:
-  """A positive int (for every cut axis) or 1 to 3 of them."""
+  """A positive int (for every cut axis), or 1 to 3 of them."""
   values = _sides(x, arg)
   return values if isinstance(x, (tuple, list)) else values[0]
 
@@ -197,107 +174,69 @@ def _minmax(x, arg: str) -> tuple[float, float]:
   try:
     lo, hi = (float(v) for v in x)
   except (TypeError, ValueError):
-    raise TypeError(
-        f"{arg}: expected a pair (lo, hi) of floats, got {x!r}."
-    ) from None
-  if not 0.0 < lo < hi <= 1.0:
-    raise ValueError(f"{arg}: expected 0 < lo < hi <= 1, got ({lo}, {hi}).")
+    require(False, arg, "a pair (lo, hi) of floats", repr(x), TypeError)
+  require(0.0 < lo < hi <= 1.0, arg, "0 < lo < hi <= 1", (lo, hi))
   return lo, hi
 
 
 def _std(x, arg: str) -> float:
   _static(x, arg, "a positive float")
-  return _Number(0, math.inf, low_open=True)(x, arg)
+  return _Number(0, low_open=True)(x, arg)
 
 
 def _rng(x, arg: str) -> jax.Array:
   """A typed key, or a raw key of the default implementation (wrapped)."""
   dtype = getattr(x, "dtype", None)
   if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
-    if np.shape(x) != ():
-      raise ValueError(
-          f"{arg}: expected a single PRNG key (shape ()), got a key array of "
-          f"shape {tuple(np.shape(x))}; split it outside, or use jax.vmap."
-      )
+    expected = "a single PRNG key (split it outside, or use jax.vmap)"
+    require(np.shape(x) == (), arg, expected, f"shape {np.shape(x)}")
     return x
-  raw_shape = jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape
-  if dtype != jnp.uint32 or tuple(np.shape(x)) != raw_shape:
-    raise TypeError(
-        f"{arg}: expected a PRNG key from jax.random.key(seed), or a raw key "
-        f"from jax.random.PRNGKey(seed) (uint32{list(raw_shape)}), got "
-        f"{describe(x)}."
-    )
+  raw = jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape
+  ok = dtype == jnp.uint32 and tuple(np.shape(x)) == raw
+  expected = "a PRNG key from jax.random.key(seed) or jax.random.PRNGKey(seed)"
+  require(ok, arg, expected, describe(x), TypeError)
   return jax.random.wrap_key_data(x)
 
 
-def _batch(x, arg: str, *, allow_bool: bool, min_rank: int = 1) -> jax.Array:
+def _images(x, arg: str, *, allow_bool: bool = True) -> jax.Array:
   kinds = "a float, bfloat16, integer" + (" or bool" if allow_bool else "")
-  x = _array(x, arg, kinds=kinds, allow_bool=allow_bool)
-  if x.ndim < min_rank:
-    raise ValueError(
-        f"{arg}: expected a batch of rank >= {min_rank}, got shape {x.shape}."
-    )
-  if x.shape[0] == 0:
-    raise ValueError(f"{arg}: expected a non-empty batch, got shape {x.shape}.")
+  x = _array(x, arg, kinds, allow_bool)
+  require(x.ndim >= 2, arg, "a batch of rank >= 2", f"shape {x.shape}")
+  require(x.shape[0] > 0, arg, "a non-empty batch", f"shape {x.shape}")
   return x
 
 
-def _images(x, arg: str, *, allow_bool: bool = True) -> jax.Array:
-  return _batch(x, arg, allow_bool=allow_bool, min_rank=2)
-
-
 def _axes(x, arg: str, *, shape: tuple[int, ...]) -> tuple[int, ...]:
-  """The cut axes of ``images`` of this shape; (1, 2) (NHWC) by default."""
+  """The cut axes of images of this shape; (1, 2) (NHWC) by default."""
   ndim = len(shape)
   if x is None:
-    if ndim < 3:
-      raise ValueError(
-          f"images: expected images of rank >= 3 such as (batch, height, "
-          f"width, channels), got shape {shape}; to cut other axes pass "
-          "axes=..., e.g. axes=(1,) for (batch, time)."
-      )
-    if ndim == 4 and shape[1] <= 4 < shape[3]:
-      raise ValueError(
-          f"images: shape {shape} looks channels-first (NCHW), but the "
-          "default axes=(1, 2) cut NHWC's height and width; pass axes=(2, 3) "
-          "for NCHW, or axes=(1, 2) to cut axes 1 and 2 as they are."
-      )
+    expected = "rank >= 3, e.g. NHWC (or pass axes=(1,) for (batch, time))"
+    require(ndim >= 3, "images", expected, f"shape {shape}")
+    channels_first = ndim == 4 and shape[1] <= 4 < shape[3]
+    expected = "NHWC for the default axes; pass axes=(2, 3) for NCHW"
+    require(not channels_first, "images", expected, f"shape {shape}")
     x = (1, 2)
-  axes = ints(x, arg)
-  if not 1 <= len(axes) <= 3:
-    raise ValueError(f"{arg}: expected 1, 2 or 3 axes, got {axes}.")
-  if any(not -ndim <= a < ndim for a in axes):
-    raise ValueError(
-        f"{arg}: expected axes in [1, {ndim - 1}] of images of shape {shape}, "
-        f"got {axes}."
-    )
-  axes = tuple(a % ndim for a in axes)
-  if len(set(axes)) != len(axes) or 0 in axes:
-    raise ValueError(
-        f"{arg}: expected different axes other than the batch axis 0, got "
-        f"{tuple(x)}."
-    )
-  size = tuple(shape[a] for a in axes)
-  if min(size) < 1 or math.prod(size) > _MAX_ELEMENTS:
-    raise ValueError(
-        f"images: expected cut axes {axes} of 1 to 2**31 - 1 elements, got "
-        f"shape {shape}."
-    )
-  return axes
+  axes = tuple(_int(a, arg, "a tuple of ints") for a in x)
+  expected = f"1 to 3 different axes in [1, {ndim - 1}] for shape {shape}"
+  ok = 1 <= len(axes) <= 3 and all(-ndim <= a < ndim for a in axes)
+  require(ok, arg, expected, axes)
+  normal = tuple(a % ndim for a in axes)
+  require(0 not in normal and len(set(normal)) == len(normal), arg, expected, x)
+  size = tuple(shape[a] for a in normal)
+  ok = min(size) >= 1 and math.prod(size) <= _MAX_ELEMENTS
+  expected = f"cut axes {normal} of 1 to 2**31 - 1 elements"
+  require(ok, "images", expected, f"shape {shape}")
+  return normal
 
 
 def _box(x, arg: str, *, size: tuple[int, ...] | None):
   """A box rule from `cutmix_jax.boxes`, able to paste on cut axes of ``size``."""
   from cutmix_jax._src import box_rules
 
-  if x is None:
-    x = box_rules.paper()
-  if not isinstance(x, box_rules.BoxRule):
-    _static(x, arg, "a rule from cutmix_jax.boxes")
-    raise TypeError(
-        f"{arg}: expected a rule from cutmix_jax.boxes such as "
-        f"boxes.minmax(0.2, 0.8), got {describe(x)}."
-    )
+  x = box_rules.paper() if x is None else x
+  _static(x, arg, "a rule from cutmix_jax.boxes")
+  expected = "a rule from cutmix_jax.boxes such as boxes.minmax(0.2, 0.8)"
+  require(isinstance(x, box_rules.BoxRule), arg, expected, repr(x), TypeError)
   if size is not None:
     x.validate(size, f"cut axes of size {size}")
   return x
@@ -306,199 +245,145 @@ def _box(x, arg: str, *, size: tuple[int, ...] | None):
 def _axis_name(x, arg: str):
   if x is not None:
     _static(x, arg, "a mesh axis name")
-    hash(x)
   return x
 
 
-def _known_labels_in_range(labels: jax.Array, num_classes: int) -> None:
-  if is_traced(labels):
-    return
-  values = np.asarray(labels).astype(np.int64)
-  bad = (values < 0) | (values >= num_classes)
-  if bad.any():
-    raise ValueError(
-        f"labels: expected class indices in [0, {num_classes}), got "
-        f"{values[bad][:5].tolist()} (min {values.min()}, max {values.max()})."
-    )
+def _in_range(labels: jax.Array, num_classes: int, arg: str) -> None:
+  """Known integer labels lie in ``[0, K)``, whatever their dtype."""
+  if not is_traced(labels):
+    values = np.asarray(labels).astype(np.int64)
+    bad = values[(values < 0) | (values >= num_classes)]
+    expected = f"class indices in [0, {num_classes})"
+    require(bad.size == 0, arg, expected, bad[:5].tolist())
 
 
-def _labels(
-    x, arg: str, *, batch: int | None, num_classes: int | None
-) -> tuple[jax.Array, int]:
+def _labels(x, arg: str, *, batch: int | None, num_classes: int | None):
   """Integer ``(B,)`` or float ``(B, K)`` labels; returns them and ``K``."""
-  x = _array(x, arg, kinds="integer or float", allow_bool=False)
+  x = _array(x, arg, "an integer or float")
   if jnp.issubdtype(x.dtype, jnp.integer):
-    if x.ndim != 1:
-      raise ValueError(
-          f"{arg}: integer labels must have shape (batch,), got {x.shape}."
-      )
+    require(x.ndim == 1, arg, "integer labels of shape (batch,)", x.shape)
+    expected = "a number of classes for integer labels (or one-hot labels)"
     if num_classes is None:
-      raise ValueError(
-          "num_classes: integer labels need num_classes to be one-hot "
-          "encoded; pass num_classes=K, or one-hot float labels (batch, K)."
-      )
-    _known_labels_in_range(x, num_classes)
+      require(False, "num_classes", expected, None)
+    else:
+      _in_range(x, num_classes, arg)
   else:
-    if x.ndim != 2:
-      raise ValueError(
-          f"{arg}: float labels must be one-hot or soft, of shape (batch, "
-          f"num_classes), got {x.shape}."
-      )
-    if num_classes is not None and x.shape[1] != num_classes:
-      raise ValueError(
-          f"{arg}: float labels have {x.shape[1]} classes on their last axis "
-          f"but num_classes={num_classes}."
-      )
+    expected = "float labels of shape (batch, num_classes)"
+    require(x.ndim == 2, arg, expected, x.shape)
+    ok = num_classes in (None, x.shape[1])
+    require(ok, arg, f"{num_classes} classes on the last axis", x.shape)
     num_classes = x.shape[1]
-  if batch is not None and x.shape[0] != batch:
-    raise ValueError(
-        f"{arg}: expected a batch of {batch} to match images, got "
-        f"{x.shape[0]} (shape {x.shape})."
-    )
+  ok = batch in (None, x.shape[0])
+  require(ok, arg, f"a batch of {batch} to match images", f"shape {x.shape}")
   return x, num_classes
 
 
 def _class_indices(x, arg: str, *, logits_shape) -> jax.Array:
   """Integer labels ``(B,)`` for the loss, whose classes the logits give."""
-  x = _array(x, arg, kinds="an integer", allow_bool=False)
-  if not jnp.issubdtype(x.dtype, jnp.integer):
-    raise TypeError(
-        f"{arg}: expected integer class indices, got {x.dtype}; for soft "
-        "labels use optax.softmax_cross_entropy(logits, mixed_labels)."
-    )
-  if x.shape != logits_shape[:1]:
-    raise ValueError(
-        f"{arg}: expected shape ({logits_shape[0]},) to match logits, got "
-        f"{x.shape}."
-    )
-  _known_labels_in_range(x, logits_shape[1])
+  x = _array(x, arg, "an integer")
+  expected = "integer class indices (soft labels: optax.softmax_cross_entropy)"
+  require(
+      jnp.issubdtype(x.dtype, jnp.integer), arg, expected, x.dtype, TypeError
+  )
+  expected = f"shape ({logits_shape[0]},) to match logits"
+  require(x.shape == logits_shape[:1], arg, expected, x.shape)
+  _in_range(x, logits_shape[1], arg)
   return x
 
 
 def _logits(x, arg: str) -> jax.Array:
-  x = _array(x, arg, kinds="a float", allow_bool=False)
-  if not jnp.issubdtype(x.dtype, jnp.floating):
-    raise TypeError(f"{arg}: expected a float dtype, got {x.dtype}.")
-  if x.ndim != 2 or x.shape[0] == 0:
-    raise ValueError(
-        f"{arg}: expected float[batch, num_classes], got shape {x.shape}."
-    )
+  x = _array(x, arg, "a float")
+  float_dtype = jnp.issubdtype(x.dtype, jnp.floating)
+  require(float_dtype, arg, "a float dtype", x.dtype, TypeError)
+  ok = x.ndim == 2 and x.shape[0] > 0
+  require(ok, arg, "float[batch, num_classes]", f"shape {x.shape}")
   return x
 
 
 def _bounds(x, arg: str, *, size: tuple[int, ...]) -> jax.Array:
   """Integer boxes ``[..., 2k]`` for ``k = len(size)`` cut axes."""
-  x = _array(x, arg, kinds="an integer", allow_bool=False)
-  if not jnp.issubdtype(x.dtype, jnp.integer):
-    raise TypeError(f"{arg}: expected integer bounds, got {x.dtype}.")
-  if x.ndim < 1 or x.shape[-1] != 2 * len(size):
-    raise ValueError(
-        f"{arg}: expected int[..., {2 * len(size)}] boxes ({len(size)} starts, "
-        f"then {len(size)} ends) for the size {size}, got shape {x.shape}."
-    )
+  x = _array(x, arg, "an integer")
+  integer = jnp.issubdtype(x.dtype, jnp.integer)
+  require(integer, arg, "integer bounds", x.dtype, TypeError)
+  expected = f"int[..., {2 * len(size)}] boxes (starts, then ends) for {size}"
+  require(x.ndim >= 1 and x.shape[-1] == 2 * len(size), arg, expected, x.shape)
   return x.astype(jnp.int32)
-
-
-# The fields of MixParams: dtype kind, the dtype they are stored in, and
-# their shape after the batch axis.
-_FIELDS = {
-    "box": (jnp.integer, jnp.int32, "2k"),
-    "lam": (jnp.floating, jnp.float32, ""),
-    "partner": (jnp.integer, jnp.int32, ""),
-    "applied": (jnp.bool_, jnp.bool_, ""),
-    "is_cutmix": (jnp.bool_, jnp.bool_, ""),
-}
 
 
 def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
   """Drawn or hand-built `MixParams` for a batch of ``batch``."""
   from cutmix_jax._src import sampling
 
-  if not isinstance(x, sampling.MixParams):
-    raise TypeError(
-        f"{arg}: expected cutmix_jax.MixParams, got {type(x).__name__}."
-    )
+  got = type(x).__name__
+  require(isinstance(x, sampling.MixParams), arg, "MixParams", got, TypeError)
+  width = (2 * num_axes,) if num_axes else (2, 4, 6)
   fields = {}
-  for name, (kind, dtype, rest) in _FIELDS.items():
+  for name, kind, dtype in (
+      ("box", jnp.integer, jnp.int32),
+      ("lam", jnp.number, jnp.float32),
+      ("partner", jnp.integer, jnp.int32),
+      ("applied", jnp.bool_, jnp.bool_),
+      ("is_cutmix", jnp.bool_, jnp.bool_),
+  ):
     value = getattr(x, name)
-    try:
-      value = jnp.asarray(value)
-    except TypeError:
-      raise TypeError(
-          f"{arg}: expected an array for {name}, got {describe(value)}."
-      ) from None
-    if not jnp.issubdtype(value.dtype, kind) and not (
-        name == "lam" and jnp.issubdtype(value.dtype, jnp.integer)
-    ):
-      raise TypeError(
-          f"{arg}: expected {jnp.dtype(dtype).name} values for {name}, got "
-          f"{value.dtype}."
-      )
-    if rest:
-      width = 2 * num_axes if num_axes else None
-      ok = (
-          value.ndim == 2
-          and value.shape[0] == batch
-          and value.shape[1] in ((width,) if width else (2, 4, 6))
-      )
-      expected = f"({batch}, {width or '2k'})"
+    ok = _dtype_of(value) is not None and jnp.issubdtype(_dtype_of(value), kind)
+    expected = f"{name} of {np.dtype(dtype).name} values"
+    require(ok, arg, expected, describe(value), TypeError)
+    value = jnp.asarray(value)
+    if name == "box":
+      ok = value.ndim == 2 and value.shape[1] in width
+      expected = f"box of shape ({batch}, {' or '.join(map(str, width))})"
     else:
-      ok = value.shape == (batch,)
-      expected = f"({batch},)"
-    if not ok:
-      raise ValueError(
-          f"{arg}: expected {name} of shape {expected}, got {value.shape}."
-      )
+      ok, expected = value.ndim == 1, f"{name} of shape ({batch},)"
+    require(ok and value.shape[0] == batch, arg, expected, value.shape)
     fields[name] = value.astype(dtype)
   if not is_traced(fields["partner"]):
     partner = np.asarray(fields["partner"])
-    if ((partner < 0) | (partner >= batch)).any():
-      raise ValueError(
-          f"{arg}: expected partner indices in [0, {batch}), got "
-          f"{partner.tolist()[:8]}."
-      )
+    ok = bool(((partner >= 0) & (partner < batch)).all())
+    require(ok, arg, f"partner indices in [0, {batch})", partner.tolist()[:8])
   return sampling.MixParams(**fields)
 
 
 _RULES: dict[str, Callable[..., Any]] = {
+    # The batch.
     "rng": _rng,
     "images": _images,
     "labels": _labels,
-    "logits": _logits,
     "class_indices": _class_indices,
+    "logits": _logits,
     "params": _params,
-    "alpha": _Number(
-        0, math.inf, low_open=True, meaning=" (Beta(alpha, alpha))"
-    ),
-    "mixup_alpha": _Number(0, math.inf, meaning=" (0 turns MixUp off)"),
-    "cutmix_alpha": _Number(0, math.inf, meaning=" (0 turns CutMix off)"),
+    # Run-time numbers: may be traced (a schedule) without recompiling.
+    "alpha": _Number(0, low_open=True, meaning=" (Beta(alpha, alpha))"),
+    "mixup_alpha": _Number(0, meaning=" (0 turns MixUp off)"),
+    "cutmix_alpha": _Number(0, meaning=" (0 turns CutMix off)"),
     "prob": _Number(0, 1),
     "switch_prob": _Number(0, 1),
     "label_smoothing": _Number(0, 1, high_open=True),
+    # Static options: Python values that shape the program.
     "mode": _choice(MODES),
     "label_mode": _choice(LABEL_MODES),
     "num_classes": _num_classes,
     "axes": _axes,
     "box": _box,
     "axis_name": _axis_name,
-    # The arguments of the box rules and geometry functions.
+    # The arguments of the box rules and of the geometry.
     "size": _sides,
+    "input_size": _sides,
+    "sides": _side_or_sides,
+    "patch_size": _side_or_sides,
     "bounds": _bounds,
     "std": _std,
     "minmax": _minmax,
-    "sides": _side_or_sides,
-    "patch_size": _side_or_sides,
-    "input_size": _sides,
 }
 
 
-def check(arg: str, value, *, rule: str | None = None, **context):
+def check(arg: str, value, *, rule: str | None = None, **context) -> Any:
   """Checks one argument by its rule; returns it in the form the core uses.
 
   Args:
     arg: the argument's name, as messages say it.
     value: what the caller passed.
-    rule: the rule's name in `_RULES` when it differs from ``arg``.
+    rule: the rule's name in `_RULES`, when it differs from ``arg``.
     **context: what the rule needs to know (the batch size, the shape).
   """
   return _RULES[rule or arg](value, arg, **context)

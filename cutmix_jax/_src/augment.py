@@ -11,7 +11,39 @@ from cutmix_jax._src import box_rules
 from cutmix_jax._src import steps
 
 
-def cutmix(
+def _random_function(draw_and_apply: Callable) -> Callable:
+  """Makes a public function from its signature, docs and ``draw_and_apply``.
+
+  The public function returns the mixed images and labels; its twin for
+  `with_params` (``._with_params``) returns the drawn `MixParams` too. Both
+  take exactly the arguments of the decorated signature.
+  """
+
+  def decorate(declaration: Callable) -> Callable:
+    signature = inspect.signature(declaration)
+
+    @functools.wraps(declaration)
+    def twin(*args, **kwargs) -> steps.Mixed:
+      bound = signature.bind(*args, **kwargs)
+      bound.apply_defaults()
+      return draw_and_apply(**bound.arguments)
+
+    @functools.wraps(declaration)
+    def public(*args, **kwargs) -> tuple[jax.Array, jax.Array]:
+      mixed, soft, _ = twin(*args, **kwargs)
+      return mixed, soft
+
+    twin.__doc__ = f"`{declaration.__name__}`, also returning MixParams."
+    # per_shard checks these functions' arguments on the whole batch first.
+    public._checks_arguments = twin._checks_arguments = True  # type: ignore
+    public._with_params = twin  # type: ignore
+    return public
+
+  return decorate
+
+
+@_random_function(steps.cutmix)
+def cutmix(  # type: ignore[empty-body]
     rng: jax.Array,
     images: ArrayLike,
     labels: ArrayLike,
@@ -92,24 +124,10 @@ def cutmix(
     >>> _ = cutmix_jax.cutmix(jax.random.key(250), images, labels,
     ...                       prob=schedule(250), num_classes=10)
   """
-  mixed, soft, _ = steps.cutmix(
-      rng,
-      images,
-      labels,
-      alpha,
-      num_classes=num_classes,
-      mode=mode,
-      prob=prob,
-      label_smoothing=label_smoothing,
-      axes=axes,
-      box=box,
-      label_mode=label_mode,
-      axis_name=axis_name,
-  )
-  return mixed, soft
 
 
-def mixup(
+@_random_function(steps.mixup)
+def mixup(  # type: ignore[empty-body]
     rng: jax.Array,
     images: ArrayLike,
     labels: ArrayLike,
@@ -154,21 +172,10 @@ def mixup(
     >>> mixed.dtype, soft.shape
     (dtype(bfloat16), (4, 4))
   """
-  mixed, soft, _ = steps.mixup(
-      rng,
-      images,
-      labels,
-      alpha,
-      num_classes=num_classes,
-      mode=mode,
-      prob=prob,
-      label_smoothing=label_smoothing,
-      axis_name=axis_name,
-  )
-  return mixed, soft
 
 
-def mixup_or_cutmix(
+@_random_function(steps.mixup_or_cutmix)
+def mixup_or_cutmix(  # type: ignore[empty-body]
     rng: jax.Array,
     images: ArrayLike,
     labels: ArrayLike,
@@ -224,54 +231,6 @@ def mixup_or_cutmix(
     >>> soft.shape
     (4, 10)
   """
-  mixed, soft, _ = steps.mixup_or_cutmix(
-      rng,
-      images,
-      labels,
-      mixup_alpha=mixup_alpha,
-      cutmix_alpha=cutmix_alpha,
-      switch_prob=switch_prob,
-      prob=prob,
-      mode=mode,
-      label_smoothing=label_smoothing,
-      num_classes=num_classes,
-      axes=axes,
-      box=box,
-      label_mode=label_mode,
-      axis_name=axis_name,
-  )
-  return mixed, soft
-
-
-def _twin(public: Callable, draw_and_apply: Callable) -> Callable:
-  """``public``'s call, returning the drawn `MixParams` too."""
-  signature = inspect.signature(public)
-
-  @functools.wraps(public)
-  def with_drawn_params(*args, **kwargs):
-    bound = signature.bind(*args, **kwargs)
-    bound.apply_defaults()
-    arguments = dict(bound.arguments)
-    positional = [arguments.pop(name) for name in ("rng", "images", "labels")]
-    if "alpha" in arguments:
-      positional.append(arguments.pop("alpha"))
-    return draw_and_apply(*positional, **arguments)
-
-  with_drawn_params.__doc__ = f"`{public.__name__}`, also returning MixParams."
-  with_drawn_params.__annotations__ = dict(
-      public.__annotations__, **{"return": steps.Mixed}
-  )
-  return with_drawn_params
-
-
-_TWINS = {
-    cutmix: _twin(cutmix, steps.cutmix),
-    mixup: _twin(mixup, steps.mixup),
-    mixup_or_cutmix: _twin(mixup_or_cutmix, steps.mixup_or_cutmix),
-}
-for _fn in (*_TWINS, *_TWINS.values()):
-  # per_shard checks the arguments of these on the whole batch first.
-  _fn._checks_arguments = True
 
 
 def with_params(fn: Callable) -> Callable:
@@ -309,7 +268,7 @@ def with_params(fn: Callable) -> Callable:
   """
   if isinstance(fn, functools.partial):
     return functools.partial(with_params(fn.func), *fn.args, **fn.keywords)
-  twin = _TWINS.get(fn) if callable(fn) else None
+  twin = getattr(fn, "_with_params", None)
   if twin is None:
     hint = ""
     if hasattr(fn, "__wrapped__"):

@@ -21,8 +21,10 @@ from cutmix_jax._src import sampling
 class BoxRule:
   """How `cutmix` draws boxes; make one with a constructor of `cutmix_jax.boxes`."""
 
-  # Whether the box's size comes from ``lam ~ Beta(alpha, alpha)``.
-  uses_alpha = True
+  @property
+  def uses_alpha(self) -> bool:
+    """Whether the box's size comes from ``lam ~ Beta(alpha, alpha)``."""
+    return True
 
   def validate(self, size: tuple[int, ...], where: str) -> None:
     """Refuses a size on which the rule could never paste anything."""
@@ -82,7 +84,7 @@ class _GaussianCenter(BoxRule):
 @dataclasses.dataclass(frozen=True)
 class _FixedSize(BoxRule):
   sides: int | tuple[int, ...]
-  uses_alpha = False
+  uses_alpha = property(lambda self: False)
 
   def _per_axis(self, size):
     if isinstance(self.sides, int):
@@ -118,7 +120,7 @@ class _FixedSize(BoxRule):
 class _MinMax(BoxRule):
   lo: float
   hi: float
-  uses_alpha = False
+  uses_alpha = property(lambda self: False)
 
   def _bounds(self, size):
     return [int(n * self.lo) for n in size], [int(n * self.hi) for n in size]

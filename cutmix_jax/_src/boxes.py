@@ -10,7 +10,6 @@ The rules that draw boxes are in `box_rules`.
 """
 
 from collections.abc import Sequence
-import dataclasses
 import math
 
 import jax
@@ -87,9 +86,8 @@ def pasted_fraction(box: ArrayLike, size: Sequence[int]) -> jax.Array:
     >>> float(cutmix_jax.pasted_fraction([0, 0, 100, 100], (4, 4)))
     1.0
   """
-  size = arguments.check("size", size)
-  box = arguments.check("box", box, rule="bounds", size=size)
-  return fraction(box, size)
+  sides = arguments.check("size", size)
+  return fraction(arguments.check("box", box, rule="bounds", size=sides), sides)
 
 
 def rescale(box: jax.Array, source: Sequence[int], target: Sequence[int]):

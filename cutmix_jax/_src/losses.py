@@ -53,16 +53,16 @@ def mixed_cross_entropy(
     >>> bool(jnp.allclose(loss, optax.softmax_cross_entropy(logits, soft)))
     True
   """
-  logits = arguments.check("logits", logits)
-  labels = arguments.check(
-      "labels", labels, rule="class_indices", logits_shape=logits.shape
+  scores = arguments.check("logits", logits)
+  targets = arguments.check(
+      "labels", labels, rule="class_indices", logits_shape=scores.shape
   )
-  params = arguments.check("params", params, batch=logits.shape[0])
+  params = arguments.check("params", params, batch=scores.shape[0])
   eps = arguments.check("label_smoothing", label_smoothing)
   log_probs = jax.nn.log_softmax(
-      logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+      scores.astype(jnp.promote_types(scores.dtype, jnp.float32))
   )
-  num_classes = logits.shape[1]
+  num_classes = scores.shape[1]
 
   def loss_for(target):
     picked = jnp.take_along_axis(
@@ -76,9 +76,9 @@ def mixed_cross_entropy(
     return jnp.where((target >= 0) & (target < num_classes), loss, jnp.nan)
 
   partner, weight = sharding.shard_like_batch(
-      (params.partner, params.lam), labels
+      (params.partner, params.lam), targets
   )
-  own = loss_for(labels)
-  other = loss_for(sharding.take_partners(labels, partner))
+  own = loss_for(targets)
+  other = loss_for(sharding.take_partners(targets, partner))
   weight = sharding.shard_like_batch(weight.astype(own.dtype), own)
   return mixing.interpolate(own, other, weight)

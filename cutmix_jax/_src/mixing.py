@@ -165,12 +165,12 @@ def cut_and_paste(
     >>> cutmix_jax.cut_and_paste(images, params)[0, ..., 0].tolist()
     [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
   """
-  images = arguments.check("images", images)
-  axes = arguments.check("axes", axes, shape=images.shape)
+  batch = arguments.check("images", images)
+  cut = arguments.check("axes", axes, shape=batch.shape)
   params = arguments.check(
-      "params", params, batch=images.shape[0], num_axes=len(axes)
+      "params", params, batch=batch.shape[0], num_axes=len(cut)
   )
-  return paste(images, params, axes)
+  return paste(batch, params, cut)
 
 
 def blend(images: ArrayLike, params: sampling.MixParams) -> jax.Array:
@@ -204,9 +204,9 @@ def blend(images: ArrayLike, params: sampling.MixParams) -> jax.Array:
     >>> cutmix_jax.blend(images, params).ravel().tolist()
     [150, 200]
   """
-  images = arguments.check("images", images, allow_bool=False)
-  params = arguments.check("params", params, batch=images.shape[0])
-  return blend_rows(images, params)
+  batch = arguments.check("images", images, allow_bool=False)
+  params = arguments.check("params", params, batch=batch.shape[0])
+  return blend_rows(batch, params)
 
 
 def mix_labels(
@@ -248,10 +248,10 @@ def mix_labels(
     >>> cutmix_jax.mix_labels(jnp.array([0, 2]), params, num_classes=3).tolist()
     [[0.75, 0.0, 0.25], [0.0, 0.0, 1.0]]
   """
-  num_classes = arguments.check("num_classes", num_classes)
-  labels, num_classes = arguments.check(
-      "labels", labels, batch=None, num_classes=num_classes
+  classes = arguments.check("num_classes", num_classes)
+  own, classes = arguments.check(
+      "labels", labels, batch=None, num_classes=classes
   )
-  params = arguments.check("params", params, batch=labels.shape[0])
+  params = arguments.check("params", params, batch=own.shape[0])
   eps = arguments.check("label_smoothing", label_smoothing)
-  return mix_soft(soft(labels, num_classes, eps), params)
+  return mix_soft(soft(own, classes, eps), params)

@@ -242,7 +242,7 @@ def draw_switch(
     box = layout.per_example(
         rule.draw(keys.box, layout.shape, size, cutmix_alpha)
     )
-  lam = 1.0
+  lam: float | jax.Array = 1.0
   if mixup_on is not False:
     lam = layout.per_example(
         sample_lambda(keys.blend, mixup_alpha, layout.shape)
