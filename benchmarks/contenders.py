@@ -20,6 +20,8 @@ from benchmarks import peers
 from benchmarks.baseline import Baseline
 from benchmarks.workload import Batch
 import cutmix_jax
+from cutmix_jax._src import box_rules
+from cutmix_jax._src import sampling
 
 # (rng, images, labels) -> (images, labels), for a given number of classes.
 JaxMixer = Callable[[int], Callable]
@@ -245,8 +247,15 @@ def _sampling(num_classes):
 
   def sample(rng, images, labels):
     del labels
-    return cutmix_jax.sample_cutmix_params(
-        rng, images.shape[0], images.shape[1:3], mode="elem"
+    return sampling.draw_cutmix(
+        rng,
+        images.shape[0],
+        images.shape[1:3],
+        1.0,
+        mode="elem",
+        prob=1.0,
+        rule=box_rules.paper(),
+        axis_name=None,
     )
 
   return sample
@@ -260,9 +269,13 @@ def _paste_runner(merged: bool, batch: Batch) -> Callable[[], None]:
   and then loops over long merged rows instead of an innermost C = 3 axis,
   so the gap between the two rows is what the NHWC layout costs there.
   """
-  images, _ = _device_batch(batch)
-  params = cutmix_jax.sample_cutmix_params(
-      jax.random.key(0), images.shape[0], images.shape[1:3], mode="elem"
+  images, labels = _device_batch(batch)
+  _, _, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
+      jax.random.key(0),
+      images,
+      labels,
+      mode="elem",
+      num_classes=batch.num_classes,
   )
 
   def paste(images, params):
