@@ -1,11 +1,19 @@
-"""Shared helpers: constant-filled batches and the numpy provenance oracle.
+"""Shared helpers: the ways a property is run, constant batches, the oracle.
 
-The oracle never looks at how the library computes anything: it reads the
-mixed pixels back, finds which pixels came from the partner, and derives the
-box and the label weights from those pixels alone.
+* `EAGER`, `JIT`, `VMAP`: dm_pix's pattern. A property is written once in a
+  base class whose ``variant`` runs the function under test; each module's
+  ``TestEager``/``TestJit``/``TestVmap`` subclass picks one. Under `VMAP` the
+  vmapped result must also equal the eager loop over the same inputs.
+* The numpy provenance oracle never looks at how the library computes
+  anything: it reads the mixed pixels back, finds which pixels came from the
+  partner, and derives the box and the label weights from those pixels alone.
+
+The suite runs under pytest-xdist (``make test``: ``-n auto --dist
+loadgroup``); a module whose tests share an expensive module fixture (a
+subprocess, a large draw) keeps them on one worker with
+``pytest.mark.xdist_group``.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -31,13 +39,100 @@ os.environ["XLA_FLAGS"] = " ".join(
     ]
 )
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import cutmix_jax
 
-# Layouts: name -> (per-example shape builder, spatial_axes, channel-free?).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# ---------------------------------------------------------------- variants
+
+
+def _is_key(x) -> bool:
+  return isinstance(x, jax.Array) and jnp.issubdtype(
+      x.dtype, jax.dtypes.prng_key
+  )
+
+
+def assert_trees_close(a, b, *, rtol=1e-6, atol=1e-6, err_msg=""):
+  """Same structure, shapes and dtypes; integer and bool leaves equal, floats close."""
+  assert jax.tree.structure(a) == jax.tree.structure(b), err_msg
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    x, y = np.asarray(x), np.asarray(y)
+    assert x.shape == y.shape and x.dtype == y.dtype, (x.shape, y.shape)
+    if np.issubdtype(x.dtype, np.inexact) or x.dtype == jnp.bfloat16:
+      np.testing.assert_allclose(
+          x.astype(np.float64),
+          y.astype(np.float64),
+          rtol=rtol,
+          atol=atol,
+          err_msg=err_msg,
+      )
+    else:
+      np.testing.assert_array_equal(x, y, err_msg=err_msg)
+
+
+class Variant:
+  """Runs ``fn(*args)`` one way; returns the outputs of each instance it ran.
+
+  Every instance used the same ``args`` except PRNG keys, which the vmap
+  variant folds with the instance index, so a property check written for one
+  output holds for each.
+  """
+
+  name = "eager"
+
+  def run(self, fn, *args) -> list:
+    return [fn(*args)]
+
+
+class _Jit(Variant):
+  name = "jit"
+
+  def run(self, fn, *args) -> list:
+    return [jax.jit(fn)(*args)]
+
+
+class _Vmap(Variant):
+  """``jax.vmap`` over 2 instances; checks the result equals the eager loop."""
+
+  name = "vmap"
+  instances = 2
+
+  def run(self, fn, *args) -> list:
+    per_instance = [
+        [jax.random.fold_in(a, n) if _is_key(a) else a for a in args]
+        for n in range(self.instances)
+    ]
+    stacked = [
+        jax.tree.map(lambda *v: jnp.stack([jnp.asarray(x) for x in v]), *col)
+        for col in zip(*per_instance)
+    ]
+    batched = jax.vmap(fn)(*stacked)
+    outs = [
+        jax.tree.map(lambda v: v[n], batched) for n in range(self.instances)
+    ]
+    for n, instance in enumerate(per_instance):
+      # The same operations, batched: integers and selects exactly equal,
+      # floats to float32 rounding.
+      assert_trees_close(
+          outs[n], fn(*instance), err_msg=f"vmap != loop, instance {n}"
+      )
+    return outs
+
+
+EAGER = Variant()
+JIT = _Jit()
+VMAP = _Vmap()
+VARIANTS = (EAGER, JIT, VMAP)
+
+
+# ---------------------------------------------------------------- batches
+
+# Layouts: name -> (example shape for (h, w), the cut axes).
 LAYOUTS = {
     # NHWC, a non-square image so that swapped axes would show.
     "nhwc": (lambda h, w: (h, w, 3), (1, 2)),
@@ -63,6 +158,35 @@ def constant_images(batch, example_shape, dtype):
   )
 
 
+def mix_params(box, lam, partner, applied=None, is_cutmix=None):
+  """A hand-built `MixParams` of int32, float32 and bool arrays."""
+  box = jnp.asarray(box, jnp.int32)
+  batch = box.shape[0]
+  return cutmix_jax.MixParams(
+      box=box,
+      lam=jnp.asarray(lam, jnp.float32),
+      partner=jnp.asarray(partner, jnp.int32),
+      applied=jnp.ones(batch, bool)
+      if applied is None
+      else jnp.asarray(applied, bool),
+      is_cutmix=jnp.ones(batch, bool)
+      if is_cutmix is None
+      else jnp.asarray(is_cutmix, bool),
+  )
+
+
+def bits(x):
+  """The raw bits of an array (bitwise comparisons see -0.0 and NaN payloads)."""
+  x = jnp.asarray(x)
+  if x.dtype == jnp.bool_:
+    return np.asarray(x)
+  width = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
+  return np.asarray(jax.lax.bitcast_convert_type(x, width[x.dtype.itemsize]))
+
+
+# ---------------------------------------------------------------- the oracle
+
+
 def rect_mask(box, *size):
   """numpy ``bool[*size]``: the elements inside a box of ``k = len(size)`` axes.
 
@@ -80,6 +204,13 @@ def rect_mask(box, *size):
   return inside
 
 
+def box_area(box) -> np.ndarray:
+  """numpy: the number of cells of each box (empty boxes count 0)."""
+  box = np.asarray(box, np.int64)
+  k = box.shape[-1] // 2
+  return np.prod(np.maximum(box[..., k:] - box[..., :k], 0), axis=-1)
+
+
 def soft_reference(labels, num_classes, eps=0.0):
   """Smoothed one-hot labels in float64 (``eps / K`` everywhere, ``1 - eps`` more on the class)."""
   labels = np.asarray(labels)
@@ -90,9 +221,9 @@ def soft_reference(labels, num_classes, eps=0.0):
   return onehot * (1 - eps) + eps / num_classes
 
 
-def spatial_to_front(x, axes):
+def cut_axes_to_front(x, axes):
   """Moves the cut axes to the front: ``[B, n_1, ..., n_k, rest...]``."""
-  x = np.asarray(x.astype(jnp.float32) if hasattr(x, "astype") else x)
+  x = np.asarray(jnp.asarray(x).astype(jnp.float32))
   axes = [a % x.ndim for a in axes]
   sizes = [x.shape[a] for a in axes]
   moved = np.moveaxis(x, axes, list(range(1, len(axes) + 1)))
@@ -106,8 +237,7 @@ def check_cutmix_provenance(
     labels,
     *,
     num_classes,
-    spatial_axes=(1, 2),
-    axes=None,
+    axes=(1, 2),
     label_mode="area",
     label_smoothing=0.0,
     mode=None,
@@ -118,7 +248,6 @@ def check_cutmix_provenance(
 
   Returns the pasted fraction of every example (computed from the pixels).
   """
-  axes = spatial_axes if axes is None else axes
   params = [np.asarray(p) for p in params]
   box, lam, partner, applied, is_cutmix = params
   batch = partner.shape[0]
@@ -133,12 +262,12 @@ def check_cutmix_provenance(
   assert not np.any(applied & (partner == index))
   # Applied exactly where something of the partner arrives: never with an
   # empty box, and with prob 1 everywhere else.
-  area = np.asarray(cutmix_jax.box_area(box))
+  area = box_area(box)
   assert not np.any(applied & (area == 0))
   if prob_is_one:
     np.testing.assert_array_equal(applied, (partner != index) & (area > 0))
 
-  pix = spatial_to_front(out, axes)
+  pix = cut_axes_to_front(out, axes)
   size = pix.shape[1 : 1 + k]
   if images is not None:
     assert out.dtype == images.dtype and out.shape == images.shape
@@ -160,37 +289,31 @@ def check_cutmix_provenance(
     starts, ends = box[i][:k], box[i][k:]
     assert np.all(0 <= starts) and np.all(starts <= ends), box[i]
     assert np.all(ends <= np.asarray(size)), box[i]
-    if partner[i] != i:
+    if applied[i]:
       np.testing.assert_array_equal(
           spatial,
           rect_mask(box[i], *size),
           err_msg=f"example {i}, box {box[i]}",
       )
     else:
-      assert not spatial.any()
-    if not applied[i]:
-      np.testing.assert_array_equal(box[i], 0)
-      assert not spatial.any()
+      assert not spatial.any(), f"example {i} is not applied yet pasted"
     fractions[i] = spatial.sum() / np.prod(size)
 
   # Label weight of the example's own class, from the pixels and the rule.
   own_area = 1.0 - fractions
   if label_mode == "area":
     weight = own_area
-    # lam is computed from the same integers that built the mask: it is
-    # 1 - pasted_fraction(params.box) (to the last bit where XLA divides the
-    # same way; jitted, some versions divide through a reciprocal: 1 ulp)...
+    # lam is 1 - pasted_fraction(params.box), and that is the pixel count
+    # over the cells up to float32 rounding (XLA may divide through a
+    # reciprocal: 4 ulps of 1.0, far below the 1/cells one pixel changes).
     np.testing.assert_allclose(
         lam,
         np.where(
             applied, 1 - np.asarray(cutmix_jax.pasted_fraction(box, size)), 1
         ),
         rtol=0,
-        atol=2.0**-24,
+        atol=2.0**-22,
     )
-    # ... and that is the pixel count over H*W up to float32 rounding (XLA
-    # divides by a scalar through its reciprocal, so allow 4 ulps of 1.0,
-    # far below the 1/(H*W) that one pixel would change).
     np.testing.assert_allclose(lam, 1 - fractions, rtol=0, atol=2.0**-22)
   elif label_mode == "larger_area":
     weight = np.where(applied, (own_area >= 0.5).astype(np.float64), 1.0)
@@ -198,7 +321,7 @@ def check_cutmix_provenance(
     weight = np.where(applied, 0.5, 1.0)
   else:
     raise AssertionError(label_mode)
-  np.testing.assert_allclose(lam, weight, rtol=0, atol=1e-7)
+  np.testing.assert_allclose(lam, weight, rtol=0, atol=2.0**-22)
   soft = soft_reference(labels, num_classes, label_smoothing)
   expected = weight[:, None] * soft + (1 - weight[:, None]) * soft[partner]
   mixed_labels = np.asarray(mixed_labels)
@@ -207,10 +330,9 @@ def check_cutmix_provenance(
   np.testing.assert_allclose(mixed_labels.sum(-1), 1.0, atol=1e-6)
 
   if mode == "batch":
-    # One box for the whole batch; the coin is shared too.
+    # One box and one coin for the whole batch.
     if applied.any():
       assert (box[applied] == box[applied][0]).all(), box
-    # The coin is per batch: either nobody or every non-fixed point is mixed.
     assert not applied.any() or np.array_equal(applied, partner != index)
   elif mode == "pair":
     np.testing.assert_array_equal(partner[partner], index)
@@ -221,7 +343,7 @@ def check_cutmix_provenance(
 
 
 def blend_reference(images, lam, partner):
-  """MixUp in float64: ``lam * own + (1 - lam) * partner``, rounded for ints."""
+  """MixUp in float64: ``lam * own + (1 - lam) * partner``."""
   x = np.asarray(jnp.asarray(images).astype(jnp.float32), np.float64)
   lam = np.asarray(lam, np.float64).reshape((-1,) + (1,) * (x.ndim - 1))
   return lam * x + (1 - lam) * x[np.asarray(partner)]
@@ -234,7 +356,7 @@ def check_blend(out, images, params, rows=None):
   """
   ref = blend_reference(images, params.lam, params.partner)
   assert out.dtype == images.dtype and out.shape == images.shape
-  got = np.asarray(out.astype(jnp.float32), np.float64)
+  got = np.asarray(jnp.asarray(out).astype(jnp.float32), np.float64)
   if rows is not None:
     ref, got = ref[np.asarray(rows)], got[np.asarray(rows)]
   if jnp.issubdtype(images.dtype, jnp.integer):
@@ -254,104 +376,58 @@ def check_blend(out, images, params, rows=None):
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
 
 
-# ---------------------------------------------------------------------------
-# Background programs. Some tests read the output of a whole program (the
-# sharding checks on 8 host devices, the benchmarks' smoke run, the notebook).
-# Each such program is started as soon as collection selects a test that asks
-# for its fixture, so it runs on the second core while the other tests run on
-# the first; the fixture then waits for it (bounded) and reads what it wrote.
+# ---------------------------------------------------------------- programs
+
+
+def run_program(argv, *, timeout, env=None, cwd=ROOT):
+  """Runs a program to its end (killed past ``timeout`` s, and the test fails).
+
+  Returns the `subprocess.CompletedProcess` (text output captured).
+  """
+  try:
+    return subprocess.run(
+        [str(a) for a in argv],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
+  except subprocess.TimeoutExpired as e:
+    pytest.fail(f"{argv[:3]} ran past {timeout} s; killed\n{e.stderr}")
 
 
 class BackgroundJob(NamedTuple):
-  """How to start one background program.
-
-  Attributes:
-    argv: the command; ``{out}`` in an item is replaced by a fresh directory
-      of the job's own, where the program may write files.
-    env: variables to set on top of this process's environment.
-  """
+  """Compatibility for the notebook test (it registers one): see below."""
 
   argv: tuple[str, ...]
   env: dict[str, str]
 
 
-# Fixture name -> job. Test modules register theirs at import (collection).
 BACKGROUND_JOBS: dict[str, BackgroundJob] = {}
-_STARTED = pytest.StashKey[dict]()
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def pytest_collection_modifyitems(session, config, items):
-  del session
-  wanted = {
-      name
-      for item in items
-      for name in getattr(item, "fixturenames", ())
-      if name in BACKGROUND_JOBS
-  }
-  started = config.stash.setdefault(_STARTED, {})
-  for name in sorted(wanted):
-    job = BACKGROUND_JOBS[name]
-    out_dir = tempfile.mkdtemp(prefix=f"cutmix-jax-{name}-")
-    # Files, not pipes: nothing blocks if the output is never read.
-    out = tempfile.TemporaryFile("w+")
-    err = tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen(
-        [arg.replace("{out}", out_dir) for arg in job.argv],
-        env={**os.environ, **job.env},
-        stdout=out,
-        stderr=err,
-        text=True,
-        cwd=_ROOT,
-    )
-    started[name] = (proc, out, err, out_dir)
-
-
-def pytest_sessionfinish(session, exitstatus):
-  """Stops the jobs still running if the session ends first (-x, ...)."""
-  del exitstatus
-  for proc, *_ in session.config.stash.get(_STARTED, {}).values():
-    if proc.poll() is None:
-      proc.kill()
-      proc.wait()
 
 
 def background_result(config, name: str, timeout: float):
-  """Waits for the job of fixture ``name``: ``(returncode, stdout, stderr, out_dir)``.
+  """Runs the registered job ``name`` now, bounded by ``timeout`` seconds.
 
-  A job that runs past ``timeout`` seconds (counted from now) is killed and
-  the test fails.
+  Kept so that tests written for the old scheduler still run: nothing starts
+  at collection any more (pytest-xdist runs tests side by side); a test that
+  needs a program runs it with `run_program`. ``{out}`` in the job's argv is
+  a fresh directory. Returns ``(returncode, stdout, stderr, out_dir)``.
   """
-  started = config.stash.get(_STARTED, {})
-  assert name in started, f"the background job {name!r} was not started"
-  proc, out, err, out_dir = started[name]
-  try:
-    proc.wait(timeout=timeout)
-  except subprocess.TimeoutExpired:
-    proc.kill()
-    proc.wait()
-    pytest.fail(f"background job {name!r} ran past {timeout} s; killed")
-  out.seek(0)
-  err.seek(0)
-  return proc.returncode, out.read(), err.read(), out_dir
-
-
-BACKGROUND_JOBS["sharding_report"] = BackgroundJob(
-    argv=(sys.executable, os.path.join(_ROOT, "tests", "sharding_worker.py")),
-    env={
-        "XLA_FLAGS": (
-            os.environ["XLA_FLAGS"]
-            + " --xla_force_host_platform_device_count=8"
-        ),
-        "JAX_PLATFORMS": "cpu",
-    },
-)
-
-
-@pytest.fixture(scope="session")
-def sharding_report(request):
-  code, out, err, _ = background_result(
-      request.config, "sharding_report", timeout=600
+  del config
+  job = BACKGROUND_JOBS[name]
+  out_dir = tempfile.mkdtemp(prefix=f"cutmix-jax-{name}-")
+  proc = run_program(
+      [arg.replace("{out}", out_dir) for arg in job.argv],
+      timeout=timeout,
+      env=job.env,
   )
-  assert code == 0, f"sharding worker failed:\n{err[-5000:]}"
-  return json.loads(out.strip().splitlines()[-1])
+  return proc.returncode, proc.stdout, proc.stderr, out_dir
+
+
+def python_program(code: str, *, timeout: float, env=None):
+  """Runs ``python -c code`` in this interpreter; returns its stdout (it must succeed)."""
+  proc = run_program([sys.executable, "-c", code], timeout=timeout, env=env)
+  assert proc.returncode == 0, proc.stderr[-5000:]
+  return proc.stdout

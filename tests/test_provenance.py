@@ -1,9 +1,14 @@
-"""Requirement 1: every output pixel and label weight is explained by the pixels.
+"""Every output pixel and label weight of the random functions, explained by the pixels.
 
 Image ``i`` is filled with ``i + 1``; after mixing, a pixel that is not its own
 value must be its partner's, the set of such pixels must be exactly
-``params.box``, and the label weights must equal the pasted pixel fraction.
-These run eagerly (JAX caches each primitive), with several keys each.
+``params.box``, and the label weight must equal the pasted pixel fraction
+(`conftest.check_cutmix_provenance`). MixUp rows must equal a float64 blend.
+
+Each property is written once in `RandomProperties` and run three ways
+(dm_pix's pattern): eagerly, under `jax.jit` (``alpha`` and ``prob`` traced)
+and under `jax.vmap` over two keys (the vmapped result must also equal the
+eager loop).
 """
 
 import functools
@@ -13,468 +18,390 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import bits
 from conftest import check_blend
 from conftest import check_cutmix_provenance
 from conftest import constant_images
-from conftest import DTYPES
-from conftest import LAYOUTS
+from conftest import EAGER
+from conftest import JIT
 from conftest import rect_mask
 from conftest import soft_reference
+from conftest import VMAP
 import cutmix_jax
+from cutmix_jax import boxes
 
-MODES = ("batch", "elem", "pair")
 K = 10  # more classes than examples, so every label in a batch is distinct
 B = 7  # odd: pair mode must leave exactly one example unpaired
-KEYS = (0, 1, 2, 3)
+SEEDS = (0, 1)
+NHWC = (32, 24, 3)
+
+# name -> (example shape, dtype, axes (None: the default), mode, options).
+# One mode a setup (they cycle), so the jit variant compiles each once.
+# fmt: off
+CUTMIX_SETUPS = {
+    "float32_batch": (NHWC, jnp.float32, None, "batch", {}),
+    "float32_elem": (NHWC, jnp.float32, None, "elem", {}),
+    "float32_pair": (NHWC, jnp.float32, None, "pair", {}),
+    "bfloat16_elem": (NHWC, jnp.bfloat16, None, "elem", {}),
+    "uint8_pair": (NHWC, jnp.uint8, None, "pair", {}),
+    "nchw_elem": ((2, 32, 24), jnp.float32, (2, 3), "elem", {}),
+    "segmentation_int32_batch": ((32, 24), jnp.int32, None, "batch", {}),
+    "negative_axes_elem": (NHWC, jnp.float32, (-3, -2), "elem", {}),
+    "s_videomix_pair": ((3, 16, 12, 2), jnp.float32, (2, 3), "pair", {}),
+    "t_videomix_elem": ((6, 8, 7, 2), jnp.float32, (1,), "elem", {}),
+    "st_videomix_batch": ((6, 8, 7, 2), jnp.float32, (1, 2, 3), "batch", {}),
+    "spectrogram_time_pair": ((20, 9), jnp.float32, (1,), "pair", {}),
+    "volume_masks_elem": ((4, 6, 5), jnp.int32, (1, 2, 3), "elem", {}),
+    "minmax_elem": (NHWC, jnp.float32, None, "elem", dict(box=boxes.minmax(0.2, 0.8))),
+    "gaussian_center_batch": (NHWC, jnp.float32, None, "batch", dict(box=boxes.gaussian_center(0.1))),  # noqa: E501
+    "fixed_size_pair": (NHWC, jnp.float32, None, "pair", dict(box=boxes.fixed_size(16))),
+    "fixed_size_odd_elem": (NHWC, jnp.float32, None, "elem", dict(box=boxes.fixed_size((7, 13)))),
+    "patch_grid_elem": ((32, 32, 3), jnp.float32, None, "elem", dict(box=boxes.on_patch_grid((8, 4)))),  # noqa: E501
+    "patch_grid_minmax_pair": ((32, 32, 3), jnp.float32, None, "pair", dict(box=boxes.on_patch_grid(4, boxes.minmax(0.3, 0.7)))),  # noqa: E501
+    "at_resolution_elem": ((8, 6, 4), jnp.float32, None, "elem", dict(box=boxes.at_resolution((32, 24)))),  # noqa: E501
+    "larger_area_elem": (NHWC, jnp.float32, None, "elem", dict(label_mode="larger_area")),
+    "complete_pair": (NHWC, jnp.float32, None, "pair", dict(label_mode="complete")),
+    "smoothing_batch": (NHWC, jnp.float32, None, "batch", dict(label_smoothing=0.1)),
+}
+# fmt: on
 
 
-def _labels(batch):
+def _labels(batch=B):
   return jnp.arange(batch, dtype=jnp.int32) % K
 
 
-def _run_cutmix(
-    images,
-    labels,
-    *,
-    keys=KEYS,
-    label_mode="area",
-    label_smoothing=0.0,
-    spatial_axes=(1, 2),
-    mode="batch",
-    **kw,
-):
-  """Runs cutmix for several keys and checks each result; returns them."""
-  results = []
-  for seed in keys:
-    out, mixed, params = cutmix_jax.cutmix(
-        jax.random.key(seed),
-        images,
-        labels,
-        num_classes=K,
-        mode=mode,
-        label_mode=label_mode,
-        label_smoothing=label_smoothing,
-        spatial_axes=spatial_axes,
-        return_params=True,
-        **kw,
-    )
-    frac = check_cutmix_provenance(
-        out,
-        mixed,
-        params,
-        labels,
-        num_classes=K,
-        spatial_axes=spatial_axes,
-        label_mode=label_mode,
-        label_smoothing=label_smoothing,
-        mode=mode,
-        prob_is_one=kw.get("prob", 1.0) == 1.0,
-        images=images,
-    )
-    results.append((out, mixed, params, frac))
-  # Across the keys something was actually pasted (the test is not vacuous).
-  assert any(np.any(r[3] > 0) for r in results)
-  return results
+def _sides(box, k):
+  box = np.asarray(box)
+  return box[:, k:] - box[:, :k]
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "uint8"])
-def test_cutmix_provenance_nhwc_dtypes(mode, dtype):
-  images = constant_images(B, (32, 24, 3), DTYPES[dtype])
-  _run_cutmix(images, _labels(B), mode=mode)
+class RandomProperties:
+  """The random functions' properties; ``variant`` says how they run."""
 
+  variant = EAGER
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("layout", ["nchw", "video", "segmentation"])
-def test_cutmix_provenance_layouts(mode, layout):
-  shape_fn, spatial_axes = LAYOUTS[layout]
-  dtype = jnp.int32 if layout == "segmentation" else jnp.float32
-  images = constant_images(B, shape_fn(32, 24), dtype)
-  _run_cutmix(images, _labels(B), mode=mode, spatial_axes=spatial_axes)
+  def mix(self, fn, images, labels, *, alpha=1.0, prob=1.0, seeds=SEEDS, **kw):
+    """``with_params(fn)`` for each seed; ``alpha`` and ``prob`` are run-time."""
+    mixer = cutmix_jax.with_params(functools.partial(fn, num_classes=K, **kw))
 
+    def call(rng, x, y, a, p):
+      if fn is cutmix_jax.mixup_or_cutmix:
+        return mixer(rng, x, y, mixup_alpha=a, cutmix_alpha=a, prob=p)
+      return mixer(rng, x, y, a, prob=p)
 
-def test_cutmix_negative_spatial_axes_match_positive():
-  images = constant_images(B, (32, 24, 3), jnp.float32)
-  key = jax.random.key(5)
-  a = cutmix_jax.cutmix(key, images, _labels(B), num_classes=K, mode="elem")
-  b = cutmix_jax.cutmix(
-      key, images, _labels(B), num_classes=K, mode="elem", spatial_axes=(-3, -2)
-  )
-  np.testing.assert_array_equal(a[0], b[0])
-  np.testing.assert_array_equal(a[1], b[1])
-  _run_cutmix(images, _labels(B), mode="elem", spatial_axes=(-3, -2))
-
-
-VARIANTS = {
-    "minmax": dict(minmax=(0.2, 0.8)),
-    "center_std": dict(center_std=0.1),
-    "box_size": dict(box_size=16),
-    "box_size_odd_rect": dict(box_size=(7, 13)),
-    "larger_area": dict(label_mode="larger_area"),
-    "complete": dict(label_mode="complete"),
-    "label_smoothing": dict(label_smoothing=0.1),
-    "alpha_small": dict(alpha=0.2),
-}
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_cutmix_provenance_variants(variant, mode):
-  images = constant_images(B, (32, 24, 3), jnp.float32)
-  results = _run_cutmix(images, _labels(B), mode=mode, **VARIANTS[variant])
-  boxes = np.concatenate(
-      [np.asarray(r[2].box)[np.asarray(r[2].applied)] for r in results]
-  )
-  sides = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], -1)
-  if variant == "minmax":
-    # timm's minmax boxes are never clipped: sides in [int(lo*32), int(hi*32)).
-    assert np.all((sides[:, 0] >= 6) & (sides[:, 0] < 25)), sides
-    assert np.all((sides[:, 1] >= 4) & (sides[:, 1] < 19)), sides
-  elif variant == "box_size":
-    # A fixed 16x16 box, clipped only at the image border.
-    assert np.all(sides <= 16)
-    inner = (boxes[:, 0] > 0) & (boxes[:, 2] < 32)
-    assert np.all(sides[inner, 0] == 16)
-  elif variant == "box_size_odd_rect":
-    # Odd sides lose one pixel to the paper's `// 2`: 7 -> 6, 13 -> 12.
-    assert np.all(sides[:, 0] <= 6) and np.all(sides[:, 1] <= 12)
-    # A box that touches no border was not clipped, so its sides are exact.
-    inner_y = (boxes[:, 0] > 0) & (boxes[:, 2] < 32)
-    inner_x = (boxes[:, 1] > 0) & (boxes[:, 3] < 24)
-    assert np.all(sides[inner_y, 0] == 6) and np.all(sides[inner_x, 1] == 12)
-
-
-def test_cutmix_float_labels_are_mixed_as_given():
-  images = constant_images(B, (32, 24, 3), jnp.float32)
-  onehot = jax.nn.one_hot(_labels(B), K)
-  for seed in KEYS[:2]:
-    out, mixed, params = cutmix_jax.cutmix(
-        jax.random.key(seed),
-        images,
-        onehot,
-        mode="elem",
-        label_smoothing=0.2,
-        return_params=True,
-    )
-    check_cutmix_provenance(
-        out, mixed, params, onehot, num_classes=K, label_smoothing=0.2
-    )
-  # Soft labels (not one-hot) are mixed linearly too.
-  soft = jax.nn.softmax(jax.random.normal(jax.random.key(9), (B, K)))
-  _, mixed, params = cutmix_jax.cutmix(
-      jax.random.key(0), images, soft, mode="elem", return_params=True
-  )
-  lam = np.asarray(params.lam)[:, None]
-  expected = (
-      lam * np.asarray(soft)
-      + (1 - lam) * np.asarray(soft)[np.asarray(params.partner)]
-  )
-  np.testing.assert_allclose(mixed, expected, atol=1e-6)
-
-
-@pytest.mark.parametrize("fn", ["cutmix", "mixup", "mixup_or_cutmix"])
-@pytest.mark.parametrize("mode", MODES)
-def test_batch_of_one_is_unchanged(fn, mode):
-  images = constant_images(1, (32, 24, 3), jnp.float32) * 3.5
-  labels = jnp.array([4])
-  kwargs = dict(
-      num_classes=K, mode=mode, label_smoothing=0.1, return_params=True
-  )
-  out, mixed, params = getattr(cutmix_jax, fn)(
-      jax.random.key(0), images, labels, **kwargs
-  )
-  np.testing.assert_array_equal(out, images)
-  np.testing.assert_allclose(mixed, soft_reference(labels, K, 0.1), atol=1e-7)
-  assert not np.asarray(params.applied).any()
-  np.testing.assert_array_equal(params.lam, [1.0])
-
-
-@pytest.mark.parametrize("fn", ["cutmix", "mixup", "mixup_or_cutmix"])
-@pytest.mark.parametrize("mode", MODES)
-def test_prob_zero_leaves_batch_unchanged(fn, mode):
-  images = constant_images(B, (32, 24, 3), jnp.uint8)
-  labels = _labels(B)
-  for seed in KEYS[:2]:
-    out, mixed, params = getattr(cutmix_jax, fn)(
-        jax.random.key(seed),
-        images,
-        labels,
-        num_classes=K,
-        mode=mode,
-        prob=0.0,
-        label_smoothing=0.1,
-        return_params=True,
-    )
-    np.testing.assert_array_equal(out, images)
-    np.testing.assert_allclose(mixed, soft_reference(labels, K, 0.1), atol=1e-7)
-    assert not np.asarray(params.applied).any()
-    np.testing.assert_array_equal(params.box, 0)
-    np.testing.assert_array_equal(params.lam, 1.0)
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_cutmix_prob_half_mixes_some(mode):
-  """With prob=0.5 the unmixed examples are untouched, the rest as usual."""
-  images = constant_images(B, (32, 24, 3), jnp.float32)
-  seen = set()
-  for seed in range(8):
-    out, mixed, params = cutmix_jax.cutmix(
-        jax.random.key(seed),
-        images,
-        _labels(B),
-        num_classes=K,
-        mode=mode,
-        prob=0.5,
-        return_params=True,
-    )
-    check_cutmix_provenance(
-        out,
-        mixed,
-        params,
-        _labels(B),
-        num_classes=K,
-        mode=mode,
-        prob_is_one=False,
-    )
-    applied = np.asarray(params.applied)
-    seen.update(applied.tolist())
-    if mode == "pair":
-      np.testing.assert_array_equal(
-          applied, applied[np.asarray(params.partner)]
+    outs = []
+    for seed in seeds:
+      outs += self.variant.run(
+          call,
+          jax.random.key(seed),
+          images,
+          labels,
+          jnp.float32(alpha) if self.variant is not EAGER else alpha,
+          jnp.float32(prob) if self.variant is not EAGER else prob,
       )
-  assert seen == {True, False}
+    return outs
 
+  @pytest.mark.parametrize("setup", sorted(CUTMIX_SETUPS))
+  def test_cutmix_provenance(self, setup):
+    shape, dtype, axes, mode, options = CUTMIX_SETUPS[setup]
+    images = constant_images(B, shape, dtype)
+    if axes is not None:
+      options = dict(options, axes=axes)
+    checked_axes = axes if axes is not None else (1, 2)
+    k = len(checked_axes)
+    fractions, boxes_seen = [], []
+    for out, soft, params in self.mix(
+        cutmix_jax.cutmix, images, _labels(), mode=mode, **options
+    ):
+      fractions.append(
+          check_cutmix_provenance(
+              out,
+              soft,
+              params,
+              _labels(),
+              num_classes=K,
+              axes=checked_axes,
+              label_mode=options.get("label_mode", "area"),
+              label_smoothing=options.get("label_smoothing", 0.0),
+              mode=mode,
+              images=images,
+          )
+      )
+      boxes_seen.append(np.asarray(params.box)[np.asarray(params.applied)])
+    # Something was pasted (the check is not vacuous).
+    assert np.concatenate(fractions).max() > 0
+    box = np.concatenate(boxes_seen)
+    size = np.asarray([shape[a % (len(shape) + 1) - 1] for a in checked_axes])
+    sides = _sides(box, k)
+    if setup.startswith("minmax"):
+      # timm's boxes are never clipped: sides in [int(lo n), int(hi n)).
+      assert np.all(sides >= (size * 0.2).astype(int)), sides
+      assert np.all(sides < (size * 0.8).astype(int)), sides
+    elif setup == "fixed_size_pair":
+      inner = (box[:, 0] > 0) & (box[:, 2] < size[0])
+      assert np.all(sides <= 16) and np.all(sides[inner, 0] == 16)
+    elif setup == "fixed_size_odd_elem":
+      # Odd sides lose one pixel to the paper's `// 2`: 7 -> 6, 13 -> 12.
+      assert np.all(sides <= [6, 12])
+      inner = (box[:, :k] > 0) & (box[:, k:] < size)
+      assert np.all(sides[inner[:, 0], 0] == 6)
+      assert np.all(sides[inner[:, 1], 1] == 12)
+    elif setup.startswith("patch_grid"):
+      step = [8, 4] if setup == "patch_grid_elem" else [4, 4]
+      assert np.all(box % np.asarray(step * 2) == 0), box
+      # Every token (a patch) comes whole from one image.
+      ph, pw = step
+      for out, _, _ in self.mix(
+          cutmix_jax.cutmix, images, _labels(), mode=mode, seeds=(0,), **options
+      ):
+        tokens = np.asarray(out)[..., 0].reshape(B, 32 // ph, ph, 32 // pw, pw)
+        assert np.all(tokens == tokens[:, :, :1, :, :1])
 
-def test_pair_mode_odd_batch_one_self_pair_unchanged():
-  images = constant_images(B, (32, 24, 3), jnp.float32)
-  for seed in KEYS:
-    out, _, params = cutmix_jax.cutmix(
-        jax.random.key(seed),
+  @pytest.mark.parametrize("mode", ["batch", "elem", "pair"])
+  def test_cutmix_prob_half_mixes_some_and_leaves_the_rest(self, mode):
+    images = constant_images(B, NHWC, jnp.float32)
+    seen = set()
+    for out, soft, params in self.mix(
+        cutmix_jax.cutmix,
         images,
-        _labels(B),
-        num_classes=K,
-        mode="pair",
-        return_params=True,
+        _labels(),
+        prob=0.5,
+        mode=mode,
+        seeds=range(4),
+    ):
+      check_cutmix_provenance(
+          out,
+          soft,
+          params,
+          _labels(),
+          num_classes=K,
+          mode=mode,
+          prob_is_one=False,
+          images=images,
+      )
+      seen.update(np.asarray(params.applied).tolist())
+    assert seen == {True, False}
+
+  def test_cutmix_float_labels_are_mixed_as_given(self):
+    images = constant_images(B, NHWC, jnp.float32)
+    soft_in = jax.nn.softmax(jax.random.normal(jax.random.key(9), (B, K)))
+    mixer = cutmix_jax.with_params(
+        functools.partial(cutmix_jax.cutmix, mode="elem", label_smoothing=0.2)
+    )
+    for _, mixed, params in self.variant.run(
+        mixer, jax.random.key(0), images, soft_in
+    ):
+      lam = np.asarray(params.lam, np.float64)[:, None]
+      soft = np.asarray(soft_in, np.float64) * 0.8 + 0.2 / K
+      expected = lam * soft + (1 - lam) * soft[np.asarray(params.partner)]
+      np.testing.assert_allclose(mixed, expected, atol=1e-6)
+
+  @pytest.mark.parametrize(
+      "dtype, mode",
+      [("float32", "batch"), ("bfloat16", "elem"), ("uint8", "pair")],
+  )
+  def test_mixup_blends_as_the_float64_reference(self, dtype, mode):
+    rng = np.random.default_rng(0)
+    if dtype == "uint8":
+      raw = rng.integers(0, 256, (B, 16, 12, 3))
+    else:
+      raw = rng.normal(size=(B, 16, 12, 3)) * 3
+    images = jnp.asarray(raw, dtype)
+    labels = _labels()
+    for out, mixed, params in self.mix(
+        cutmix_jax.mixup,
+        images,
+        labels,
+        alpha=0.4,
+        mode=mode,
+        label_smoothing=0.1,
+    ):
+      check_blend(out, images, params)
+      lam = np.asarray(params.lam, np.float64)
+      partner = np.asarray(params.partner)
+      applied = np.asarray(params.applied)
+      assert params.lam.dtype == jnp.float32
+      assert np.all((lam >= 0) & (lam <= 1))
+      np.testing.assert_array_equal(lam[~applied], 1.0)
+      np.testing.assert_array_equal(applied, partner != np.arange(B))
+      np.testing.assert_array_equal(params.box, 0)
+      assert not np.asarray(params.is_cutmix).any()
+      soft = soft_reference(labels, K, 0.1)
+      expected = lam[:, None] * soft + (1 - lam[:, None]) * soft[partner]
+      np.testing.assert_allclose(mixed, expected, atol=1e-6)
+      if mode == "batch":
+        assert len(set(lam[applied].tolist())) <= 1
+      if mode == "pair":
+        np.testing.assert_array_equal(partner[partner], np.arange(B))
+        np.testing.assert_array_equal(lam, lam[partner])
+
+  @pytest.mark.parametrize("mode", ["batch", "elem", "pair"])
+  def test_mixup_or_cutmix_each_row_pastes_or_blends(self, mode):
+    images = constant_images(B, NHWC, jnp.float32) * 20
+    own = (np.arange(B) + 1.0) * 20
+    labels = _labels()
+    kinds = set()
+    # Batch mode flips one coin per call: 8 calls see both kinds unless 8
+    # fair coins agree (p = 2 ** -7).
+    seeds = range(8) if mode == "batch" else range(2)
+    for out, mixed, params in self.mix(
+        cutmix_jax.mixup_or_cutmix, images, labels, mode=mode, seeds=seeds
+    ):
+      is_cut = np.asarray(params.is_cutmix)
+      applied = np.asarray(params.applied)
+      partner = np.asarray(params.partner)
+      lam = np.asarray(params.lam, np.float64)
+      box = np.asarray(params.box)
+      kinds.update(is_cut[applied].tolist())
+      if mode == "batch":
+        assert len(set(is_cut.tolist())) == 1
+      if mode == "pair":
+        np.testing.assert_array_equal(is_cut, is_cut[partner])
+      pix = np.asarray(out)
+      for i in np.nonzero(is_cut & applied)[0]:
+        values = pix[i]
+        assert np.all((values == own[i]) | (values == own[partner[i]]))
+        pasted = (values != own[i])[..., 0]
+        np.testing.assert_array_equal(pasted, rect_mask(box[i], 32, 24))
+        assert abs(lam[i] - (1 - pasted.mean())) < 1e-6
+      np.testing.assert_array_equal(box[~(is_cut & applied)], 0)
+      check_blend(out, images, params, rows=~is_cut)
+      soft = soft_reference(labels, K)
+      np.testing.assert_allclose(
+          mixed,
+          lam[:, None] * soft + (1 - lam[:, None]) * soft[partner],
+          atol=1e-6,
+      )
+    # (Under vmap each call holds two instances: both kinds show sooner.)
+    assert kinds == {True, False}
+
+  @pytest.mark.parametrize(
+      "options, cutmix_rows",
+      [
+          (dict(switch_prob=1.0), True),
+          (dict(switch_prob=0.0), False),
+          (dict(mixup_alpha=0.0), True),
+          (dict(cutmix_alpha=0.0), False),
+      ],
+  )
+  def test_mixup_or_cutmix_switches(self, options, cutmix_rows):
+    images = constant_images(B, NHWC, jnp.float32)
+    mixer = cutmix_jax.with_params(
+        functools.partial(
+            cutmix_jax.mixup_or_cutmix, num_classes=K, mode="elem", **options
+        )
+    )
+    for out, mixed, params in self.variant.run(
+        mixer, jax.random.key(3), images, _labels()
+    ):
+      assert np.all(np.asarray(params.is_cutmix) == cutmix_rows)
+      if cutmix_rows:
+        check_cutmix_provenance(out, mixed, params, _labels(), num_classes=K)
+      else:
+        check_blend(out, images, params)
+
+  @pytest.mark.parametrize(
+      "fn, mode",
+      [
+          (cutmix_jax.cutmix, "batch"),
+          (cutmix_jax.mixup, "elem"),
+          (cutmix_jax.mixup_or_cutmix, "pair"),
+      ],
+  )
+  def test_prob_zero_and_a_batch_of_one_leave_images_unchanged(self, fn, mode):
+    images = constant_images(B, NHWC, jnp.uint8)
+    labels = _labels()
+    for out, mixed, params in self.mix(
+        fn, images, labels, prob=0.0, mode=mode, label_smoothing=0.1
+    ):
+      np.testing.assert_array_equal(out, images)
+      np.testing.assert_allclose(
+          mixed, soft_reference(labels, K, 0.1), atol=1e-7
+      )
+      assert not np.asarray(params.applied).any()
+      np.testing.assert_array_equal(params.box, 0)
+      np.testing.assert_array_equal(params.lam, 1.0)
+    one = images[:1] * 3
+    for out, mixed, params in self.mix(
+        fn, one, labels[:1], mode=mode, label_smoothing=0.1
+    ):
+      np.testing.assert_array_equal(out, one)
+      np.testing.assert_allclose(
+          mixed, soft_reference(labels[:1], K, 0.1), atol=1e-7
+      )
+      assert not np.asarray(params.applied).any()
+      np.testing.assert_array_equal(params.lam, [1.0])
+
+
+class TestEager(RandomProperties):
+  variant = EAGER
+
+
+class TestJit(RandomProperties):
+  variant = JIT
+
+
+class TestVmap(RandomProperties):
+  variant = VMAP
+
+
+# ------------------------------------------------ the modes, across calls
+
+
+def _draw(fn, seed, **kw):
+  return cutmix_jax.with_params(fn)(
+      jax.random.key(seed),
+      constant_images(B, NHWC, jnp.float32),
+      _labels(),
+      num_classes=K,
+      **kw,
+  )[2]
+
+
+def test_batch_mode_draws_a_new_box_each_call_elem_one_per_example():
+  drawn = {
+      tuple(np.asarray(p.box)[np.asarray(p.applied)][0])
+      for p in (_draw(cutmix_jax.cutmix, seed) for seed in range(6))
+      if np.asarray(p.applied).any()
+  }
+  assert len(drawn) > 1
+  params = _draw(cutmix_jax.cutmix, 0, mode="elem")
+  assert len({tuple(b) for b in np.asarray(params.box)}) > 2
+
+
+def test_pair_mode_swaps_regions_within_each_pair():
+  images = constant_images(B, NHWC, jnp.float32)
+  for seed in range(3):
+    out, _, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
+        jax.random.key(seed), images, _labels(), num_classes=K, mode="pair"
     )
     partner = np.asarray(params.partner)
-    (alone,) = np.nonzero(partner == np.arange(B))[0]
-    np.testing.assert_array_equal(out[alone], images[alone])
-    assert not params.applied[alone]
-    # Everybody else is paired, and pairs swap pixels: each member of a pair
-    # gives exactly the region it takes.
-    assert np.asarray(params.applied).sum() == B - 1
     pix = np.asarray(out)[..., 0]
     for i in range(B):
       j = partner[i]
       np.testing.assert_array_equal(pix[i] == j + 1, pix[j] == i + 1)
-      if i != j:
-        # (A box can be empty: zero rows or zero columns.)
-        assert (
-            np.any(pix[i] == j + 1) or cutmix_jax.box_area(params.box[i]) == 0
+
+
+def test_unmixed_rows_keep_their_bits_whatever_they_hold():
+  """inf, NaN, -0.0 and subnormals in an unmixed row or its partner's."""
+  special = np.array(
+      [np.inf, -np.inf, np.nan, -0.0, 1e-45, -1e-45, 3.4e38, 0.5], np.float32
+  )
+  index = (np.arange(6 * 4 * 5)[None] + 3 * np.arange(B)[:, None]) % 8
+  images = jnp.asarray(special[index].reshape(B, 6, 4, 5))
+  for fn in (cutmix_jax.cutmix, cutmix_jax.mixup, cutmix_jax.mixup_or_cutmix):
+    for mode in ("batch", "elem", "pair"):
+      out, _, params = cutmix_jax.with_params(fn)(
+          jax.random.key(2), images, _labels(), num_classes=K, prob=0.5,
+          mode=mode,
+      )  # fmt: skip
+      keep = ~np.asarray(params.applied)
+      np.testing.assert_array_equal(bits(out)[keep], bits(images)[keep])
+      # CutMix rows are a select: outside the box the row's own bits.
+      cut = np.asarray(params.applied & params.is_cutmix)
+      partner_bits = bits(images)[np.asarray(params.partner)]
+      for i in np.nonzero(cut)[0]:
+        mask = rect_mask(np.asarray(params.box)[i], 6, 4)[..., None]
+        np.testing.assert_array_equal(
+            bits(out)[i], np.where(mask, partner_bits[i], bits(images)[i])
         )
-
-
-def test_batch_mode_shares_one_box():
-  images = constant_images(B, (32, 24, 3), jnp.float32)
-  boxes = set()
-  for seed in range(6):
-    _, _, params = cutmix_jax.cutmix(
-        jax.random.key(seed),
-        images,
-        _labels(B),
-        num_classes=K,
-        return_params=True,
-    )
-    applied = np.asarray(params.applied)
-    box = np.asarray(params.box)[applied]
-    assert len({tuple(b) for b in box}) == 1
-    boxes.add(tuple(box[0]))
-  assert len(boxes) > 1  # but different calls draw different boxes
-
-
-def test_elem_mode_draws_boxes_per_example():
-  images = constant_images(B, (32, 24, 3), jnp.float32)
-  _, _, params = cutmix_jax.cutmix(
-      jax.random.key(0),
-      images,
-      _labels(B),
-      num_classes=K,
-      mode="elem",
-      return_params=True,
-  )
-  assert len({tuple(b) for b in np.asarray(params.box)}) > 2
-
-
-# ------------------------------------------------------------------- MixUp
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "uint8"])
-def test_mixup_blend_matches_float64_reference(mode, dtype):
-  rng = np.random.default_rng(0)
-  if dtype == "uint8":
-    raw = rng.integers(0, 256, (B, 32, 24, 3))
-  else:
-    raw = rng.normal(size=(B, 32, 24, 3)) * 3
-  images = jnp.asarray(raw, DTYPES[dtype])
-  labels = _labels(B)
-  for seed in KEYS[:3]:
-    out, mixed, params = cutmix_jax.mixup(
-        jax.random.key(seed),
-        images,
-        labels,
-        0.4,
-        num_classes=K,
-        mode=mode,
-        label_smoothing=0.1,
-        return_params=True,
-    )
-    check_blend(out, images, params)
-    lam = np.asarray(params.lam, np.float64)
-    partner = np.asarray(params.partner)
-    applied = np.asarray(params.applied)
-    assert np.all((lam >= 0) & (lam <= 1))
-    np.testing.assert_array_equal(lam[~applied], 1.0)
-    np.testing.assert_array_equal(applied, partner != np.arange(B))
-    np.testing.assert_array_equal(params.box, 0)
-    assert not np.asarray(params.is_cutmix).any()
-    soft = soft_reference(labels, K, 0.1)
-    expected = lam[:, None] * soft + (1 - lam[:, None]) * soft[partner]
-    np.testing.assert_allclose(mixed, expected, atol=1e-6)
-    if mode == "batch":
-      assert len(set(lam[applied].tolist())) <= 1
-    if mode == "pair":
-      # Both members of a pair blend with the same lam, each from the other.
-      np.testing.assert_array_equal(partner[partner], np.arange(B))
-      np.testing.assert_array_equal(lam, lam[partner])
-
-
-def test_mixup_uint8_rounds_then_clips():
-  """uint8 blends round to nearest; the extremes stay in range."""
-  images = jnp.array([0, 255, 1, 2], jnp.uint8).reshape(4, 1, 1, 1)
-  params = cutmix_jax.MixParams(
-      box=jnp.zeros((4, 4), jnp.int32),
-      lam=jnp.array([0.5, 0.999, 0.5, 0.25], jnp.float32),
-      partner=jnp.array([1, 0, 3, 2], jnp.int32),
-      applied=jnp.ones(4, bool),
-      is_cutmix=jnp.zeros(4, bool),
-  )
-  out = cutmix_jax.blend(images, params)
-  # 127.5 -> 128 (round half to even), 254.745 -> 255, 1.5 -> 2, 1.25 -> 1.
-  np.testing.assert_array_equal(np.asarray(out).ravel(), [128, 255, 2, 1])
-  assert out.dtype == jnp.uint8
-
-
-# -------------------------------------------------------- mixup_or_cutmix
-
-
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtype", ["float32", "uint8"])
-def test_mixup_or_cutmix_each_example_pastes_or_blends(mode, dtype):
-  images = constant_images(B, (32, 24, 3), DTYPES[dtype]) * 20
-  own = (np.arange(B) + 1.0) * 20
-  labels = _labels(B)
-  kinds = set()
-  # Batch mode flips one coin per call: 12 calls see both kinds unless 12
-  # fair coins agree (p = 2 ** -11).
-  for seed in range(12 if mode == "batch" else 3):
-    out, mixed, params = cutmix_jax.mixup_or_cutmix(
-        jax.random.key(seed),
-        images,
-        labels,
-        num_classes=K,
-        mode=mode,
-        return_params=True,
-    )
-    is_cut = np.asarray(params.is_cutmix)
-    applied = np.asarray(params.applied)
-    partner = np.asarray(params.partner)
-    lam = np.asarray(params.lam, np.float64)
-    box = np.asarray(params.box)
-    kinds.update(is_cut[applied].tolist())
-    if mode == "batch":
-      assert len(set(is_cut.tolist())) == 1
-    if mode == "pair":
-      np.testing.assert_array_equal(is_cut, is_cut[partner])
-    pix = np.asarray(out.astype(jnp.float32))
-    for i in np.nonzero(is_cut)[0]:
-      # A CutMix row is a pure paste, and its weight is the unpasted area.
-      values = pix[i]
-      assert np.all((values == own[i]) | (values == own[partner[i]]))
-      pasted = (values != own[i])[..., 0]
-      np.testing.assert_array_equal(pasted, rect_mask(box[i], 32, 24))
-      assert abs(lam[i] - (1 - pasted.mean())) < 1e-7
-    # A MixUp row is the blend, with no box.
-    np.testing.assert_array_equal(box[~is_cut], 0)
-    check_blend(out, images, params, rows=~is_cut)
-    soft = soft_reference(labels, K)
-    np.testing.assert_allclose(
-        mixed,
-        lam[:, None] * soft + (1 - lam[:, None]) * soft[partner],
-        atol=1e-6,
-    )
-  assert kinds == {True, False}
-
-
-def test_mixup_or_cutmix_switches():
-  images = constant_images(B, (32, 24, 3), jnp.float32)
-  labels = _labels(B)
-  call = functools.partial(
-      cutmix_jax.mixup_or_cutmix,
-      images=images,
-      labels=labels,
-      num_classes=K,
-      mode="elem",
-      return_params=True,
-  )
-  for seed in KEYS[:2]:
-    key = jax.random.key(seed)
-    out, mixed, params = call(key, switch_prob=1.0)
-    assert np.asarray(params.is_cutmix).all()
-    check_cutmix_provenance(out, mixed, params, labels, num_classes=K)
-    out, mixed, params = call(key, cutmix_alpha=0)
-    assert not np.asarray(params.is_cutmix).any()
-    check_blend(out, images, params)
-    out, mixed, params = call(key, mixup_alpha=0)
-    assert np.asarray(params.is_cutmix).all()
-    check_cutmix_provenance(out, mixed, params, labels, num_classes=K)
-    out, mixed, params = call(key, switch_prob=0.0)
-    assert not np.asarray(params.is_cutmix).any()
-    check_blend(out, images, params)
-
-
-@pytest.mark.parametrize("mode", ["batch", "elem", "pair"])
-def test_feature_level_cutmix_draws_at_input_size_labels_at_feature_size(mode):
-  """``input_size``: the paper's feature-level CutMix.
-
-  The boxes are the ones drawn for the 32x32 input with the same key, mapped
-  to the 8x6 feature map; the label weight is the pasted fraction of the
-  feature map (the provenance oracle reads it from the pixels).
-  """
-  batch, k = 16, 10
-  features = constant_images(batch, (8, 6, 4), jnp.float32)
-  labels = jnp.arange(batch) % k
-  key = jax.random.key(2)
-  mixed, soft, params = cutmix_jax.cutmix(
-      key,
-      features,
-      labels,
-      0.7,
-      num_classes=k,
-      mode=mode,
-      input_size=(32, 24),
-      return_params=True,
-  )
-  check_cutmix_provenance(
-      mixed, soft, params, labels, num_classes=k, mode=mode, images=features
-  )
-  drawn = cutmix_jax.sample_cutmix_params(key, batch, (32, 24), 0.7, mode=mode)
-  scaled = np.asarray(cutmix_jax.rescale_boxes(drawn.box, (32, 24), (8, 6)))
-  pasted = np.asarray(drawn.applied) & (
-      np.asarray(cutmix_jax.box_area(scaled)) > 0
-  )
-  np.testing.assert_array_equal(params.partner, drawn.partner)
-  np.testing.assert_array_equal(params.applied, pasted)
-  np.testing.assert_array_equal(
-      params.box, np.where(pasted[:, None], scaled, 0)
-  )
