@@ -179,6 +179,18 @@ def _minmax(x, arg: str) -> tuple[float, float]:
   return lo, hi
 
 
+def _scale(x, arg: str):
+  """ResizeMix's ``(lo, hi)``: run-time numbers in [0, 1], lo <= hi when known."""
+  ok = isinstance(x, (tuple, list)) and len(x) == 2
+  require(
+      ok, arg, "a pair (lo, hi) of numbers in [0, 1]", describe(x), TypeError
+  )
+  lo, hi = (_Number(0, 1)(v, arg) for v in x)
+  known = not (is_traced(lo) or is_traced(hi))
+  require(not known or lo <= hi, arg, "lo <= hi", (lo, hi))
+  return lo, hi
+
+
 def _std(x, arg: str) -> float:
   _static(x, arg, "a positive float")
   return _Number(0, low_open=True)(x, arg)
@@ -300,6 +312,15 @@ def _logits(x, arg: str) -> jax.Array:
   return x
 
 
+def _attention(x, arg: str) -> jax.Array:
+  x = _array(x, arg, "a float")
+  float_dtype = jnp.issubdtype(x.dtype, jnp.floating)
+  require(float_dtype, arg, "a float dtype", x.dtype, TypeError)
+  ok = x.ndim in (2, 3) and x.shape[0] > 0
+  require(ok, arg, "float[batch, tokens] or [batch, heads, tokens]", x.shape)
+  return x
+
+
 def _bounds(x, arg: str, *, size: tuple[int, ...]) -> jax.Array:
   """Integer boxes ``[..., 2k]`` for ``k = len(size)`` cut axes."""
   x = _array(x, arg, "an integer")
@@ -337,6 +358,12 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
       ok, expected = value.ndim == 1, f"{name} of shape ({batch},)"
     require(ok and value.shape[0] == batch, arg, expected, value.shape)
     fields[name] = value.astype(dtype)
+  fields["resized"] = x.resized
+  if x.resized is not None:
+    resized = jnp.asarray(x.resized)
+    ok = resized.dtype == jnp.bool_ and resized.shape == (batch,)
+    require(ok, arg, f"resized of bool[{batch}] or None", describe(x.resized))
+    fields["resized"] = resized
   if not is_traced(fields["partner"]):
     partner = np.asarray(fields["partner"])
     ok = bool(((partner >= 0) & (partner < batch)).all())
@@ -351,6 +378,7 @@ _RULES: dict[str, Callable[..., Any]] = {
     "labels": _labels,
     "class_indices": _class_indices,
     "logits": _logits,
+    "attention": _attention,
     "params": _params,
     # Run-time numbers: may be traced (a schedule) without recompiling.
     "alpha": _Number(0, low_open=True, meaning=" (Beta(alpha, alpha))"),
@@ -359,6 +387,7 @@ _RULES: dict[str, Callable[..., Any]] = {
     "prob": _Number(0, 1),
     "switch_prob": _Number(0, 1),
     "label_smoothing": _Number(0, 1, high_open=True),
+    "scale": _scale,
     # Static options: Python values that shape the program.
     "mode": _choice(MODES),
     "label_mode": _choice(LABEL_MODES),

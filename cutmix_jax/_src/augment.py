@@ -11,12 +11,15 @@ from cutmix_jax._src import box_rules
 from cutmix_jax._src import steps
 
 
-def _random_function(draw_and_apply: Callable) -> Callable:
+def random_function(
+    draw_and_apply: Callable, method: steps.Method | None = None
+) -> Callable:
   """Makes a public function from its signature, docs and ``draw_and_apply``.
 
   The public function returns the mixed images and labels; its twin for
   `with_params` (``._with_params``) returns the drawn `MixParams` too. Both
-  take exactly the arguments of the decorated signature.
+  take exactly the arguments of the decorated signature. ``method`` lets
+  `one_of` apply it.
   """
 
   def decorate(declaration: Callable) -> Callable:
@@ -37,12 +40,13 @@ def _random_function(draw_and_apply: Callable) -> Callable:
     # per_shard checks these functions' arguments on the whole batch first.
     public._checks_arguments = twin._checks_arguments = True  # type: ignore
     public._with_params = twin  # type: ignore
+    public._method = method  # type: ignore
     return public
 
   return decorate
 
 
-@_random_function(steps.cutmix)
+@random_function(functools.partial(steps.run, steps.CUTMIX), steps.CUTMIX)
 def cutmix(  # type: ignore[empty-body]
     rng: jax.Array,
     images: ArrayLike,
@@ -126,7 +130,7 @@ def cutmix(  # type: ignore[empty-body]
   """
 
 
-@_random_function(steps.mixup)
+@random_function(functools.partial(steps.run, steps.MIXUP), steps.MIXUP)
 def mixup(  # type: ignore[empty-body]
     rng: jax.Array,
     images: ArrayLike,
@@ -174,7 +178,7 @@ def mixup(  # type: ignore[empty-body]
   """
 
 
-@_random_function(steps.mixup_or_cutmix)
+@random_function(steps.mixup_or_cutmix)
 def mixup_or_cutmix(  # type: ignore[empty-body]
     rng: jax.Array,
     images: ArrayLike,

@@ -57,6 +57,13 @@ def _integer_bounds(dtype, compute):
   return bounds
 
 
+def cast_to(x: jax.Array, dtype) -> jax.Array:
+  """Float values back to ``dtype``: integers rounded, then clipped to its range."""
+  if jnp.issubdtype(dtype, jnp.integer):
+    x = jnp.clip(jnp.round(x), *_integer_bounds(dtype, x.dtype))
+  return x.astype(dtype)
+
+
 def blend_rows(images: jax.Array, params) -> jax.Array:
   """MixUp of every applied row by ``params.lam``, cast back to the dtype."""
   params = sharding.shard_like_batch(params, images)
@@ -67,12 +74,9 @@ def blend_rows(images: jax.Array, params) -> jax.Array:
   mixed = weight * images.astype(compute) + (1 - weight) * partners.astype(
       compute
   )
-  if jnp.issubdtype(images.dtype, jnp.integer):
-    lo, hi = _integer_bounds(images.dtype, compute)
-    mixed = jnp.clip(jnp.round(mixed), lo, hi)
   # A blend of two equal values is that value, even where the compute dtype
   # cannot hold it (uint32's largest in float32).
-  mixed = jnp.where(images == partners, images, mixed.astype(images.dtype))
+  mixed = jnp.where(images == partners, images, cast_to(mixed, images.dtype))
   weight = jnp.where(params.applied, params.lam, 1.0).reshape(shape)
   return interpolate(images, partners, weight, mixed)
 
@@ -137,9 +141,12 @@ def cut_and_paste(
   No arithmetic touches the values, so any dtype (uint8, bfloat16, float32,
   integer or bool segmentation masks) is kept and every value comes from the
   example or its partner. Rows whose ``applied`` is False come out bitwise
-  unchanged, whatever box they carry. Works on any array whose cut axes
-  match the boxes: NHWC images, NCHW (``axes=(2, 3)``), masks ``(B, H, W)``,
-  video ``(B, T, H, W, C)``, spectrograms ``(B, T, F)`` (``axes=(1,)``).
+  unchanged, whatever box they carry. ResizeMix rows (``params.resized``)
+  get their whole partner resized into the box by nearest neighbour, still
+  a select: that is how a segmentation mask follows `resizemix`'s images.
+  Works on any array whose cut axes match the boxes: NHWC images, NCHW
+  (``axes=(2, 3)``), masks ``(B, H, W)``, video ``(B, T, H, W, C)``,
+  spectrograms ``(B, T, F)`` (``axes=(1,)``).
 
   Args:
     images: the batch, ``[B, ...]``.
@@ -170,7 +177,14 @@ def cut_and_paste(
   params = arguments.check(
       "params", params, batch=batch.shape[0], num_axes=len(cut)
   )
-  return paste(batch, params, cut)
+  pasted = paste(batch, params, cut)
+  if params.resized is None:
+    return pasted
+  from cutmix_jax._src import resizing
+
+  resized = resizing.resize_paste(batch, params, cut, "nearest")
+  rows = params.resized.reshape((-1,) + (1,) * (batch.ndim - 1))
+  return jnp.where(rows, resized, pasted)
 
 
 def blend(images: ArrayLike, params: sampling.MixParams) -> jax.Array:

@@ -55,8 +55,10 @@ class MixParams(NamedTuple):
       example: its ``prob`` coin came up, its partner is another example and
       its box is not empty (CutMix) or its ``lam`` is below 1 (MixUp). Rows
       with ``applied`` False come out bitwise unchanged.
-    is_cutmix: ``bool[B]``, whether the row is pasted (True) or blended
-      (False); only `mixup_or_cutmix` mixes both ways.
+    is_cutmix: ``bool[B]``, whether the row is pasted in a box (True) or
+      blended (False); `one_of` and `mixup_or_cutmix` mix both ways.
+    resized: ``bool[B]``, whether the row's box holds its whole partner
+      resized (ResizeMix), or None when the method never resizes.
   """
 
   box: jax.Array
@@ -64,6 +66,7 @@ class MixParams(NamedTuple):
   partner: jax.Array
   applied: jax.Array
   is_cutmix: jax.Array
+  resized: jax.Array | None = None
 
 
 _SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)
@@ -182,9 +185,8 @@ class _Layout(NamedTuple):
     return self.coin(key, prob) & (self.partner != own)
 
 
-def _layout(
-    rng, batch_size: int, mode: str, axis_name
-) -> tuple[_Keys, _Layout]:
+def layout(rng, batch_size: int, mode: str, axis_name) -> tuple[_Keys, _Layout]:
+  """Splits the key by purpose and draws the partners of a batch."""
   keys = _split_keys(rng, mode, axis_name)
   sharded = axis_name is not None
   if mode == "pair":
@@ -196,64 +198,38 @@ def _layout(
   return keys, _Layout(mode, partner)
 
 
-def draw_cutmix(
-    rng, batch_size: int, size, alpha, *, mode, prob, rule, axis_name
-) -> MixParams:
+def draw_cutmix(keys, layout, size, alpha, prob, rule) -> MixParams:
   """The paper's draw: a box per batch, example or pair, from ``rule``."""
-  keys, layout = _layout(rng, batch_size, mode, axis_name)
   box = layout.per_example(rule.draw(keys.box, layout.shape, size, alpha))
-  active = layout.active(keys.coin, prob)
-  return _params(layout, box, active, size, jnp.ones(batch_size, bool), 1.0)
+  cut = jnp.ones(layout.batch_size, bool)
+  return _params(layout, box, layout.active(keys.coin, prob), size, cut, 1.0)
 
 
-def draw_mixup(rng, batch_size: int, alpha, *, mode, prob, axis_name):
+def draw_mixup(keys, layout, alpha, prob) -> MixParams:
   """MixUp's draw: ``lam ~ Beta(alpha, alpha)`` per batch, example or pair."""
-  keys, layout = _layout(rng, batch_size, mode, axis_name)
   lam = layout.per_example(sample_lambda(keys.blend, alpha, layout.shape))
-  active = layout.active(keys.coin, prob)
-  box = jnp.zeros((batch_size, 4), jnp.int32)
-  return _params(layout, box, active, (1, 1), jnp.zeros(batch_size, bool), lam)
+  box = jnp.zeros((layout.batch_size, 4), jnp.int32)
+  cut = jnp.zeros(layout.batch_size, bool)
+  return _params(layout, box, layout.active(keys.coin, prob), (1, 1), cut, lam)
 
 
-def draw_switch(
-    rng,
-    batch_size: int,
-    size,
-    *,
-    mixup_alpha,
-    cutmix_alpha,
-    switch_prob,
-    prob,
-    mode,
-    rule,
-    axis_name,
-) -> MixParams:
-  """CutMix with ``switch_prob``, else MixUp (timm's ``Mixup``); alpha 0 is off."""
-  mixup_on = _is_on(mixup_alpha)
-  cutmix_on = _is_on(cutmix_alpha) if rule.uses_alpha else True
-  keys, layout = _layout(rng, batch_size, mode, axis_name)
-  use_cutmix = cutmix_on & (
-      jnp.logical_not(mixup_on) | layout.coin(keys.switch, switch_prob)
-  )
-  use_cutmix = jnp.broadcast_to(use_cutmix, (batch_size,))
-  if cutmix_on is False:
-    box = jnp.zeros((batch_size, 2 * len(size)), jnp.int32)
-  else:
-    box = layout.per_example(
-        rule.draw(keys.box, layout.shape, size, cutmix_alpha)
-    )
-  lam: float | jax.Array = 1.0
-  if mixup_on is not False:
-    lam = layout.per_example(
-        sample_lambda(keys.blend, mixup_alpha, layout.shape)
-    )
-  active = layout.active(keys.coin, prob)
-  return _params(layout, box, active, size, use_cutmix, lam)
+def draw_resizemix(keys, layout, size, scale, prob) -> MixParams:
+  """ResizeMix's draw: sides ``floor(tau n_i)``, ``tau ~ U(lo, hi)``, placed inside.
 
-
-def _is_on(alpha) -> bool | jax.Array:
-  """A method with this checked alpha is on: alpha > 0 (traced: at run time)."""
-  return alpha > 0 if arguments.is_traced(alpha) else alpha != 0
+  One ``tau`` per batch, example or pair scales every cut axis; the box is
+  placed uniformly among the positions where it fits.
+  """
+  side_key, place_key = jax.random.split(keys.box)
+  lo, hi = (jnp.asarray(s, jnp.float32) for s in scale)
+  tau = jax.random.uniform(side_key, layout.shape, jnp.float32, lo, hi)
+  limit = jnp.asarray(size, jnp.int32)
+  sides = jnp.floor(tau[..., None] * limit.astype(jnp.float32))
+  sides = jnp.clip(sides.astype(jnp.int32), 0, limit)
+  start = jax.random.randint(place_key, sides.shape, 0, limit - sides + 1)
+  box = layout.per_example(jnp.concatenate([start, start + sides], axis=-1))
+  cut = jnp.ones(layout.batch_size, bool)
+  params = _params(layout, box, layout.active(keys.coin, prob), size, cut, 1.0)
+  return params._replace(resized=params.applied)
 
 
 def _params(layout, box, active, size, is_cutmix, blend_lam) -> MixParams:
@@ -274,4 +250,17 @@ def _params(layout, box, active, size, is_cutmix, blend_lam) -> MixParams:
       partner=layout.partner,
       applied=pasted | blended,
       is_cutmix=is_cutmix,
+  )
+
+
+def identity(batch_size: int, num_axes: int) -> MixParams:
+  """Parameters that mix nothing: every example is its own partner."""
+  own = jnp.arange(batch_size, dtype=jnp.int32)
+  no = jnp.zeros(batch_size, bool)
+  return MixParams(
+      box=jnp.zeros((batch_size, 2 * num_axes), jnp.int32),
+      lam=jnp.ones(batch_size, jnp.float32),
+      partner=own,
+      applied=no,
+      is_cutmix=no,
   )

@@ -1,103 +1,206 @@
-"""The three steps of each random function: check the arguments once, draw, apply.
+"""The steps of every random function: check the arguments once, draw, apply.
 
-Each checks every argument once (`arguments.check`), then calls private
-functions that trust them, and returns the mixed images and labels with the
-drawn `MixParams`; `augment` holds the public functions.
+A method is two private functions: ``options`` checks the method's own
+options once, at the public entry, and ``apply`` draws its parameters on a
+given layout (keys and partners) and mixes the images. `run` makes a random
+function of a method; `one_of` applies several methods to one batch with the
+same partners and keeps one of them per batch, example or pair.
 """
 
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
 import jax
+import jax.numpy as jnp
 
 from cutmix_jax._src import arguments
 from cutmix_jax._src import mixing
+from cutmix_jax._src import resizing
 from cutmix_jax._src import sampling
 
 Mixed = tuple[jax.Array, jax.Array, sampling.MixParams]
+check = arguments.check
 
 
-def _batch(rng, images, labels, num_classes, *, allow_bool: bool):
-  """Checks the key, the images and the labels together."""
-  rng = arguments.check("rng", rng)
-  images = arguments.check("images", images, allow_bool=allow_bool)
-  num_classes = arguments.check("num_classes", num_classes)
-  labels, num_classes = arguments.check(
+class Method(NamedTuple):
+  options: Callable[..., dict[str, Any]]
+  apply: Callable[..., tuple[jax.Array, sampling.MixParams]]
+  blends: bool  # it computes new values, so bool images cannot take it
+
+
+def _cutmix_options(shape, *, alpha, prob, axes, box, label_mode, known=False):
+  axes = check("axes", axes, shape=shape)
+  box = check("box", box, size=tuple(shape[a] for a in axes))
+  if not known:
+    alpha, prob = check("alpha", alpha), check("prob", prob)
+  label_mode = check("label_mode", label_mode)
+  return dict(alpha=alpha, prob=prob, axes=axes, box=box, label_mode=label_mode)
+
+
+def _cutmix_apply(keys, layout, images, *, alpha, prob, axes, box, label_mode):
+  size = tuple(images.shape[a] for a in axes)
+  params = sampling.draw_cutmix(keys, layout, size, alpha, prob, box)
+  params = params._replace(lam=mixing.label_rule(params, label_mode))
+  return mixing.paste(images, params, axes), params
+
+
+def _mixup_options(shape, *, alpha, prob, known=False):
+  del shape
+  if not known:
+    alpha, prob = check("alpha", alpha), check("prob", prob)
+  return dict(alpha=alpha, prob=prob)
+
+
+def _mixup_apply(keys, layout, images, *, alpha, prob):
+  params = sampling.draw_mixup(keys, layout, alpha, prob)
+  return mixing.blend_rows(images, params), params
+
+
+def _resizemix_options(shape, *, scale, prob, axes, known=False):
+  del known
+  axes = check("axes", axes, shape=shape)
+  return dict(scale=check("scale", scale), prob=check("prob", prob), axes=axes)
+
+
+def _resizemix_apply(keys, layout, images, *, scale, prob, axes):
+  size = tuple(images.shape[a] for a in axes)
+  params = sampling.draw_resizemix(keys, layout, size, scale, prob)
+  method = "nearest" if images.dtype == jnp.bool_ else "linear"
+  return resizing.resize_paste(images, params, axes, method), params
+
+
+def _nothing_options(shape, *, known=False):
+  del shape, known
+  return {}
+
+
+def _nothing_apply(keys, layout, images):
+  del keys
+  params = sampling.identity(images.shape[0], 1)
+  return images, params._replace(partner=layout.partner)
+
+
+CUTMIX = Method(_cutmix_options, _cutmix_apply, blends=False)
+NOTHING = Method(_nothing_options, _nothing_apply, blends=False)
+MIXUP = Method(_mixup_options, _mixup_apply, blends=True)
+RESIZEMIX = Method(_resizemix_options, _resizemix_apply, blends=False)
+
+
+class _Batch(NamedTuple):
+  rng: jax.Array
+  images: jax.Array
+  labels: jax.Array
+  num_classes: int
+  eps: Any
+  mode: str
+  axis_name: Any
+
+
+def _batch(rng, images, labels, common, *, allow_bool: bool) -> _Batch:
+  """Checks what every random function takes: the key, the batch, the modes."""
+  rng = check("rng", rng)
+  images = check("images", images, allow_bool=allow_bool)
+  num_classes = check("num_classes", common["num_classes"])
+  labels, num_classes = check(
       "labels", labels, batch=images.shape[0], num_classes=num_classes
   )
-  return rng, images, labels, num_classes
-
-
-def _is_zero(alpha) -> bool:
-  return not arguments.is_traced(alpha) and alpha == 0
-
-
-def cutmix(
-    rng,
-    images,
-    labels,
-    alpha,
-    *,
-    num_classes,
-    mode,
-    prob,
-    label_smoothing,
-    axes,
-    box,
-    label_mode,
-    axis_name,
-) -> Mixed:
-  rng, images, labels, num_classes = _batch(
-      rng, images, labels, num_classes, allow_bool=True
-  )
-  axes = arguments.check("axes", axes, shape=images.shape)
-  size = tuple(images.shape[a] for a in axes)
-  box = arguments.check("box", box, size=size)
-  alpha = arguments.check("alpha", alpha)
-  mode = arguments.check("mode", mode)
-  prob = arguments.check("prob", prob)
-  eps = arguments.check("label_smoothing", label_smoothing)
-  label_mode = arguments.check("label_mode", label_mode)
-  axis_name = arguments.check("axis_name", axis_name)
-  params = sampling.draw_cutmix(
+  return _Batch(
       rng,
-      images.shape[0],
-      size,
-      alpha,
-      mode=mode,
-      prob=prob,
-      rule=box,
-      axis_name=axis_name,
+      images,
+      labels,
+      num_classes,
+      check("label_smoothing", common["label_smoothing"]),
+      check("mode", common["mode"]),
+      check("axis_name", common["axis_name"]),
   )
-  params = params._replace(lam=mixing.label_rule(params, label_mode))
-  mixed = mixing.paste(images, params, axes)
-  soft = mixing.soft(labels, num_classes, eps)
-  return mixed, mixing.mix_soft(soft, params), params
 
 
-def mixup(
+_COMMON = ("num_classes", "mode", "label_smoothing", "axis_name")
+
+
+def _mixed_labels(batch: _Batch, params) -> jax.Array:
+  soft = mixing.soft(batch.labels, batch.num_classes, batch.eps)
+  return mixing.mix_soft(soft, params)
+
+
+def run(method: Method, rng, images, labels, **options) -> Mixed:
+  """One method as a random function: check, draw the layout, apply, mix labels."""
+  common = {name: options.pop(name) for name in _COMMON}
+  b = _batch(rng, images, labels, common, allow_bool=not method.blends)
+  options = method.options(b.images.shape, **options)
+  keys, layout = sampling.layout(b.rng, b.images.shape[0], b.mode, b.axis_name)
+  mixed, params = method.apply(keys, layout, b.images, **options)
+  return mixed, _mixed_labels(b, params), params
+
+
+def _select(index, i, chosen, current):
+  rows = (index == i).reshape((-1,) + (1,) * (current.ndim - 1))
+  return jnp.where(rows, chosen, current)
+
+
+def choose(
     rng,
     images,
     labels,
-    alpha,
+    choices: Sequence[tuple[Any, Method, dict[str, Any]]],
+    common: dict[str, Any],
     *,
-    num_classes,
-    mode,
-    prob,
-    label_smoothing,
-    axis_name,
+    known: bool = False,
 ) -> Mixed:
-  rng, images, labels, num_classes = _batch(
-      rng, images, labels, num_classes, allow_bool=False
-  )
-  alpha = arguments.check("alpha", alpha)
-  mode = arguments.check("mode", mode)
-  prob = arguments.check("prob", prob)
-  eps = arguments.check("label_smoothing", label_smoothing)
-  axis_name = arguments.check("axis_name", axis_name)
-  params = sampling.draw_mixup(
-      rng, images.shape[0], alpha, mode=mode, prob=prob, axis_name=axis_name
-  )
-  mixed = mixing.blend_rows(images, params)
-  soft = mixing.soft(labels, num_classes, eps)
-  return mixed, mixing.mix_soft(soft, params), params
+  """Applies every method of ``choices`` and keeps one per draw, by probability.
+
+  Args:
+    rng, images, labels: unchecked.
+    choices: ``(probability, method, options)``; the probabilities sum to at
+      most 1 and the rest is "mix nothing".
+    common: the options every method shares (`_COMMON`), unchecked.
+    known: whether the probabilities and the methods' numbers are checked.
+  """
+  allow_bool = not any(method.blends for _, method, _ in choices)
+  b = _batch(rng, images, labels, common, allow_bool=allow_bool)
+  if not known:
+    probs = [check("choices", p, rule="prob") for p, _, _ in choices]
+    total = sum(p for p in probs if not arguments.is_traced(p))
+    arguments.require(
+        total <= 1 + 1e-6, "choices", "probabilities of sum <= 1", total
+    )
+    choices = [(p, m, o) for p, (_, m, o) in zip(probs, choices)]
+  options = [m.options(b.images.shape, known=known, **o) for _, m, o in choices]
+  batch_size = b.images.shape[0]
+  keys, layout = sampling.layout(b.rng, batch_size, b.mode, b.axis_name)
+  # The choice: the first method whose cumulative probability exceeds u.
+  u = layout.per_example(jax.random.uniform(keys.switch, layout.shape))
+  cumulative = jnp.cumsum(jnp.stack([jnp.float32(p) for p, _, _ in choices]))
+  index = jnp.sum(u[:, None] >= cumulative[None, :], axis=1)
+  drawn = []
+  for i, ((_, method, _), opts) in enumerate(zip(choices, options)):
+    method_keys = type(keys)(*(jax.random.fold_in(k, i) for k in keys))
+    drawn.append(method.apply(method_keys, layout, b.images, **opts))
+  # Boxes as wide as the pasting methods' (MixUp and nothing paste none).
+  widths = [
+      p.box.shape[1]
+      for (_, m, _), (_, p) in zip(choices, drawn)
+      if m not in (MIXUP, NOTHING)
+  ]
+  width = max(widths, default=4)
+  mixed = b.images
+  params = sampling.identity(batch_size, width // 2)
+  params = params._replace(partner=layout.partner, resized=params.applied)
+  for i, (out, p) in enumerate(drawn):
+    mixed = _select(index, i, out, mixed)
+    resized = params.applied if p.resized is None else p.resized
+    p = p._replace(
+        box=jnp.zeros_like(params.box)
+        if p.box.shape != params.box.shape
+        else p.box,
+        resized=resized,
+    )
+    params = jax.tree.map(
+        lambda new, old, i=i: _select(index, i, new, old), p, params
+    )
+  if not any(method is RESIZEMIX for _, method, _ in choices):
+    params = params._replace(resized=None)
+  return mixed, _mixed_labels(b, params), params
 
 
 def mixup_or_cutmix(
@@ -109,51 +212,35 @@ def mixup_or_cutmix(
     cutmix_alpha,
     switch_prob,
     prob,
-    mode,
-    label_smoothing,
-    num_classes,
-    axes,
     box,
+    axes,
     label_mode,
-    axis_name,
+    **common,
 ) -> Mixed:
-  mixup_alpha = arguments.check("mixup_alpha", mixup_alpha)
-  blends = arguments.is_traced(mixup_alpha) or mixup_alpha != 0
-  # Bool masks can be pasted but not blended.
-  rng, images, labels, num_classes = _batch(
-      rng, images, labels, num_classes, allow_bool=not blends
-  )
-  axes = arguments.check("axes", axes, shape=images.shape)
-  size = tuple(images.shape[a] for a in axes)
-  box = arguments.check("box", box, size=size)
-  cutmix_alpha = arguments.check("cutmix_alpha", cutmix_alpha)
-  if _is_zero(mixup_alpha) and _is_zero(cutmix_alpha) and box.uses_alpha:
-    raise ValueError(
-        "mixup_alpha, cutmix_alpha: both are 0, so nothing would be mixed; "
-        "set one of them > 0."
+  """timm's switch as `choose` over CutMix and MixUp; an alpha of 0 is off."""
+  mixup_alpha = check("mixup_alpha", mixup_alpha)
+  cutmix_alpha = check("cutmix_alpha", cutmix_alpha)
+  switch_prob = check("switch_prob", switch_prob)
+  prob = check("prob", prob)
+  mixup_on, cutmix_on = _is_on(mixup_alpha), _is_on(cutmix_alpha)
+  if box is not None and not getattr(box, "uses_alpha", True):
+    cutmix_on = True  # the rule draws its own sides (minmax)
+  if mixup_on is False and cutmix_on is False:
+    arguments.require(False, "mixup_alpha, cutmix_alpha", "one of them > 0", 0)
+  # CutMix takes switch_prob of the mixed draws when both are on.
+  cut_share = jnp.where(mixup_on, jnp.where(cutmix_on, switch_prob, 0.0), 1.0)
+  choices = []
+  if cutmix_on is not False:
+    cutmix = dict(alpha=cutmix_alpha, prob=1.0, axes=axes, box=box)
+    choices.append(
+        (prob * cut_share, CUTMIX, dict(cutmix, label_mode=label_mode))
     )
-  switch_prob = arguments.check("switch_prob", switch_prob)
-  prob = arguments.check("prob", prob)
-  mode = arguments.check("mode", mode)
-  eps = arguments.check("label_smoothing", label_smoothing)
-  label_mode = arguments.check("label_mode", label_mode)
-  axis_name = arguments.check("axis_name", axis_name)
-  params = sampling.draw_switch(
-      rng,
-      images.shape[0],
-      size,
-      mixup_alpha=mixup_alpha,
-      cutmix_alpha=cutmix_alpha,
-      switch_prob=switch_prob,
-      prob=prob,
-      mode=mode,
-      rule=box,
-      axis_name=axis_name,
-  )
-  params = params._replace(lam=mixing.label_rule(params, label_mode))
-  if blends:
-    mixed = mixing.mix_both(images, params, axes)
-  else:
-    mixed = mixing.paste(images, params, axes)
-  soft = mixing.soft(labels, num_classes, eps)
-  return mixed, mixing.mix_soft(soft, params), params
+  if mixup_on is not False:
+    mixup = dict(alpha=mixup_alpha, prob=1.0)
+    choices.append((prob * (1 - cut_share), MIXUP, mixup))
+  return choose(rng, images, labels, choices, common, known=True)
+
+
+def _is_on(alpha) -> bool | jax.Array:
+  """A method with this checked alpha is on: alpha > 0 (traced: at run time)."""
+  return alpha > 0 if arguments.is_traced(alpha) else alpha != 0
