@@ -200,24 +200,38 @@ def recorded_config(workdir: str) -> dict | None:
     return _flat(json.load(f))
 
 
-def check_resume(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Refuses to resume ``workdir`` with a config that changes the run."""
+def differences(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    may_change: frozenset[str] = MAY_CHANGE_ON_RESUME,
+) -> list[str] | None:
+  """``["batch_size 64 -> 32", ...]``: the recorded config against ``config``.
+
+  None when ``workdir`` records no config; fields in ``may_change`` are left
+  out.
+  """
   recorded = recorded_config(workdir)
   if recorded is None:
-    if os.path.isdir(os.path.join(workdir, "checkpoints")):
-      raise StartupError(
-          f"--workdir: {workdir} holds checkpoints but no {RECORD} to say "
-          "which config made them: use another --workdir, or --restart to "
-          "train from scratch there."
-      )
-    return
+    return None
   wanted = _flat(json.loads(config.to_json()))
-  differing = [
-      f"{key} {recorded.get(key, '<absent>')!r} -> {wanted.get(key, '<absent>')!r}"
+  return [
+      f"{key} {recorded.get(key, '<absent>')!r} -> "
+      f"{wanted.get(key, '<absent>')!r}"
       for key in sorted(set(recorded) | set(wanted))
-      if key not in MAY_CHANGE_ON_RESUME
+      if key not in may_change
       and recorded.get(key, "<absent>") != wanted.get(key, "<absent>")
   ]
+
+
+def check_resume(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Refuses to resume ``workdir`` with a config that changes the run."""
+  differing = differences(config, workdir)
+  if differing is None and os.path.isdir(os.path.join(workdir, "checkpoints")):
+    raise StartupError(
+        f"--workdir: {workdir} holds checkpoints but no {RECORD} to say "
+        "which config made them: use another --workdir, or --restart to "
+        "train from scratch there."
+    )
   if differing:
     raise StartupError(
         f"--workdir: {workdir} holds a run started with another config "
