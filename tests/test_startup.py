@@ -25,7 +25,13 @@ def _run(tmp_path, *args, devices=1):
       XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
   )
   return subprocess.run(
-      [sys.executable, "-m", "train.main", "--config.progress_bar=false", *args],
+      [
+          sys.executable,
+          "-m",
+          "train.main",
+          "--config.progress_bar=false",
+          *args,
+      ],
       cwd=train_helpers.ROOT,
       env=env,
       capture_output=True,
@@ -92,7 +98,10 @@ def test_a_workdir_that_is_not_writable_is_refused(tmp_path, monkeypatch):
         # The library's own words, after the config field.
         ("--config.cutmix.alpha=-1", ["config.cutmix.alpha: alpha: expected"]),
         ("--config.cutmix.box=minmax(0.9,0.2)", ["config.cutmix.box: "]),
-        ("--config.cutmix.box=oval(3)", ["config.cutmix.box: expected a cutmix_jax.boxes rule"]),
+        (
+            "--config.cutmix.box=oval(3)",
+            ["config.cutmix.box: expected a cutmix_jax.boxes rule"],
+        ),
     ],
 )
 def test_a_bad_config_value_stops_at_start_up(tmp_path, flag, words):
@@ -110,8 +119,10 @@ def test_one_example_a_device_cannot_mix_and_says_so(tmp_path):
       devices=2,
   )
   _assert_one_line_error(
-      result, "config.batch_size: 2 over 2 devices is 1 example a device",
-      "expected at least 4", "--config.cutmix.method=none",
+      result,
+      "config.batch_size: 2 over 2 devices is 1 example a device",
+      "expected at least 4",
+      "--config.cutmix.method=none",
   )
   assert not (tmp_path / "run").exists()
 
@@ -221,12 +232,16 @@ def test_resume_extends_a_run_and_restart_starts_over(tmp_path):
     train.train_and_evaluate(wider, str(tmp_path))
   assert (tmp_path / "metrics.jsonl").read_text() == before  # Untouched.
   # --restart: what the earlier run wrote is removed, the new run recorded.
-  assert train.train_and_evaluate(wider, str(tmp_path), restart=True)["step"] == 3
+  assert (
+      train.train_and_evaluate(wider, str(tmp_path), restart=True)["step"] == 3
+  )
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "3"]
   assert startup.recorded_config(str(tmp_path))["model.width"] == 8
 
 
-def test_the_command_line_refuses_a_changed_resume_and_changes_nothing(tmp_path):
+def test_the_command_line_refuses_a_changed_resume_and_changes_nothing(
+    tmp_path,
+):
   workdir = tmp_path / "run"
   workdir.mkdir()
   startup.record_config(default.get_config(), str(workdir))
@@ -235,4 +250,7 @@ def test_the_command_line_refuses_a_changed_resume_and_changes_nothing(tmp_path)
   result = _run(tmp_path, f"--workdir={workdir}", "--config.batch_size=32")
   _assert_one_line_error(result, "config.batch_size 64 -> 32", "--restart")
   assert (workdir / "config.json").read_text() == before
-  assert sorted(p.name for p in workdir.iterdir()) == ["checkpoints", "config.json"]
+  assert sorted(p.name for p in workdir.iterdir()) == [
+      "checkpoints",
+      "config.json",
+  ]

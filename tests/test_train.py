@@ -89,7 +89,9 @@ def test_cifar10_config_few_steps_on_mocked_cifar(mock_cifar, tmp_path):
       assert scalars[f"{r['split']}/{name}"][r["step"]] == pytest.approx(
           r[name]
       )
-  assert (tmp_path / "config.json").exists()  # What a resume is checked against.
+  assert (
+      tmp_path / "config.json"
+  ).exists()  # What a resume is checked against.
 
 
 def test_evaluate_counts_every_test_example_once_and_no_padding(tmp_path):
@@ -392,9 +394,7 @@ def test_augment_on_device_crops_a_window_of_the_padded_image():
   images = jnp.asarray(
       np.random.default_rng(0).integers(1, 255, (6, 8, 8, 1), np.uint8)
   )
-  out = np.asarray(
-      steps.augment_on_device(jax.random.key(0), images, pad=2)
-  )
+  out = np.asarray(steps.augment_on_device(jax.random.key(0), images, pad=2))
   padded = np.pad(np.asarray(images), ((0, 0), (2, 2), (2, 2), (0, 0)))
   for i in range(6):
     windows = [
@@ -419,7 +419,6 @@ def test_digits_split_is_fixed_and_disjoint():
   assert np.bincount(data.test_labels).min() >= 35  # stratified
 
 
-
 @pytest.mark.parametrize("mode", ["batch", "elem"])
 def test_the_mixed_batch_picture_says_its_mode_and_draws_each_box(mode):
   config = default.get_config()
@@ -431,7 +430,11 @@ def test_the_mixed_batch_picture_says_its_mode_and_draws_each_box(mode):
   mix = steps.make_sample_fn(config, _mesh(), num_classes=10)
   mixed, _, params = mix(jax.random.key(0), images, labels)
   figure = plots.plot_cutmix_samples(
-      None, mixed, labels, params, num_samples=8,
+      None,
+      mixed,
+      labels,
+      params,
+      num_samples=8,
       title=plots.mixing_title(config.cutmix),
   )
   assert f"mode={mode!r}" in figure._suptitle.get_text()

@@ -20,20 +20,22 @@ import ml_collections
 RECORD = "config.json"
 # What a resumed run may change: its length, and what and how often it logs.
 # Anything else would make the resumed run another run than the one recorded.
-MAY_CHANGE_ON_RESUME = frozenset({
-    "num_epochs",
-    "num_train_steps",
-    "eval_batch_size",
-    "log_every_steps",
-    "eval_every_epochs",
-    "checkpoint_every_steps",
-    "keep_checkpoints",
-    "num_plot_samples",
-    "progress_bar",
-    "distributed",
-    "data_dir",
-    "tfds_manual_dir",
-})
+MAY_CHANGE_ON_RESUME = frozenset(
+    {
+        "num_epochs",
+        "num_train_steps",
+        "eval_batch_size",
+        "log_every_steps",
+        "eval_every_epochs",
+        "checkpoint_every_steps",
+        "keep_checkpoints",
+        "num_plot_samples",
+        "progress_bar",
+        "distributed",
+        "data_dir",
+        "tfds_manual_dir",
+    }
+)
 # What a run writes into its workdir (all that --restart removes).
 RUN_FILES = ("checkpoints", "metrics.jsonl", "curves.png", "cutmix_samples.png")
 NUM_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100}
@@ -80,7 +82,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   (`check_batch_split`).
   """
   m, o, a, c = config.model, config.optimizer, config.augment, config.cutmix
-  _require(config.dataset in NUM_CLASSES, "dataset", f"one of {tuple(NUM_CLASSES)}", config.dataset)
+  _require(
+      config.dataset in NUM_CLASSES,
+      "dataset",
+      f"one of {tuple(NUM_CLASSES)}",
+      config.dataset,
+  )
   _require(m.name in MODELS, "model.name", f"one of {MODELS}", m.name)
   _require(_positive_int(m.width), "model.width", "an int > 0", m.width)
   _require(
@@ -89,7 +96,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       "1, or 2 with preact_resnet",
       m.stem_stride,
   )
-  _require(0.0 <= m.dropout < 1.0, "model.dropout", "a value in [0, 1)", m.dropout)
+  _require(
+      0.0 <= m.dropout < 1.0, "model.dropout", "a value in [0, 1)", m.dropout
+  )
   for field in (
       "batch_size",
       "eval_batch_size",
@@ -105,16 +114,27 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       "> 0 (or num_train_steps > 0)",
       config.num_epochs,
   )
-  _require(o.learning_rate > 0, "optimizer.learning_rate", "> 0", o.learning_rate)
-  _require(0.0 <= o.momentum < 1.0, "optimizer.momentum", "a value in [0, 1)", o.momentum)
-  _require(o.weight_decay >= 0, "optimizer.weight_decay", ">= 0", o.weight_decay)
+  _require(
+      o.learning_rate > 0, "optimizer.learning_rate", "> 0", o.learning_rate
+  )
+  _require(
+      0.0 <= o.momentum < 1.0,
+      "optimizer.momentum",
+      "a value in [0, 1)",
+      o.momentum,
+  )
+  _require(
+      o.weight_decay >= 0, "optimizer.weight_decay", ">= 0", o.weight_decay
+  )
   _require(
       o.schedule in ("cosine", "step", "constant"),
       "optimizer.schedule",
       "'cosine', 'step' or 'constant'",
       o.schedule,
   )
-  _require(o.warmup_epochs >= 0, "optimizer.warmup_epochs", ">= 0", o.warmup_epochs)
+  _require(
+      o.warmup_epochs >= 0, "optimizer.warmup_epochs", ">= 0", o.warmup_epochs
+  )
   _require(a.on in ("device", "host"), "augment.on", "'device' or 'host'", a.on)
   _require(a.pad >= 0, "augment.pad", ">= 0", a.pad)
   _require(
@@ -126,7 +146,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   _require(c.method in METHODS, "cutmix.method", f"one of {METHODS}", c.method)
   if c.feature_stage is not None:
     stages = NUM_STAGES[m.name]
-    _require(c.method == "cutmix", "cutmix.method", "'cutmix' with feature_stage set", c.method)
+    _require(
+        c.method == "cutmix",
+        "cutmix.method",
+        "'cutmix' with feature_stage set",
+        c.method,
+    )
     _require(
         0 <= c.feature_stage <= stages,
         "cutmix.feature_stage",

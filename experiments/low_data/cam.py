@@ -138,9 +138,7 @@ def maps_and_probabilities(
     padded = np.concatenate(
         [chunk, np.zeros((size - len(chunk),) + chunk.shape[1:], chunk.dtype)]
     )
-    m, p = _maps_and_probabilities(
-        model, steps.normalize(padded, mean, std)
-    )
+    m, p = _maps_and_probabilities(model, steps.normalize(padded, mean, std))
     maps.append(np.asarray(m)[: len(chunk)])
     probabilities.append(np.asarray(p)[: len(chunk)])
   return np.concatenate(maps), np.concatenate(probabilities)

@@ -45,7 +45,10 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
         f"{size} of {len(labels)} images."
     )
   kept, _ = model_selection.train_test_split(
-      np.arange(len(labels)), train_size=size, stratify=labels, random_state=seed
+      np.arange(len(labels)),
+      train_size=size,
+      stratify=labels,
+      random_state=seed,
   )
   return np.sort(kept)
 

@@ -352,10 +352,7 @@ def run_study(
       m: {s: results[m, s]["accuracy"] for s in seeds} for m in methods
   }
   curves = {
-      m: {
-          s: runs.accuracy_curve(runs.run_dir(workdir, m, s))
-          for s in seeds
-      }
+      m: {s: runs.accuracy_curve(runs.run_dir(workdir, m, s)) for s in seeds}
       for m in methods
   }
 
