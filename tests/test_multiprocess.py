@@ -221,6 +221,9 @@ def _kill_at_step_5(argv: list[str], workdir) -> str:
   return textwrap.dedent(f"""
       import os, signal, sys, time
       from absl import app
+      # Before train.main defines --config: ml_collections registers the
+      # --config.FIELD overrides it finds in sys.argv then.
+      sys.argv = {["train.main"] + argv[3:]!r}
       from train import input_pipeline, main
       original = input_pipeline.train_batch
       def train_batch(data, seed, step, *args):
@@ -233,7 +236,6 @@ def _kill_at_step_5(argv: list[str], workdir) -> str:
           os.kill(os.getpid(), signal.SIGKILL)
         return original(data, seed, step, *args)
       input_pipeline.train_batch = train_batch
-      sys.argv = {["train.main"] + argv[3:]!r}
       app.run(main.main)
       """)
 

@@ -302,6 +302,21 @@ def train_and_evaluate(
   )
   if config.augment.on == "host":
     batches = input_pipeline.prefetch(batches)
+
+  def evaluate_at(step, state):
+    return dict(
+        step=step,
+        epoch=round(step / spe, 4),
+        split="test",
+        **evaluate(
+            eval_step,
+            state,
+            data,
+            local_batch=config.eval_batch_size // num_processes,
+            sharding=batch_sharding,
+        ),
+    )
+
   metrics = steps.empty_metrics(mesh)
   logged_step, logged_time = start, time.perf_counter()
   test_metrics = None
@@ -358,18 +373,7 @@ def train_and_evaluate(
           and (step // spe) % config.eval_every_epochs == 0
           or step == num_steps
       ):
-        test_metrics = dict(
-            step=step,
-            epoch=epoch,
-            split="test",
-            **evaluate(
-                eval_step,
-                state,
-                data,
-                local_batch=config.eval_batch_size // num_processes,
-                sharding=batch_sharding,
-            ),
-        )
+        test_metrics = evaluate_at(step, state)
         writer.write(**test_metrics)
         if is_main:
           bar.write(
@@ -381,21 +385,8 @@ def train_and_evaluate(
     writer.close()
     manager.wait_until_finished()
 
-  if (
-      test_metrics is None
-  ):  # Nothing left to train: the run had already finished.
-    test_metrics = dict(
-        step=step,
-        epoch=round(step / spe, 4),
-        split="test",
-        **evaluate(
-            eval_step,
-            state,
-            data,
-            local_batch=config.eval_batch_size // num_processes,
-            sharding=batch_sharding,
-        ),
-    )
+  if test_metrics is None:  # Nothing left to train: it had finished.
+    test_metrics = evaluate_at(step, state)
   if is_main:
     from train import plots
 
