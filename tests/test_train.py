@@ -170,6 +170,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
       assert np.all(np.isfinite(leaf))
 
 
+@pytest.mark.slow  # The whole default run, shortened: about 30 s alone.
 def test_default_digits_run_beats_chance_widely(tmp_path):
   config = default.get_config()
   config.num_epochs = 3
