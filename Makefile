@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := train,notebook,bench,test,docs,dev
 WORKDIR ?= workdir
+# The embedded default: the offline digits preset (about 30 s on 2 cores).
 CONFIG ?= train/configs/default.py
 # Passed through to the benchmarks, e.g. make bench BENCH_ARGS="--quick".
 BENCH_ARGS ?=
@@ -103,13 +104,14 @@ test-min: $(MIN_STAMP)
 
 train: $(STAMP)
 	$(PY) -m train.main --config=$(CONFIG) --workdir=$(WORKDIR)
+	@echo "make train: the pictures are $(WORKDIR)/curves.png and $(WORKDIR)/cutmix_samples.png"
 
 # Does CutMix help? Baseline, CutMix and MixUp on 5% of the digits, 20 seeds
 # each, one run at a time (resumable), then $(STUDY_DIR)/study.md, study.png
 # and cam.png. About half an hour on a quiet 2-core CPU (60 runs of about
 # 27 s when last measured, then the CAMs of all 60 models).
 study: $(STAMP)
-	$(PY) -m train.study --config=train/configs/digits_low_data.py \
+	$(PY) -m experiments.low_data.main --config=experiments/low_data/config.py \
 	  --methods=none,cutmix,mixup --seeds=0-19 --workdir=$(STUDY_DIR) $(STUDY_ARGS)
 
 # The peers (timm on a CPU PyTorch) are installed here only, never for the tests.

@@ -51,18 +51,14 @@ def _library_in(library):
   The trainer calls the library when it builds and traces the step; the
   compiled executable holds no Python, so the swap can end after compiling.
   """
-  from train import mixing
+  from train import steps
 
-  saved = mixing.cutmix_jax, dict(mixing.FUNCTIONS)
-  mixing.cutmix_jax = library
-  mixing.FUNCTIONS.update(
-      cutmix=library.cutmix, mixup=library.mixup, switch=library.mixup_or_cutmix
-  )
+  saved = steps.cutmix_jax
+  steps.cutmix_jax = library
   try:
     yield
   finally:
-    mixing.cutmix_jax = saved[0]
-    mixing.FUNCTIONS.update(saved[1])
+    steps.cutmix_jax = saved
 
 
 class _Stepper:

@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from train import axes_figures
+from experiments import axes_figures
 
 
 def test_synthetic_clips_differ_and_move():

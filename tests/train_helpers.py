@@ -1,4 +1,5 @@
-"""Helpers shared by the trainer's tests (test_train.py, test_multiprocess.py).
+"""Helpers shared by the trainer's tests (test_train.py, test_startup.py,
+test_multiprocess.py, test_low_data.py).
 
 Importing this module does nothing (pytest's doctest collection imports it).
 """
@@ -21,9 +22,11 @@ def child_env(cache_dir, **extra) -> dict:
   The cache lets runs share their compiled programs (the same programs); it
   changes no numbers.
   """
+  # The repository first; a PYTHONPATH already set stays after it.
+  path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
   env = dict(
       os.environ,
-      PYTHONPATH=ROOT,
+      PYTHONPATH=path,
       JAX_COMPILATION_CACHE_DIR=str(cache_dir),
       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
       JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1",
@@ -90,3 +93,27 @@ def restore_here(path):
       checkpointer.metadata(path).item_metadata,
   )
   return checkpointer.restore(path, target)
+
+
+def tiny(config, **overrides):
+  """A config shrunk to seconds: a 4-channel ResNet-10, a few steps.
+
+  ``overrides`` are dotted fields: ``tiny(c, **{"cutmix.mode": "elem"})``.
+  """
+  config.model.depth = 10
+  config.model.width = 4
+  config.batch_size = 16
+  config.eval_batch_size = 16
+  config.num_train_steps = 3
+  config.log_every_steps = 1
+  config.checkpoint_every_steps = 2
+  config.progress_bar = False
+  config.num_plot_samples = 4
+  config.optimizer.warmup_epochs = 0.0  # A first step that moves the model.
+  for key, value in overrides.items():
+    node = config
+    *path, last = key.split(".")
+    for name in path:
+      node = node[name]
+    node[last] = value
+  return config

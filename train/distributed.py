@@ -1,21 +1,11 @@
-"""Joining a multi-process job: `jax.distributed.initialize`, explicitly or detected.
+"""Joining a multi-process job: `jax.distributed.initialize`, explicit or detected.
 
-Two ways in:
-
-* explicit, anywhere (one machine, or hosts that reach each other): every
-  process gets the same ``coordinator`` (process 0's ``host:port``) and
-  ``num_processes``, and its own ``process_id``;
-* detected: on a TPU pod slice, under SLURM (``srun``) or Open MPI, a bare
-  `jax.distributed.initialize()` reads all three from the environment.
-
-Every wait is bounded by JAX's own timeouts: joining (``initialization_timeout``:
-all processes must have connected by then), a stopped peer
-(``heartbeat_timeout``: a process that misses heartbeats that long is declared
-dead and JAX stops every other process, naming it) and the end
-(``shutdown_timeout``: how long a finished process waits for the others).
-JAX ends a process that hits one of them itself (SIGABRT, with its reason on
-stderr), so this module says beforehand, on stderr, which process this is and
-what to check.
+Explicit: every process gets the same ``coordinator`` (process 0's
+``host:port``) and ``num_processes``, and its own ``process_id``. Detected: on
+a TPU pod slice, under SLURM or Open MPI, JAX reads all three itself. Every
+wait is bounded by JAX's timeouts (joining, a silent peer, shutdown); JAX
+aborts a process that hits one, so this module first says on stderr which
+process this is and what to check.
 """
 
 from collections.abc import Mapping
@@ -157,16 +147,12 @@ def initialize(
 
 
 def wait_for_every_process(name: str) -> None:
-  """Waits until every process has reached the point ``name`` (a unique name).
+  """Waits until every process has reached the point ``name`` (unique).
 
-  On CPUs the cross-process collectives are gloo's, and the first collective
-  of each group of devices waits only 30 s for every process (gloo's set-up,
-  fixed in jaxlib); later ones wait as long as it takes. So this first waits
-  on the coordination service's barrier, for at most the initialization
-  timeout, absorbing uneven work before it (one host preparing its data while
-  another reads it from a cache), then, with every process there, runs a
-  collective over one device of each process and one over all devices, the
-  two groups the trainer's collectives use. One process: returns at once.
+  On CPUs the first gloo collective of each device group waits only 30 s
+  (fixed in jaxlib), so this waits on the coordination service's barrier
+  first (up to the initialization timeout: hosts differ most in loading
+  data), then runs one tiny collective over each group the trainer uses.
   """
   if jax.process_count() == 1:
     return

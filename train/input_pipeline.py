@@ -9,14 +9,8 @@ Each process holds its share of the data in host memory as uint8 NHWC arrays
   ``s // steps_per_epoch`` (the last, incomplete batch is dropped);
 * the standard CIFAR augmentation (4-pixel zero pad, random 32 crop,
   horizontal flip) and the per-channel normalisation run on device inside the
-  jitted step (`train.augmentation`); ``augment_on="host"`` does the same
-  crop and flip in NumPy on a prefetching thread instead.
-
-With ``train_fraction < 1`` only a stratified fraction of the training
-split is kept (`stratified_subset`), to study small-data regimes; the test
-split is always whole. Digits are subsampled as a whole before they are
-shared between processes; CIFAR is subsampled by each process within its own
-`tfds.split_for_jax_process` share, so the hosts' images stay disjoint.
+  jitted step (`train.steps`); ``augment.on="host"`` does the same crop and
+  flip in NumPy (`crop_and_flip_host`) on a prefetching thread instead.
 
 Nothing falls back silently: when TFDS has no prepared copy of CIFAR and
 cannot download one, `load` raises `DataUnavailableError` saying what to do.
@@ -42,7 +36,6 @@ _CIFAR_ARCHIVES = {
     "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
     "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
 }
-DATASETS = ("cifar10", "cifar100", "digits")
 # load_digits' 1,797 images, split once, stratified, with this fixed seed.
 DIGITS_TEST_SIZE = 360
 DIGITS_SPLIT_SEED = 0
@@ -88,8 +81,6 @@ def load(
     manual_dir: str | None = None,
     process_index: int | None = None,
     process_count: int | None = None,
-    train_fraction: float = 1.0,
-    train_subset_seed: int = 0,
 ) -> Data:
   """Loads this process's share of ``"cifar10"``, ``"cifar100"`` or ``"digits"``.
 
@@ -101,78 +92,21 @@ def load(
       ``$TFDS_MANUAL_DIR``, else ``<data_dir>/downloads/manual``).
     process_index: this process (default `jax.process_index`).
     process_count: the number of processes (default `jax.process_count`).
-    train_fraction: the stratified fraction of the training split to keep,
-      in (0, 1]; ``floor(train_fraction * N)`` images of the ``N`` (for CIFAR,
-      of each process's share). The test split is always whole.
-    train_subset_seed: which subset (`stratified_subset`'s seed).
-
-  Returns:
-    A `Data`. For digits ``mean`` and ``std`` are those of the kept images;
-    for CIFAR they are the published statistics of the whole training set
-    (statistics of each host's own subset would differ between hosts).
 
   Raises:
-    ValueError: for an unknown name, or a fraction that keeps fewer images
-      than there are classes.
     DataUnavailableError: CIFAR is not prepared and cannot be downloaded.
   """
   index = jax.process_index() if process_index is None else process_index
   count = jax.process_count() if process_count is None else process_count
-  if not 0.0 < train_fraction <= 1.0:
-    raise ValueError(
-        "config.train_fraction: expected a value in (0, 1], got "
-        f"{train_fraction!r}."
-    )
-  subset = dict(fraction=train_fraction, seed=train_subset_seed)
   if name == "digits":
-    return _load_digits(index, count, **subset)
-  if name in _CIFAR_STATS:
-    return _load_cifar(name, data_dir, index, count, manual_dir, **subset)
-  raise ValueError(f"config.dataset: expected one of {DATASETS}, got {name!r}.")
+    return _load_digits(index, count)
+  return _load_cifar(name, data_dir, index, count, manual_dir)
 
 
-def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
-  """Sorted indices of ``size`` examples whose class counts follow ``labels``'.
-
-  scikit-learn's stratified `train_test_split`: each class keeps its share
-  of ``size`` (rounded, so counts differ by at most one from the exact
-  proportion), the examples within a class chosen at random.
-
-  Args:
-    labels: ``int[N]`` the class of every example.
-    size: how many to keep, ``<= N``; ``size == N`` keeps everything.
-    seed: the subset is a deterministic function of ``(labels, size, seed)``.
-
-  Returns:
-    ``int64[size]`` indices into ``labels``, ascending.
-
-  Raises:
-    ValueError: naming ``config.train_fraction`` when ``size`` is smaller
-      than the number of classes (some class would have no example).
-  """
-  from sklearn import model_selection
-
-  labels = np.asarray(labels)
-  if size >= len(labels):
-    return np.arange(len(labels))
-  num_classes = len(np.unique(labels))
-  if size < num_classes:
-    raise ValueError(
-        f"config.train_fraction: expected a fraction that keeps at least one "
-        f"image of each of the {num_classes} classes, got one that keeps {size} "
-        f"of {len(labels)} images."
-    )
-  kept, _ = model_selection.train_test_split(
-      np.arange(len(labels)),
-      train_size=size,
-      stratify=labels,
-      random_state=seed,
-  )
-  return np.sort(kept)
-
-
-def _subset_size(fraction: float, n: int) -> int:
-  return int(np.floor(fraction * n + 1e-9))  # 0.05 * 1437 is 71.85 -> 71.
+def pixel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """``float32[C]`` per-channel mean and standard deviation of uint8 images."""
+  pixels = images.reshape(-1, images.shape[-1]).astype(np.float64)
+  return pixels.mean(0).astype(np.float32), pixels.std(0).astype(np.float32)
 
 
 def _upsample(images: np.ndarray, size: int) -> np.ndarray:
@@ -185,18 +119,13 @@ def _upsample(images: np.ndarray, size: int) -> np.ndarray:
   return np.asarray(out)
 
 
-def _load_digits(
-    index: int, count: int, *, fraction: float = 1.0, seed: int = 0
-) -> Data:
+def _load_digits(index: int, count: int) -> Data:
   """scikit-learn's 1,797 handwritten 8x8 digits, as 32x32x3 uint8 images.
 
   The split is fixed: `train_test_split` with ``test_size=360``,
   stratified by class, ``random_state=0`` (1,437 train, 360 test). Pixel
   values 0..16 are scaled to 0..255 and resized bilinearly to 32x32; the grey
   level is repeated over three channels so CIFAR's models and plots apply.
-  With ``fraction < 1`` a stratified subset of the training split is kept
-  (the same on every process, which then share it) and the normalisation
-  statistics are those of the kept images.
   """
   from sklearn import datasets as sk_datasets
   from sklearn import model_selection
@@ -214,10 +143,7 @@ def _load_digits(
       stratify=labels,
       random_state=DIGITS_SPLIT_SEED,
   )
-  kept = stratified_subset(y_train, _subset_size(fraction, len(y_train)), seed)
-  x_train, y_train = x_train[kept], y_train[kept]
-  pixels = x_train.reshape(-1, 3).astype(np.float64)
-  mean, std = pixels.mean(0), pixels.std(0)
+  mean, std = pixel_statistics(x_train)
 
   def share(x):
     return np.array_split(x, count)[index]
@@ -229,8 +155,8 @@ def _load_digits(
       share(x_test),
       share(y_test),
       10,
-      mean.astype(np.float32),
-      std.astype(np.float32),
+      mean,
+      std,
       len(x_train),
       len(x_test),
   )
@@ -264,7 +190,8 @@ def offline_message(name: str, data_dir: str) -> str:
       "(or a directory you name with --config.tfds_manual_dir, TFDS's "
       "DownloadConfig(manual_dir=...)); then run the same command again.\n"
       "  2. Train offline on scikit-learn's bundled digits instead:\n"
-      "     python -m train.main --config=train/configs/digits.py --workdir=/tmp/digits"
+      "     make train   (or: .venv/bin/python -m train.main "
+      "--config=train/configs/default.py --workdir=workdir)"
   )
 
 
@@ -297,15 +224,8 @@ def _load_cifar(
     index: int,
     count: int,
     manual_dir: str | None = None,
-    *,
-    fraction: float = 1.0,
-    seed: int = 0,
 ) -> Data:
-  """This process's share of CIFAR from TFDS (`tfds.split_for_jax_process`).
-
-  With ``fraction < 1`` each process keeps a stratified subset of its own
-  share, all of the same size ``floor(fraction * (N // count))``.
-  """
+  """This process's share of CIFAR from TFDS (`tfds.split_for_jax_process`)."""
   import tensorflow as tf
   import tensorflow_datasets as tfds
 
@@ -328,15 +248,6 @@ def _load_cifar(
   x_train, y_train = arrays("train")
   x_test, y_test = arrays("test")
   train_size = global_size("train", len(y_train))
-  if fraction < 1.0:
-    # Equal shares, so every process has the same number of steps an epoch.
-    local_size = _subset_size(fraction, train_size // count)
-    kept = stratified_subset(y_train, local_size, seed)
-    x_train, y_train, train_size = (
-        x_train[kept],
-        y_train[kept],
-        local_size * count,
-    )
   mean, std = (np.asarray(v, np.float32) for v in _CIFAR_STATS[name])
   return Data(
       name,
@@ -376,6 +287,28 @@ def train_batch(
   order = epoch_order(data_seed, epoch, len(data.train_labels))
   take = order[index * local_batch_size : (index + 1) * local_batch_size]
   return data.train_images[take], data.train_labels[take]
+
+
+def crop_and_flip_host(
+    images: np.ndarray,
+    seed: tuple[int, ...],
+    *,
+    pad: int = 4,
+    flip: bool = True,
+) -> np.ndarray:
+  """`steps.augment_on_device`'s crop and flip in NumPy, deterministic in ``seed``."""
+  rng = np.random.default_rng(list(seed))
+  n, h, w, _ = images.shape
+  padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  dy = rng.integers(0, 2 * pad + 1, n)
+  dx = rng.integers(0, 2 * pad + 1, n)
+  rows = dy[:, None] + np.arange(h)[None]
+  cols = dx[:, None] + np.arange(w)[None]
+  out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+  if flip:
+    mirror = rng.random(n) < 0.5
+    out[mirror] = out[mirror, :, ::-1]
+  return out
 
 
 def prefetch(batches: Iterator, size: int = 2) -> Iterator:

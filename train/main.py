@@ -1,14 +1,18 @@
-"""Command line: ``python -m train.main --config=train/configs/default.py --workdir=DIR``.
+"""Command line: ``.venv/bin/python -m train.main --config=FILE --workdir=DIR``.
 
-Any config field can be overridden, e.g. ``--config.cutmix.alpha=0.5`` or
-``--config.cutmix.method=none``. Running again with the same ``--workdir``
-resumes from its latest checkpoint.
+``make train`` runs the default, the offline digits preset. Any config field
+can be overridden, e.g. ``--config.cutmix.alpha=0.5``. Running again with the
+same ``--workdir`` resumes from its latest checkpoint, if the config is the
+one the workdir records (only the run's length and logging may change);
+``--restart`` starts over there instead.
 
 Several processes (hosts) train one model together when each is started with
-``--coordinator=HOST:PORT --num_processes=N --process_id=I`` (``HOST:PORT``:
-process 0's address, the same for all), or with no flag at all on a TPU pod
-slice, under SLURM or Open MPI, where JAX reads them from the environment.
-See train/README.md.
+``--coordinator=HOST:PORT --num_processes=N --process_id=I``, or with no flag
+on a TPU pod slice, under SLURM or Open MPI (JAX reads the environment).
+
+A run that cannot start as asked prints one ``ERROR:`` line and exits with
+status 2 before anything heavy is imported or anything is written; a run that
+stops (no data, a non-finite loss) exits with status 1.
 """
 
 import os
@@ -19,24 +23,26 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from train import distributed
+from train import startup
+from train.configs import default
 
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where checkpoints, metrics and plots go."
 )
 config_flags.DEFINE_config_file(
     "config",
-    None,
+    "train/configs/default.py",
     "A train/configs/*.py file, then --config.FIELD=VALUE overrides.",
     lock_config=True,
 )
-flags.mark_flags_as_required(["config", "workdir"])
-
+flags.mark_flags_as_required(["workdir"])
+_RESTART = flags.DEFINE_bool(
+    "restart",
+    False,
+    "Remove what an earlier run wrote into --workdir and train from scratch.",
+)
 _COORDINATOR = flags.DEFINE_string(
-    "coordinator",
-    None,
-    "Multi-process: process 0's HOST:PORT, the same for every process "
-    "(default: $JAX_COORDINATOR_ADDRESS, or the cluster's).",
+    "coordinator", None, "Multi-process: process 0's HOST:PORT, for all."
 )
 _NUM_PROCESSES = flags.DEFINE_integer(
     "num_processes", None, "Multi-process: how many processes train together."
@@ -46,24 +52,31 @@ _PROCESS_ID = flags.DEFINE_integer(
 )
 _INITIALIZATION_TIMEOUT = flags.DEFINE_integer(
     "initialization_timeout",
-    distributed.Timeouts.initialization,
+    300,
     "Multi-process: seconds for every process to join before each stops.",
 )
 _HEARTBEAT_TIMEOUT = flags.DEFINE_integer(
     "heartbeat_timeout",
-    distributed.Timeouts.heartbeat,
-    "Multi-process: seconds of silence after which a process is declared dead "
-    "and the others stop.",
+    100,
+    "Multi-process: seconds of silence after which a process is declared "
+    "dead and the others stop.",
 )
 _SHUTDOWN_TIMEOUT = flags.DEFINE_integer(
     "shutdown_timeout",
-    distributed.Timeouts.shutdown,
-    "Multi-process: seconds a finished process waits for the others to finish.",
+    300,
+    "Multi-process: seconds a finished process waits for the others.",
 )
+
+
+def _fail(message: str, status: int) -> None:
+  print(f"ERROR: {message}", file=sys.stderr, flush=True)
+  sys.exit(status)
 
 
 def _join_if_asked(config) -> bool:
   """Joins a multi-process job if the flags or the environment say so."""
+  from train import distributed
+
   explicit = any(
       v is not None
       for v in (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
@@ -95,47 +108,59 @@ def _join_if_asked(config) -> bool:
   return True
 
 
-def _fail(message: str) -> None:
-  print(f"\nERROR: {message}", file=sys.stderr, flush=True)
-  sys.exit(1)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  config = flags.FLAGS.config
+  config, workdir = flags.FLAGS.config, _WORKDIR.value
+  # What needs no device is checked before JAX is even imported.
+  try:
+    startup.check_fields(config, default.get_config())
+    startup.check_config(config)
+    startup.check_workdir(workdir)
+    if not _RESTART.value:
+      startup.check_resume(config, workdir)
+  except startup.StartupError as e:
+    _fail(str(e), 2)
   if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(
-        logging.WARNING
-    )  # Orbax logs every file it writes at INFO.
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO.
   import matplotlib
 
   matplotlib.use("Agg")  # The program's pictures are files only.
+  from train import distributed
+
   try:
     several = _join_if_asked(config)  # Before anything touches the devices.
   except distributed.DistributedError as e:
-    _fail(str(e))
+    _fail(str(e), 2)
   import jax
 
-  from train import config_checks
   from train import input_pipeline
   from train import train
 
   try:
-    train.train_and_evaluate(config, _WORKDIR.value)
-  except (
-      config_checks.ConfigError,
-      train.NonFiniteLossError,
-      input_pipeline.DataUnavailableError,
-  ) as e:
-    _fail(str(e))
+    train.train_and_evaluate(config, workdir, restart=_RESTART.value)
+  except (train.NonFiniteLossError, input_pipeline.DataUnavailableError) as e:
+    _fail(str(e), 1)
+  except startup.StartupError as e:  # The checks that need the devices.
+    _fail(str(e), 2)
   except jax.errors.JaxRuntimeError as e:
     if not several:
       raise
     _fail(
         f"process {jax.process_index()} of {jax.process_count()}: a "
         f"computation shared with the other processes failed ({e}). Another "
-        "process has probably stopped: read its log."
+        "process has probably stopped: read its log.",
+        1,
+    )
+  if jax.process_index() == 0 and config.dataset == "digits":
+    print(
+        "On a GPU or TPU, train CIFAR-10 or the paper's CIFAR-100 recipe "
+        "(TFDS downloads them on first use):\n"
+        "  .venv/bin/python -m train.main --config=train/configs/cifar10.py "
+        "--workdir=workdir/cifar10\n"
+        "  .venv/bin/python -m train.main "
+        "--config=train/configs/paper_cifar100.py --workdir=workdir/cifar100",
+        flush=True,
     )
 
 

@@ -32,6 +32,24 @@ def class_names(dataset: str, num_classes: int) -> tuple[str, ...]:
   return tuple(str(i) for i in range(num_classes))
 
 
+_MODES = {
+    "batch": "one draw for the whole batch",
+    "elem": "a draw for each example",
+    "pair": "a draw for each pair of examples",
+}
+
+
+def mixing_title(cutmix) -> str:
+  """What a run mixes, for the picture of its mixed batch (``config.cutmix``)."""
+  if cutmix.method == "none":
+    return "no mixing (cutmix.method='none'): the images as the step sees them"
+  return (
+      f"cutmix_jax.{cutmix.method}, mode={cutmix.mode!r} "
+      f"({_MODES.get(cutmix.mode, cutmix.mode)}); prob {cutmix.prob:g} in "
+      "training, 1 here"
+  )
+
+
 def outline_box(
     ax,
     box,
@@ -117,6 +135,7 @@ def plot_cutmix_samples(
     num_samples: int = 16,
     class_names: Sequence[str] | None = None,
     columns: int = 8,
+    title: str = "",
 ):
   """A grid of mixed images, each titled with its two classes and their weights.
 
@@ -132,6 +151,7 @@ def plot_cutmix_samples(
     num_samples: how many images to draw.
     class_names: names of the classes (default: indices).
     columns: images a row.
+    title: a first line above the grid (what was mixed, `mixing_title`).
 
   Returns:
     The matplotlib figure.
@@ -162,10 +182,12 @@ def plot_cutmix_samples(
     other = names[int(labels[int(np.asarray(params.partner)[i])])]
     ax.set_title(f"{own} {lam:.2f}\n{other} {1 - lam:.2f}", fontsize=8)
     if bool(np.asarray(params.is_cutmix)[i]):
-      outline_box(ax, np.asarray(params.box)[i])
+      boxes = np.asarray(params.box)  # [B, 4]; [4] if one box for all.
+      outline_box(ax, boxes[i] if boxes.ndim == 2 else boxes)
   fig.suptitle(
-      "mixed training images: own class and weight, partner's class and "
-      "weight (red: pasted box)",
+      (f"{title}\n" if title else "")
+      + "mixed training images: own class and weight, partner's class and "
+      "weight (red: each image's pasted box)",
       fontsize=9,
   )
   fig.tight_layout()

@@ -1,34 +1,26 @@
 """The jitted steps: train (augment, mix, one SGD step), evaluate, and sample.
 
-* `make_train_step(config, graphdef, mesh, ...)` -> ``step(state, metrics,
-  images, labels, aug_key, dropout_key) -> (state, metrics)``: ``images``
-  are ``uint8[B, H, W, C]`` sharded along the batch; the step augments,
-  mixes (with `cutmix_jax.per_shard`, so no image crosses devices),
-  normalises, takes one SGD step and adds the batch to ``metrics``.
-  ``config.cutmix.method = "none"`` gives the same step without mixing.
-* `make_eval_step(...)` -> ``eval(state, metrics, images, labels, mask) ->
-  metrics``, the padding of the last batch masked out.
-* `make_sample_fn(...)`: the step's augmentation and mixing alone, with the
-  `cutmix_jax.MixParams`, for pictures.
+* `mix_function(config, ...)`: ``config.cutmix`` as a `cutmix_jax` call; its
+  fields are the library's keywords, passed as they are.
+* `make_train_step(...)` -> ``step(state, metrics, images, labels, aug_key,
+  dropout_key) -> (state, metrics)``: ``images`` are ``uint8[B, H, W, C]``
+  sharded along the batch; the step augments, mixes with
+  `cutmix_jax.per_shard` (so no image crosses devices), normalises, takes one
+  SGD step and adds the batch to ``metrics``.
+* `make_eval_step(...)`, the padding of the last batch masked out;
+  `make_sample_fn(...)`, the step's augmentation and mixing alone, for the
+  picture of a mixed batch.
 
-``metrics`` is the state of an `nnx.MultiMetric` (`new_metrics`) that lives
-on the devices between log lines: mean ``loss`` (on the mixed labels in
-training) and ``accuracy`` (against the original labels).
-
-Why `jax.jit` over ``nnx.split`` state rather than `nnx.jit`: both compile the
-same program, but `nnx.jit` walks the module graph in Python on every call
-(see train/README.md for the measured step times), and the split form lets
-the step donate its state and be lowered for `cost_analysis()`.
-
-The mesh has JAX's default Explicit axis type (`jax.make_mesh`): the model
-has no sharding annotations, the batch arrives sharded ``P("data")`` and the
-parameters replicated ``P()``, so the only collective in the step is the
-all-reduce of gradients, batch-norm statistics and metrics.
-`cutmix_jax.per_shard` needs an Explicit-axes mesh (it calls `jax.reshard`).
+``metrics`` is the state of an `nnx.MultiMetric` that lives on the devices
+between log lines. The steps are `jax.jit` over ``nnx.split`` state rather
+than `nnx.jit`: the same program, without walking the module graph in Python
+on every call, and the step can donate its state.
 """
 
+import ast
 from collections.abc import Callable
 import functools
+import inspect
 
 from flax import nnx
 import jax
@@ -40,12 +32,15 @@ import ml_collections
 import numpy as np
 import optax
 
-from train import augmentation
-from train import mixing
+import cutmix_jax
+from train import startup
+
+# config.cutmix's fields that are the trainer's own, not library keywords.
+_TRAINER_FIELDS = ("method", "box", "feature_stage")
 
 
 def new_metrics() -> nnx.MultiMetric:
-  """The metrics of a window of train steps, or of an evaluation: mean loss, accuracy."""
+  """Mean loss and accuracy of a window of train steps, or of an evaluation."""
   return nnx.MultiMetric(
       loss=nnx.metrics.Average("loss"), accuracy=nnx.metrics.Accuracy()
   )
@@ -53,8 +48,8 @@ def new_metrics() -> nnx.MultiMetric:
 
 @functools.cache
 def _metrics_graphdef() -> nnx.GraphDef:
-  # Built on first use: creating metrics allocates arrays, which must wait
-  # until jax.distributed is initialised.
+  # Built on first use: metrics allocate arrays, which must wait until
+  # jax.distributed is initialised.
   return nnx.graphdef(new_metrics())
 
 
@@ -68,7 +63,7 @@ def _zero_metrics(mesh: Mesh) -> Callable[[], nnx.State]:
 
 
 def empty_metrics(mesh: Mesh) -> nnx.State:
-  """The state of `new_metrics`, replicated over ``mesh``, for a step to add to."""
+  """A zero metrics state, replicated over ``mesh``, for a step to add to."""
   return _zero_metrics(mesh)()
 
 
@@ -78,76 +73,158 @@ def compute_metrics(metrics: nnx.State) -> dict[str, float]:
   return {name: float(value) for name, value in values.items()}
 
 
-def _compute_dtype(config: ml_collections.ConfigDict):
+def box_rule(text: str | None):
+  """``"minmax(0.2, 0.8)"`` -> ``cutmix_jax.boxes.minmax(0.2, 0.8)``.
+
+  A rule is written as in Python, from `cutmix_jax.boxes`' constructors and
+  literals (rules nest: ``"on_patch_grid(16, rule=minmax(0.2, 0.8))"``).
+  The constructors check their own arguments.
+  """
+  if text is None:
+    return None
+  refusal = startup.StartupError(
+      "config.cutmix.box: expected a cutmix_jax.boxes rule such as "
+      f"'minmax(0.2, 0.8)' or 'gaussian_center(0.25)', got {text!r}."
+  )
+
+  def build(node):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+      constructor = getattr(cutmix_jax.boxes, node.func.id, None)
+      if not callable(constructor) or node.func.id.startswith("_"):
+        raise refusal
+      args = [build(a) for a in node.args]
+      kwargs = {k.arg: build(k.value) for k in node.keywords}
+      try:
+        return constructor(*args, **kwargs)
+      except (ValueError, TypeError) as e:  # The constructor's own words.
+        raise startup.StartupError(f"config.cutmix.box: {e}") from None
+    try:
+      return ast.literal_eval(node)
+    except ValueError:
+      raise refusal from None
+
+  try:
+    return build(ast.parse(text, mode="eval").body)
+  except SyntaxError:
+    raise refusal from None
+
+
+def _no_mixing(rng, images, labels, *, num_classes, label_smoothing=0.0):
+  """The baseline: the images as they are, the labels one-hot (smoothed)."""
+  del rng
+  targets = optax.smooth_labels(
+      jax.nn.one_hot(labels, num_classes), label_smoothing
+  )
+  return images, targets, None
+
+
+def mix_function(
+    config: ml_collections.ConfigDict,
+    *,
+    num_classes: int,
+    image_size: tuple[int, int],
+) -> Callable:
+  """The configured mixing of one batch (or one device's shard of it).
+
+  Returns:
+    ``mix(rng, x, labels) -> (mixed_x, soft_labels, MixParams or None)``;
+    ``x`` is the image batch, or for feature-level CutMix the activations
+    (the boxes are drawn at ``image_size`` and rescaled to them).
+  """
+  c = config.cutmix
+  if c.method == "none":
+    return functools.partial(
+        _no_mixing, num_classes=num_classes, label_smoothing=c.label_smoothing
+    )
+  function = getattr(cutmix_jax, c.method)
+  takes = inspect.signature(function).parameters
+  options = {
+      name: tuple(value) if isinstance(value, list) else value
+      for name, value in c.items()
+      if name in takes and name not in _TRAINER_FIELDS
+  }
+  if "box" in takes:
+    rule = box_rule(c.box)
+    if c.feature_stage is not None:
+      rule = cutmix_jax.boxes.at_resolution(tuple(image_size), rule)
+    options["box"] = rule
+  elif c.box is not None:
+    raise startup.StartupError(
+        f"config.cutmix.box: cutmix_jax.{c.method} draws no box: expected "
+        f"None, got {c.box!r}."
+    )
+  return cutmix_jax.with_params(
+      functools.partial(function, num_classes=num_classes, **options)
+  )
+
+
+def check_mixing(
+    config: ml_collections.ConfigDict,
+    *,
+    shard_batch: int,
+    image_shape: tuple[int, int, int] = (32, 32, 3),
+) -> None:
+  """Lets the library check ``config.cutmix`` on one device's shapes.
+
+  The mixing is traced on abstract inputs (`jax.eval_shape`: nothing runs).
+  A library error reaches the user as the library wrote it, after the
+  config field it names (the fields are the library's keywords).
+  """
+  num_classes = startup.NUM_CLASSES[config.dataset]
+  images = jax.ShapeDtypeStruct((shard_batch, *image_shape), jnp.uint8)
+  labels = jax.ShapeDtypeStruct((shard_batch,), jnp.int32)
+  try:
+    mix = mix_function(
+        config, num_classes=num_classes, image_size=image_shape[:2]
+    )
+    jax.eval_shape(lambda x, y: mix(jax.random.key(0), x, y), images, labels)
+  except (ValueError, TypeError) as e:
+    if isinstance(e, startup.StartupError):
+      raise
+    name = str(e).split(":", 1)[0]
+    field = f"cutmix.{name}" if name in config.cutmix else "cutmix"
+    raise startup.StartupError(f"config.{field}: {e}") from None
+
+
+def augment_on_device(
+    rng: jax.Array, images: jax.Array, *, pad: int = 4, flip: bool = True
+) -> jax.Array:
+  """Zero-pad by ``pad``, crop back at a random offset, flip half: per example.
+
+  torchvision's ``RandomCrop(32, padding=4)`` and ``RandomHorizontalFlip``
+  as two `take_along_axis` gathers (rows, then columns): static shapes, and
+  each example reads only itself, so it stays on its device.
+  """
+  b, h, w, _ = images.shape
+  key_y, key_x, key_f = jax.random.split(rng, 3)
+  dy = jax.random.randint(key_y, (b,), 0, 2 * pad + 1)
+  dx = jax.random.randint(key_x, (b,), 0, 2 * pad + 1)
+  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  rows = (dy[:, None] + jnp.arange(h)[None])[:, :, None, None]
+  cols = dx[:, None] + jnp.arange(w)[None]
+  if flip:
+    mirror = jax.random.bernoulli(key_f, 0.5, (b,))
+    cols = jnp.where(mirror[:, None], cols[:, ::-1], cols)
+  out = jnp.take_along_axis(padded, rows, axis=1)
+  return jnp.take_along_axis(out, cols[:, None, :, None], axis=2)
+
+
+def normalize(images: jax.Array, mean, std, dtype=jnp.float32) -> jax.Array:
+  """``(x - mean) / std`` per channel, from uint8 to ``dtype``."""
+  mean = jnp.asarray(mean, jnp.float32)
+  std = jnp.asarray(std, jnp.float32)
+  return ((images.astype(jnp.float32) - mean) / std).astype(dtype)
+
+
+def _dtype(config):
   return jnp.bfloat16 if config.half_precision else jnp.float32
 
 
-def make_step_body(
-    config: ml_collections.ConfigDict,
-    mesh: Mesh,
-    *,
-    num_classes: int,
-    mean,
-    std,
-    image_size: tuple[int, int],
-) -> Callable:
-  """The train step on live NNX objects, to be wrapped by a jit.
-
-  Returns:
-    ``body(model, optimizer, metrics, images, labels, aug_key, dropout_key)``,
-    which updates its first three arguments in place. `make_train_step` jits
-    it over split state; ``nnx.jit(body)`` is the same step the NNX way.
-  """
-  mean = np.asarray(mean, np.float32)
-  std = np.asarray(std, np.float32)
-  mix = mixing.make_mix_fn(
-      config, mesh, num_classes=num_classes, input_size=image_size
-  )
-  stage = config.cutmix.feature_stage
-  augment = config.augment.on == "device"
-  dtype = _compute_dtype(config)
-
-  def body(model, optimizer, metrics, images, labels, aug_key, dropout_key):
-    count = optimizer.step[...]
-    # A fresh, reproducible draw every step, from keys that never change.
-    crop_key, mix_key = jax.random.split(jax.random.fold_in(aug_key, count))
-    step_dropout_key = jax.random.fold_in(dropout_key, count)
-    if augment:
-      images = augmentation.augment_on_device(
-          crop_key, images, pad=config.augment.pad, flip=config.augment.flip
-      )
-    targets = None
-    if stage is None:
-      images, targets, _ = mix(mix_key, images, labels)
-    x = augmentation.normalize(images, mean, std, dtype)
-
-    def loss_fn(model):
-      hook, mixed_targets = None, []
-      if stage is not None:
-
-        def hook(features):
-          features, soft, _ = mix(mix_key, features, labels)
-          mixed_targets.append(soft)
-          return features
-
-      logits = model(
-          x,
-          rngs=nnx.Rngs(dropout=step_dropout_key),
-          feature_hook=hook,
-          hook_stage=stage,
-      )
-      soft = mixed_targets[0] if mixed_targets else targets
-      losses = optax.softmax_cross_entropy(logits, soft)
-      return losses.mean(), (losses, logits)
-
-    model.train()
-    (_, (losses, logits)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(
-        model
-    )
-    optimizer.update(model, grads)
-    metrics.update(loss=losses, logits=logits, labels=labels)
-
-  return body
+def _sharded_mix(config, mesh, *, num_classes, image_size):
+  mix = mix_function(config, num_classes=num_classes, image_size=image_size)
+  if config.cutmix.method == "none":
+    return mix
+  return cutmix_jax.per_shard(mix, mesh)
 
 
 def make_train_step(
@@ -160,38 +237,57 @@ def make_train_step(
     std,
     image_size: tuple[int, int] = (32, 32),
 ) -> Callable:
-  """The jitted train step for a configuration.
+  """The jitted train step; it donates ``state`` and ``metrics``.
 
-  Args:
-    config: the run's configuration (augmentation, mixing, precision).
-    graphdef: from `train_state.create_train_state`.
-    mesh: the device mesh.
-    num_classes: ``K``.
-    mean: ``float[C]`` per-channel mean in [0, 255] (the data's).
-    std: ``float[C]`` per-channel standard deviation.
-    image_size: ``(H, W)`` of the images.
-
-  Returns:
-    ``step(state, metrics, images, labels, aug_key, dropout_key) -> (state,
-    metrics)``, a `jax.jit` function that donates ``state``. ``images`` are
-    ``uint8[B, H, W, C]`` and ``labels`` ``int32[B]``, both sharded
-    ``P("data")``; ``metrics`` is a metrics state (`empty_metrics`) to which
-    the batch is added. ``step.lower(...).compile().cost_analysis()`` gives
-    XLA's counts.
+  ``step.lower(...).compile().cost_analysis()`` gives XLA's counts.
   """
-  body = make_step_body(
-      config,
-      mesh,
-      num_classes=num_classes,
-      mean=mean,
-      std=std,
-      image_size=image_size,
+  mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+  mix = _sharded_mix(
+      config, mesh, num_classes=num_classes, image_size=image_size
   )
+  stage = config.cutmix.feature_stage
+  augment = config.augment.on == "device"
 
   def step(state, metrics, images, labels, aug_key, dropout_key):
     model, optimizer = nnx.merge(graphdef, state)
     window = nnx.merge(_metrics_graphdef(), metrics)
-    body(model, optimizer, window, images, labels, aug_key, dropout_key)
+    count = optimizer.step[...]
+    # A fresh, reproducible draw every step, from keys that never change.
+    crop_key, mix_key = jax.random.split(jax.random.fold_in(aug_key, count))
+    if augment:
+      images = augment_on_device(
+          crop_key, images, pad=config.augment.pad, flip=config.augment.flip
+      )
+    targets = None
+    if stage is None:
+      images, targets, _ = mix(mix_key, images, labels)
+    x = normalize(images, mean, std, _dtype(config))
+
+    def loss_fn(model):
+      hook, mixed_targets = None, []
+      if stage is not None:
+
+        def hook(features):
+          features, soft, _ = mix(mix_key, features, labels)
+          mixed_targets.append(soft)
+          return features
+
+      logits = model(
+          x,
+          rngs=nnx.Rngs(dropout=jax.random.fold_in(dropout_key, count)),
+          feature_hook=hook,
+          hook_stage=stage,
+      )
+      soft = mixed_targets[0] if mixed_targets else targets
+      losses = optax.softmax_cross_entropy(logits, soft)
+      return losses.mean(), (losses, logits)
+
+    model.train()
+    (_, (losses, logits)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(
+        model
+    )
+    optimizer.update(model, grads)
+    window.update(loss=losses, logits=logits, labels=labels)
     return nnx.state((model, optimizer)), nnx.state(window)
 
   return jax.jit(step, donate_argnums=(0, 1))
@@ -202,17 +298,15 @@ def make_eval_step(
 ) -> Callable:
   """``eval(state, metrics, images, labels, mask) -> metrics``.
 
-  ``mask`` is True for real examples and False for the padding of the last
-  batch, which then counts for nothing.
+  ``mask`` is False for the padding of the last batch, which counts for
+  nothing.
   """
-  mean = np.asarray(mean, np.float32)
-  std = np.asarray(std, np.float32)
-  dtype = _compute_dtype(config)
+  mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
 
   def eval_step(state, metrics, images, labels, mask):
     model, _ = nnx.merge(graphdef, state)
     model.eval()
-    logits = model(augmentation.normalize(images, mean, std, dtype))
+    logits = model(normalize(images, mean, std, _dtype(config)))
     losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     totals = nnx.merge(_metrics_graphdef(), metrics)
     totals.update(loss=losses, logits=logits, labels=labels, mask=mask)
@@ -227,29 +321,25 @@ def make_sample_fn(
     *,
     num_classes: int,
     image_size: tuple[int, int] = (32, 32),
-    prob: float | None = None,
 ) -> Callable:
-  """``sample(rng, images, labels) -> (mixed uint8 images, soft labels, MixParams)``.
+  """``sample(rng, images, labels) -> (mixed images, soft labels, MixParams)``.
 
-  The step's augmentation and input-level mixing, for pictures. For
-  feature-level CutMix it shows the boxes at the input resolution, before
-  they are rescaled to the feature map. With ``method="none"`` the params
-  are `None`. ``prob`` replaces ``config.cutmix.prob`` (the run's picture
-  uses 1.0, so that it shows a mixed batch even when the coin would not).
+  The step's augmentation and mixing, with ``prob`` 1 so that the picture
+  shows mixed images even when the step's coin would not; feature-level
+  CutMix is shown at the input resolution. With ``method="none"`` the params
+  are None.
   """
-  sample_config = ml_collections.ConfigDict(config.to_dict())
-  sample_config.cutmix.feature_stage = None
-  if prob is not None:
-    sample_config.cutmix.prob = prob
-  mix = mixing.make_mix_fn(
-      sample_config, mesh, num_classes=num_classes, input_size=image_size
+  shown = ml_collections.ConfigDict(config.to_dict())
+  shown.cutmix.feature_stage = None
+  shown.cutmix.prob = 1.0
+  mix = _sharded_mix(
+      shown, mesh, num_classes=num_classes, image_size=image_size
   )
-  augment = config.augment.on == "device"
 
   def sample(rng, images, labels):
     crop_key, mix_key = jax.random.split(rng)
-    if augment:
-      images = augmentation.augment_on_device(
+    if config.augment.on == "device":
+      images = augment_on_device(
           crop_key, images, pad=config.augment.pad, flip=config.augment.flip
       )
     return mix(mix_key, images, labels)
@@ -260,12 +350,9 @@ def make_sample_fn(
 @jax.jit
 def all_finite(tree) -> jax.Array:
   """Whether every float in ``tree`` is finite (the NaN guard before a save)."""
-  return jnp.all(
-      jnp.array(
-          [
-              jnp.all(jnp.isfinite(x))
-              for x in jax.tree.leaves(tree)
-              if jnp.issubdtype(x.dtype, jnp.inexact)
-          ]
-      )
-  )
+  leaves = [
+      jnp.all(jnp.isfinite(x))
+      for x in jax.tree.leaves(tree)
+      if jnp.issubdtype(x.dtype, jnp.inexact)
+  ]
+  return jnp.all(jnp.array(leaves))

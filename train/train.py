@@ -1,11 +1,11 @@
 """Training and evaluation: `train_and_evaluate(config, workdir)`, the loop.
 
 The loop reads top to bottom; its parts live in modules named for what they
-do: `config_checks` (a bad field stops the run by name), `input_pipeline`
-(this process's share of the data), `train_state` (keys, model, optimizer,
-schedule), `steps` (the jitted train, eval and sample steps, with CutMix
-from `mixing`), `checkpointing` (orbax) and `metric_writers` (metrics.jsonl
-and TensorBoard).
+do: `startup` (what stops a run before it starts), `input_pipeline` (this
+process's share of the data), `train_state` (keys, model, optimizer,
+schedule), `steps` (the jitted train, eval and sample steps, with the
+library's mixing), `checkpointing` (orbax) and `metric_writers`
+(metrics.jsonl and TensorBoard).
 
 Every process runs the same loop on a ``("data",)`` mesh over all devices
 (`jax.make_mesh`): each hands over its rows of the global batch
@@ -15,7 +15,9 @@ uninterrupted one: nothing random lives in the state (see
 `train_state.named_keys`) and the data order depends on the step only.
 """
 
+import glob
 import os
+import shutil
 import time
 from typing import Any
 
@@ -26,12 +28,11 @@ from jax.sharding import PartitionSpec as P
 import ml_collections
 import numpy as np
 
-from train import augmentation
 from train import checkpointing
-from train import config_checks
 from train import distributed
 from train import input_pipeline
 from train import metric_writers
+from train import startup
 from train import steps
 from train import train_state
 
@@ -62,7 +63,7 @@ def _host_batches(
         data, order_seed, step, local_batch, steps_per_epoch
     )
     if config.augment.on == "host":
-      images = augmentation.crop_and_flip_host(
+      images = input_pipeline.crop_and_flip_host(
           images,
           (aug_seed, step, jax.process_index()),
           pad=config.augment.pad,
@@ -105,7 +106,6 @@ def _plot_mixed_batch(config, workdir, sharding, data, keys, first_batch):
       sharding.mesh,
       num_classes=data.num_classes,
       image_size=data.train_images.shape[1:3],
-      prob=1.0,
   )
   images, labels = _put_batch(sharding, *first_batch)
   mixed, _, params = sample(keys["augment"], images, labels)
@@ -120,6 +120,7 @@ def _plot_mixed_batch(config, workdir, sharding, data, keys, first_batch):
         params,
         num_samples=config.num_plot_samples,
         class_names=plots.class_names(config.dataset, data.num_classes),
+        title=plots.mixing_title(config.cutmix),
     )
 
 
@@ -144,58 +145,92 @@ def _stop_if_not_finite(
   )
 
 
+def check_run(
+    config: ml_collections.ConfigDict, workdir: str, *, restart: bool = False
+) -> None:
+  """Every start-up check (`startup`, and the library's on the mixing).
+
+  Raises:
+    startup.StartupError: naming what to change; nothing has been written.
+  """
+  startup.check_config(config)
+  startup.check_batch_split(config, jax.device_count(), jax.process_count())
+  steps.check_mixing(
+      config, shard_batch=config.batch_size // jax.device_count()
+  )
+  startup.check_workdir(workdir)
+  if not restart:
+    startup.check_resume(config, workdir)
+
+
+def _start_over(workdir: str) -> None:
+  """Removes what an earlier run wrote into ``workdir`` (``--restart``)."""
+  names = list(startup.RUN_FILES) + [startup.RECORD]
+  for path in [os.path.join(workdir, n) for n in names] + glob.glob(
+      os.path.join(workdir, "events.out.tfevents.*")
+  ):
+    if os.path.isdir(path):
+      shutil.rmtree(path)
+    elif os.path.exists(path):
+      os.remove(path)
+
+
 def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    data: input_pipeline.Data | None = None,
+    restart: bool = False,
 ) -> dict[str, Any]:
   """Trains and evaluates, resuming from ``workdir`` if it holds a checkpoint.
 
-  Writes ``workdir/metrics.jsonl`` and TensorBoard event files, checkpoints
-  under ``workdir/checkpoints``, and ``workdir/curves.png`` and
-  ``workdir/cutmix_samples.png``.
+  Writes ``workdir/config.json`` (the config the run started with; a resume
+  with another meaning is refused), ``workdir/metrics.jsonl`` and
+  TensorBoard event files, checkpoints under ``workdir/checkpoints``, and
+  ``workdir/curves.png`` and ``workdir/cutmix_samples.png``.
 
   Args:
     config: the run's configuration.
     workdir: where to write (shared by all processes); running again with the
       same workdir resumes.
+    data: the data to train on (default: ``config.dataset``, loaded here); a
+      program in experiments/ passes its own, a subset for one.
+    restart: remove what an earlier run wrote into ``workdir`` and start over.
 
   Returns:
     The final test metrics: ``{"step", "epoch", "split", "loss", "accuracy"}``.
 
   Raises:
-    config_checks.ConfigError: a bad configuration value (before anything runs).
+    startup.StartupError: the run cannot start as asked (before anything runs).
     input_pipeline.DataUnavailableError: the data set cannot be loaded.
     NonFiniteLossError: the loss stopped being finite; the last checkpoint
       written before it is kept.
   """
   num_processes, is_main = jax.process_count(), jax.process_index() == 0
-  config_checks.validate_config(config, jax.device_count(), num_processes)
-  os.makedirs(workdir, exist_ok=True)
-  mesh = jax.make_mesh((jax.device_count(),), ("data",))
-  batch_sharding = NamedSharding(mesh, P("data"))
-  keys = train_state.named_keys(config.seed)
-
-  data = input_pipeline.load(
-      config.dataset,
-      data_dir=config.data_dir,
-      manual_dir=config.tfds_manual_dir,
-      train_fraction=config.train_fraction,
-      train_subset_seed=config.train_subset_seed,
-  )
+  check_run(config, workdir, restart=restart)
+  if data is None:
+    data = input_pipeline.load(
+        config.dataset,
+        data_dir=config.data_dir,
+        manual_dir=config.tfds_manual_dir,
+    )
   distributed.wait_for_every_process("train: data loaded")
-  # The library checks the mixing again on the data's own image shape.
-  config_checks.check_mixing(
-      config,
-      shard_batch=config.batch_size // jax.device_count(),
-      image_shape=data.train_images.shape[1:],
-      num_classes=data.num_classes,
-  )
   local_batch = config.batch_size // num_processes
   spe = input_pipeline.steps_per_epoch(data, local_batch, num_processes)
   if spe == 0:
-    raise config_checks.ConfigError(
+    raise startup.StartupError(
         f"config.batch_size: expected at most the training set size "
         f"{data.train_size}, got {config.batch_size}."
     )
+  if is_main:
+    if restart:
+      _start_over(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    startup.record_config(config, workdir)
+  distributed.wait_for_every_process("train: workdir ready")
+  mesh = jax.make_mesh((jax.device_count(),), ("data",))
+  batch_sharding = NamedSharding(mesh, P("data"))
+  keys = train_state.named_keys(config.seed)
   num_steps = train_state.num_train_steps(config, spe)
 
   schedule = train_state.learning_rate_schedule(config, spe, num_steps)
@@ -267,6 +302,21 @@ def train_and_evaluate(
   )
   if config.augment.on == "host":
     batches = input_pipeline.prefetch(batches)
+
+  def evaluate_at(step, state):
+    return dict(
+        step=step,
+        epoch=round(step / spe, 4),
+        split="test",
+        **evaluate(
+            eval_step,
+            state,
+            data,
+            local_batch=config.eval_batch_size // num_processes,
+            sharding=batch_sharding,
+        ),
+    )
+
   metrics = steps.empty_metrics(mesh)
   logged_step, logged_time = start, time.perf_counter()
   test_metrics = None
@@ -323,18 +373,7 @@ def train_and_evaluate(
           and (step // spe) % config.eval_every_epochs == 0
           or step == num_steps
       ):
-        test_metrics = dict(
-            step=step,
-            epoch=epoch,
-            split="test",
-            **evaluate(
-                eval_step,
-                state,
-                data,
-                local_batch=config.eval_batch_size // num_processes,
-                sharding=batch_sharding,
-            ),
-        )
+        test_metrics = evaluate_at(step, state)
         writer.write(**test_metrics)
         if is_main:
           bar.write(
@@ -346,21 +385,8 @@ def train_and_evaluate(
     writer.close()
     manager.wait_until_finished()
 
-  if (
-      test_metrics is None
-  ):  # Nothing left to train: the run had already finished.
-    test_metrics = dict(
-        step=step,
-        epoch=round(step / spe, 4),
-        split="test",
-        **evaluate(
-            eval_step,
-            state,
-            data,
-            local_batch=config.eval_batch_size // num_processes,
-            sharding=batch_sharding,
-        ),
-    )
+  if test_metrics is None:  # Nothing left to train: it had finished.
+    test_metrics = evaluate_at(step, state)
   if is_main:
     from train import plots
 

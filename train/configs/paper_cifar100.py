@@ -9,28 +9,21 @@ probability 0.5. The paper reports top-1 error 16.45% without CutMix and
 
 import ml_collections
 
-from train.configs import default
+from train.configs import cifar10
 
 
 def get_config() -> ml_collections.ConfigDict:
   """The paper's preset."""
-  config = default.get_config()
+  config = cifar10.get_config()
   config.dataset = "cifar100"
   config.model.name = "pyramidnet"
   config.model.depth = 200
   config.model.width = 240
   config.batch_size = 64
-  config.eval_batch_size = 512
   config.num_epochs = 300
   config.optimizer.learning_rate = 0.25
-  config.optimizer.momentum = 0.9
-  config.optimizer.nesterov = True
   config.optimizer.weight_decay = 1e-4
   config.optimizer.schedule = "step"
   config.optimizer.decay_epochs = (150, 225)
-  config.optimizer.decay_factor = 0.1
-  config.cutmix.method = "cutmix"
-  config.cutmix.alpha = 1.0
-  config.cutmix.prob = 0.5
   config.checkpoint_every_steps = 5000
   return config

@@ -1,18 +1,21 @@
 """Does mixing help? The trainer over methods and seeds, then paired statistics.
 
-``python -m train.study --config=train/configs/digits_low_data.py
---methods=none,cutmix,mixup --seeds=0-19 --workdir=DIR`` (``make study``) runs
-`train.train.train_and_evaluate` once for every (seed, method), one run at a
-time, seed by seed, each in ``DIR/runs/<method>-seed<seed>/`` with
-``config.seed`` set to the seed and ``config.cutmix.method`` to the method;
-everything else, the training subset included, is the config's, so the runs
-of one seed differ only in the mixing (same initialisation, same batches).
-Any config field can be overridden as with ``train.main``
+``.venv/bin/python -m experiments.low_data.main --methods=none,cutmix,mixup
+--seeds=0-19 --workdir=DIR`` (``make study``; the config defaults to
+experiments/low_data/config.py) runs `train.train.train_and_evaluate` once
+for every (seed, method), one run at a time, seed by seed, each in
+``DIR/runs/<method>-seed<seed>/`` with ``config.seed`` set to the seed,
+``config.cutmix.method`` to the method and ``config.cutmix.alpha`` to the
+method's ``config.alphas``; everything else, the training subset
+(`experiments.low_data.data`) included, is the config's, so the runs of one
+seed differ only in the mixing (same initialisation, same batches). Any
+config field can be overridden as with ``train.main``
 (``--config.num_epochs=100``).
 
 It is resumable: a finished run (its ``result.json`` exists) is not redone,
 an interrupted one resumes from its latest checkpoint, and a run directory
 made with another configuration stops the study with the fields that differ.
+A bad argument stops it at start-up with one ``ERROR:`` line (status 2).
 A run's own output goes to its ``train.log``; the terminal shows one bar over
 the runs. At the end it writes
 
@@ -20,7 +23,7 @@ the runs. At the end it writes
   and a paired t-test (`train.study_report`), the command, machine and date;
 * ``DIR/study.png``: every seed's accuracies and the test curves;
 * ``DIR/cam.png``: class activation maps of the first seed's baseline and
-  CutMix models (`train.cam`), when both methods are in the study, and in
+  CutMix models (`experiments.low_data.cam`), when both methods are in the study, and in
   ``study.md`` the CAMs' region agreement on mixed images for every run.
 """
 
@@ -28,6 +31,7 @@ from collections.abc import Sequence
 import datetime
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -39,13 +43,15 @@ import ml_collections
 from ml_collections import config_flags
 import numpy as np
 
-from train import study_runs
+from experiments.low_data import data as low_data
+from experiments.low_data import runs
+from train import startup
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def define_flags() -> None:
-  """The command line's flags; only `python -m train.study` defines them.
+  """The command line's flags; only ``python -m`` of this module defines them.
 
   (Defined at import, they would clash with `train.main`'s ``--config`` and
   ``--workdir`` in any process that imports both, a test session for one.)
@@ -63,15 +69,14 @@ def define_flags() -> None:
   )
   config_flags.DEFINE_config_file(
       "config",
-      None,
-      "A train/configs/*.py file, then --config.FIELD=VALUE overrides.",
+      "experiments/low_data/config.py",
+      "The study's config file, then --config.FIELD=VALUE overrides.",
       lock_config=True,
   )
-  flags.mark_flags_as_required(["config", "workdir"])
+  flags.mark_flags_as_required(["workdir"])
 
 
-# Raised for a bad --seeds or --methods too.
-StudyError = study_runs.StudyError
+StudyError = startup.StartupError  # A bad argument: one line, status 2.
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -80,14 +85,19 @@ def parse_seeds(text: str) -> list[int]:
   Raises:
     StudyError: naming ``--seeds`` for anything else, or a repeated seed.
   """
+  parts = [part.strip() for part in text.split(",")]
   seeds = []
-  try:
-    for part in text.split(","):
-      first, _, last = part.strip().partition("-")
-      seeds += range(int(first), int(last or first) + 1)
-  except ValueError:
-    seeds = []
-  if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+  for part in parts:
+    match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+    if match is None:
+      seeds = []
+      break
+    first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+    if last < first:
+      seeds = []
+      break
+    seeds += range(first, last + 1)
+  if not seeds or len(set(seeds)) != len(seeds):
     raise StudyError(
         f"--seeds: expected distinct non-negative seeds such as '0-9', "
         f"'0,3,5' or '0-4,9', got {text!r}."
@@ -163,6 +173,7 @@ def machine_description() -> str:
 
 def cam_agreements(
     base: ml_collections.ConfigDict,
+    data,
     workdir: str,
     methods: Sequence[str],
     seeds: Sequence[int],
@@ -178,17 +189,9 @@ def cam_agreements(
   """
   import jax
 
-  from train import cam
-  from train import input_pipeline
+  from experiments.low_data import cam
   from train import plots
 
-  data = input_pipeline.load(
-      base.dataset,
-      data_dir=base.data_dir,
-      manual_dir=base.tfds_manual_dir,
-      train_fraction=base.train_fraction,
-      train_subset_seed=base.train_subset_seed,
-  )
   rng = jax.random.key(2019)  # One draw of mixes, the same for every model.
   mixed, params = cam.mix_for_display(
       rng, data.test_images, data.test_labels, num_classes=data.num_classes
@@ -196,8 +199,8 @@ def cam_agreements(
 
   def restore(method, seed):
     return cam.restore_model(
-        study_runs.run_config(base, method, seed),
-        study_runs.run_dir(workdir, method, seed),
+        runs.run_config(base, method, seed),
+        runs.run_dir(workdir, method, seed),
         num_classes=data.num_classes,
         in_channels=data.train_images.shape[-1],
     )
@@ -251,8 +254,8 @@ def report_header(c: ml_collections.ConfigDict, command: str = "") -> list[str]:
       f"- Recipe: {c.model.name}-{c.model.depth} width {c.model.width}, batch "
       f"{c.batch_size}, {c.optimizer.schedule} learning rate "
       f"{c.optimizer.learning_rate:g}, {c.num_epochs} epochs, crop padding "
-      f"{c.augment.pad}, flip {c.augment.flip}; CutMix alpha {c.cutmix.alpha:g}, "
-      f"MixUp alpha {c.cutmix.mixup_alpha:g}, both with prob {c.cutmix.prob:g}."
+      f"{c.augment.pad}, flip {c.augment.flip}; CutMix alpha "
+      f"{c.alphas.cutmix:g}, MixUp alpha {c.alphas.mixup:g}, both with prob {c.cutmix.prob:g}."
   )
   lines.append(
       f"- Data: {c.dataset}, a stratified {c.train_fraction:g} of the training split "
@@ -264,6 +267,21 @@ def report_header(c: ml_collections.ConfigDict, command: str = "") -> list[str]:
       "standard deviation over seeds; p-values: two-sided (sign test: ties dropped)."
   )
   return lines
+
+
+def check_study(
+    base: ml_collections.ConfigDict, plan: Sequence[tuple[str, int]], workdir
+) -> None:
+  """Every check that needs no device, of every run, before any run starts."""
+  try:
+    low_data.check_fraction(base.train_fraction)
+  except ValueError as e:
+    raise StudyError(str(e)) from None
+  startup.check_workdir(workdir)
+  for method, seed in plan:
+    config = runs.run_config(base, method, seed)
+    startup.check_config(config)
+    runs.check_run_dir(config, runs.run_dir(workdir, method, seed))
 
 
 def run_study(
@@ -289,26 +307,31 @@ def run_study(
     ``{method: {seed: final test accuracy in %}}``.
 
   Raises:
-    StudyError: a run directory holds another configuration.
-    config_checks.ConfigError: a bad configuration value, before anything
-      runs.
+    StudyError: a bad configuration value, or a run directory that holds
+      another configuration (before anything runs).
   """
-  import jax
   from tqdm import auto as tqdm
 
-  from train import config_checks
-  from train import study_report
+  from experiments.low_data import report
+  from train import input_pipeline
+  from train import train
 
   invocation_start = time.perf_counter()
   plan = [(m, s) for s in seeds for m in methods]
-  for method, seed in plan:  # Every bad value stops the study before any run.
-    config_checks.validate_config(
-        study_runs.run_config(base, method, seed), jax.device_count()
+  check_study(base, plan, workdir)
+  for method, seed in plan:  # The library's checks, before any run.
+    train.check_run(
+        runs.run_config(base, method, seed), runs.run_dir(workdir, method, seed)
     )
+  data = low_data.subset(
+      input_pipeline.load(
+          base.dataset, data_dir=base.data_dir, manual_dir=base.tfds_manual_dir
+      ),
+      base.train_fraction,
+      base.train_subset_seed,
+  )
   done = sum(
-      os.path.exists(
-          os.path.join(study_runs.run_dir(workdir, m, s), "result.json")
-      )
+      os.path.exists(os.path.join(runs.run_dir(workdir, m, s), "result.json"))
       for m, s in plan
   )
   results = {}
@@ -316,11 +339,11 @@ def run_study(
       total=len(plan), initial=done, unit="run", dynamic_ncols=True
   ) as bar:
     for method, seed in plan:
-      directory = study_runs.run_dir(workdir, method, seed)
+      directory = runs.run_dir(workdir, method, seed)
       finished = os.path.exists(os.path.join(directory, "result.json"))
       bar.set_description(f"{method} seed {seed}")
-      results[method, seed] = study_runs.run_once(
-          study_runs.run_config(base, method, seed), directory
+      results[method, seed] = runs.run_once(
+          runs.run_config(base, method, seed), directory, data
       )
       if not finished:
         bar.update(1)
@@ -329,19 +352,16 @@ def run_study(
       m: {s: results[m, s]["accuracy"] for s in seeds} for m in methods
   }
   curves = {
-      m: {
-          s: study_runs.test_curve(study_runs.run_dir(workdir, m, s))
-          for s in seeds
-      }
+      m: {s: runs.accuracy_curve(runs.run_dir(workdir, m, s)) for s in seeds}
       for m in methods
   }
 
   footer = []
   if cam:
     agreements, reference = cam_agreements(
-        base, workdir, methods, seeds, os.path.join(workdir, "cam.png")
+        base, data, workdir, methods, seeds, os.path.join(workdir, "cam.png")
     )
-    footer += study_report.cam_table(agreements, reference)
+    footer += report.cam_table(agreements, reference)
   train_seconds = sum(r["seconds"] for r in results.values())
   footer += [
       "",
@@ -352,12 +372,10 @@ def run_study(
       ),
   ]
   header = report_header(base, command)
-  report = study_report.markdown_report(
-      accuracies, header=header, footer=footer
-  )
+  text = report.markdown_report(accuracies, header=header, footer=footer)
   with open(os.path.join(workdir, "study.md"), "w") as f:
-    f.write(report)
-  study_report.plot_study(
+    f.write(text)
+  report.plot_study(
       os.path.join(workdir, "study.png"),
       accuracies,
       curves,
@@ -371,20 +389,24 @@ def run_study(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  workdir, base = flags.FLAGS.workdir, flags.FLAGS.config
+  try:  # Before JAX is imported or anything is written.
+    seeds = parse_seeds(flags.FLAGS.seeds)
+    methods = parse_methods(flags.FLAGS.methods)
+    check_study(base, [(m, s) for s in seeds for m in methods], workdir)
+  except StudyError as e:
+    print(f"ERROR: {e}", file=sys.stderr, flush=True)
+    sys.exit(2)
   if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(
-        logging.WARNING
-    )  # Orbax logs every file it writes at INFO.
+    logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO.
   import matplotlib
 
   matplotlib.use("Agg")  # The program's pictures are files only.
   import jax
 
-  from train import config_checks
   from train import input_pipeline
   from train import train
 
-  workdir = flags.FLAGS.workdir
   if jax.config.jax_compilation_cache_dir is None:
     # The runs of one method compile the same programs; later runs and a
     # resumed study read them from disk. The cache changes no numbers.
@@ -392,24 +414,21 @@ def main(argv):
         "jax_compilation_cache_dir", os.path.join(workdir, "jax_cache")
     )
   try:
-    seeds = parse_seeds(flags.FLAGS.seeds)
-    methods = parse_methods(flags.FLAGS.methods)
     os.makedirs(workdir, exist_ok=True)
     run_study(
-        flags.FLAGS.config,
+        base,
         methods,
         seeds,
         workdir,
-        command="python -m train.study " + " ".join(sys.argv[1:]),
+        command=".venv/bin/python -m experiments.low_data.main "
+        + " ".join(sys.argv[1:]),
         cam=flags.FLAGS.cam,
     )
-  except (
-      StudyError,
-      config_checks.ConfigError,
-      train.NonFiniteLossError,
-      input_pipeline.DataUnavailableError,
-  ) as e:
-    print(f"\nERROR: {e}", file=sys.stderr, flush=True)
+  except StudyError as e:  # The checks that need the devices.
+    print(f"ERROR: {e}", file=sys.stderr, flush=True)
+    sys.exit(2)
+  except (train.NonFiniteLossError, input_pipeline.DataUnavailableError) as e:
+    print(f"ERROR: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
   with open(os.path.join(workdir, "study.md")) as f:
     print(f.read(), flush=True)

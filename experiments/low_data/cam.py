@@ -28,17 +28,17 @@ import jax
 import jax.numpy as jnp
 
 # No backend is chosen here, so that a notebook's inline backend shows the
-# figure; the study's command line writes files with Agg (train.study_report).
+# figure; the study's command line writes files with Agg (experiments.low_data.main).
 import matplotlib.pyplot as plt
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
 import cutmix_jax
-from train import augmentation
 from train import checkpointing
 from train import models
 from train import plots
+from train import steps
 from train import train_state
 
 
@@ -138,9 +138,7 @@ def maps_and_probabilities(
     padded = np.concatenate(
         [chunk, np.zeros((size - len(chunk),) + chunk.shape[1:], chunk.dtype)]
     )
-    m, p = _maps_and_probabilities(
-        model, augmentation.normalize(padded, mean, std)
-    )
+    m, p = _maps_and_probabilities(model, steps.normalize(padded, mean, std))
     maps.append(np.asarray(m)[: len(chunk)])
     probabilities.append(np.asarray(p)[: len(chunk)])
   return np.concatenate(maps), np.concatenate(probabilities)
@@ -158,7 +156,7 @@ def mix_for_display(
     rng: jax.Array, images: np.ndarray, labels: np.ndarray, *, num_classes: int
 ) -> tuple[np.ndarray, cutmix_jax.MixParams]:
   """CutMix as in training (alpha 1), a box for every example (``mode="elem"``)."""
-  mixed, _, params = cutmix_jax.cutmix(
+  mixed, _, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
       rng,
       jnp.asarray(images),
       jnp.asarray(labels),
@@ -166,7 +164,6 @@ def mix_for_display(
       num_classes=num_classes,
       mode="elem",
       prob=1.0,
-      return_params=True,
   )
   return np.asarray(mixed), jax.tree.map(np.asarray, params)
 

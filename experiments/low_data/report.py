@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import dataclasses
 import math
 
-# No backend is chosen here (as in train.plots): `python -m train.study`
+# No backend is chosen here (as in train.plots): the study (main.py)
 # chooses Agg, and a notebook keeps its inline backend.
 import matplotlib.pyplot as plt
 import numpy as np

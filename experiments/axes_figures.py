@@ -3,8 +3,8 @@
 Each function mixes a small synthetic batch with `cutmix_jax.cutmix`, draws
 the result with the pasted region outlined (read from the returned
 `MixParams`), writes a PNG if given a path, and returns the figure, so the
-Colab notebook shows the same pictures inline. ``python -m
-train.axes_figures --out DIR`` writes all of them (the README's copies live
+Colab notebook shows the same pictures inline. ``.venv/bin/python -m
+experiments.axes_figures --out DIR`` writes all of them (the README's copies live
 in ``docs/images``).
 """
 
@@ -53,14 +53,13 @@ def _visible_draw(images, axes, *, lo=0.25, hi=0.6, **kwargs):
   """Mixes a batch of 2 with the first key whose box covers ``[lo, hi]``."""
   labels = jnp.arange(images.shape[0])
   for seed in range(_MAX_SEEDS):
-    out, soft, params = cutmix_jax.cutmix(
+    out, soft, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
         jax.random.key(seed),
         images,
         labels,
         num_classes=images.shape[0],
         mode="pair",
         axes=axes,
-        return_params=True,
         **kwargs,
     )
     if lo <= 1 - float(params.lam[0]) <= hi:
@@ -159,10 +158,10 @@ def plot_spectrogram_cutmix(path: str | None = None):
 
 
 def plot_patch_grid(path: str | None = None, patch: int = 16, size: int = 224):
-  """A ViT input mixed with and without ``patch_size``, the token grid drawn.
+  """A ViT input mixed with and without `cutmix_jax.boxes.on_patch_grid`.
 
   Without alignment the box cuts tokens in half (their content comes from two
-  images); with ``patch_size`` every token comes whole from one image.
+  images); on the patch grid every token comes whole from one image.
   """
   y, x = np.mgrid[0:size, 0:size] / size
   a = np.stack([0.9 * x, 0.3 + 0 * x, 0.9 * (1 - x)], -1)
@@ -173,7 +172,10 @@ def plot_patch_grid(path: str | None = None, patch: int = 16, size: int = 224):
       axs,
       (
           ("box drawn per pixel", {}),
-          (f"patch_size={patch}", dict(patch_size=patch)),
+          (
+              f"box=on_patch_grid({patch})",
+              dict(box=cutmix_jax.boxes.on_patch_grid(patch)),
+          ),
       ),
   ):
     out, soft, params = _visible_draw(images, (1, 2), **kwargs)

@@ -1,4 +1,4 @@
-"""Tests of the evidence study: the training subset, CAMs, statistics, the program.
+"""Tests of experiments/low_data: the training subset, CAMs, statistics, the program.
 
 No accuracy is asserted anywhere: the study is a benchmark (`make study`).
 The end-to-end test runs the study in this process on a tiny setting (a
@@ -17,12 +17,14 @@ import numpy as np
 import pytest
 
 import cutmix_jax
-from train import cam
+from experiments.low_data import cam
+from experiments.low_data import config as low_data_config
+from experiments.low_data import data as low_data
+from experiments.low_data import main as study
+from experiments.low_data import report as study_report
 from train import input_pipeline
-from train import study
-from train import study_report
 from train import train_state
-from train.configs import digits_low_data
+import train_helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,7 +39,7 @@ def _rows(images: np.ndarray) -> set[bytes]:
 
 def test_stratified_subset_keeps_each_class_in_proportion():
   labels = np.repeat(np.arange(3), [50, 30, 20])
-  kept = input_pipeline.stratified_subset(labels, 10, seed=0)
+  kept = low_data.stratified_subset(labels, 10, seed=0)
   assert len(kept) == len(set(kept)) == 10
   np.testing.assert_array_equal(
       np.bincount(labels[kept], minlength=3), [5, 3, 2]
@@ -45,144 +47,56 @@ def test_stratified_subset_keeps_each_class_in_proportion():
   assert np.all(np.diff(kept) > 0)
 
 
-def test_digits_subset_is_stratified_deterministic_and_its_own_statistics():
-  full = input_pipeline.load("digits")
-  data = input_pipeline.load("digits", train_fraction=0.05, train_subset_seed=0)
+@pytest.fixture(scope="module")
+def digits():
+  return input_pipeline.load("digits", process_index=0, process_count=1)
+
+
+def test_digits_subset_is_stratified_deterministic_and_its_own_statistics(
+    digits,
+):
+  data = low_data.subset(digits, 0.05, 0)
   assert data.train_size == len(data.train_labels) == 71  # floor(0.05 * 1437)
   counts = np.bincount(data.train_labels, minlength=10)
-  share = (
-      71 * np.bincount(full.train_labels, minlength=10) / len(full.train_labels)
-  )
+  share = 71 * np.bincount(digits.train_labels, minlength=10) / 1437
   assert np.all(np.abs(counts - share) < 1), (counts, share)
-  again = input_pipeline.load(
-      "digits", train_fraction=0.05, train_subset_seed=0
-  )
+  again = low_data.subset(digits, 0.05, 0)
   np.testing.assert_array_equal(again.train_images, data.train_images)
   np.testing.assert_array_equal(again.train_labels, data.train_labels)
-  other = input_pipeline.load(
-      "digits", train_fraction=0.05, train_subset_seed=1
-  )
+  other = low_data.subset(digits, 0.05, 1)
   assert _rows(other.train_images) != _rows(data.train_images)
   # Normalisation from the kept images, not the whole split.
   pixels = data.train_images.reshape(-1, 3).astype(np.float64)
   np.testing.assert_allclose(data.mean, pixels.mean(0), rtol=1e-5)
   np.testing.assert_allclose(data.std, pixels.std(0), rtol=1e-5)
-  assert not np.allclose(data.mean, full.mean, rtol=1e-3)
+  assert not np.allclose(data.mean, digits.mean, rtol=1e-3)
 
 
-def test_subset_comes_from_the_training_split_and_the_test_split_stays_whole():
-  full = input_pipeline.load("digits")
-  data = input_pipeline.load("digits", train_fraction=0.2, train_subset_seed=3)
-  np.testing.assert_array_equal(data.test_images, full.test_images)
-  np.testing.assert_array_equal(data.test_labels, full.test_labels)
-  assert data.test_size == full.test_size == 360
+def test_subset_comes_from_the_training_split_and_the_test_split_stays_whole(
+    digits,
+):
+  data = low_data.subset(digits, 0.2, 3)
+  np.testing.assert_array_equal(data.test_images, digits.test_images)
+  assert data.test_size == digits.test_size == 360
   kept = _rows(data.train_images)
   assert len(kept) == len(data.train_images)
-  assert kept <= _rows(full.train_images)
-  assert not kept & _rows(full.test_images)
-  # Each kept image keeps its label.
+  assert kept <= _rows(digits.train_images)
+  assert not kept & _rows(digits.test_images)
   label_of = {
-      x.tobytes(): y for x, y in zip(full.train_images, full.train_labels)
+      x.tobytes(): y for x, y in zip(digits.train_images, digits.train_labels)
   }
   assert all(
       label_of[x.tobytes()] == y
       for x, y in zip(data.train_images, data.train_labels)
   )
-
-
-def test_digits_subset_is_shared_disjointly_between_processes():
-  whole = input_pipeline.load("digits", train_fraction=0.1, train_subset_seed=2)
-  shares = [
-      input_pipeline.load(
-          "digits",
-          train_fraction=0.1,
-          train_subset_seed=2,
-          process_index=i,
-          process_count=2,
-      )
-      for i in range(2)
-  ]
-  a, b = (_rows(s.train_images) for s in shares)
-  assert a and b and not a & b
-  assert a | b == _rows(whole.train_images)
-  assert all(s.train_size == whole.train_size for s in shares)
-
-
-def _fake_cifar(num_train=240, num_test=40):
-  """CIFAR-shaped TFDS data whose images are all different, honouring host splits.
-
-  TFDS's own mock ignores `tfds.split_for_jax_process`; this one gives each
-  process its contiguous share, as TFDS does.
-  """
-  import tensorflow as tf
-
-  rng = np.random.default_rng(0)
-  splits = {
-      name: (
-          rng.integers(0, 256, (n, 32, 32, 3), np.uint8),
-          (np.arange(n) * 7 % 10).astype(np.int64),
-      )
-      for name, n in (("train", num_train), ("test", num_test))
-  }
-
-  def as_dataset(self, split, decoders=None, read_config=None, **kwargs):
-    del self, decoders, read_config, kwargs
-    images, labels = splits[split.split]
-    share = np.array_split(np.arange(len(labels)), split.count)[split.index]
-    return tf.data.Dataset.from_tensor_slices(
-        {"image": images[share], "label": labels[share]}
-    )
-
-  return splits, as_dataset
-
-
-def test_cifar_subset_is_taken_within_each_process_share(monkeypatch):
-  tfds = pytest.importorskip("tensorflow_datasets")
-  monkeypatch.setattr(
-      input_pipeline, "_download_host_reachable", lambda *a, **k: True
-  )
-  splits, as_dataset = _fake_cifar()
-  with tfds.testing.mock_data(as_dataset_fn=as_dataset):
-    shares = [
-        input_pipeline.load("cifar10", process_index=i, process_count=2)
-        for i in range(2)
-    ]
-    subsets = [
-        input_pipeline.load(
-            "cifar10",
-            process_index=i,
-            process_count=2,
-            train_fraction=0.25,
-            train_subset_seed=5,
-        )
-        for i in range(2)
-    ]
-    again = input_pipeline.load(
-        "cifar10",
-        process_index=1,
-        process_count=2,
-        train_fraction=0.25,
-        train_subset_seed=5,
-    )
-  np.testing.assert_array_equal(again.train_images, subsets[1].train_images)
-  for share, subset in zip(shares, subsets):
-    assert (
-        len(subset.train_labels) == 30
-    )  # floor(0.25 * 240 / 2), equal on each host
-    assert subset.train_size == 60
-    assert _rows(subset.train_images) <= _rows(share.train_images)
-    np.testing.assert_array_equal(
-        np.bincount(subset.train_labels, minlength=10), 3
-    )
-    np.testing.assert_array_equal(subset.test_images, share.test_images)
-  assert not _rows(subsets[0].train_images) & _rows(subsets[1].train_images)
-  assert not _rows(subsets[0].train_images) & _rows(splits["test"][0])
+  whole = low_data.subset(digits, 1.0, 0)
+  np.testing.assert_array_equal(whole.train_images, digits.train_images)
 
 
 @pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5, 0.001])
-def test_bad_train_fraction_names_the_field(fraction):
+def test_bad_train_fraction_names_the_field(digits, fraction):
   with pytest.raises(ValueError, match="config.train_fraction: expected"):
-    input_pipeline.load("digits", train_fraction=fraction)
+    low_data.subset(digits, fraction, 0)
 
 
 # --------------------------------------------------------------------------
@@ -190,7 +104,7 @@ def test_bad_train_fraction_names_the_field(fraction):
 
 
 def test_cam_spatial_mean_plus_bias_is_the_logit():
-  config = digits_low_data.get_config()  # The study's model, narrower.
+  config = low_data_config.get_config()  # The study's model, narrower.
   config.model.width = 4
   model = train_state.create_model(config, 10, jax.random.key(0))
   model.eval()
@@ -268,7 +182,7 @@ def test_paired_comparison_counts_and_tests():
 def test_parse_seeds_and_methods():
   assert study.parse_seeds("0-4,9") == [0, 1, 2, 3, 4, 9]
   assert study.parse_seeds("3") == [3]
-  for bad in ("", "a", "4-2", "1,1", "-1"):
+  for bad in ("", "a", "4-2", "1,1", "-1", "0-", "0,4-2"):
     with pytest.raises(study.StudyError, match="--seeds: expected"):
       study.parse_seeds(bad)
   assert study.parse_methods("cutmix,none,mixup") == ["none", "cutmix", "mixup"]
@@ -281,26 +195,40 @@ def test_importing_the_study_leaves_the_command_line_flags_to_train_main():
 
   from train import main  # noqa: F401  (defines the flags)
 
-  # train.main defines --config and --workdir; train.study, imported, none.
+  # train.main defines --config and --workdir; the study, imported, none.
   assert "workdir" in flags.FLAGS and "methods" not in flags.FLAGS
 
 
-def test_command_line_names_a_bad_argument():
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "flag,words",
+    [
+        ("--seeds=0-", "--seeds: expected"),
+        ("--seeds=x", "--seeds: expected"),
+        ("--config.train_fraction=0", "config.train_fraction: expected"),
+        ("--config.train_fraction=2", "config.train_fraction: expected"),
+    ],
+)
+def test_command_line_refuses_a_bad_argument_in_one_line(tmp_path, flag, words):
+  workdir = tmp_path / "study"
   result = subprocess.run(
       [
           sys.executable,
           "-m",
-          "train.study",
-          "--config=train/configs/digits_low_data.py",
-          "--seeds=x",
-          "--workdir=/nonexistent/never-written",
+          "experiments.low_data.main",
+          flag,
+          f"--workdir={workdir}",
       ],
       cwd=ROOT,
+      env=train_helpers.child_env(tmp_path / "jax_cache"),
       capture_output=True,
       text=True,
-      timeout=300,
+      timeout=100,
   )
-  assert result.returncode == 1 and "--seeds: expected" in result.stderr
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+  assert result.stderr.startswith("ERROR: ") and words in result.stderr
+  assert not workdir.exists()
 
 
 # --------------------------------------------------------------------------
@@ -308,7 +236,7 @@ def test_command_line_names_a_bad_argument():
 
 
 def _tiny_base():
-  config = digits_low_data.get_config()
+  config = low_data_config.get_config()
   config.model.width = 4
   config.batch_size = 16
   config.num_epochs = (
@@ -385,9 +313,7 @@ def test_study_writes_its_report_and_resumes_without_redoing_runs(
   # The same directory with another configuration stops before training.
   changed = _tiny_base()
   changed.num_epochs = 3
-  with pytest.raises(
-      study.StudyError, match="config.num_epochs: 2 there, 3 now"
-  ):
+  with pytest.raises(study.StudyError, match="config.num_epochs 2 -> 3"):
     study.run_study(changed, methods, seeds, workdir, cam=False)
 
 
