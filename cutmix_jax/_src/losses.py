@@ -4,15 +4,16 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from cutmix_jax._src import arguments
 from cutmix_jax._src import mixing
-from cutmix_jax._src import params as params_lib
-from cutmix_jax._src import validation
+from cutmix_jax._src import sampling
+from cutmix_jax._src import sharding
 
 
 def mixed_cross_entropy(
     logits: ArrayLike,
     labels: ArrayLike,
-    params: params_lib.MixParams,
+    params: sampling.MixParams,
     *,
     label_smoothing: ArrayLike = 0.0,
 ) -> jax.Array:
@@ -30,7 +31,7 @@ def mixed_cross_entropy(
   Args:
     logits: ``float[B, K]``.
     labels: ``int[B]`` class indices, the batch's own (not mixed) labels.
-    params: the `MixParams` the images were mixed with (``return_params``).
+    params: the `MixParams` the images were mixed with (`with_params`).
     label_smoothing: ``eps`` in ``[0, 1)``.
 
   Returns:
@@ -38,51 +39,46 @@ def mixed_cross_entropy(
     caller reduces them.
 
   Raises:
-    ValueError, TypeError: for shapes or dtypes that do not fit.
+    TypeError: for logits that are not float, or labels that are not integer.
+    ValueError: for shapes that do not fit, or known labels out of range.
 
   Examples:
     >>> import jax, jax.numpy as jnp, optax
     >>> import cutmix_jax
     >>> images, labels = jnp.zeros((4, 8, 8, 3)), jnp.arange(4)
-    >>> mixed, soft, params = cutmix_jax.cutmix(
-    ...     jax.random.key(0), images, labels, num_classes=4, return_params=True)
+    >>> mixed, soft, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
+    ...     jax.random.key(0), images, labels, num_classes=4)
     >>> logits = jax.random.normal(jax.random.key(1), (4, 4))
     >>> loss = cutmix_jax.mixed_cross_entropy(logits, labels, params)
     >>> bool(jnp.allclose(loss, optax.softmax_cross_entropy(logits, soft)))
     True
   """
-  shape = validation.check_batch(
-      logits, arg="logits", min_rank=2, allow_bool=False
+  logits = arguments.check("logits", logits)
+  labels = arguments.check(
+      "labels", labels, rule="class_indices", logits_shape=logits.shape
   )
-  logits = jnp.asarray(logits)
-  if len(shape) != 2 or not jnp.issubdtype(logits.dtype, jnp.floating):
-    raise TypeError(
-        f"logits: expected float[batch, num_classes], got {validation.describe(logits)}."
-    )
-  labels = jnp.asarray(labels)
-  if not jnp.issubdtype(labels.dtype, jnp.integer):
-    raise TypeError(
-        f"labels: expected integer class indices, got {labels.dtype}; for soft "
-        "labels use optax.softmax_cross_entropy(logits, cutmix_jax.mix_labels(...))."
-    )
-  validation.check_labels(labels, shape[0], shape[1])
-  validation.check_same_batch(
-      shape, params.partner.shape[0], arg="logits", against="params"
-  )
-  eps = validation.check_label_smoothing(label_smoothing)
+  params = arguments.check("params", params, batch=logits.shape[0])
+  eps = arguments.check("label_smoothing", label_smoothing)
   log_probs = jax.nn.log_softmax(
       logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
   )
-  partner = mixing.shard_like_batch(params.partner, labels)
+  num_classes = logits.shape[1]
 
   def loss_for(target):
-    loss = -jnp.take_along_axis(log_probs, target[:, None], axis=-1)[:, 0]
-    if validation.is_traced(eps) or eps != 0:
+    picked = jnp.take_along_axis(
+        log_probs, jnp.clip(target, 0, num_classes - 1)[:, None], axis=-1
+    )
+    loss = -picked[:, 0]
+    if arguments.is_traced(eps) or eps != 0:
       eps_ = jnp.asarray(eps, log_probs.dtype)
       loss = (1 - eps_) * loss - eps_ * log_probs.mean(axis=-1)
-    return loss
+    # A label out of range is no class: its loss is NaN, never another's.
+    return jnp.where((target >= 0) & (target < num_classes), loss, jnp.nan)
 
+  partner, weight = sharding.shard_like_batch(
+      (params.partner, params.lam), labels
+  )
   own = loss_for(labels)
-  other = loss_for(mixing.take_partners(labels, partner))
-  weight = mixing.shard_like_batch(params.lam.astype(own.dtype), own)
+  other = loss_for(sharding.take_partners(labels, partner))
+  weight = sharding.shard_like_batch(weight.astype(own.dtype), own)
   return mixing.interpolate(own, other, weight)

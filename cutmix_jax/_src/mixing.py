@@ -1,147 +1,39 @@
-"""Applying drawn parameters to pixels: paste (CutMix) and blend (MixUp).
+"""Applying drawn parameters: paste (CutMix), blend (MixUp), and mix labels.
 
-Both are selects in the end: an example that is not applied (or whose
-weight is exactly 1) is its own input, bitwise, whatever the partner holds
-(inf, NaN, -0.0); a weight of exactly 0 gives the partner's values bitwise.
+Everything ends in a select: a row that is not applied is its own input,
+bitwise, whatever its partner holds (inf, NaN, -0.0), and a weight of
+exactly 0 gives the partner's values bitwise.
 """
 
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.typing import ArrayLike
 import numpy as np
 
-from cutmix_jax._src import box_options
-from cutmix_jax._src import masks
-from cutmix_jax._src import params as params_lib
-from cutmix_jax._src import validation
+from cutmix_jax._src import arguments
+from cutmix_jax._src import boxes
+from cutmix_jax._src import sampling
+from cutmix_jax._src import sharding
 
 
-def _batch_sharding(x: jax.Array):
-  """The sharding of ``x`` if its batch axis is sharded over explicit mesh axes."""
-  sharding = getattr(jax.typeof(x), "sharding", None)
-  spec = getattr(sharding, "spec", None)
-  if spec is None or len(spec) == 0 or spec[0] is None:
-    return None
-  return sharding
-
-
-def shard_like_batch(values, batch: jax.Array):
-  """Lays out per-example arrays along ``batch``'s explicitly sharded axis.
-
-  On an explicit-axes mesh (`jax.set_mesh` with `jax.make_mesh`'s default)
-  an elementwise select needs its operands sharded alike; the parameters are
-  drawn replicated, so they are resharded to the batch's first axis (a local
-  slice, no communication). Elsewhere this returns ``values`` unchanged.
-  """
-  sharding = _batch_sharding(batch)
-  if sharding is None:
-    return values
-
-  def reshard(x):
-    spec = P(sharding.spec[0], *([None] * (x.ndim - 1)))
-    return jax.sharding.reshard(x, NamedSharding(sharding.mesh, spec))
-
-  return jax.tree.map(reshard, values)
-
-
-def take_partners(x: jax.Array, partner: jax.Array) -> jax.Array:
-  """``x[partner]``, keeping the batch's sharding on explicit-axes meshes.
-
-  The partners of a shard may live on other devices, so XLA then moves them:
-  use `per_shard` to keep mixing local.
-  """
-  sharding = _batch_sharding(x)
-  if sharding is not None:
-    return x.at[partner].get(out_sharding=sharding)
-  return x[partner]
-
-
-def interpolate(
-    own: jax.Array,
-    other: jax.Array,
-    weight: jax.Array,
-    mixed: jax.Array | None = None,
-) -> jax.Array:
-  """``weight * own + (1 - weight) * other``, exact at the ends.
-
-  A weight of 1 selects ``own`` and a weight of 0 selects ``other``, so an
-  unmixed row never sees its partner's values (an inf there would give NaN).
-  ``mixed`` replaces the blend when the caller computed it another way.
-  """
+def interpolate(own, other, weight, mixed=None) -> jax.Array:
+  """``weight * own + (1 - weight) * other``, exact at the ends."""
   if mixed is None:
     mixed = weight * own + (1 - weight) * other
   return jnp.where(weight == 1, own, jnp.where(weight == 0, other, mixed))
 
 
-def _params_for(
-    images: jax.Array, params: params_lib.MixParams, arg: str
-) -> params_lib.MixParams:
-  if not isinstance(params, params_lib.MixParams):
-    raise TypeError(
-        f"params: expected cutmix_jax.MixParams, got {type(params)}."
-    )
-  batch = params.partner.shape[0]
-  validation.check_same_batch(images.shape, batch, arg=arg, against="params")
-  return shard_like_batch(params, images)
-
-
-def cut_and_paste(
-    images: jax.typing.ArrayLike,
-    params: params_lib.MixParams,
-    *,
-    axes: int | Sequence[int] | None = None,
-    spatial_axes: Sequence[int] | None = None,
-) -> jax.Array:
-  """Pastes each example's box from its partner: CutMix on pixels, a pure select.
-
-  No arithmetic touches the pixels, so any dtype (uint8, bfloat16, float32,
-  bool or integer segmentation masks) comes out unchanged in dtype and every
-  value comes from the example or its partner; rows whose box is empty come
-  out bitwise unchanged. Works on any array whose cut axes match the boxes:
-  NHWC images, NCHW (``axes=(2, 3)``), masks ``(B, H, W)``, video
-  ``(B, T, H, W, C)`` (``axes=(2, 3)``, ``(1,)`` or ``(1, 2, 3)``),
-  spectrograms ``(B, T, F)`` (``axes=(1,)``).
-
-  Args:
-    images: the batch, ``[B, ...]``.
-    params: `MixParams` for a batch of ``B``, with ``int32[B, 2k]`` boxes for
-      ``k`` cut axes drawn for these axes' sizes (use `rescale_boxes` for
-      other resolutions).
-    axes: the ``k`` axes the boxes cut; ``(1, 2)`` (NHWC) by default.
-    spatial_axes: the name of ``axes`` before 0.2, same meaning.
-
-  Returns:
-    An array of the shape and dtype of ``images``.
-
-  Raises:
-    ValueError, TypeError: for a rank, axes, dtype or batch that do not fit.
-
-  Examples:
-    >>> import jax.numpy as jnp
-    >>> import cutmix_jax
-    >>> images = jnp.stack([jnp.zeros((4, 4), jnp.uint8), jnp.ones((4, 4), jnp.uint8)])
-    >>> params = cutmix_jax.MixParams(
-    ...     box=jnp.array([[0, 0, 2, 2], [0, 0, 0, 0]]), lam=jnp.array([0.75, 1.0]),
-    ...     partner=jnp.array([1, 1]), applied=jnp.array([True, False]),
-    ...     is_cutmix=jnp.array([True, True]))
-    >>> cutmix_jax.cut_and_paste(images, params)[0].tolist()
-    [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
-  """
-  shape = validation.check_batch(images, min_rank=2)
-  images = jnp.asarray(images)
-  axes = box_options.resolve_axes(axes, spatial_axes, len(shape))
-  params = _params_for(images, params, "images")
-  if params.box.shape[-1] != 2 * len(axes):
-    raise ValueError(
-        f"params: boxes of shape {params.box.shape} do not fit the {len(axes)} "
-        f"cut axes {axes} (expected (batch, {2 * len(axes)}))."
-    )
-  size = tuple(shape[a] for a in axes)
-  mask = masks.broadcast_box_mask(params.box, len(shape), axes, size)
-  return jnp.where(mask, take_partners(images, params.partner), images)
+def paste(images: jax.Array, params, axes: Sequence[int]) -> jax.Array:
+  """Each applied row takes its box from its partner; a pure select."""
+  params = sharding.shard_like_batch(params, images)
+  size = tuple(images.shape[a] for a in axes)
+  inside = boxes.mask(params.box, images.ndim, axes, size)
+  inside = inside & params.applied.reshape((-1,) + (1,) * (images.ndim - 1))
+  return jnp.where(
+      inside, sharding.take_partners(images, params.partner), images
+  )
 
 
 def _blend_dtype(dtype):
@@ -165,43 +57,141 @@ def _integer_bounds(dtype, compute):
   return bounds
 
 
-def _blend_values(images: jax.Array, params: params_lib.MixParams) -> jax.Array:
+def blend_rows(images: jax.Array, params) -> jax.Array:
+  """MixUp of every applied row by ``params.lam``, cast back to the dtype."""
+  params = sharding.shard_like_batch(params, images)
   compute = _blend_dtype(images.dtype)
-  weight = params.lam.astype(compute).reshape((-1,) + (1,) * (images.ndim - 1))
-  partners = take_partners(images, params.partner)
+  shape = (-1,) + (1,) * (images.ndim - 1)
+  weight = params.lam.astype(compute).reshape(shape)
+  partners = sharding.take_partners(images, params.partner)
   mixed = weight * images.astype(compute) + (1 - weight) * partners.astype(
       compute
   )
   if jnp.issubdtype(images.dtype, jnp.integer):
     lo, hi = _integer_bounds(images.dtype, compute)
     mixed = jnp.clip(jnp.round(mixed), lo, hi)
-  mixed = mixed.astype(images.dtype)
-  # The select runs in the input dtype, so the ends are bitwise.
-  weight = jnp.where(params.applied, params.lam, 1.0).reshape(weight.shape)
+  # A blend of two equal values is that value, even where the compute dtype
+  # cannot hold it (uint32's largest in float32).
+  mixed = jnp.where(images == partners, images, mixed.astype(images.dtype))
+  weight = jnp.where(params.applied, params.lam, 1.0).reshape(shape)
   return interpolate(images, partners, weight, mixed)
 
 
-def blend(
-    images: jax.typing.ArrayLike, params: params_lib.MixParams
-) -> jax.Array:
-  """MixUp on pixels: ``lam * own + (1 - lam) * partner's``.
+def mix_both(images: jax.Array, params, axes: Sequence[int]) -> jax.Array:
+  """Pastes the CutMix rows and blends the others, in one program."""
+  is_cut = params.is_cutmix.reshape((-1,) + (1,) * (images.ndim - 1))
+  return jnp.where(
+      is_cut, paste(images, params, axes), blend_rows(images, params)
+  )
 
-  Computed in float32 (float64 for 32- and 64-bit integers when x64 is on)
-  and cast back to the input dtype; integer images are rounded to the nearest
-  integer, then clipped to the dtype's range. Rows that are not applied, or
-  whose ``lam`` is 1, come out bitwise unchanged; a ``lam`` of 0 gives the
-  partner's values bitwise.
+
+def soft(labels: jax.Array, num_classes: int, label_smoothing) -> jax.Array:
+  """``float32[B, K]`` (smoothed) labels; an integer out of range gives NaN."""
+  if jnp.issubdtype(labels.dtype, jnp.integer):
+    out = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
+    valid = (labels >= 0) & (labels < num_classes)
+    out = jnp.where(valid[:, None], out, jnp.nan)
+  else:
+    out = labels.astype(jnp.promote_types(labels.dtype, jnp.float32))
+  if not arguments.is_traced(label_smoothing) and label_smoothing == 0:
+    return out
+  eps = jnp.asarray(label_smoothing, out.dtype)
+  return out * (1 - eps) + eps / num_classes
+
+
+def mix_soft(soft_labels: jax.Array, params) -> jax.Array:
+  """``lam * own + (1 - lam) * partner's`` rows; a weight of 1 keeps its own."""
+  weight, partner = sharding.shard_like_batch(
+      (params.lam, params.partner), soft_labels
+  )
+  partners = sharding.take_partners(soft_labels, partner)
+  return interpolate(soft_labels, partners, weight[:, None])
+
+
+def label_rule(params, label_mode: str) -> jax.Array:
+  """The weights of the paper's label rules, from the area weights in ``lam``.
+
+  ``"area"``: the paper's, ``1 -`` the pasted fraction. ``"larger_area"``:
+  the one-hot ablation, weight 1 for the label of the larger area (a tie
+  keeps the example's own). ``"complete"``: 0.5 / 0.5 for every pasted row.
+  MixUp rows and rows not applied keep theirs.
+  """
+  if label_mode == "area":
+    return params.lam
+  pasted = params.applied & params.is_cutmix
+  if label_mode == "larger_area":
+    ruled = jnp.where(params.lam >= 0.5, 1.0, 0.0)
+  else:
+    ruled = jnp.full_like(params.lam, 0.5)
+  return jnp.where(pasted, ruled, params.lam).astype(jnp.float32)
+
+
+def cut_and_paste(
+    images: ArrayLike,
+    params: sampling.MixParams,
+    *,
+    axes: int | Sequence[int] | None = None,
+) -> jax.Array:
+  """Pastes each applied example's box from its partner: CutMix as a pure select.
+
+  No arithmetic touches the values, so any dtype (uint8, bfloat16, float32,
+  integer or bool segmentation masks) is kept and every value comes from the
+  example or its partner. Rows whose ``applied`` is False come out bitwise
+  unchanged, whatever box they carry. Works on any array whose cut axes
+  match the boxes: NHWC images, NCHW (``axes=(2, 3)``), masks ``(B, H, W)``,
+  video ``(B, T, H, W, C)``, spectrograms ``(B, T, F)`` (``axes=(1,)``).
 
   Args:
-    images: ``[B, ...]`` any layout; the blend does not care where H and W are.
+    images: the batch, ``[B, ...]``.
+    params: `MixParams` for a batch of ``B`` with ``int[B, 2k]`` boxes for the
+      ``k`` cut axes.
+    axes: the ``k`` axes the boxes cut; ``(1, 2)`` (NHWC) by default.
+
+  Returns:
+    An array of the shape and dtype of ``images``.
+
+  Raises:
+    TypeError, ValueError: for images, axes or params that do not fit.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import cutmix_jax
+    >>> images = jnp.stack([jnp.zeros((4, 4, 1), jnp.uint8),
+    ...                     jnp.ones((4, 4, 1), jnp.uint8)])
+    >>> params = cutmix_jax.MixParams(
+    ...     box=jnp.array([[0, 0, 2, 2], [0, 0, 0, 0]]), lam=jnp.array([0.75, 1.0]),
+    ...     partner=jnp.array([1, 1]), applied=jnp.array([True, False]),
+    ...     is_cutmix=jnp.array([True, True]))
+    >>> cutmix_jax.cut_and_paste(images, params)[0, ..., 0].tolist()
+    [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+  """
+  images = arguments.check("images", images)
+  axes = arguments.check("axes", axes, shape=images.shape)
+  params = arguments.check(
+      "params", params, batch=images.shape[0], num_axes=len(axes)
+  )
+  return paste(images, params, axes)
+
+
+def blend(images: ArrayLike, params: sampling.MixParams) -> jax.Array:
+  """MixUp on values: ``lam * own + (1 - lam) * partner's`` for applied rows.
+
+  Computed in float32 (float64 for 32- and 64-bit integers when x64 is on)
+  and cast back; integers are rounded to the nearest, then clipped to the
+  dtype's range. Rows not applied, or whose ``lam`` is 1, come out bitwise
+  unchanged; a ``lam`` of 0 gives the partner's values bitwise, and two
+  equal values blend to that value in every dtype.
+
+  Args:
+    images: ``[B, ...]``, any layout and numeric dtype.
     params: `MixParams` for a batch of ``B``; ``params.lam`` is the weight.
 
   Returns:
     An array of the shape and dtype of ``images``.
 
   Raises:
-    TypeError: for bool or non-numeric images.
-    ValueError: for a batch that does not match ``params``.
+    TypeError: for bool or non-numeric images, or params of the wrong type.
+    ValueError: for params that do not fit the batch.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -214,39 +204,54 @@ def blend(
     >>> cutmix_jax.blend(images, params).ravel().tolist()
     [150, 200]
   """
-  validation.check_batch(images, allow_bool=False)
-  images = jnp.asarray(images)
-  return _blend_values(images, _params_for(images, params, "images"))
+  images = arguments.check("images", images, allow_bool=False)
+  params = arguments.check("params", params, batch=images.shape[0])
+  return blend_rows(images, params)
 
 
-def mix_images(
-    images: jax.typing.ArrayLike,
-    params: params_lib.MixParams,
+def mix_labels(
+    labels: ArrayLike,
+    params: sampling.MixParams,
     *,
-    axes: int | Sequence[int] | None = None,
-    spatial_axes: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    label_smoothing: ArrayLike = 0.0,
 ) -> jax.Array:
-  """Applies parameters that may mix both ways: paste where ``is_cutmix``, else blend.
+  """Mixes labels with drawn parameters: ``lam * own + (1 - lam) * partner's``.
 
-  This is what `mixup_or_cutmix` uses. Both results are computed and one is
-  selected per example, so a single compiled program serves every draw.
+  Labels are smoothed first (timm's order: ``eps / K`` to every class and
+  ``1 - eps`` more to the true one, as `optax.smooth_labels`), then mixed
+  with the weights in ``params.lam``. A row whose weight is 1 is its own
+  smoothed label, bitwise. An integer label outside ``[0, K)`` that is only
+  known at run time gives a row of NaN, never another class.
 
   Args:
-    images: the batch, as for `cut_and_paste`; not bool (MixUp blends).
+    labels: ``int[B]`` class indices (needs ``num_classes``), or
+      ``float[B, K]`` one-hot or soft labels.
     params: `MixParams` for a batch of ``B``.
-    axes: the axes the boxes cut, as for `cut_and_paste`.
-    spatial_axes: the name of ``axes`` before 0.2.
+    num_classes: ``K``, for integer labels (static).
+    label_smoothing: ``eps`` in ``[0, 1)``.
 
   Returns:
-    An array of the shape and dtype of ``images``.
+    ``float32[B, K]`` soft labels whose rows sum to 1 when the inputs do.
 
   Raises:
-    ValueError, TypeError: as `cut_and_paste` and `blend`.
+    TypeError, ValueError: for labels that do not fit the batch or
+      ``num_classes``, or known labels out of range.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import cutmix_jax
+    >>> params = cutmix_jax.MixParams(
+    ...     box=jnp.array([[0, 0, 2, 2], [0, 0, 0, 0]]), lam=jnp.array([0.75, 1.0]),
+    ...     partner=jnp.array([1, 1]), applied=jnp.array([True, False]),
+    ...     is_cutmix=jnp.array([True, True]))
+    >>> cutmix_jax.mix_labels(jnp.array([0, 2]), params, num_classes=3).tolist()
+    [[0.75, 0.0, 0.25], [0.0, 0.0, 1.0]]
   """
-  validation.check_batch(images, min_rank=2, allow_bool=False)
-  images = jnp.asarray(images)
-  pasted = cut_and_paste(images, params, axes=axes, spatial_axes=spatial_axes)
-  params = _params_for(images, params, "images")
-  blended = _blend_values(images, params)
-  is_cut = params.is_cutmix.reshape((-1,) + (1,) * (images.ndim - 1))
-  return jnp.where(is_cut, pasted, blended)
+  num_classes = arguments.check("num_classes", num_classes)
+  labels, num_classes = arguments.check(
+      "labels", labels, batch=None, num_classes=num_classes
+  )
+  params = arguments.check("params", params, batch=labels.shape[0])
+  eps = arguments.check("label_smoothing", label_smoothing)
+  return mix_soft(soft(labels, num_classes, eps), params)

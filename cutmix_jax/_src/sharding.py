@@ -1,4 +1,4 @@
-"""Mixing on a batch sharded over devices, with no image crossing a device."""
+"""Mixing a batch sharded over devices: `per_shard`, and explicit-mesh layouts."""
 
 from collections.abc import Callable
 import functools
@@ -8,13 +8,49 @@ import jax.numpy as jnp
 from jax.sharding import Mesh
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+import numpy as np
 
-from cutmix_jax._src import params as params_lib
-from cutmix_jax._src import validation
+from cutmix_jax._src import arguments
+from cutmix_jax._src import sampling
+
+
+def _batch_sharding(x: jax.Array):
+  """The sharding of ``x`` if its batch axis is sharded over explicit mesh axes."""
+  sharding = getattr(jax.typeof(x), "sharding", None)
+  spec = getattr(sharding, "spec", None)
+  if spec is None or len(spec) == 0 or spec[0] is None:
+    return None
+  return sharding
+
+
+def shard_like_batch(values, batch: jax.Array):
+  """Lays per-example arrays out along ``batch``'s explicitly sharded axis.
+
+  On an explicit-axes mesh (`jax.set_mesh` with `jax.make_mesh`'s default) an
+  elementwise select needs its operands sharded alike; the parameters are
+  drawn replicated, so they are resharded to the batch's first axis (a local
+  slice, no communication). Elsewhere ``values`` come back unchanged.
+  """
+  sharding = _batch_sharding(batch)
+  if sharding is None:
+    return values
+
+  def reshard(x):
+    spec = P(sharding.spec[0], *([None] * (x.ndim - 1)))
+    return jax.sharding.reshard(x, NamedSharding(sharding.mesh, spec))
+
+  return jax.tree.map(reshard, values)
+
+
+def take_partners(x: jax.Array, partner: jax.Array) -> jax.Array:
+  """``x[partner]``, keeping the batch's sharding on explicit-axes meshes."""
+  sharding = _batch_sharding(x)
+  if sharding is not None:
+    return x.at[partner].get(out_sharding=sharding)
+  return x[partner]
 
 
 def _explicit_axes(mesh: Mesh) -> set[str]:
-  """The mesh axes of type Explicit (Auto axes are resharded by shard_map)."""
   types = getattr(mesh, "axis_types", None) or ()
   return {
       name
@@ -23,27 +59,43 @@ def _explicit_axes(mesh: Mesh) -> set[str]:
   }
 
 
-def _runtime_value(value, position: str):
-  """A call-time argument as an array, refusing options that must be static."""
+def _runtime_value(value, arg: str):
+  """A call-time argument as an array; options that shape the program are refused."""
   if value is None or isinstance(value, (str, bytes, tuple, list, dict)):
     raise TypeError(
-        f"{position}: per_shard passes call-time arguments to every shard as "
+        f"{arg}: per_shard passes call-time arguments to every shard as "
         f"run-time arrays, got {value!r}; bind static options (num_classes, "
-        "mode, minmax, ...) with functools.partial before wrapping."
+        "mode, box, axes, ...) with functools.partial before wrapping."
     )
-  return jnp.asarray(value)
+  return value if isinstance(value, jax.Array) else jnp.asarray(value)
+
+
+def _checks_globally(fn) -> bool:
+  """Whether ``fn`` is (a partial of) one of the library's mixing functions."""
+  while isinstance(fn, functools.partial):
+    fn = fn.func
+  return getattr(fn, "_checks_arguments", False)
 
 
 def _global_partners(out, axis_name: str, local_batch: int):
   offset = (jax.lax.axis_index(axis_name) * local_batch).astype(jnp.int32)
 
   def shift(x):
-    if isinstance(x, params_lib.MixParams):
+    if isinstance(x, sampling.MixParams):
       return x._replace(partner=x.partner + offset)
     return x
 
   return jax.tree.map(
-      shift, out, is_leaf=lambda x: isinstance(x, params_lib.MixParams)
+      shift, out, is_leaf=lambda x: isinstance(x, sampling.MixParams)
+  )
+
+
+def _static_hint(e: arguments.StaticOptionTracedError) -> TypeError:
+  return TypeError(
+      f"{e.arg}: per_shard passes call-time arguments to every shard as "
+      f"run-time arrays, but {e.arg} must be known at trace time; bind it "
+      f"before wrapping: per_shard(functools.partial(mix_fn, {e.arg}=...), "
+      "mesh)."
   )
 
 
@@ -55,33 +107,38 @@ def per_shard(
   On a batch sharded along its first axis (``NamedSharding(mesh,
   P(axis_name))``), plain `cutmix` would pick partners across the whole batch
   and XLA would move images between devices to fetch them. Wrapped with
-  `per_shard`, every device mixes its own shard through `jax.shard_map`:
+  `per_shard`, every device mixes its own shard through `jax.shard_map`, and
+  no pixel crosses a device:
 
-  * a partner is another example of the same shard (as big_vision does for
-    MixUp), so no pixel crosses a device;
-  * in ``"batch"`` mode lambda, box and coin are drawn from the unfolded key,
-    so every shard uses the same box: the global batch has one box, as in the
-    paper; partners and per-example draws use the key folded with the shard
-    index, so shards differ there.
+  * partners are drawn within the shard, and no example is its own partner:
+    they form a random cycle through the shard (``"pair"`` mode: random
+    pairs; with an odd shard the one left over takes from another example);
+  * in ``"batch"`` mode lambda, box and coin are the same on every shard, so
+    the global batch has one box, as in the paper.
+
+  A shard must hold at least 2 examples: with one there is no partner on the
+  device, and the call is refused rather than silently mixing nothing.
 
   The contract, for any ``mix_fn`` (the library's functions or your own):
 
   * ``mix_fn(rng, images, labels, *args, axis_name=axis_name, **kwargs)`` is
-    called once per shard with that shard's images and labels, the same
-    ``rng`` on every shard, and ``axis_name``.
-  * Arguments given at call time after ``labels``, positional or keyword, are
-    run-time values: each becomes an array passed to every shard, replicated
-    (an ``alpha`` or a ``prob`` from a schedule; changing them does not
-    recompile). Static options (``num_classes``, ``mode``, ``return_params``,
-    ...) are bound with `functools.partial` before wrapping; a string, tuple
-    or None given at call time is refused.
-  * Every output is a pytree of arrays with the batch on axis 0, returned
-    sharded along ``axis_name``; each `MixParams` in it gets *global* partner
-    indices (the shard's offset added).
+    called once per shard with that shard's images and labels and the same
+    ``rng``.
+  * Arguments given at call time after ``labels`` are run-time values: each
+    becomes an array passed to every shard, replicated (an ``alpha`` or a
+    ``prob`` from a schedule; changing them does not recompile). Static
+    options (``num_classes``, ``mode``, ``box``, ...) are bound with
+    `functools.partial` before wrapping.
+  * The library's functions check their arguments on the whole batch first,
+    as an unwrapped call does (known values, label ranges; the messages give
+    the caller's global sizes).
+  * Every output is a pytree of arrays with the batch on axis 0, sharded
+    along ``axis_name``; a `MixParams` in it has global partner indices.
 
   Args:
-    mix_fn: `cutmix`, `mixup` or `mixup_or_cutmix`, with static options bound
-      by `functools.partial`, or a function with the same contract.
+    mix_fn: `cutmix`, `mixup` or `mixup_or_cutmix` (or `with_params` of one)
+      with static options bound by `functools.partial`, or a function with
+      the same contract.
     mesh: the device mesh.
     axis_name: the mesh axis the batch is sharded over.
 
@@ -89,8 +146,9 @@ def per_shard(
     ``fn(rng, images, labels, *args, **kwargs)`` with ``mix_fn``'s outputs.
 
   Raises:
-    ValueError: (when ``fn`` is called) for an ``axis_name`` that is not a
-      mesh axis, or a batch that does not divide into the shards.
+    ValueError: for an ``axis_name`` that is not a mesh axis; when ``fn`` is
+      called, for a batch that does not divide into shards of 2 or more, and
+      for anything the unwrapped call refuses.
     TypeError: for a static option given at call time.
 
   Examples:
@@ -110,22 +168,31 @@ def per_shard(
         f"got {axis_name!r}."
     )
   shards = mesh.shape[axis_name]
+  checks = _checks_globally(mix_fn)
 
   def wrapped(rng, images, labels, *args, **kwargs):
-    for arg, x in (("images", images), ("labels", labels)):
-      shape = validation.check_batch(x, arg=arg)
-      if shape[0] % shards:
-        raise ValueError(
-            f"{arg}: expected a batch that divides into the {shards} shards of "
-            f"mesh axis {axis_name!r}, got {shape[0]} (shape {shape})."
-        )
     if "axis_name" in kwargs:
       raise TypeError("axis_name: per_shard sets it; pass it to per_shard.")
     args = tuple(
         _runtime_value(v, f"argument {i + 4}") for i, v in enumerate(args)
     )
     kwargs = {k: _runtime_value(v, k) for k, v in kwargs.items()}
-    local_batch = images.shape[0] // shards
+    if checks:
+      try:
+        jax.eval_shape(lambda: mix_fn(rng, images, labels, *args, **kwargs))
+      except arguments.StaticOptionTracedError as e:
+        raise _static_hint(e) from None
+    for arg, x in (("images", images), ("labels", labels)):
+      batch = np.shape(x)[0]
+      if batch % shards or batch // shards < 2:
+        raise ValueError(
+            f"{arg}: per_shard mixes within each shard, so it needs a batch "
+            f"that divides into the {shards} shards of mesh axis "
+            f"{axis_name!r} with at least 2 examples each, got a batch of "
+            f"{batch}; use a batch of {2 * shards} or more, or call the "
+            "function without per_shard (partners then cross devices)."
+        )
+    local_batch = np.shape(images)[0] // shards
 
     def body(rng, images, labels, args, kwargs):
       out = mix_fn(rng, images, labels, *args, axis_name=axis_name, **kwargs)
@@ -147,14 +214,7 @@ def per_shard(
       return jax.shard_map(
           body, mesh=mesh, in_specs=in_specs, out_specs=P(axis_name)
       )(*operands)
-    except validation.StaticOptionTracedError as e:
-      # Here the way out is not jit's static_argnames: per_shard made the
-      # call-time argument an array.
-      raise TypeError(
-          f"{e.arg}: per_shard passes call-time arguments to every shard as "
-          f"run-time arrays, but {e.arg} must be known at trace time; bind "
-          f"it before wrapping: per_shard(functools.partial(mix_fn, "
-          f"{e.arg}=...), mesh)."
-      ) from None
+    except arguments.StaticOptionTracedError as e:
+      raise _static_hint(e) from None
 
   return functools.wraps(mix_fn)(wrapped)
