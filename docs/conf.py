@@ -170,6 +170,23 @@ def _skip_tuple_fields(app, what, name, obj, skip, options):
   return True if doc.startswith("Alias for field number") else skip
 
 
+def _public_reference(app, env, node, contnode):
+  """`cutmix` in a docstring of cutmix_jax.boxes names cutmix_jax.cutmix."""
+  target = node.get("reftarget", "")
+  if node.get("refdomain") != "py" or target not in cutmix_jax.__all__:
+    return None
+  return env.get_domain("py").resolve_xref(
+      env,
+      node["refdoc"],
+      app.builder,
+      node["reftype"],
+      f"cutmix_jax.{target}",
+      node,
+      contnode,
+  )
+
+
 def setup(app):
+  app.connect("missing-reference", _public_reference)
   app.connect("autodoc-process-signature", _public_signature)
   app.connect("autodoc-skip-member", _skip_tuple_fields)

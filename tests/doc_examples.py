@@ -76,7 +76,7 @@ def run_file(path: pathlib.Path) -> str | None:
   for line, code in blocks(path.read_text()):
     try:
       run_block(path.name, line, code, namespace)
-    except BaseException:  # noqa: BLE001  (reported, not raised)
+    except BaseException:  # reported, not raised
       return f"{path}:{line}:\n{traceback.format_exc(limit=3)}"[-6000:]
   return None
 

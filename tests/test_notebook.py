@@ -83,9 +83,7 @@ def shared_dir(tmp_path_factory) -> pathlib.Path:
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
   """The notebook after a full smoke-mode run (a cell error fails here)."""
-  code, log, path = notebook_runner.executed_once(
-      shared_dir(tmp_path_factory)
-  )
+  code, log, path = notebook_runner.executed_once(shared_dir(tmp_path_factory))
   keep = os.environ.get("CUTMIX_JAX_NOTEBOOK_OUT")
   if keep and path.exists():
     _save(nbformat.read(path, as_version=4), pathlib.Path(keep))
