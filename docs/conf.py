@@ -1,20 +1,29 @@
-"""Sphinx configuration of the cutmix-jax API site (`make docs`).
+"""Sphinx configuration of the cutmix-jax documentation (`make docs`).
 
-Nothing here is written twice: the API pages list `cutmix_jax.__all__`, the
-semantics, quick-start and benchmark pages are sections of README.md, and the
-notebook is colab/cutmix_jax_tpu.ipynb, rendered without running it. They are
-written into docs/generated/ (ignored by git) each time the site is built.
+The pages are written in docs/ (MyST Markdown). Three things are generated
+into docs/generated/ (ignored by git) each time the site is built:
+
+- the API pages, by autosummary, from the docstrings;
+- the notebook page: colab/cutmix_jax_tpu.ipynb executed in smoke mode (CPU,
+  offline, tiny sizes; tests/notebook_runner.py), so that its pictures show.
+  The executed copy is reused while the notebook is unchanged. The tests hand
+  over a copy they executed already through CUTMIX_JAX_EXECUTED_NOTEBOOK;
+- nothing else: the benchmark and study pages include the result files of the
+  repository as they are.
 """
 
+import hashlib
+import importlib.util
 import json
+import os
 import pathlib
-import re
 import sys
 
 DOCS = pathlib.Path(__file__).resolve().parent
 ROOT = DOCS.parent
 GENERATED = DOCS / "generated"
-REPOSITORY = "https://github.com/cutmix-jax/cutmix-jax/blob/main"
+NOTEBOOK = ROOT / "colab" / "cutmix_jax_tpu.ipynb"
+REPOSITORY = "https://github.com/cutmix-jax/cutmix-jax"
 sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
@@ -34,7 +43,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
 ]
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "jupyter_execute"]
 templates_path = ["_templates"]
 default_role = "py:obj"  # `cutmix` in a docstring links to its page
 # A reference that names no page of this site is an error (the test builds
@@ -53,117 +62,72 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 
-nb_execution_mode = "off"  # the notebook is shown as committed, never run
+# The notebook is executed before the build (below), never by myst-nb.
+nb_execution_mode = "off"
 myst_heading_anchors = 3
-myst_enable_extensions = ["dollarmath"]
+myst_enable_extensions = ["dollarmath", "deflist"]
 
 html_theme = "sphinx_book_theme"
 html_title = f"cutmix-jax {release}"
 html_theme_options = {
-    "repository_url": REPOSITORY.rsplit("/blob/", 1)[0],
+    "repository_url": REPOSITORY,
     "use_repository_button": True,
 }
 
 
-# --- Pages generated from the repository ------------------------------------
-
-_HEADING = re.compile(r"^(#+) ")
-_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)#\s]+)([^)\s]*)\)")
+# --- The notebook, executed -------------------------------------------------
 
 
-def _write(name: str, text: str) -> None:
-  """Writes a generated page, leaving it untouched when nothing changed."""
-  path = GENERATED / name
-  path.parent.mkdir(parents=True, exist_ok=True)
-  if not path.exists() or path.read_text() != text:
-    path.write_text(text)
+def _runner():
+  """tests/notebook_runner.py, the one way the notebook is executed."""
+  path = ROOT / "tests" / "notebook_runner.py"
+  spec = importlib.util.spec_from_file_location("notebook_runner", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
-def _lines_outside_code(lines: list[str]):
-  """Yields ``(index, line, in_code)`` with fenced code blocks marked."""
-  fence = None
-  for i, line in enumerate(lines):
-    stripped = line.lstrip()
-    if fence is None and stripped.startswith(("```", "~~~")):
-      fence = stripped[:3]
-      yield i, line, True
-    elif fence is not None:
-      if stripped.startswith(fence):
-        fence = None
-      yield i, line, True
-    else:
-      yield i, line, False
+def _fingerprint() -> str:
+  """Changes when the notebook or what it runs may have changed."""
+  digest = hashlib.sha256(NOTEBOOK.read_bytes())
+  for package in ("cutmix_jax", "train", "experiments"):
+    for path in sorted((ROOT / package).rglob("*.py")):
+      digest.update(path.read_bytes())
+  return digest.hexdigest()
 
 
-def readme_section(title: str) -> str:
-  """README.md's ``## title`` section, its headings raised one level.
-
-  Links and images that point into the repository are rewritten for a page in
-  docs/generated/: images to the file itself, other files to the repository.
-  """
-  lines = (ROOT / "README.md").read_text().splitlines()
-  start = end = None
-  for i, line, in_code in _lines_outside_code(lines):
-    if in_code or not line.startswith("## "):
-      continue
-    if start is not None:
-      end = i
-      break
-    if line[3:].strip() == title:
-      start = i
-  if start is None:
-    raise ValueError(f"README.md: no '## {title}' section for the docs.")
-  out = []
-  for _, line, in_code in _lines_outside_code(lines[start:end]):
-    if not in_code:
-      line = _HEADING.sub(lambda m: m.group(1)[1:] + " ", line)
-      line = _LINK.sub(_relink, line)
-    out.append(line)
-  return "\n".join(out) + "\n"
-
-
-def _relink(match: re.Match) -> str:
-  bang, text, target, anchor = match.groups()
-  if re.match(r"^[a-z]+:", target):
-    return match.group(0)  # an absolute URL
-  if bang:  # an image: Sphinx copies it from the checkout
-    return f"{bang}[{text}](../../{target}{anchor})"
-  return f"[{text}]({REPOSITORY}/{target}{anchor})"
-
-
-def api_page() -> str:
-  """Every name of ``cutmix_jax.__all__``, in that order, one page each."""
-  names = "\n".join(f"   {name}" for name in cutmix_jax.__all__)
-  return (
-      "# API reference\n\n"
-      "Everything below is importable as `cutmix_jax.NAME`; this list is\n"
-      "`cutmix_jax.__all__`.\n\n"
-      "```{eval-rst}\n"
-      ".. currentmodule:: cutmix_jax\n\n"
-      ".. autosummary::\n"
-      "   :toctree: api\n"
-      "   :nosignatures:\n\n"
-      f"{names}\n"
-      "```\n"
-  )
-
-
-def notebook() -> str:
-  """The Colab notebook as committed, its cells highlighted as IPython.
-
-  Its first cell runs shell and ``%pip`` lines, which only the IPython lexer
-  reads; the committed file is not touched.
-  """
-  nb = json.loads((ROOT / "colab" / "cutmix_jax_tpu.ipynb").read_text())
+def executed_notebook() -> None:
+  """Writes generated/notebook.ipynb: the notebook with its outputs."""
+  target = GENERATED / "notebook.ipynb"
+  fingerprint = _fingerprint()
+  given = os.environ.get("CUTMIX_JAX_EXECUTED_NOTEBOOK")
+  if given:
+    nb = json.loads(pathlib.Path(given).read_text())
+  elif target.exists() and (
+      json.loads(target.read_text())["metadata"].get("cutmix_jax_fingerprint")
+      == fingerprint
+  ):
+    return  # executed already, and nothing it runs has changed
+  else:
+    out = GENERATED / "notebook_run"
+    out.mkdir(parents=True, exist_ok=True)
+    _runner().execute(out, probe=False)
+    nb = json.loads((out / "executed.ipynb").read_text())
+  # The tests' probe cell reads facts out of the kernel: not for readers.
+  nb["cells"] = [
+      c
+      for c in nb["cells"]
+      if "probe" not in c.get("metadata", {}).get("tags", [])
+  ]
+  # The install cell runs shell and %pip lines, which only IPython's lexer
+  # reads; the committed notebook is not touched.
   nb["metadata"].setdefault("language_info", {})["pygments_lexer"] = "ipython3"
-  return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+  nb["metadata"]["cutmix_jax_fingerprint"] = fingerprint
+  GENERATED.mkdir(parents=True, exist_ok=True)
+  target.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
-_write("api.md", api_page())
-_write("quickstart.md", readme_section("Quick start"))
-_write("semantics.md", readme_section("Exact semantics"))
-_write("benchmarks.md", readme_section("Benchmarks"))
-_write("notebook.ipynb", notebook())
+executed_notebook()
 
 
 # --- Signatures as users write them ------------------------------------------
@@ -206,6 +170,23 @@ def _skip_tuple_fields(app, what, name, obj, skip, options):
   return True if doc.startswith("Alias for field number") else skip
 
 
+def _public_reference(app, env, node, contnode):
+  """`cutmix` in a docstring of cutmix_jax.boxes names cutmix_jax.cutmix."""
+  target = node.get("reftarget", "")
+  if node.get("refdomain") != "py" or target not in cutmix_jax.__all__:
+    return None
+  return env.get_domain("py").resolve_xref(
+      env,
+      node["refdoc"],
+      app.builder,
+      node["reftype"],
+      f"cutmix_jax.{target}",
+      node,
+      contnode,
+  )
+
+
 def setup(app):
+  app.connect("missing-reference", _public_reference)
   app.connect("autodoc-process-signature", _public_signature)
   app.connect("autodoc-skip-member", _skip_tuple_fields)

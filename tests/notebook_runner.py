@@ -3,14 +3,20 @@
 ``python tests/notebook_runner.py OUT_DIR`` runs ``colab/cutmix_jax_tpu.ipynb``
 top to bottom with nbclient, in a kernel that is this interpreter
 (``sys.executable``, the project's ``.venv``), with a probe cell appended that
-prints what the cells computed, and writes ``OUT_DIR/executed.ipynb``.
-`tests/test_notebook.py` starts it in the background (conftest) and reads it.
-A cell error exits non-zero with the error on stderr.
+prints what the cells computed, and writes ``OUT_DIR/executed.ipynb``. A cell
+error exits non-zero with the error on stderr.
+
+The docs build (docs/conf.py) executes the notebook with `execute` too, without
+the probe. In a test session `executed_once` runs it once for every pytest
+process (xdist workers included): tests/test_notebook.py reads the cells, and
+tests/test_docs.py builds the site from the same executed copy.
 """
 
+import fcntl
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import time
 
@@ -104,12 +110,13 @@ print("NOTEBOOK FACTS " + _json.dumps(_facts))
 """
 
 
-def execute(out_dir: pathlib.Path) -> None:
-  """Runs the notebook with the probe appended; writes ``executed.ipynb``."""
+def execute(out_dir: pathlib.Path, probe: bool = True) -> None:
+  """Runs the notebook (the probe appended if asked); writes ``executed.ipynb``."""
   nb = nbformat.read(NOTEBOOK, as_version=4)
-  probe = nbformat.v4.new_code_cell(_PROBE)
-  probe.metadata["tags"] = ["probe"]
-  nb.cells.append(probe)
+  if probe:
+    cell = nbformat.v4.new_code_cell(_PROBE)
+    cell.metadata["tags"] = ["probe"]
+    nb.cells.append(cell)
   client = nbclient.NotebookClient(
       nb,
       km=_kernel_manager(out_dir / "kernels"),
@@ -125,6 +132,37 @@ def execute(out_dir: pathlib.Path) -> None:
   finally:
     nbformat.write(nb, str(out_dir / "executed.ipynb"))
   print(f"notebook executed in {time.perf_counter() - start:.1f} s")
+
+
+def executed_once(shared_dir: pathlib.Path, timeout: float = 900) -> tuple:
+  """``(returncode, log, path of executed.ipynb)``, run once per shared_dir.
+
+  The first caller runs this file in a subprocess (a clean interpreter, so the
+  test process's XLA flags and devices do not leak in) while holding a lock;
+  later callers, in this process or another, wait for the lock and read the
+  result it left.
+  """
+  shared_dir.mkdir(parents=True, exist_ok=True)
+  done = shared_dir / "result.json"
+  with open(shared_dir / "lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not done.exists():
+      start = time.perf_counter()
+      try:
+        proc = subprocess.run(
+            [sys.executable, __file__, str(shared_dir)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
+        code, log = proc.returncode, proc.stdout + proc.stderr
+      except subprocess.TimeoutExpired as e:
+        code, log = -1, f"timed out after {timeout} s: {e}"
+      log += f"\n(notebook run: {time.perf_counter() - start:.1f} s)"
+      done.write_text(json.dumps({"returncode": code, "log": log}))
+    result = json.loads(done.read_text())
+  return result["returncode"], result["log"], shared_dir / "executed.ipynb"
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""The Colab notebook runs top to bottom in smoke mode (CPU, offline, digits).
+"""The Colab notebook: its install cell, and a smoke-mode run top to bottom.
 
-The notebook is executed once per session by ``notebook_runner.py`` (nbclient,
-in a kernel that is this interpreter, ``sys.executable``, the project's
-``.venv``, so it sees the same packages as the tests whatever kernelspecs are
-installed), in the background from the start of the session. The tests then
-read the executed cells by their tags.
+The install cell is plain Python: the tests run it here, with a failing and a
+working clone, and record the pip command it would run instead of running it.
+
+The smoke-mode run (CPU, offline, digits) is done once per test session by
+``notebook_runner.executed_once`` (nbclient, in a kernel that is this
+interpreter, the project's ``.venv``); the docs build shows the same executed
+copy. The tests read the executed cells by their tags.
 
 Set ``CUTMIX_JAX_NOTEBOOK_OUT=DIR`` to keep the executed notebook and every
 PNG it rendered in DIR, to look at them.
@@ -15,6 +17,7 @@ import json
 import math
 import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -24,9 +27,6 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("jupyter_client")
 pytest.importorskip("ipykernel")
 
-from conftest import BACKGROUND_JOBS  # noqa: E402
-from conftest import background_result  # noqa: E402
-from conftest import BackgroundJob  # noqa: E402
 import notebook_runner  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -35,6 +35,7 @@ BADGE_URL = (
     "https://colab.research.google.com/github/cutmix-jax/cutmix-jax/blob/main/"
     "colab/cutmix_jax_tpu.ipynb"
 )
+
 # Cells whose outputs must hold at least one PNG figure.
 FIGURE_TAGS = (
     "figure-modes",
@@ -71,25 +72,22 @@ def _cell(nb, tag):
   return found[0]
 
 
-# The notebook runs in the background from the start of the session
-# (conftest), beside the tests before this file.
-BACKGROUND_JOBS["executed"] = BackgroundJob(
-    argv=(sys.executable, str(ROOT / "tests" / "notebook_runner.py"), "{out}"),
-    env={},
-)
+def shared_dir(tmp_path_factory) -> pathlib.Path:
+  """A folder every pytest process of this session shares (xdist workers too)."""
+  base = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    base = base.parent  # the workers' temp folders share this parent
+  return base / "notebook"
 
 
 @pytest.fixture(scope="module")
-def executed(request):
+def executed(tmp_path_factory):
   """The notebook after a full smoke-mode run (a cell error fails here)."""
-  code, stdout, stderr, out = background_result(
-      request.config, "executed", timeout=notebook_runner.CELL_TIMEOUT_S * 2
-  )
-  path = pathlib.Path(out) / "executed.ipynb"
+  code, log, path = notebook_runner.executed_once(shared_dir(tmp_path_factory))
   keep = os.environ.get("CUTMIX_JAX_NOTEBOOK_OUT")
   if keep and path.exists():
     _save(nbformat.read(path, as_version=4), pathlib.Path(keep))
-  assert code == 0, (stdout + stderr)[-5000:]
+  assert code == 0, log[-5000:]
   return nbformat.read(path, as_version=4)
 
 
@@ -115,16 +113,89 @@ def test_stored_without_outputs():
       ), f"the stored notebook has outputs in:\n{cell.source[:200]}"
 
 
-def test_colab_badge_and_install_cell():
+def test_colab_badge_and_no_tpu_setup():
   nb = nbformat.read(NOTEBOOK, as_version=4)
   assert nb.cells[0].cell_type == "markdown" and BADGE_URL in nb.cells[0].source
-  install = _cell(nb, "install").source
-  assert "https://github.com/cutmix-jax/cutmix-jax" in install
-  assert "[notebook]" in install and "%cd" in install
   code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-  assert (
-      "setup_tpu" not in code
-  )  # Colab TPUs are TPU VMs: jax.devices() just works.
+  # Colab TPUs are TPU VMs: jax.devices() just works.
+  assert "setup_tpu" not in code
+  assert "return_params" not in code  # the 0.2 API
+
+
+class _Recorder:
+  """subprocess.run for the install cell: git runs, pip is recorded only."""
+
+  def __init__(self):
+    self.pip = []
+    self.git = []
+    self._run = subprocess.run
+
+  def __call__(self, argv, *args, **kwargs):
+    if argv[:3] == [sys.executable, "-m", "pip"]:
+      self.pip.append(list(argv[3:]))
+      return subprocess.CompletedProcess(argv, 0)
+    assert argv[0] == "git", argv
+    self.git.append(list(argv))
+    return self._run(argv, *args, **kwargs)
+
+
+def _run_install_cell(monkeypatch, cwd, repo_url):
+  nb = nbformat.read(NOTEBOOK, as_version=4)
+  source = _cell(nb, "install").source
+  recorder = _Recorder()
+  monkeypatch.setattr(subprocess, "run", recorder)
+  monkeypatch.chdir(cwd)
+  monkeypatch.setattr(sys, "path", list(sys.path))
+  monkeypatch.setenv("CUTMIX_JAX_REPO", str(repo_url))
+  monkeypatch.delenv("CUTMIX_JAX_SMOKE", raising=False)
+  namespace = {"__name__": "__main__"}
+  try:
+    exec(compile(source, "install cell", "exec"), namespace)
+  finally:
+    monkeypatch.undo()
+  return namespace, recorder
+
+
+def test_install_cell_stops_at_once_on_a_failed_clone(monkeypatch, tmp_path):
+  missing = tmp_path / "no-such-repository"
+  with pytest.raises(RuntimeError) as error:
+    _run_install_cell(monkeypatch, tmp_path, missing)
+  message = str(error.value)
+  assert message.startswith("Could not get cutmix-jax: `git clone")
+  assert str(missing) in message
+  # It says how to go on without the clone: a copy, another URL, a wheel.
+  assert "unzip" in message and "CUTMIX_JAX_REPO" in message
+  assert "cutmix_jax-0.3.0-py3-none-any.whl" in message
+  assert not (tmp_path / "cutmix-jax" / "cutmix_jax").exists()
+
+
+def test_install_cell_installs_the_clone_and_keeps_tensorflow(
+    monkeypatch, tmp_path
+):
+  pytest.importorskip("tensorflow")  # as on Colab: TensorFlow is there
+  # A clone of this repository's committed tree stands for GitHub's.
+  namespace, recorder = _run_install_cell(monkeypatch, tmp_path, ROOT)
+  clone = tmp_path / "cutmix-jax"
+  assert namespace["checkout"] == clone.resolve()
+  assert len(recorder.git) == 1 and len(recorder.pip) == 1
+  packages = recorder.pip[0]
+  assert packages[:2] == ["install", "-q"] and packages[2] == str(clone)
+  names = [p.split(";")[0].split(">")[0].split("=")[0] for p in packages[3:]]
+  assert "flax" in names and "tensorflow-datasets" in names
+  assert "tensorflow" not in names and "tensorflow-cpu" not in names
+
+
+def test_install_cell_requirements_without_tensorflow(monkeypatch, tmp_path):
+  monkeypatch.chdir(ROOT)  # a checkout: the cell installs nothing
+  namespace, recorder = _run_install_cell(monkeypatch, ROOT, tmp_path / "x")
+  assert recorder.git == [] and recorder.pip == []
+  requirements = namespace["requirements"]
+  with_tf = requirements(ROOT, keep_tensorflow=False)
+  without_tf = requirements(ROOT, keep_tensorflow=True)
+  assert any(r.startswith("tensorflow-cpu") for r in with_tf)
+  assert set(without_tf) == {
+      r for r in with_tf if not r.startswith(("tensorflow-cpu", "tensorflow>"))
+  }
 
 
 def test_readme_links_the_notebook():
@@ -132,6 +203,7 @@ def test_readme_links_the_notebook():
   assert BADGE_URL in readme and "colab-badge.svg" in readme
 
 
+@pytest.mark.slow
 def test_runs_without_errors(executed):
   for cell in executed.cells:
     for out in cell.get("outputs", []):
@@ -149,10 +221,12 @@ def facts(executed):
   return json.loads(line[len("NOTEBOOK FACTS ") :])
 
 
+@pytest.mark.slow
 def test_smoke_mode_and_devices(facts):
   assert facts["smoke"] is True and facts["devices"] >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tag", FIGURE_TAGS)
 def test_figures_rendered(executed, tag):
   pngs = _pngs(_cell(executed, tag))
@@ -161,11 +235,13 @@ def test_figures_rendered(executed, tag):
     assert base64.b64decode(png).startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_mode_grids_one_per_mode(executed):
   # The unmixed batch, then one grid for each of batch, elem and pair.
   assert len(_pngs(_cell(executed, "figure-modes"))) == 4
 
 
+@pytest.mark.slow
 def test_pixel_fraction_rows_are_consistent_with_their_boxes(facts):
   """Section 3's table: the pixels counted are the box's, the weight the fraction."""
   h, w = facts["image_size"]
@@ -181,6 +257,7 @@ def test_pixel_fraction_rows_are_consistent_with_their_boxes(facts):
     assert pasted > 0, f"{name}: nothing was pasted, the check checked nothing"
 
 
+@pytest.mark.slow
 def test_timing_table_measured_every_shape(facts):
   rows = facts["timing"]
   assert len(rows) == len(facts["timing_shapes"])
@@ -189,6 +266,7 @@ def test_timing_table_measured_every_shape(facts):
     assert all(row[k] > 0 for k in ("floor", "batch", "elem"))
 
 
+@pytest.mark.slow
 def test_training_curves_come_from_both_runs(facts):
   runs = facts["runs"]
   assert set(runs) == {"cutmix", "none"}
@@ -202,12 +280,14 @@ def test_training_curves_come_from_both_runs(facts):
     assert max(r["step"] for r in run["records"]) == facts["train_steps"]
 
 
+@pytest.mark.slow
 def test_own_train_step_trained_for_the_configured_steps(facts):
   own = facts["own_step"]
   assert own["steps"] == own["expected_steps"]
   assert math.isfinite(own["last_loss"]) and own["last_loss"] > 0
 
 
+@pytest.mark.slow
 def test_cam_cell_measures_both_models(facts):
   agreement = facts["cam_agreement"]
   assert set(agreement) == {"no mixing", "CutMix"}
@@ -217,6 +297,7 @@ def test_cam_cell_measures_both_models(facts):
   assert agreement == pytest.approx(facts["cam_recomputed"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_videomix_label_is_the_pasted_voxel_fraction(facts):
   t0, y0, x0, t1, y1, x1 = facts["clip_box"]
   _, frames, height, width, _ = facts["clip_shape"]
