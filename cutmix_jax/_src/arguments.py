@@ -20,6 +20,7 @@ value.
 
 from collections.abc import Callable
 import dataclasses
+import functools
 import math
 import numbers
 from typing import Any
@@ -115,8 +116,8 @@ class _Number:
 
   def __call__(self, x, arg: str):
     real = not isinstance(x, (bool, np.bool_)) and _is_real(_dtype_of(x))
-    require(real, arg, "a real number", describe(x), TypeError)
-    require(np.shape(x) == (), arg, "a scalar", describe(x), TypeError)
+    if not real or np.shape(x) != ():
+      require(False, arg, "a real scalar", describe(x), TypeError)
     if is_traced(x):
       return x
     value = float(np.asarray(x))
@@ -129,12 +130,12 @@ class _Number:
 
 
 def _choice(options: tuple[str, ...]) -> Callable:
-  def check(x, arg: str) -> str:
+  def one_of(x, arg: str) -> str:
     _static(x, arg, f"one of {options}")
     require(isinstance(x, str) and x in options, arg, f"one of {options}", x)
     return x
 
-  return check
+  return one_of
 
 
 def _int(x, arg: str, expected: str = "an int") -> int:
@@ -196,6 +197,11 @@ def _std(x, arg: str) -> float:
   return _Number(0, low_open=True)(x, arg)
 
 
+@functools.cache
+def _raw_key_shape() -> tuple[int, ...]:
+  return jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape
+
+
 def _rng(x, arg: str) -> jax.Array:
   """A typed key, or a raw key of the default implementation (wrapped)."""
   dtype = getattr(x, "dtype", None)
@@ -203,8 +209,7 @@ def _rng(x, arg: str) -> jax.Array:
     expected = "a single PRNG key (split it outside, or use jax.vmap)"
     require(np.shape(x) == (), arg, expected, f"shape {np.shape(x)}")
     return x
-  raw = jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape
-  ok = dtype == jnp.uint32 and tuple(np.shape(x)) == raw
+  ok = dtype == jnp.uint32 and tuple(np.shape(x)) == _raw_key_shape()
   expected = "a PRNG key from jax.random.key(seed) or jax.random.PRNGKey(seed)"
   require(ok, arg, expected, describe(x), TypeError)
   return jax.random.wrap_key_data(x)
@@ -303,22 +308,18 @@ def _class_indices(x, arg: str, *, logits_shape) -> jax.Array:
   return x
 
 
-def _logits(x, arg: str) -> jax.Array:
-  x = _array(x, arg, "a float")
-  float_dtype = jnp.issubdtype(x.dtype, jnp.floating)
-  require(float_dtype, arg, "a float dtype", x.dtype, TypeError)
-  ok = x.ndim == 2 and x.shape[0] > 0
-  require(ok, arg, "float[batch, num_classes]", f"shape {x.shape}")
-  return x
+def _floats(ranks: tuple[int, ...], shapes: str) -> Callable:
+  """A rule for a float array of one of these ranks (logits, attention)."""
 
+  def floats(x, arg: str) -> jax.Array:
+    x = _array(x, arg, "a float")
+    float_dtype = jnp.issubdtype(x.dtype, jnp.floating)
+    require(float_dtype, arg, "a float dtype", x.dtype, TypeError)
+    ok = x.ndim in ranks and x.shape[0] > 0
+    require(ok, arg, shapes, f"shape {x.shape}")
+    return x
 
-def _attention(x, arg: str) -> jax.Array:
-  x = _array(x, arg, "a float")
-  float_dtype = jnp.issubdtype(x.dtype, jnp.floating)
-  require(float_dtype, arg, "a float dtype", x.dtype, TypeError)
-  ok = x.ndim in (2, 3) and x.shape[0] > 0
-  require(ok, arg, "float[batch, tokens] or [batch, heads, tokens]", x.shape)
-  return x
+  return floats
 
 
 def _bounds(x, arg: str, *, size: tuple[int, ...]) -> jax.Array:
@@ -377,8 +378,8 @@ _RULES: dict[str, Callable[..., Any]] = {
     "images": _images,
     "labels": _labels,
     "class_indices": _class_indices,
-    "logits": _logits,
-    "attention": _attention,
+    "logits": _floats((2,), "float[batch, num_classes]"),
+    "attention": _floats((2, 3), "float[batch, (heads,) tokens]"),
     "params": _params,
     # Run-time numbers: may be traced (a schedule) without recompiling.
     "alpha": _Number(0, low_open=True, meaning=" (Beta(alpha, alpha))"),
