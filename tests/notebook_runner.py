@@ -105,6 +105,21 @@ _facts = {
     "clip_box": [int(v) for v in clip_params.box[0]],
     "clip_label": [float(v) for v in clip_labels[0]],
     "clip_shape": list(clips.shape),
+    "resize_rows": resize_rows,
+    "one_of_methods": [method_of(method_draws["one_of"][2], i)
+                       for i in range(len(images))],
+    "transmix": {
+        "attention": np.asarray(attention, np.float64).tolist(),
+        "box": np.asarray(params_vit.box).tolist(),
+        "lam": np.asarray(params_vit.lam, np.float64).tolist(),
+        "applied": np.asarray(params_vit.applied).tolist(),
+        "weights": np.asarray(transmix, np.float64).tolist(),
+        "soft": np.asarray(soft_transmix, np.float64).tolist(),
+        "labels": np.asarray(labels).tolist(),
+        "partner": np.asarray(params_vit.partner).tolist(),
+        "patch": PATCH,
+        "image_size": [int(H), int(W)],
+    },
 }
 print("NOTEBOOK FACTS " + _json.dumps(_facts))
 """

@@ -20,6 +20,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
@@ -41,6 +42,8 @@ FIGURE_TAGS = (
     "figure-modes",
     "figure-mask",
     "figure-variants",
+    "figure-resizemix",
+    "figure-transmix",
     "figure-curves",
     "figure-cam",
 )
@@ -306,3 +309,55 @@ def test_videomix_label_is_the_pasted_voxel_fraction(facts):
   assert facts["clip_label"] == pytest.approx(
       [1 - fraction, fraction], abs=1e-6
   )
+
+
+@pytest.mark.slow
+def test_resizemix_rows_paste_the_resized_partner(facts):
+  """The ResizeMix cell's check: own pixels outside, jax.image.resize inside."""
+  h, w = facts["image_size"]
+  rows = facts["resize_rows"]
+  assert any(r["applied"] for r in rows), "nothing was resized: nothing checked"
+  for i, r in enumerate(rows):
+    y0, x0, y1, x1 = r["box"]
+    assert r["own_kept"] and r["inside_diff"] == 0.0, (i, r)
+    assert r["applied"] == (r["partner"] != i and (y1 - y0) * (x1 - x0) > 0)
+    assert r["fraction"] == pytest.approx((y1 - y0) * (x1 - x0) / (h * w))
+    assert r["lam"] == pytest.approx(1 - r["fraction"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_one_of_row_names_a_method_for_each_example(facts):
+  methods = facts["one_of_methods"]
+  assert len(methods) == len(facts["resize_rows"])
+  assert set(methods) <= {"cutmix", "mixup", "resizemix", "nothing"}
+
+
+@pytest.mark.slow
+def test_transmix_weights_are_the_attention_share_of_own_tokens(facts):
+  """The TransMix cell's weights, against the paper's formula in NumPy."""
+  t = facts["transmix"]
+  attention = np.asarray(t["attention"])
+  patch, (h, w) = t["patch"], t["image_size"]
+  rows, cols = np.arange(h // patch) * patch, np.arange(w // patch) * patch
+  mixed_somewhere = False
+  for i, (y0, x0, y1, x1) in enumerate(t["box"]):
+    # A token is pasted when its top-left pixel is in the box.
+    pasted = (
+        ((rows >= y0) & (rows < y1))[:, None]
+        & ((cols >= x0) & (cols < x1))[None, :]
+    ).reshape(-1)
+    if t["applied"][i]:
+      # A patch-aligned box: every edge on the token grid.
+      assert all(v % patch == 0 for v in (y0, x0, y1, x1)), t["box"][i]
+      expected = attention[i][~pasted].sum() / attention[i].sum()
+      mixed_somewhere |= 0 < expected < 1
+    else:
+      expected = 1.0
+    assert t["weights"][i] == pytest.approx(expected, abs=1e-6), i
+    # The soft labels use the TransMix weight, not the area.
+    k, partner = t["labels"][i], t["partner"][i]
+    soft = np.asarray(t["soft"][i])
+    onehot = np.eye(len(soft))
+    want = expected * onehot[k] + (1 - expected) * onehot[t["labels"][partner]]
+    np.testing.assert_allclose(soft, want, atol=1e-6)
+  assert mixed_somewhere

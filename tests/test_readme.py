@@ -111,3 +111,61 @@ def test_train_step_example_prints_the_loss_of_the_mixed_batch():
   )
   assert result.returncode == 0, result.stderr[-3000:]
   assert "README EXAMPLE OK" in result.stdout
+
+
+def _section(title: str) -> str:
+  text = README.read_text().split(f"## {title}\n", 1)[1]
+  return text.split("\n## ", 1)[0]
+
+
+def _row(table: str, first_cell: str) -> list[str]:
+  """The cells of the first row of a Markdown table text that starts so."""
+  for line in table.splitlines():
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if line.startswith("|") and cells[0] == first_cell:
+      return cells
+  raise AssertionError(f"no row {first_cell!r}")
+
+
+def test_performance_numbers_are_those_of_the_results_files():
+  """Each number of the README's Performance section, rounded from its file."""
+  results = README.parent / "benchmarks" / "results"
+  text = " ".join(_section("Performance").split())
+  step = re.search(r"takes (\d+\.\d+)x the time of the step without", text)
+  call = re.search(r"float32 images takes (\d+\.\d+)x a jitted", text)
+  compile_s = re.search(r"compiles in (\d+\.\d+) s", text)
+  assert step and call and compile_s, text
+  train_step = (results / "train_step" / "latest.md").read_text()
+  ratio = _row(train_step, "CutMix batch")[2].split("x")[0]
+  assert float(step.group(1)) == round(float(ratio), 2), ratio
+  latest = (results / "latest.md").read_text()
+  floor_table = latest.split("### Each call against the floor", 1)[1]
+  header = _row(floor_table, "time / floor")
+  cells = _row(floor_table, "cutmix batch")
+  column = header.index("64x224 float32")
+  assert call.group(1) + "x" == cells[column], cells
+  compile_row = _row(
+      latest,
+      "standalone cutmix compile, cold (batch, alpha 1, 64x224x224x3 float32)"
+      " < 1.5 s",
+  )
+  seconds = float(compile_row[1].split(" s")[0])
+  assert float(compile_s.group(1)) == round(seconds, 1), compile_row
+
+
+def test_study_numbers_are_those_of_the_study_report():
+  report = (README.parent / "train" / "results" / "study.md").read_text()
+  section = _section("Does it help?")
+  names = {
+      "no mixing": "baseline (no mixing)",
+      "CutMix": "CutMix",
+      "MixUp": "MixUp",
+  }
+  for name, in_report in names.items():
+    ours, theirs = _row(section, name), _row(report, in_report)
+    assert ours[1] == theirs[1], (ours, theirs)  # accuracy, mean +- std
+    assert ours[2] == theirs[2], (ours, theirs)  # gain over the baseline
+    if name != "no mixing":
+      assert theirs[3] == f"{ours[3]} of 20", (ours, theirs)
+  p = re.search(r"sign\s+test p = (0\.\d+)", section).group(1)
+  assert float(p) == round(float(_row(report, "CutMix")[4]), 2)
