@@ -317,6 +317,26 @@ def test_study_writes_its_report_and_resumes_without_redoing_runs(
     study.run_study(changed, methods, seeds, workdir, cam=False)
 
 
+def test_report_has_a_row_and_a_column_for_every_method():
+  baseline = {0: 90.0, 1: 92.0, 2: 91.0}
+  accuracies = {
+      "none": baseline,
+      "cutmix": {s: a + 1 for s, a in baseline.items()},
+      "mixup": {s: a - 1 for s, a in baseline.items()},
+      "resizemix": {0: 90.0, 1: 93.0, 2: 90.0},
+  }
+  lines = study_report.markdown_report(accuracies).splitlines()
+  assert (
+      "| ResizeMix | 91.00 +- 1.73 | +0.00 +- 1.00 | 1 / 1 / 1 of 3 | 1 | 1 |"
+      in ("\n".join(lines))
+  )
+  assert "| CutMix | 92.00 +- 1.00 | +1.00 +- 0.00 | 3 / 0 / 0 of 3 |" in (
+      "\n".join(lines)
+  )
+  assert "| seed | baseline (no mixing) | CutMix | MixUp | ResizeMix |" in lines
+  assert "| 1 | 92.00 | 93.00 | 91.00 | 93.00 |" in lines
+
+
 def test_cam_table_pairs_each_method_with_the_baseline():
   lines = study_report.cam_table(
       {"none": {0: 70.0, 1: 72.0}, "cutmix": {0: 75.0, 1: 71.0}}, 73.4

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from train import startup
+from train import steps
 from train import train
 from train.configs import default
 import train_helpers
@@ -137,6 +138,25 @@ def test_batch_split_rules():
   startup.check_batch_split(config, 16, 1)
   with pytest.raises(startup.StartupError, match="multiple of the device"):
     startup.check_batch_split(config, 3, 1)
+
+
+@pytest.mark.parametrize(
+    "overrides,words",
+    [
+        ({"cutmix.scale": (0.9, 0.1)}, "config.cutmix.scale: scale: expected"),
+        ({"cutmix.box": "minmax(0.2, 0.8)"}, "resizemix draws no box"),
+        ({"cutmix.mode": "tile"}, "config.cutmix.mode: mode: expected"),
+    ],
+)
+def test_resizemix_options_are_checked_by_the_library(overrides, words):
+  config = default.get_config()
+  config.cutmix.method = "resizemix"
+  for field, value in overrides.items():
+    config.cutmix[field.split(".")[1]] = value
+  steps.check_mixing(default.get_config(), shard_batch=2)
+  with pytest.raises(startup.StartupError, match="^config.cutmix") as error:
+    steps.check_mixing(config, shard_batch=2)
+  assert words in str(error.value) and "\n" not in str(error.value)
 
 
 def test_a_field_the_trainer_does_not_read_is_refused():

@@ -184,10 +184,15 @@ def plot_cutmix_samples(
     if bool(np.asarray(params.is_cutmix)[i]):
       boxes = np.asarray(params.box)  # [B, 4]; [4] if one box for all.
       outline_box(ax, boxes[i] if boxes.ndim == 2 else boxes)
+  resized = params is not None and getattr(params, "resized", None) is not None
   fig.suptitle(
       (f"{title}\n" if title else "")
       + "mixed training images: own class and weight, partner's class and "
-      "weight (red: each image's pasted box)",
+      + (
+          "weight (red: the box that holds the whole partner, resized)"
+          if resized
+          else "weight (red: each image's pasted box)"
+      ),
       fontsize=9,
   )
   fig.tight_layout()

@@ -40,7 +40,7 @@ MAY_CHANGE_ON_RESUME = frozenset(
 RUN_FILES = ("checkpoints", "metrics.jsonl", "curves.png", "cutmix_samples.png")
 NUM_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100}
 MODELS = ("preact_resnet", "wide_resnet", "pyramidnet")
-METHODS = ("cutmix", "mixup", "mixup_or_cutmix", "none")
+METHODS = ("cutmix", "mixup", "mixup_or_cutmix", "resizemix", "none")
 # The stages after which each model can mix its activations (0 is the stem).
 NUM_STAGES = {"preact_resnet": 4, "wide_resnet": 3, "pyramidnet": 3}
 

@@ -1,9 +1,10 @@
 """Does mixing help? The trainer over methods and seeds, then paired statistics.
 
-``.venv/bin/python -m experiments.low_data.main --methods=none,cutmix,mixup
---seeds=0-19 --workdir=DIR`` (``make study``; the config defaults to
-experiments/low_data/config.py) runs `train.train.train_and_evaluate` once
-for every (seed, method), one run at a time, seed by seed, each in
+``.venv/bin/python -m experiments.low_data.main
+--methods=none,cutmix,mixup,resizemix --seeds=0-19 --workdir=DIR``
+(``make study``; the config defaults to experiments/low_data/config.py)
+runs `train.train.train_and_evaluate` once for every (seed, method), one run
+at a time, seed by seed, each in
 ``DIR/runs/<method>-seed<seed>/`` with ``config.seed`` set to the seed,
 ``config.cutmix.method`` to the method and ``config.cutmix.alpha`` to the
 method's ``config.alphas``; everything else, the training subset
@@ -59,7 +60,7 @@ def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "The study's directory (runs, report).")
   flags.DEFINE_string(
       "methods",
-      "none,cutmix,mixup",
+      "none,cutmix,mixup,resizemix",
       "Comma-separated cutmix.method values; 'none' is the baseline "
       "the others are paired with.",
   )
@@ -255,7 +256,9 @@ def report_header(c: ml_collections.ConfigDict, command: str = "") -> list[str]:
       f"{c.batch_size}, {c.optimizer.schedule} learning rate "
       f"{c.optimizer.learning_rate:g}, {c.num_epochs} epochs, crop padding "
       f"{c.augment.pad}, flip {c.augment.flip}; CutMix alpha "
-      f"{c.alphas.cutmix:g}, MixUp alpha {c.alphas.mixup:g}, both with prob {c.cutmix.prob:g}."
+      f"{c.alphas.cutmix:g}, MixUp alpha {c.alphas.mixup:g}, ResizeMix scale "
+      f"({c.cutmix.scale[0]:g}, {c.cutmix.scale[1]:g}), each with prob "
+      f"{c.cutmix.prob:g}."
   )
   lines.append(
       f"- Data: {c.dataset}, a stratified {c.train_fraction:g} of the training split "

@@ -21,13 +21,15 @@ METHOD_NAMES = {
     "none": "baseline (no mixing)",
     "cutmix": "CutMix",
     "mixup": "MixUp",
-    "switch": "CutMix or MixUp",
+    "resizemix": "ResizeMix",
+    "mixup_or_cutmix": "CutMix or MixUp",
 }
 _COLORS = {
     "none": "tab:gray",
     "cutmix": "tab:red",
     "mixup": "tab:blue",
-    "switch": "tab:purple",
+    "resizemix": "tab:green",
+    "mixup_or_cutmix": "tab:purple",
 }
 
 # {method: {seed: value}}
@@ -190,7 +192,7 @@ def cam_table(
       "Class activation maps on CutMix-mixed test images (one draw, alpha 1, a "
       "box per image; the pairs of two different classes): the share of pixels "
       "where the larger of the two classes' maps is the class whose pixels are "
-      "there (`train/cam.py`, `region_agreement`; maps showing the larger class "
+      "there (`experiments/low_data/cam.py`, `region_agreement`; maps showing the larger class "
       f"everywhere score {reference:.1f}%), mean +- std over seeds:"
   )
   columns = (

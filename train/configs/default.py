@@ -47,7 +47,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer.decay_factor = 0.1
 
   config.cutmix = ml_collections.ConfigDict()
-  # "cutmix", "mixup", "mixup_or_cutmix" (timm's switch) or "none".
+  # "cutmix", "mixup", "mixup_or_cutmix" (timm's switch), "resizemix" or
+  # "none".
   config.cutmix.method = "cutmix"
   config.cutmix.alpha = 1.0  # cutmix's and mixup's Beta(alpha, alpha).
   config.cutmix.prob = 0.5
@@ -60,6 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.cutmix.mixup_alpha = 0.8  # mixup_or_cutmix only.
   config.cutmix.cutmix_alpha = 1.0  # mixup_or_cutmix only.
   config.cutmix.switch_prob = 0.5  # mixup_or_cutmix only.
+  config.cutmix.scale = (0.1, 0.8)  # resizemix only: the box side's range.
   # Feature-level CutMix: mix the activations after this stage (0: the stem)
   # with boxes drawn at the image resolution; None mixes the pixels.
   config.cutmix.feature_stage = config_dict.placeholder(int)
