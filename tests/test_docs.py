@@ -69,7 +69,14 @@ def examples():
   return run_examples(PAGES)
 
 
+# Each module fixture (the examples run, the site build) is made once per
+# pytest process: its tests share one xdist group, so one worker makes it.
+_EXAMPLES = pytest.mark.xdist_group("docs-examples")
+_SITE = pytest.mark.xdist_group("docs-site")
+
+
 @pytest.mark.slow
+@_EXAMPLES
 @pytest.mark.parametrize(
     "page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix()
 )
@@ -132,6 +139,7 @@ def site(tmp_path_factory):
 
 
 @pytest.mark.slow
+@_SITE
 @pytest.mark.parametrize(
     "name", FUNCTIONS + [f"boxes.{n}" for n in boxes.__all__]
 )
@@ -149,6 +157,7 @@ def test_every_public_name_has_its_page(site, name):
 
 
 @pytest.mark.slow
+@_SITE
 def test_signatures_read_as_users_write_them(site):
   text = _text(site / "generated" / "api" / "cutmix_jax.blend.html")
   assert "images:ArrayLike" in text
@@ -157,6 +166,7 @@ def test_signatures_read_as_users_write_them(site):
 
 
 @pytest.mark.slow
+@_SITE
 def test_the_notebook_page_shows_its_outputs(site):
   page = site / "generated" / "notebook.html"
   notebook = json.loads((ROOT / "colab" / "cutmix_jax_tpu.ipynb").read_text())
@@ -177,6 +187,7 @@ def test_the_notebook_page_shows_its_outputs(site):
 
 
 @pytest.mark.slow
+@_SITE
 def test_the_benchmarks_page_is_the_results_files(site):
   text = _text(site / "benchmarks.html")
   for name in ("latest.md", "train_step/latest.md"):
@@ -187,6 +198,7 @@ def test_the_benchmarks_page_is_the_results_files(site):
 
 
 @pytest.mark.slow
+@_SITE
 def test_the_study_page_holds_the_study_report(site):
   text = _text(site / "study.html")
   assert "94.12+-1.10" in text and "sigtest" not in text
