@@ -1,11 +1,8 @@
 """Checkpoints of the training state with orbax, under ``workdir/checkpoints``.
 
-Orbax decides when to save (`CheckpointManagerOptions` with a save-decision
-policy: every ``checkpoint_every_steps`` steps and at the last step; the loop
-asks `ocp.CheckpointManager.should_save`), keeps the last
-``keep_checkpoints``, and writes each checkpoint to a temporary directory that
-it renames when complete, so a killed run leaves either a whole checkpoint or
-none. With several processes each writes its own shards of the arrays.
+Orbax decides when to save (every ``checkpoint_every_steps`` and at the last
+step), keeps the last ``keep_checkpoints``, and renames a checkpoint into
+place when complete: a killed run leaves a whole checkpoint or none.
 """
 
 import os
@@ -18,16 +15,9 @@ import orbax.checkpoint as ocp
 def checkpoint_manager(
     workdir: str, *, every_steps: int, keep: int, final_step: int
 ) -> ocp.CheckpointManager:
-  """The run's checkpoint manager (every process must create it).
+  """Saves every ``every_steps`` and at ``final_step``, keeps ``keep``.
 
-  Args:
-    workdir: the run's directory (shared by all processes).
-    every_steps: save when the step is a multiple of this...
-    keep: ... keeping the last ``keep`` checkpoints...
-    final_step: ... and at this step, the last of the run.
-
-  Returns:
-    An `ocp.CheckpointManager`; ``should_save(step)`` tells the loop when.
+  Every process must create it; ``should_save(step)`` tells the loop when.
   """
   policies = ocp.checkpoint_managers
   options = ocp.CheckpointManagerOptions(

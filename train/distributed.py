@@ -1,11 +1,8 @@
 """Joining a multi-process job: `jax.distributed.initialize`, explicit or detected.
 
-Explicit: every process gets the same ``coordinator`` (process 0's
-``host:port``) and ``num_processes``, and its own ``process_id``. Detected: on
-a TPU pod slice, under SLURM or Open MPI, JAX reads all three itself. Every
-wait is bounded by JAX's timeouts (joining, a silent peer, shutdown); JAX
-aborts a process that hits one, so this module first says on stderr which
-process this is and what to check.
+Explicit flags, or a TPU pod slice, SLURM or Open MPI (JAX reads those
+itself). Every wait is bounded by JAX's timeouts; JAX aborts a process that
+hits one, so this module first says which process it is and what to check.
 """
 
 from collections.abc import Mapping
@@ -41,11 +38,7 @@ _timeouts = Timeouts()
 
 
 def detected_cluster(environ: Mapping[str, str] = os.environ) -> bool:
-  """Whether the environment describes a multi-process job JAX detects itself.
-
-  A TPU pod slice lists every worker's hostname (a single TPU VM lists one),
-  SLURM and Open MPI give their task counts.
-  """
+  """Whether a TPU pod slice, SLURM or Open MPI job of several processes runs us."""
   hosts = [h for h in environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]
   return (
       len(hosts) > 1
@@ -65,16 +58,14 @@ def initialize(
     process_id: int | None = None,
     timeouts: Timeouts = Timeouts(),
 ) -> None:
-  """Joins the job; must run before anything touches the devices.
+  """Joins the job, before anything touches the devices.
 
   Args:
-    coordinator: process 0's ``host:port`` (default: ``JAX_COORDINATOR_ADDRESS``,
-      or what the cluster says).
+    coordinator: process 0's ``host:port`` (default:
+      ``JAX_COORDINATOR_ADDRESS``, or the cluster's).
     num_processes: the number of processes (default: the cluster's).
-    process_id: this process, in ``[0, num_processes)`` (default: the
-      cluster's).
-    timeouts: how long to wait for the others to join, for a silent peer,
-      and at shutdown.
+    process_id: this process, in ``[0, num_processes)``.
+    timeouts: for joining, a silent peer, and shutdown.
 
   Raises:
     DistributedError: the arguments do not say enough, or do not fit.
@@ -95,18 +86,13 @@ def initialize(
         "--coordinator: expected process 0's host:port (the same for every "
         "process), got nothing (and JAX_COORDINATOR_ADDRESS is not set)."
     )
-  who = (
-      f"process {process_id} of {num_processes}"
-      if num_processes is not None
-      else "this process"
-  )
+  who = f"process {process_id} of {num_processes}"
+  who = who if num_processes is not None else "this process"
   where = f"the coordinator at {address}" if address else "the coordinator"
   # JAX aborts the process when joining times out; say what to check first.
+  t = timeouts.initialization
   warning = threading.Timer(
-      max(
-          0.5 * timeouts.initialization,
-          min(timeouts.initialization - 2.0, 0.75 * timeouts.initialization),
-      ),
+      max(0.5 * t, min(t - 2.0, 0.75 * t)),
       _say,
       [
           f"{who}: still not joined through {where}; JAX stops this process at "
@@ -149,10 +135,8 @@ def initialize(
 def wait_for_every_process(name: str) -> None:
   """Waits until every process has reached the point ``name`` (unique).
 
-  On CPUs the first gloo collective of each device group waits only 30 s
-  (fixed in jaxlib), so this waits on the coordination service's barrier
-  first (up to the initialization timeout: hosts differ most in loading
-  data), then runs one tiny collective over each group the trainer uses.
+  A barrier first (up to the initialization timeout: gloo's first collective
+  on CPUs waits only 30 s), then one tiny collective over the devices.
   """
   if jax.process_count() == 1:
     return

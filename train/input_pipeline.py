@@ -1,19 +1,12 @@
 """Data: CIFAR-10/100 from tensorflow-datasets, or scikit-learn's digits offline.
 
-Each process holds its share of the data in host memory as uint8 NHWC arrays
-(CIFAR-10 is 150 MB), so batches are plain index lookups:
-
-* the order of an epoch is a permutation drawn from ``(data_seed, epoch)``
-  only, so a resumed run sees exactly the batches of an uninterrupted one;
-* step ``s`` reads batch ``s % steps_per_epoch`` of epoch
-  ``s // steps_per_epoch`` (the last, incomplete batch is dropped);
-* the standard CIFAR augmentation (4-pixel zero pad, random 32 crop,
-  horizontal flip) and the per-channel normalisation run on device inside the
-  jitted step (`train.steps`); ``augment.on="host"`` does the same crop and
-  flip in NumPy (`crop_and_flip_host`) on a prefetching thread instead.
-
-Nothing falls back silently: when TFDS has no prepared copy of CIFAR and
-cannot download one, `load` raises `DataUnavailableError` saying what to do.
+Each process holds its share in host memory as uint8 NHWC arrays, so a batch
+is an index lookup: the order of an epoch is a permutation drawn from
+``(data_seed, epoch)`` only (a resumed run sees the same batches), and the
+last incomplete batch is dropped. The crop, flip and normalisation run in the
+jitted step; ``augment.on="host"`` crops and flips in NumPy on a prefetching
+thread instead. When CIFAR is neither on disk nor downloadable, `load` raises
+`DataUnavailableError` saying what to do; nothing falls back silently.
 """
 
 from collections.abc import Iterator
@@ -47,19 +40,10 @@ class DataUnavailableError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Data:
-  """One process's share of a data set, in host memory.
+  """One process's share of a data set: uint8 NHWC images, int32 labels.
 
-  Attributes:
-    name: the data set's name.
-    train_images: ``uint8[N, H, W, C]`` this process's training images.
-    train_labels: ``int32[N]``.
-    test_images: ``uint8[M, H, W, C]``.
-    test_labels: ``int32[M]``.
-    num_classes: ``K``.
-    mean: ``float32[C]`` per-channel mean of the training set, in [0, 255].
-    std: ``float32[C]`` per-channel standard deviation.
-    train_size: the number of training examples over all processes.
-    test_size: the number of test examples over all processes.
+  ``mean`` and ``std`` are the training set's per-channel statistics in
+  [0, 255]; the sizes count the examples of all processes.
   """
 
   name: str
@@ -86,8 +70,7 @@ def load(
 
   Args:
     name: the data set.
-    data_dir: where TFDS keeps its data (``None``: TFDS's default,
-      ``~/tensorflow_datasets`` or ``$TFDS_DATA_DIR``).
+    data_dir: TFDS's data directory (``None``: TFDS's default).
     manual_dir: where a hand-downloaded CIFAR archive lies (``None``:
       ``$TFDS_MANUAL_DIR``, else ``<data_dir>/downloads/manual``).
     process_index: this process (default `jax.process_index`).
@@ -120,12 +103,9 @@ def _upsample(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def _load_digits(index: int, count: int) -> Data:
-  """scikit-learn's 1,797 handwritten 8x8 digits, as 32x32x3 uint8 images.
+  """scikit-learn's 1,797 8x8 digits as 32x32x3 uint8 (bilinear, grey x 3).
 
-  The split is fixed: `train_test_split` with ``test_size=360``,
-  stratified by class, ``random_state=0`` (1,437 train, 360 test). Pixel
-  values 0..16 are scaled to 0..255 and resized bilinearly to 32x32; the grey
-  level is repeated over three channels so CIFAR's models and plots apply.
+  A fixed stratified split (``random_state=0``): 1,437 train, 360 test.
   """
   from sklearn import datasets as sk_datasets
   from sklearn import model_selection
@@ -145,28 +125,13 @@ def _load_digits(index: int, count: int) -> Data:
   )
   mean, std = pixel_statistics(x_train)
 
-  def share(x):
-    return np.array_split(x, count)[index]
-
-  return Data(
-      "digits",
-      share(x_train),
-      share(y_train),
-      share(x_test),
-      share(y_test),
-      10,
-      mean,
-      std,
-      len(x_train),
-      len(x_test),
-  )
+  shares = [np.array_split(x, count)[index] for x in (x_train, y_train)]
+  shares += [np.array_split(x, count)[index] for x in (x_test, y_test)]
+  return Data("digits", *shares, 10, mean, std, len(x_train), len(x_test))
 
 
 def _download_host_reachable(url: str, timeout: float = 3.0) -> bool:
-  """Whether a TCP connection to the URL's host opens within ``timeout`` seconds.
-
-  TFDS retries a failing download for minutes; this answers in seconds.
-  """
+  """Whether the URL's host answers within seconds (TFDS retries for minutes)."""
   host = url.split("/")[2]
   try:
     with socket.create_connection((host, 443), timeout=timeout):
@@ -249,17 +214,10 @@ def _load_cifar(
   x_test, y_test = arrays("test")
   train_size = global_size("train", len(y_train))
   mean, std = (np.asarray(v, np.float32) for v in _CIFAR_STATS[name])
+  num_classes = builder.info.features["label"].num_classes
+  sizes = (train_size, global_size("test", len(y_test)))
   return Data(
-      name,
-      x_train,
-      y_train,
-      x_test,
-      y_test,
-      builder.info.features["label"].num_classes,
-      mean,
-      std,
-      train_size,
-      global_size("test", len(y_test)),
+      name, x_train, y_train, x_test, y_test, num_classes, mean, std, *sizes
   )
 
 

@@ -1,18 +1,10 @@
 """Command line: ``.venv/bin/python -m train.main --config=FILE --workdir=DIR``.
 
-``make train`` runs the default, the offline digits preset. Any config field
-can be overridden, e.g. ``--config.cutmix.alpha=0.5``. Running again with the
-same ``--workdir`` resumes from its latest checkpoint, if the config is the
-one the workdir records (only the run's length and logging may change);
-``--restart`` starts over there instead.
-
-Several processes (hosts) train one model together when each is started with
-``--coordinator=HOST:PORT --num_processes=N --process_id=I``, or with no flag
-on a TPU pod slice, under SLURM or Open MPI (JAX reads the environment).
-
-A run that cannot start as asked prints one ``ERROR:`` line and exits with
-status 2 before anything heavy is imported or anything is written; a run that
-stops (no data, a non-finite loss) exits with status 1.
+``--config.FIELD=VALUE`` overrides a field. The same ``--workdir`` resumes
+(``--restart`` starts over); ``--coordinator``, ``--num_processes`` and
+``--process_id`` join a multi-process job. A run that cannot start prints one
+``ERROR:`` line and exits with status 2 before anything heavy is imported;
+one that stops (no data, a non-finite loss) exits with status 1.
 """
 
 import os
@@ -37,9 +29,7 @@ config_flags.DEFINE_config_file(
 )
 flags.mark_flags_as_required(["workdir"])
 _RESTART = flags.DEFINE_bool(
-    "restart",
-    False,
-    "Remove what an earlier run wrote into --workdir and train from scratch.",
+    "restart", False, "Remove what a run wrote into --workdir, start over."
 )
 _COORDINATOR = flags.DEFINE_string(
     "coordinator", None, "Multi-process: process 0's HOST:PORT, for all."
@@ -51,20 +41,17 @@ _PROCESS_ID = flags.DEFINE_integer(
     "process_id", None, "Multi-process: this process, 0 .. num_processes - 1."
 )
 _INITIALIZATION_TIMEOUT = flags.DEFINE_integer(
-    "initialization_timeout",
-    300,
-    "Multi-process: seconds for every process to join before each stops.",
+    "initialization_timeout", 300, "Multi-process: seconds to join."
 )
 _HEARTBEAT_TIMEOUT = flags.DEFINE_integer(
     "heartbeat_timeout",
     100,
-    "Multi-process: seconds of silence after which a process is declared "
-    "dead and the others stop.",
+    "Multi-process: seconds before a silent peer stops all.",
 )
 _SHUTDOWN_TIMEOUT = flags.DEFINE_integer(
     "shutdown_timeout",
     300,
-    "Multi-process: seconds a finished process waits for the others.",
+    "Multi-process: seconds to wait for the others at the end.",
 )
 
 

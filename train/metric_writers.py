@@ -1,16 +1,8 @@
-"""The run's metrics on disk: ``workdir/metrics.jsonl`` and TensorBoard scalars.
+"""The run's metrics: ``workdir/metrics.jsonl`` and TensorBoard scalars.
 
-Every record goes to both: one JSON object a line in ``metrics.jsonl`` (read
-back by `read_metrics`, the plots and the notebook), and scalars named
-``<split>/<name>`` in TensorBoard event files in the workdir itself, so
-``tensorboard --logdir WORKDIR`` shows the run as it goes.
-
-The event files are written with tensorboardX: a pure-Python writer (numpy
-and protobuf only) that installs cleanly beside the pinned stack and is
-quick to import. `flax.metrics.tensorboard` would need the ``tensorboard``
-package and import TensorFlow into every run (the digits run never loads
-it); `clu.metric_writers` also writes through TensorFlow, and its last
-release is from 2024.
+Each record is a JSON line and scalars ``<split>/<name>`` in event files in
+the workdir. tensorboardX writes them in pure Python: `flax.metrics.tensorboard`
+and `clu` would import TensorFlow into every run.
 """
 
 import json
@@ -23,10 +15,8 @@ import tensorboardX
 class MetricWriter:
   """Appends records to ``workdir/metrics.jsonl`` and to TensorBoard.
 
-  Only one process writes (``enabled``); the others hold a writer that does
-  nothing. On resume, the records past the restored step (written by the
-  interrupted run after its last checkpoint) are dropped from the JSONL file
-  and hidden in TensorBoard (``purge_step``), so both read as one run.
+  Only an ``enabled`` writer writes. On resume, the records past the restored
+  step are dropped (TensorBoard: ``purge_step``), so both read as one run.
   """
 
   def __init__(self, workdir: str, *, resume_step: int, enabled: bool = True):

@@ -1,16 +1,10 @@
 """CIFAR classifiers in Flax NNX: pre-activation ResNet, WideResNet, PyramidNet.
 
-Every model has the same shape: ``stem`` (stage 0), a list of ``stages``
-(stages 1..n) and a ``head``. The forward pass takes an optional
-``feature_hook`` and the stage after which to call it, which is how the
-trainer runs the paper's feature-level CutMix: it mixes the activations after
-that stage instead of the input pixels.
-
-Training and evaluation behaviour is the modules' own state, switched the NNX
-way: ``model.train()`` (batch statistics, dropout on) and ``model.eval()``
-(running averages, dropout off). Dropout is `nnx.Dropout` with no key of its
-own: the train step passes ``rngs`` for each call, so no random state lives in
-the model (or its checkpoint).
+Each is a ``stem`` (stage 0), ``stages`` (1..n) and a ``head``; the forward
+pass calls an optional ``feature_hook`` after one stage, which is how the
+trainer mixes activations (feature-level CutMix). ``model.train()`` and
+``model.eval()`` switch batch statistics and dropout; dropout draws from the
+``rngs`` the step passes, so no random state lives in the model.
 """
 
 from collections.abc import Callable, Sequence
@@ -73,8 +67,7 @@ class PreActBlock(nnx.Module):
 class PyramidBottleneck(nnx.Module):
   """PyramidNet's bottleneck (Han et al., 2017): no ReLU first, a BN last.
 
-  The shortcut average-pools when the block strides and pads the new
-  channels with zeros, so it has no parameters.
+  The shortcut has no parameters: it average-pools and pads with zeros.
   """
 
   def __init__(self, cin, width, stride, *, dtype=None, rngs):
@@ -104,11 +97,7 @@ class PyramidBottleneck(nnx.Module):
 
 
 class Stem(nnx.Module):
-  """A 3x3 convolution, at full resolution unless ``stride`` says otherwise.
-
-  CIFAR models do not downsample first; the offline digits config strides by
-  2 because its 32x32 images are upsampled 8x8 digits with nothing finer to see.
-  """
+  """A 3x3 convolution (stride 2 for the digits: upsampled 8x8, nothing finer)."""
 
   def __init__(self, cin, cout, *, stride=1, with_bn=False, dtype=None, rngs):
     self.conv = _conv(rngs, cin, cout, 3, stride, dtype)
@@ -145,11 +134,6 @@ class Classifier(nnx.Module):
     self.stages = nnx.List([nnx.List(blocks) for blocks in stages])
     self.head = head
 
-  @property
-  def num_stages(self) -> int:
-    """The number of stages after the stem; valid hook points are 0..num_stages."""
-    return len(self.stages)
-
   def __call__(
       self,
       x,
@@ -158,59 +142,58 @@ class Classifier(nnx.Module):
       feature_hook: FeatureHook | None = None,
       hook_stage: int | None = None,
   ) -> jax.Array:
-    """Logits for a batch of NHWC images.
+    """``float32[B, num_classes]`` logits of ``[B, H, W, C]`` normalised images.
 
     Args:
-      x: ``[B, H, W, C]`` normalised images.
+      x: the images.
       rngs: the ``dropout`` stream, needed in training mode when the model
         has dropout (WideResNet's ``dropout > 0``).
       feature_hook: called on the activations after stage ``hook_stage``
         (0 is the stem's output); returns activations of the same shape.
       hook_stage: where to call ``feature_hook``.
-
-    Returns:
-      ``float32[B, num_classes]`` logits.
     """
-    h = self.trunk(
-        x, rngs=rngs, feature_hook=feature_hook, hook_stage=hook_stage
-    )
-    return self.head(h)
+    return self.head(self._trunk(x, rngs, feature_hook, hook_stage))
 
-  def feature_map(self, x) -> jax.Array:
-    """The last convolutional features, as the head's global pool sees them.
-
-    ``model.head.dense(feature_map(x).mean((1, 2)))`` are the logits, so
-    ``feature_map(x) @ model.head.dense.kernel`` are class activation maps
-    (Zhou et al., 2016) whose spatial mean plus the bias is each logit. Call
-    ``model.eval()`` first for the running batch-norm averages.
-
-    Args:
-      x: ``[B, H, W, C]`` normalised images.
-
-    Returns:
-      ``[B, h, w, features]`` non-negative activations (after the head's
-      BN-ReLU), at the last stage's resolution.
-    """
-    return self.head.features(self.trunk(x))
-
-  def trunk(
-      self,
-      x,
-      *,
-      rngs: nnx.Rngs | None = None,
-      feature_hook: FeatureHook | None = None,
-      hook_stage: int | None = None,
-  ) -> jax.Array:
-    """The stem and the stages: the head's input (arguments as `__call__`)."""
+  def _trunk(self, x, rngs=None, feature_hook=None, hook_stage=None):
     h = self.stem(x)
     if feature_hook is not None and hook_stage == 0:
       h = feature_hook(h)
-    for stage_index, blocks in enumerate(self.stages, start=1):
+    for stage, blocks in enumerate(self.stages, start=1):
       for block in blocks:
         h = block(h, rngs=rngs)
-      if feature_hook is not None and hook_stage == stage_index:
+      if feature_hook is not None and hook_stage == stage:
         h = feature_hook(h)
     return h
+
+  def feature_map(self, x) -> jax.Array:
+    """``[B, h, w, features]``: the last features, as the head's pool sees them.
+
+    ``feature_map(x) @ model.head.dense.kernel`` are class activation maps
+    (Zhou et al., 2016) whose spatial mean plus the bias is each logit; call
+    ``model.eval()`` first for the running batch-norm averages.
+    """
+    return self.head.features(self._trunk(x))
+
+
+def _preact_stages(cin, widths, strides, n, *, dropout=0.0, dtype, rngs):
+  """Stages of ``n`` pre-activation blocks each; the first of a stage strides."""
+  stages = []
+  for cout, stride in zip(widths, strides):
+    stages.append(
+        [
+            PreActBlock(
+                cin if b == 0 else cout,
+                cout,
+                stride if b == 0 else 1,
+                dropout=dropout,
+                dtype=dtype,
+                rngs=rngs,
+            )
+            for b in range(n)
+        ]
+    )
+    cin = cout
+  return stages, cin
 
 
 def preact_resnet(
@@ -236,26 +219,17 @@ def preact_resnet(
         f"model.depth: expected one of {sorted(blocks_per_stage)} for "
         f"preact_resnet, got {depth}."
     )
-  n = blocks_per_stage[depth]
   stem = Stem(in_channels, width, stride=stem_stride, dtype=dtype, rngs=rngs)
-  stages, cin = [], width
-  for i, stride in enumerate((1, 2, 2, 2)):
-    cout = width * 2**i
-    stages.append(
-        [
-            PreActBlock(
-                cin if b == 0 else cout,
-                cout,
-                stride if b == 0 else 1,
-                dtype=dtype,
-                rngs=rngs,
-            )
-            for b in range(n)
-        ]
-    )
-    cin = cout
+  stages, cout = _preact_stages(
+      width,
+      [width * 2**i for i in range(4)],
+      (1, 2, 2, 2),
+      blocks_per_stage[depth],
+      dtype=dtype,
+      rngs=rngs,
+  )
   return Classifier(
-      stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs)
+      stem, stages, Head(cout, num_classes, dtype=dtype, rngs=rngs)
   )
 
 
@@ -278,27 +252,18 @@ def wide_resnet(
     raise ValueError(
         f"model.depth: expected 6n + 4 for wide_resnet, got {depth}."
     )
-  n = (depth - 4) // 6
   stem = Stem(in_channels, 16, dtype=dtype, rngs=rngs)
-  stages, cin = [], 16
-  for i, stride in enumerate((1, 2, 2)):
-    cout = 16 * width * 2**i
-    stages.append(
-        [
-            PreActBlock(
-                cin if b == 0 else cout,
-                cout,
-                stride if b == 0 else 1,
-                dropout=dropout,
-                dtype=dtype,
-                rngs=rngs,
-            )
-            for b in range(n)
-        ]
-    )
-    cin = cout
+  stages, cout = _preact_stages(
+      16,
+      [16 * width * 2**i for i in range(3)],
+      (1, 2, 2),
+      (depth - 4) // 6,
+      dropout=dropout,
+      dtype=dtype,
+      rngs=rngs,
+  )
   return Classifier(
-      stem, stages, Head(cin, num_classes, dtype=dtype, rngs=rngs)
+      stem, stages, Head(cout, num_classes, dtype=dtype, rngs=rngs)
   )
 
 

@@ -1,9 +1,7 @@
 """The run's pictures: learning curves, and mixed images drawn from `MixParams`.
 
-Both functions write a PNG and return the matplotlib figure, so the Colab
-notebook can show them inline too. Importing this module chooses no
-matplotlib backend (a notebook keeps its inline one); the command-line
-programs choose Agg, for files only.
+Each writes a PNG and returns the figure (a notebook shows it inline); no
+matplotlib backend is chosen here.
 """
 
 from collections.abc import Sequence
@@ -11,17 +9,8 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-_CIFAR10 = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
+_CIFAR10 = tuple(
+    "airplane automobile bird cat deer dog frog horse ship truck".split()
 )
 
 
@@ -50,74 +39,42 @@ def mixing_title(cutmix) -> str:
   )
 
 
-def outline_box(
-    ax,
-    box,
-    *,
-    color: str = "red",
-    linewidth: float = 1.5,
-    linestyle: str = "-",
-) -> None:
-  """Outlines rows ``[y0, y1)`` and columns ``[x0, x1)`` of an imshow'd image.
+def outline_box(ax, box, *, color: str = "red", **style) -> None:
+  """Outlines rows ``[y0, y1)``, columns ``[x0, x1)`` of an imshow'd image exactly.
 
-  Pixel ``(r, c)`` covers ``[c - .5, c + .5]``, so the outline follows the
-  pasted cells exactly. An empty box draws nothing.
+  ``style``: more `plt.Rectangle` keywords (``linewidth`` 1.5 by default).
   """
   y0, x0, y1, x1 = (int(v) for v in box)
   if y1 > y0 and x1 > x0:
+    style = {"linewidth": 1.5, **style}
+    corner = (x0 - 0.5, y0 - 0.5)
     ax.add_patch(
         plt.Rectangle(
-            (x0 - 0.5, y0 - 0.5),
-            x1 - x0,
-            y1 - y0,
-            fill=False,
-            edgecolor=color,
-            linewidth=linewidth,
-            linestyle=linestyle,
+            corner, x1 - x0, y1 - y0, fill=False, edgecolor=color, **style
         )
     )
 
 
 def plot_curves(path: str | None, records: Sequence[dict], *, title: str = ""):
-  """Loss and accuracy against epochs, train and test, from metrics.jsonl records.
-
-  Args:
-    path: where to write the PNG (``None``: do not write).
-    records: dicts with ``epoch``, ``split``, ``loss`` and ``accuracy``.
-    title: a figure title.
-
-  Returns:
-    The matplotlib figure.
-  """
+  """Loss and accuracy against epochs from metrics.jsonl records (path None: no file)."""
   fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
   for split, style in (("train", "-"), ("test", "o-")):
     rows = [r for r in records if r.get("split") == split]
     if not rows:
       continue
     epochs = [r["epoch"] for r in rows]
-    ax_loss.plot(
-        epochs, [r["loss"] for r in rows], style, label=split, markersize=3
-    )
-    ax_acc.plot(
-        epochs,
-        [100 * r["accuracy"] for r in rows],
-        style,
-        label=split,
-        markersize=3,
-    )
+    for ax, ys in (
+        (ax_loss, [r["loss"] for r in rows]),
+        (ax_acc, [100 * r["accuracy"] for r in rows]),
+    ):
+      ax.plot(epochs, ys, style, label=split, markersize=3)
   ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
   ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="accuracy")
   for ax in (ax_loss, ax_acc):
     ax.grid(alpha=0.3)
     ax.legend()
-  ax_loss.text(
-      0.01,
-      0.01,
-      "train: on mixed labels",
-      transform=ax_loss.transAxes,
-      fontsize=7,
-      color="gray",
-  )
+  note = dict(transform=ax_loss.transAxes, fontsize=7, color="gray")
+  ax_loss.text(0.01, 0.01, "train: on mixed labels", **note)
   if title:
     fig.suptitle(title)
   fig.tight_layout()
@@ -137,11 +94,10 @@ def plot_cutmix_samples(
     columns: int = 8,
     title: str = "",
 ):
-  """A grid of mixed images, each titled with its two classes and their weights.
+  """A grid of mixed images titled with both classes and weights, boxes outlined.
 
-  Everything shown is read from the `cutmix_jax.MixParams` the library
-  returned: the partner gives the second class, ``lam`` the weights, ``box``
-  the outlined rectangle (rows ``[y0, y1)``, columns ``[x0, x1)``).
+  Everything shown is read from the `cutmix_jax.MixParams` (partner, ``lam``,
+  ``box``).
 
   Args:
     path: where to write the PNG (``None``: do not write).
@@ -151,10 +107,7 @@ def plot_cutmix_samples(
     num_samples: how many images to draw.
     class_names: names of the classes (default: indices).
     columns: images a row.
-    title: a first line above the grid (what was mixed, `mixing_title`).
-
-  Returns:
-    The matplotlib figure.
+    title: a first line above the grid (`mixing_title`).
   """
   images = np.asarray(images)
   labels = np.asarray(labels)

@@ -1,17 +1,12 @@
-"""What can stop a run before it starts, checked before JAX or TF is imported.
+"""What stops a run before it starts, checked before JAX or TF is imported.
 
-* `check_config`: every field the run depends on, by name.
-* `check_workdir`: the workdir is a directory this process can write, or can
-  be created; nothing is created here.
-* `check_resume`: a workdir records the config it was started with
-  (``config.json``); a run that would resume it with another meaning (batch,
-  model, data, mixing, optimiser, schedule, seed) is refused, naming each
-  field that differs with its old and new value. Only the fields in
-  `MAY_CHANGE_ON_RESUME` may differ: how long to train and how to log.
-
-Each raises `StartupError`, whose message is the one line the user sees.
+`check_config` (each field by name), `check_workdir` (a directory this
+process can write or create) and `check_resume` (a workdir's ``config.json``
+against the run's: only `MAY_CHANGE_ON_RESUME` may differ) raise
+`StartupError`, whose message is the one line the user sees.
 """
 
+import functools
 import json
 import os
 
@@ -21,20 +16,9 @@ RECORD = "config.json"
 # What a resumed run may change: its length, and what and how often it logs.
 # Anything else would make the resumed run another run than the one recorded.
 MAY_CHANGE_ON_RESUME = frozenset(
-    {
-        "num_epochs",
-        "num_train_steps",
-        "eval_batch_size",
-        "log_every_steps",
-        "eval_every_epochs",
-        "checkpoint_every_steps",
-        "keep_checkpoints",
-        "num_plot_samples",
-        "progress_bar",
-        "distributed",
-        "data_dir",
-        "tfds_manual_dir",
-    }
+    "num_epochs num_train_steps eval_batch_size log_every_steps "
+    "eval_every_epochs checkpoint_every_steps keep_checkpoints "
+    "num_plot_samples progress_bar distributed data_dir tfds_manual_dir".split()
 )
 # What a run writes into its workdir (all that --restart removes).
 RUN_FILES = ("checkpoints", "metrics.jsonl", "curves.png", "cutmix_samples.png")
@@ -49,8 +33,15 @@ class StartupError(ValueError):
   """A run that cannot start as asked; the message names what to change."""
 
 
-def _require(ok: bool, field: str, expected: str, got) -> None:
+def _field(config: ml_collections.ConfigDict, field: str):
+  for name in field.split("."):
+    config = config[name]
+  return config
+
+
+def _require(config, ok: bool, field: str, expected: str) -> None:
   if not ok:
+    got = _field(config, field)
     raise StartupError(f"config.{field}: expected {expected}, got {got!r}.")
 
 
@@ -75,30 +66,17 @@ def check_fields(
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-  """Checks every value the run depends on that needs no device to know.
-
-  The mixing options are the library's to check (`steps.check_mixing`), and
-  the batch's split over devices needs the device count
-  (`check_batch_split`).
-  """
+  """Every value that needs no device to check (the library checks the mixing)."""
   m, o, a, c = config.model, config.optimizer, config.augment, config.cutmix
-  _require(
-      config.dataset in NUM_CLASSES,
-      "dataset",
-      f"one of {tuple(NUM_CLASSES)}",
-      config.dataset,
+  need = functools.partial(_require, config)
+  need(config.dataset in NUM_CLASSES, "dataset", f"one of {tuple(NUM_CLASSES)}")
+  need(m.name in MODELS, "model.name", f"one of {MODELS}")
+  need(_positive_int(m.width), "model.width", "an int > 0")
+  stride_ok = m.stem_stride == 1 or (
+      m.stem_stride == 2 and m.name == "preact_resnet"
   )
-  _require(m.name in MODELS, "model.name", f"one of {MODELS}", m.name)
-  _require(_positive_int(m.width), "model.width", "an int > 0", m.width)
-  _require(
-      m.stem_stride == 1 or (m.stem_stride == 2 and m.name == "preact_resnet"),
-      "model.stem_stride",
-      "1, or 2 with preact_resnet",
-      m.stem_stride,
-  )
-  _require(
-      0.0 <= m.dropout < 1.0, "model.dropout", "a value in [0, 1)", m.dropout
-  )
+  need(stride_ok, "model.stem_stride", "1, or 2 with preact_resnet")
+  need(0.0 <= m.dropout < 1.0, "model.dropout", "a value in [0, 1)")
   for field in (
       "batch_size",
       "eval_batch_size",
@@ -107,74 +85,50 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       "keep_checkpoints",
       "eval_every_epochs",
   ):
-    _require(_positive_int(config[field]), field, "an int > 0", config[field])
-  _require(
+    need(_positive_int(config[field]), field, "an int > 0")
+  need(
       config.num_epochs > 0 or config.num_train_steps > 0,
       "num_epochs",
       "> 0 (or num_train_steps > 0)",
-      config.num_epochs,
   )
-  _require(
-      o.learning_rate > 0, "optimizer.learning_rate", "> 0", o.learning_rate
-  )
-  _require(
-      0.0 <= o.momentum < 1.0,
-      "optimizer.momentum",
-      "a value in [0, 1)",
-      o.momentum,
-  )
-  _require(
-      o.weight_decay >= 0, "optimizer.weight_decay", ">= 0", o.weight_decay
-  )
-  _require(
+  need(o.learning_rate > 0, "optimizer.learning_rate", "> 0")
+  need(0.0 <= o.momentum < 1.0, "optimizer.momentum", "a value in [0, 1)")
+  need(o.weight_decay >= 0, "optimizer.weight_decay", ">= 0")
+  need(
       o.schedule in ("cosine", "step", "constant"),
       "optimizer.schedule",
       "'cosine', 'step' or 'constant'",
-      o.schedule,
   )
-  _require(
-      o.warmup_epochs >= 0, "optimizer.warmup_epochs", ">= 0", o.warmup_epochs
-  )
-  _require(a.on in ("device", "host"), "augment.on", "'device' or 'host'", a.on)
-  _require(a.pad >= 0, "augment.pad", ">= 0", a.pad)
-  _require(
+  need(o.warmup_epochs >= 0, "optimizer.warmup_epochs", ">= 0")
+  need(a.on in ("device", "host"), "augment.on", "'device' or 'host'")
+  need(a.pad >= 0, "augment.pad", ">= 0")
+  need(
       config.distributed in ("auto", "on", "off"),
       "distributed",
       "'auto', 'on' or 'off'",
-      config.distributed,
   )
-  _require(c.method in METHODS, "cutmix.method", f"one of {METHODS}", c.method)
+  need(c.method in METHODS, "cutmix.method", f"one of {METHODS}")
   if c.feature_stage is not None:
     stages = NUM_STAGES[m.name]
-    _require(
-        c.method == "cutmix",
-        "cutmix.method",
-        "'cutmix' with feature_stage set",
-        c.method,
+    need(
+        c.method == "cutmix", "cutmix.method", "'cutmix' with feature_stage set"
     )
-    _require(
+    need(
         0 <= c.feature_stage <= stages,
         "cutmix.feature_stage",
         f"a stage in [0, {stages}] for {m.name}",
-        c.feature_stage,
     )
 
 
 def check_batch_split(
     config: ml_collections.ConfigDict, num_devices: int, num_processes: int
 ) -> None:
-  """The batches split evenly, and each device holds enough to mix.
-
-  Every device mixes its own examples (`cutmix_jax.per_shard`): one example
-  has no partner on its device, and the library refuses it.
-  """
+  """The batches split evenly, and each device holds two examples to mix."""
   for field in ("batch_size", "eval_batch_size"):
     for count, what in ((num_devices, "device"), (num_processes, "process")):
+      multiple = config[field] % count == 0
       _require(
-          config[field] % count == 0,
-          field,
-          f"a multiple of the {what} count {count}",
-          config[field],
+          config, multiple, field, f"a multiple of the {what} count {count}"
       )
   if config.cutmix.method != "none" and config.batch_size // num_devices < 2:
     raise StartupError(
@@ -230,11 +184,7 @@ def differences(
     workdir: str,
     may_change: frozenset[str] = MAY_CHANGE_ON_RESUME,
 ) -> list[str] | None:
-  """``["batch_size 64 -> 32", ...]``: the recorded config against ``config``.
-
-  None when ``workdir`` records no config; fields in ``may_change`` are left
-  out.
-  """
+  """``["batch_size 64 -> 32", ...]`` but ``may_change``; None if unrecorded."""
   recorded = recorded_config(workdir)
   if recorded is None:
     return None

@@ -1,20 +1,12 @@
 """The jitted steps: train (augment, mix, one SGD step), evaluate, and sample.
 
-* `mix_function(config, ...)`: ``config.cutmix`` as a `cutmix_jax` call; its
-  fields are the library's keywords, passed as they are.
-* `make_train_step(...)` -> ``step(state, metrics, images, labels, aug_key,
-  dropout_key) -> (state, metrics)``: ``images`` are ``uint8[B, H, W, C]``
-  sharded along the batch; the step augments, mixes with
-  `cutmix_jax.per_shard` (so no image crosses devices), normalises, takes one
-  SGD step and adds the batch to ``metrics``.
-* `make_eval_step(...)`, the padding of the last batch masked out;
-  `make_sample_fn(...)`, the step's augmentation and mixing alone, for the
-  picture of a mixed batch.
-
-``metrics`` is the state of an `nnx.MultiMetric` that lives on the devices
-between log lines. The steps are `jax.jit` over ``nnx.split`` state rather
-than `nnx.jit`: the same program, without walking the module graph in Python
-on every call, and the step can donate its state.
+``config.cutmix``'s fields are the library's keywords (`mix_function`). The
+train step takes ``uint8`` images sharded along the batch, augments them,
+mixes each device's shard with `cutmix_jax.per_shard` (no image crosses
+devices), takes one SGD step and adds the batch to ``metrics``, the state of
+an `nnx.MultiMetric` kept on the devices between log lines. The steps are
+`jax.jit` over ``nnx.split`` state (no graph walk in Python per call), and
+the train step donates its state.
 """
 
 import ast
@@ -74,12 +66,7 @@ def compute_metrics(metrics: nnx.State) -> dict[str, float]:
 
 
 def box_rule(text: str | None):
-  """``"minmax(0.2, 0.8)"`` -> ``cutmix_jax.boxes.minmax(0.2, 0.8)``.
-
-  A rule is written as in Python, from `cutmix_jax.boxes`' constructors and
-  literals (rules nest: ``"on_patch_grid(16, rule=minmax(0.2, 0.8))"``).
-  The constructors check their own arguments.
-  """
+  """``"minmax(0.2, 0.8)"`` -> ``cutmix_jax.boxes.minmax(0.2, 0.8)`` (rules nest)."""
   if text is None:
     return None
   refusal = startup.StartupError(
@@ -124,12 +111,10 @@ def mix_function(
     num_classes: int,
     image_size: tuple[int, int],
 ) -> Callable:
-  """The configured mixing of one batch (or one device's shard of it).
+  """``mix(rng, x, labels) -> (mixed_x, soft_labels, MixParams or None)``.
 
-  Returns:
-    ``mix(rng, x, labels) -> (mixed_x, soft_labels, MixParams or None)``;
-    ``x`` is the image batch, or for feature-level CutMix the activations
-    (the boxes are drawn at ``image_size`` and rescaled to them).
+  ``x`` is a batch (or shard) of images, or for feature-level CutMix the
+  activations (the boxes drawn at ``image_size``, rescaled to them).
   """
   c = config.cutmix
   if c.method == "none":
@@ -164,11 +149,9 @@ def check_mixing(
     shard_batch: int,
     image_shape: tuple[int, int, int] = (32, 32, 3),
 ) -> None:
-  """Lets the library check ``config.cutmix`` on one device's shapes.
+  """The library checks ``config.cutmix`` on one device's shapes (nothing runs).
 
-  The mixing is traced on abstract inputs (`jax.eval_shape`: nothing runs).
-  A library error reaches the user as the library wrote it, after the
-  config field it names (the fields are the library's keywords).
+  Its message reaches the user as written, after the config field it names.
   """
   num_classes = startup.NUM_CLASSES[config.dataset]
   images = jax.ShapeDtypeStruct((shard_batch, *image_shape), jnp.uint8)
@@ -189,11 +172,10 @@ def check_mixing(
 def augment_on_device(
     rng: jax.Array, images: jax.Array, *, pad: int = 4, flip: bool = True
 ) -> jax.Array:
-  """Zero-pad by ``pad``, crop back at a random offset, flip half: per example.
+  """torchvision's ``RandomCrop(32, padding=4)`` and ``RandomHorizontalFlip``.
 
-  torchvision's ``RandomCrop(32, padding=4)`` and ``RandomHorizontalFlip``
-  as two `take_along_axis` gathers (rows, then columns): static shapes, and
-  each example reads only itself, so it stays on its device.
+  Two `take_along_axis` gathers: static shapes, each example reads only
+  itself (so it stays on its device).
   """
   b, h, w, _ = images.shape
   key_y, key_x, key_f = jax.random.split(rng, 3)
@@ -237,9 +219,9 @@ def make_train_step(
     std,
     image_size: tuple[int, int] = (32, 32),
 ) -> Callable:
-  """The jitted train step; it donates ``state`` and ``metrics``.
+  """``step(state, metrics, images, labels, aug_key, dropout_key)``, jitted.
 
-  ``step.lower(...).compile().cost_analysis()`` gives XLA's counts.
+  Returns ``(state, metrics)``; donates both.
   """
   mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
   mix = _sharded_mix(
@@ -296,11 +278,7 @@ def make_train_step(
 def make_eval_step(
     config: ml_collections.ConfigDict, graphdef: nnx.GraphDef, *, mean, std
 ) -> Callable:
-  """``eval(state, metrics, images, labels, mask) -> metrics``.
-
-  ``mask`` is False for the padding of the last batch, which counts for
-  nothing.
-  """
+  """``eval(state, metrics, images, labels, mask) -> metrics`` (mask: not padding)."""
   mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
 
   def eval_step(state, metrics, images, labels, mask):
@@ -322,12 +300,10 @@ def make_sample_fn(
     num_classes: int,
     image_size: tuple[int, int] = (32, 32),
 ) -> Callable:
-  """``sample(rng, images, labels) -> (mixed images, soft labels, MixParams)``.
+  """``sample(rng, images, labels) -> (mixed, soft labels, MixParams or None)``.
 
-  The step's augmentation and mixing, with ``prob`` 1 so that the picture
-  shows mixed images even when the step's coin would not; feature-level
-  CutMix is shown at the input resolution. With ``method="none"`` the params
-  are None.
+  The step's augmentation and mixing with ``prob`` 1, at the input
+  resolution: what the picture of a mixed batch shows.
   """
   shown = ml_collections.ConfigDict(config.to_dict())
   shown.cutmix.feature_stage = None

@@ -1,18 +1,10 @@
 """Training and evaluation: `train_and_evaluate(config, workdir)`, the loop.
 
-The loop reads top to bottom; its parts live in modules named for what they
-do: `startup` (what stops a run before it starts), `input_pipeline` (this
-process's share of the data), `train_state` (keys, model, optimizer,
-schedule), `steps` (the jitted train, eval and sample steps, with the
-library's mixing), `checkpointing` (orbax) and `metric_writers`
-(metrics.jsonl and TensorBoard).
-
-Every process runs the same loop on a ``("data",)`` mesh over all devices
-(`jax.make_mesh`): each hands over its rows of the global batch
-(`jax.make_array_from_process_local_data`), and process 0 alone writes the
-logs and the pictures. A run resumed from a checkpoint is bitwise the
-uninterrupted one: nothing random lives in the state (see
-`train_state.named_keys`) and the data order depends on the step only.
+Every process runs the same loop on a ``("data",)`` mesh over all devices,
+hands over its rows of each global batch, and process 0 alone writes the
+logs and pictures. A resumed run is bitwise the uninterrupted one: no key
+lives in the state (`train_state.named_keys`) and the data order depends on
+the step only.
 """
 
 import glob
@@ -46,32 +38,6 @@ def _put_batch(sharding: NamedSharding, *arrays: np.ndarray) -> list[jax.Array]:
   return [jax.make_array_from_process_local_data(sharding, a) for a in arrays]
 
 
-def _host_batches(
-    config,
-    data,
-    order_seed,
-    aug_seed,
-    *,
-    start,
-    stop,
-    local_batch,
-    steps_per_epoch,
-):
-  """This process's batches of steps ``start .. stop - 1``."""
-  for step in range(start, stop):
-    images, labels = input_pipeline.train_batch(
-        data, order_seed, step, local_batch, steps_per_epoch
-    )
-    if config.augment.on == "host":
-      images = input_pipeline.crop_and_flip_host(
-          images,
-          (aug_seed, step, jax.process_index()),
-          pad=config.augment.pad,
-          flip=config.augment.flip,
-      )
-    yield images, labels
-
-
 def evaluate(
     eval_step,
     state,
@@ -84,15 +50,13 @@ def evaluate(
   per_process = -(-data.test_size // jax.process_count())
   metrics = steps.empty_metrics(sharding.mesh)
   for start in range(0, per_process, local_batch):
-    images = data.test_images[start : start + local_batch]
-    labels = data.test_labels[start : start + local_batch]
-    pad = local_batch - len(labels)
+    rows = slice(start, start + local_batch)
+    images, labels = data.test_images[rows], data.test_labels[rows]
     mask = np.arange(local_batch) < len(labels)
-    images = np.pad(images, ((0, pad), (0, 0), (0, 0), (0, 0)))
-    labels = np.pad(labels, (0, pad))
-    metrics = eval_step(
-        state, metrics, *_put_batch(sharding, images, labels, mask)
-    )
+    pad = [(0, local_batch - len(labels))]
+    images = np.pad(images, pad + [(0, 0)] * 3)
+    batch = _put_batch(sharding, images, np.pad(labels, pad), mask)
+    metrics = eval_step(state, metrics, *batch)
   return steps.compute_metrics(metrics)
 
 
@@ -124,9 +88,7 @@ def _plot_mixed_batch(config, workdir, sharding, data, keys, first_batch):
     )
 
 
-def _stop_if_not_finite(
-    state, manager, *, first_step: int, step: int, loss: float = 0.0
-) -> None:
+def _stop_if_not_finite(state, manager, first_step, step, loss=0.0) -> None:
   """The NaN guard: nothing non-finite is ever saved."""
   if np.isfinite(loss) and bool(steps.all_finite(state)):
     return
@@ -148,11 +110,7 @@ def _stop_if_not_finite(
 def check_run(
     config: ml_collections.ConfigDict, workdir: str, *, restart: bool = False
 ) -> None:
-  """Every start-up check (`startup`, and the library's on the mixing).
-
-  Raises:
-    startup.StartupError: naming what to change; nothing has been written.
-  """
+  """Every start-up check; raises `startup.StartupError`, nothing written."""
   startup.check_config(config)
   startup.check_batch_split(config, jax.device_count(), jax.process_count())
   steps.check_mixing(
@@ -184,18 +142,15 @@ def train_and_evaluate(
 ) -> dict[str, Any]:
   """Trains and evaluates, resuming from ``workdir`` if it holds a checkpoint.
 
-  Writes ``workdir/config.json`` (the config the run started with; a resume
-  with another meaning is refused), ``workdir/metrics.jsonl`` and
-  TensorBoard event files, checkpoints under ``workdir/checkpoints``, and
-  ``workdir/curves.png`` and ``workdir/cutmix_samples.png``.
+  Writes ``config.json`` (what a resume is checked against), ``metrics.jsonl``,
+  TensorBoard events, ``checkpoints/``, ``curves.png`` and
+  ``cutmix_samples.png`` into ``workdir``.
 
   Args:
     config: the run's configuration.
-    workdir: where to write (shared by all processes); running again with the
-      same workdir resumes.
-    data: the data to train on (default: ``config.dataset``, loaded here); a
-      program in experiments/ passes its own, a subset for one.
-    restart: remove what an earlier run wrote into ``workdir`` and start over.
+    workdir: where to write (shared by all processes).
+    data: the data (default: ``config.dataset``); experiments/ pass a subset.
+    restart: remove what an earlier run wrote into ``workdir`` first.
 
   Returns:
     The final test metrics: ``{"step", "epoch", "split", "loss", "accuracy"}``.
@@ -203,8 +158,8 @@ def train_and_evaluate(
   Raises:
     startup.StartupError: the run cannot start as asked (before anything runs).
     input_pipeline.DataUnavailableError: the data set cannot be loaded.
-    NonFiniteLossError: the loss stopped being finite; the last checkpoint
-      written before it is kept.
+    NonFiniteLossError: the loss stopped being finite (earlier checkpoints
+      are kept).
   """
   num_processes, is_main = jax.process_count(), jax.process_index() == 0
   check_run(config, workdir, restart=restart)
@@ -229,10 +184,9 @@ def train_and_evaluate(
     startup.record_config(config, workdir)
   distributed.wait_for_every_process("train: workdir ready")
   mesh = jax.make_mesh((jax.device_count(),), ("data",))
-  batch_sharding = NamedSharding(mesh, P("data"))
+  sharding = NamedSharding(mesh, P("data"))
   keys = train_state.named_keys(config.seed)
   num_steps = train_state.num_train_steps(config, spe)
-
   schedule = train_state.learning_rate_schedule(config, spe, num_steps)
   graphdef, state = train_state.create_train_state(
       config,
@@ -242,19 +196,16 @@ def train_and_evaluate(
       num_classes=data.num_classes,
       in_channels=data.train_images.shape[-1],
   )
+  stats = dict(mean=data.mean, std=data.std)
   train_step = steps.make_train_step(
       config,
       graphdef,
       mesh,
       num_classes=data.num_classes,
-      mean=data.mean,
-      std=data.std,
       image_size=data.train_images.shape[1:3],
+      **stats,
   )
-  eval_step = steps.make_eval_step(
-      config, graphdef, mean=data.mean, std=data.std
-  )
-
+  eval_step = steps.make_eval_step(config, graphdef, **stats)
   manager = checkpointing.checkpoint_manager(
       workdir,
       every_steps=config.checkpoint_every_steps,
@@ -271,14 +222,40 @@ def train_and_evaluate(
       workdir, resume_step=start, enabled=is_main
   )
   order_seed = train_state.data_seed(keys["data"])
+  aug_seed = train_state.data_seed(keys["augment"])
+
+  def host_batch(i):  # This process's rows of step i + 1.
+    images, labels = input_pipeline.train_batch(
+        data, order_seed, i, local_batch, spe
+    )
+    if config.augment.on == "host":
+      images = input_pipeline.crop_and_flip_host(
+          images,
+          (aug_seed, i, jax.process_index()),
+          pad=config.augment.pad,
+          flip=config.augment.flip,
+      )
+    return images, labels
+
   if start == 0 and config.num_plot_samples > 0:
-    _plot_mixed_batch(
-        config,
-        workdir,
-        batch_sharding,
-        data,
-        keys,
-        input_pipeline.train_batch(data, order_seed, 0, local_batch, spe),
+    first = input_pipeline.train_batch(data, order_seed, 0, local_batch, spe)
+    _plot_mixed_batch(config, workdir, sharding, data, keys, first)
+  batches = (host_batch(i) for i in range(start, num_steps))
+  if config.augment.on == "host":
+    batches = input_pipeline.prefetch(batches)
+
+  def test_metrics_at(step):
+    return dict(
+        step=step,
+        epoch=round(step / spe, 4),
+        split="test",
+        **evaluate(
+            eval_step,
+            state,
+            data,
+            local_batch=config.eval_batch_size // num_processes,
+            sharding=sharding,
+        ),
     )
 
   from tqdm import auto as tqdm
@@ -290,90 +267,44 @@ def train_and_evaluate(
       dynamic_ncols=True,
       disable=not (is_main and config.progress_bar),
   )
-  batches = _host_batches(
-      config,
-      data,
-      order_seed,
-      train_state.data_seed(keys["augment"]),
-      start=start,
-      stop=num_steps,
-      local_batch=local_batch,
-      steps_per_epoch=spe,
-  )
-  if config.augment.on == "host":
-    batches = input_pipeline.prefetch(batches)
-
-  def evaluate_at(step, state):
-    return dict(
-        step=step,
-        epoch=round(step / spe, 4),
-        split="test",
-        **evaluate(
-            eval_step,
-            state,
-            data,
-            local_batch=config.eval_batch_size // num_processes,
-            sharding=batch_sharding,
-        ),
-    )
-
   metrics = steps.empty_metrics(mesh)
   logged_step, logged_time = start, time.perf_counter()
-  test_metrics = None
-  step = start
+  test_metrics, step = None, start
   try:
     for step in range(start + 1, num_steps + 1):
-      images, labels = next(batches)
       state, metrics = train_step(
           state,
           metrics,
-          *_put_batch(batch_sharding, images, labels),
+          *_put_batch(sharding, *next(batches)),
           keys["augment"],
           keys["dropout"],
       )
       bar.update(1)
-      epoch = round(step / spe, 4)
-      end_of_epoch = step % spe == 0
-      if (
-          step % config.log_every_steps == 0
-          or end_of_epoch
-          or step == num_steps
-      ):
-        train_metrics = steps.compute_metrics(metrics)
+      epoch, end_of_epoch = round(step / spe, 4), step % spe == 0
+      last = step == num_steps
+      if step % config.log_every_steps == 0 or end_of_epoch or last:
+        values = steps.compute_metrics(metrics)
         _stop_if_not_finite(
-            state,
-            manager,
-            first_step=logged_step + 1,
-            step=step,
-            loss=train_metrics["loss"],
+            state, manager, logged_step + 1, step, values["loss"]
         )
         now = time.perf_counter()
+        speed = (step - logged_step) * config.batch_size / (now - logged_time)
         writer.write(
             step=step,
             split="train",
             epoch=epoch,
-            **train_metrics,
+            **values,
             learning_rate=float(schedule(step - 1)),
-            images_per_second=(step - logged_step)
-            * config.batch_size
-            / (now - logged_time),
+            images_per_second=speed,
         )
-        bar.set_postfix(
-            epoch=f"{epoch:.2f}", loss=f"{train_metrics['loss']:.3f}"
-        )
+        bar.set_postfix(epoch=f"{epoch:.2f}", loss=f"{values['loss']:.3f}")
         metrics = steps.empty_metrics(mesh)
         logged_step, logged_time = step, now
       if manager.should_save(step):
-        _stop_if_not_finite(
-            state, manager, first_step=logged_step + 1, step=step
-        )
+        _stop_if_not_finite(state, manager, logged_step + 1, step)
         checkpointing.save(manager, step, state)
-      if (
-          end_of_epoch
-          and (step // spe) % config.eval_every_epochs == 0
-          or step == num_steps
-      ):
-        test_metrics = evaluate_at(step, state)
+      if end_of_epoch and (step // spe) % config.eval_every_epochs == 0 or last:
+        test_metrics = test_metrics_at(step)
         writer.write(**test_metrics)
         if is_main:
           bar.write(
@@ -386,7 +317,7 @@ def train_and_evaluate(
     manager.wait_until_finished()
 
   if test_metrics is None:  # Nothing left to train: it had finished.
-    test_metrics = evaluate_at(step, state)
+    test_metrics = test_metrics_at(step)
   if is_main:
     from train import plots
 
@@ -394,16 +325,13 @@ def train_and_evaluate(
         os.path.join(workdir, "curves.png"),
         metric_writers.read_metrics(writer.path),
     )
-  who = (
-      f"process {jax.process_index()} of {num_processes}: "
-      if num_processes > 1
-      else ""
-  )
+  who = f"process {jax.process_index()} of {num_processes}: "
   print(
-      f"{who}Final test accuracy: {100 * test_metrics['accuracy']:.2f}% "
-      f"(loss {test_metrics['loss']:.6f}, step {test_metrics['step']}, "
-      f"epoch {test_metrics['epoch']:g}, {config.dataset}, "
-      f"{config.model.name}-{config.model.depth}, mixing: {config.cutmix.method}).",
+      f"{who if num_processes > 1 else ''}Final test accuracy: "
+      f"{100 * test_metrics['accuracy']:.2f}% (loss {test_metrics['loss']:.6f}, "
+      f"step {test_metrics['step']}, epoch {test_metrics['epoch']:g}, "
+      f"{config.dataset}, {config.model.name}-{config.model.depth}, mixing: "
+      f"{config.cutmix.method}).",
       flush=True,
   )
   manager.close()

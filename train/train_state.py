@@ -1,12 +1,4 @@
-"""What a run starts from: its keys, the model, the optimizer and their state.
-
-* `named_keys(seed)`: the root key split once into ``init``, ``data``,
-  ``augment`` and ``dropout`` keys; nothing else draws randomness.
-* `learning_rate_schedule(...)`: the optax schedule, built once per run and
-  shared by the optimizer and the logs.
-* `create_train_state(...)` -> ``(graphdef, state)``: the model and its
-  `nnx.Optimizer`, split for `jax.jit`; ``state`` is replicated over the mesh.
-"""
+"""What a run starts from: its keys, the model, the optimizer and their state."""
 
 from flax import nnx
 import jax
@@ -22,11 +14,10 @@ from train import models
 
 
 def named_keys(seed: int) -> dict[str, jax.Array]:
-  """One root key from ``seed``, split once into the run's purpose-named keys.
+  """``{"init", "data", "augment", "dropout"}`` keys from ``seed``.
 
-  No key is stored in the training state: inside the step the augmentation and
-  dropout keys are folded with the step number, so a resumed run draws
-  exactly what an uninterrupted one would.
+  None is stored in the state: the step folds in its number, so a resumed run
+  draws what an uninterrupted one would.
   """
   names = ("init", "data", "augment", "dropout")
   return dict(zip(names, jax.random.split(jax.random.key(seed), len(names))))
@@ -45,19 +36,18 @@ def create_model(
 ) -> models.Classifier:
   """The configured classifier, initialised from ``rng``."""
   m = config.model
-  kwargs = dict(
+  kwargs = dict(dropout=m.dropout) if m.name == "wide_resnet" else {}
+  if m.stem_stride != 1:
+    kwargs["stem_stride"] = m.stem_stride
+  return models.MODELS[m.name](
       depth=m.depth,
       width=m.width,
       num_classes=num_classes,
       in_channels=in_channels,
       dtype=jnp.bfloat16 if config.half_precision else None,
       rngs=nnx.Rngs(params=rng),
+      **kwargs,
   )
-  if m.name == "wide_resnet":
-    kwargs["dropout"] = m.dropout
-  if m.stem_stride != 1:
-    kwargs["stem_stride"] = m.stem_stride
-  return models.MODELS[m.name](**kwargs)
 
 
 def num_train_steps(
@@ -116,21 +106,7 @@ def create_train_state(
     num_classes: int = 10,
     in_channels: int = 3,
 ) -> tuple[nnx.GraphDef, nnx.State]:
-  """Builds the model and its optimizer and splits them for the jitted steps.
-
-  Args:
-    config: the run's configuration (model, optimizer).
-    rng: the ``init`` key.
-    mesh: the device mesh; the state is replicated over it.
-    schedule: the learning rate over optimizer steps
-      (`learning_rate_schedule`).
-    num_classes: ``K``.
-    in_channels: the image channels.
-
-  Returns:
-    ``(graphdef, state)`` of the pair ``(model, optimizer)``; ``state`` is an
-    `nnx.State` of arrays replicated over ``mesh``.
-  """
+  """``(graphdef, state)`` of ``(model, optimizer)``, replicated over ``mesh``."""
   model = create_model(config, num_classes, rng, in_channels)
   optimizer = nnx.Optimizer(
       model, make_optimizer(config, schedule), wrt=nnx.Param

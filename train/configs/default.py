@@ -1,14 +1,10 @@
-"""The default: scikit-learn's 1,797 digits offline, a narrow ResNet, CutMix.
+"""The default: scikit-learn's digits offline, a narrow ResNet, CutMix.
 
-Needs no network and runs anywhere: about half a minute on a 2-core CPU. The
-8x8 digits are upsampled to 32x32x3 so the CIFAR models and pictures apply
-unchanged; the split is fixed (1,437 train / 360 test, stratified, seed 0).
-No horizontal flip: a mirrored digit is another glyph. `cifar10.py` and
-`paper_cifar100.py` start from this file, so it lists every field.
-
-``config.cutmix`` holds the keywords of the `cutmix_jax` function named by
-``method`` under the library's own names; each function gets the fields it
-takes. ``method`` and ``feature_stage`` are the trainer's.
+About half a minute on a 2-core CPU, no network. No horizontal flip (a
+mirrored digit is another glyph). It lists every field; the other presets
+start from it. ``config.cutmix`` holds the keywords of the `cutmix_jax`
+function ``method`` names, each function getting those it takes;
+``method``, ``box`` (parsed) and ``feature_stage`` are the trainer's.
 """
 
 import ml_collections
