@@ -246,6 +246,30 @@ def test_mixup_uint32_blends_in_range():
   np.testing.assert_array_equal(np.asarray(out)[keep], np.asarray(x)[keep])
 
 
+@pytest.mark.parametrize(
+    "dtype", ["uint8", "int8", "uint32", "int32", "bfloat16", "float32"]
+)
+def test_mixup_of_equal_images_returns_them(dtype):
+  """Issue 17, 13: two equal uint32 4294967295 pixels blend to themselves."""
+  if jnp.issubdtype(dtype, jnp.integer):
+    info = jnp.iinfo(dtype)
+    row = jnp.asarray(
+        np.array([info.max, info.min, info.max - 1, 3], np.dtype(dtype))
+    )
+  else:
+    info = jnp.finfo(dtype)
+    row = jnp.asarray(
+        [float(info.max), -float(info.max), float(info.tiny), 0.3]
+    ).astype(dtype)
+  images = jnp.broadcast_to(row, (8, 2, 2, 4))
+  for mode in MODES:
+    out, _, params = cutmix_jax.with_params(cutmix_jax.mixup)(
+        jax.random.key(0), images, jnp.arange(8), num_classes=8, mode=mode
+    )
+    assert np.asarray(params.applied).any()
+    np.testing.assert_array_equal(bits(out), bits(images))
+
+
 _X64_SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
     import cutmix_jax

@@ -177,10 +177,10 @@ def test_video_cuboids_are_pasted_within_each_shard(sharding_report):
 
 
 @pytest.mark.parametrize(
-    "run", ["elem_16", "batch_16", "pair_16", "pair_24", "elem_24", "batch_40"]
+    "run", ["elem_16", "batch_16", "pair_16", "pair_24", "elem_40"]
 )
 def test_no_example_of_a_small_shard_is_its_own_partner(sharding_report, run):
-  """Issue 17, 2: shards of 2, 3 or 5 examples mix every example.
+  """Issue 17, 2: shards of 2, 3 or 5 examples mix every example (eager, jit).
 
   Elem and batch mode: a random cycle through the shard. Pair mode: pairs,
   and with an odd shard the one left over takes from another example.
@@ -236,6 +236,7 @@ def test_per_shard_refuses_what_the_plain_function_refuses(sharding_report):
       ("label_out_of_range", "labels"),
   ):
     assert c[name].startswith(f"ValueError: {arg}:"), (name, c[name])
+  assert c["numpy_labels"] == "no error", c["numpy_labels"]
 
 
 @pytest.mark.parametrize("devices", ["4", "8"])
