@@ -248,8 +248,10 @@ def check_cutmix_provenance(
 
   Returns the pasted fraction of every example (computed from the pixels).
   """
-  params = [np.asarray(p) for p in params]
-  box, lam, partner, applied, is_cutmix = params
+  box, lam, partner, applied, is_cutmix = (
+      np.asarray(getattr(params, f))
+      for f in ("box", "lam", "partner", "applied", "is_cutmix")
+  )
   batch = partner.shape[0]
   k = len(axes)
   index = np.arange(batch)

@@ -41,28 +41,30 @@ def explicit_mesh_report(mesh, *, eager: bool = True):
   images = jnp.asarray(rng.normal(size=(batch, 8, 6, 3)), jnp.float32)
   labels = jnp.asarray(rng.integers(0, classes, batch), jnp.int32)
   key = jax.random.key(3)
-  params = cutmix_jax.sample_mixup_or_cutmix_params(
-      key, batch, (8, 6), mode="elem"
+  with_params = cutmix_jax.with_params
+  _, _, params = with_params(cutmix_jax.mixup_or_cutmix)(
+      key, images, labels, num_classes=classes, mode="elem"
   )
   logits = jnp.asarray(rng.normal(size=(batch, classes)), jnp.float32)
-  opts = dict(num_classes=classes, return_params=True)
+  opts = dict(num_classes=classes)
   calls = {
-      "cutmix_batch": lambda x, y: cutmix_jax.cutmix(key, x, y, **opts),
-      "cutmix_elem": lambda x, y: cutmix_jax.cutmix(
+      "cutmix_batch": lambda x, y: with_params(cutmix_jax.cutmix)(
+          key, x, y, **opts
+      ),
+      "cutmix_elem": lambda x, y: with_params(cutmix_jax.cutmix)(
           key, x, y, mode="elem", **opts
       ),
-      "cutmix_pair": lambda x, y: cutmix_jax.cutmix(
+      "cutmix_pair": lambda x, y: with_params(cutmix_jax.cutmix)(
           key, x, y, mode="pair", **opts
       ),
-      "mixup_elem": lambda x, y: cutmix_jax.mixup(
+      "mixup_elem": lambda x, y: with_params(cutmix_jax.mixup)(
           key, x, y, 0.4, mode="elem", **opts
       ),
-      "mixup_or_cutmix_elem": lambda x, y: cutmix_jax.mixup_or_cutmix(
-          key, x, y, mode="elem", **opts
-      ),
+      "mixup_or_cutmix_elem": lambda x, y: with_params(
+          cutmix_jax.mixup_or_cutmix
+      )(key, x, y, mode="elem", **opts),
       "cut_and_paste": lambda x, y: (cutmix_jax.cut_and_paste(x, params),),
       "blend": lambda x, y: (cutmix_jax.blend(x, params),),
-      "mix_images": lambda x, y: (cutmix_jax.mix_images(x, params),),
       "mix_labels": lambda x, y: (
           cutmix_jax.mix_labels(
               y, params, num_classes=classes, label_smoothing=0.1
@@ -72,7 +74,7 @@ def explicit_mesh_report(mesh, *, eager: bool = True):
           cutmix_jax.mixed_cross_entropy(logits, y, params),
       ),
       "per_shard_cutmix": lambda x, y: cutmix_jax.per_shard(
-          functools.partial(cutmix_jax.cutmix, **opts), mesh
+          with_params(functools.partial(cutmix_jax.cutmix, **opts)), mesh
       )(key, x, y),
   }
   report = {"devices": num_devices, "eager": eager, "calls": {}}

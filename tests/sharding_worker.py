@@ -1,9 +1,9 @@
 """Runs the sharding checks on 8 host devices; prints one JSON report line.
 
-Started by ``tests/conftest.py`` in a subprocess whose environment sets
-``XLA_FLAGS=--xla_force_host_platform_device_count=8`` before JAX is imported;
-``tests/test_sharding.py`` asserts on the report. Importing this module does
-nothing (pytest's doctest collection imports it).
+`tests/test_sharding.py` runs it in a subprocess whose environment sets
+``XLA_FLAGS=--xla_force_host_platform_device_count=8`` before JAX is imported,
+and asserts on the report. Importing this module does nothing (pytest's
+doctest collection imports it).
 """
 
 COLLECTIVES = (
@@ -13,6 +13,15 @@ COLLECTIVES = (
     "all-reduce",
     "reduce-scatter",
 )
+
+
+def _error(call) -> str:
+  """``"TypeName: message"`` of what ``call()`` raises, or ``"no error"``."""
+  try:
+    call()
+  except Exception as e:
+    return f"{type(e).__name__}: {e}"
+  return "no error"
 
 
 def main():
@@ -29,157 +38,160 @@ def main():
 
   assert jax.device_count() == 8, jax.devices()
   mesh = jax.make_mesh((8,), ("data",))
-  batch, height, width, classes = 64, 16, 12, 10
+  height, width, classes = 16, 12, 10
   sharding = NamedSharding(mesh, P("data"))
-  values = np.arange(1, batch + 1, dtype=np.float32)[:, None, None, None]
-  images = jax.device_put(
-      np.broadcast_to(values, (batch, height, width, 3)).copy(), sharding
-  )
-  labels = jax.device_put(
-      jnp.arange(batch, dtype=jnp.int32) % classes, sharding
-  )
   key = jax.random.key(0)
 
+  def batch(n, example=(height, width, 3)):
+    values = np.arange(1, n + 1, dtype=np.float32)
+    values = values.reshape((n,) + (1,) * len(example))
+    images = jax.device_put(
+        np.broadcast_to(values, (n,) + example).copy(), sharding
+    )
+    labels = jax.device_put(jnp.arange(n, dtype=jnp.int32) % classes, sharding)
+    return images, labels
+
+  def mixer(fn=cutmix_jax.cutmix, **options):
+    return cutmix_jax.per_shard(
+        cutmix_jax.with_params(
+            functools.partial(fn, num_classes=classes, **options)
+        ),
+        mesh,
+    )
+
   def summary(fn, *args, **kwargs):
-    compiled = fn.lower(*args, **kwargs).compile()
-    text = compiled.as_text()
+    text = fn.lower(*args, **kwargs).compile().as_text()
     out = fn(*args, **kwargs)
-    leaves = jax.tree.leaves(out)
     report = dict(
         collectives=[c for c in COLLECTIVES if c in text],
         data_sharded=[
-            bool(x.sharding.is_equivalent_to(sharding, x.ndim)) for x in leaves
+            bool(x.sharding.is_equivalent_to(sharding, x.ndim))
+            for x in jax.tree.leaves(out)
         ],
         images=np.asarray(out[0])[..., 0].tolist(),
         labels=np.asarray(out[1]).tolist(),
     )
-    if len(out) == 3:
-      report.update(
-          {k: np.asarray(v).tolist() for k, v in out[2]._asdict().items()}
-      )
+    report.update(
+        {k: np.asarray(v).tolist() for k, v in out[2]._asdict().items()}
+    )
     return report
 
-  report = {"devices": jax.device_count()}
+  import time
+
+  seconds = {}
+  last = [time.process_time()]
+
+  def lap(name):
+    now = time.process_time()
+    seconds[name] = round(now - last[0], 2)
+    last[0] = now
+
+  report = {"devices": jax.device_count(), "cpu_seconds": seconds}
+  images, labels = batch(64)
   for mode in ("batch", "elem", "pair"):
-    fn = jax.jit(
-        cutmix_jax.per_shard(
-            functools.partial(
-                cutmix_jax.cutmix,
-                num_classes=classes,
-                mode=mode,
-                return_params=True,
-            ),
-            mesh,
-        )
+    report[f"cutmix_{mode}"] = summary(
+        jax.jit(mixer(mode=mode)), key, images, labels
     )
-    report[f"cutmix_{mode}"] = summary(fn, key, images, labels)
-  fn = jax.jit(
-      cutmix_jax.per_shard(
-          functools.partial(
-              cutmix_jax.mixup,
-              num_classes=classes,
-              mode="elem",
-              return_params=True,
-          ),
-          mesh,
-      )
+  report["mixup_elem"] = summary(
+      jax.jit(mixer(cutmix_jax.mixup, mode="elem")), key, images, labels
   )
-  report["mixup_elem"] = summary(fn, key, images, labels)
   # A traced prob (e.g. from a schedule) passes through per_shard replicated.
   traces = []
 
   def counted(rng, x, y, prob):
     traces.append(1)
-    return cutmix_jax.per_shard(
-        functools.partial(
-            cutmix_jax.cutmix,
-            num_classes=classes,
-            mode="batch",
-            return_params=True,
-        ),
-        mesh,
-    )(rng, x, y, prob=prob)
+    return mixer(mode="batch")(rng, x, y, prob=prob)
 
   fn = jax.jit(counted)
   report["prob_zero"] = summary(fn, key, images, labels, jnp.float32(0.0))
   report["prob_one"] = summary(fn, key, images, labels, jnp.float32(1.0))
   report["prob_traces"] = len(traces)
   # A video batch (B, T, H, W, C), an ST-VideoMix cuboid per example.
-  video = jax.device_put(
-      np.broadcast_to(values[..., None], (batch, 4, height, width, 2)).copy(),
-      sharding,
+  video, _ = batch(64, (4, height, width, 2))
+  report["video_st_elem"] = summary(
+      jax.jit(mixer(mode="elem", axes=(1, 2, 3))), key, video, labels
   )
-  fn = jax.jit(
-      cutmix_jax.per_shard(
-          functools.partial(
-              cutmix_jax.cutmix,
-              num_classes=classes,
-              mode="elem",
-              axes=(1, 2, 3),
-              return_params=True,
-          ),
-          mesh,
-      )
-  )
-  report["video_st_elem"] = summary(fn, key, video, labels)
   # Contrast: plain jit lets partners come from other devices.
   plain = jax.jit(
-      functools.partial(
-          cutmix_jax.cutmix,
-          num_classes=classes,
-          mode="elem",
-          return_params=True,
+      cutmix_jax.with_params(
+          functools.partial(cutmix_jax.cutmix, num_classes=classes, mode="elem")
       )
   )
   report["plain_cutmix"] = summary(plain, key, images, labels)
-  # per_shard's contract: positional run-time values, clear refusals.
-  mix = cutmix_jax.per_shard(
-      functools.partial(
-          cutmix_jax.cutmix, num_classes=classes, return_params=True
-      ),
-      mesh,
-  )
+  lap("mixers")
+
+  # Small shards: no example of a shard of 2 or more is its own partner
+  # (issue 17, 2), eagerly and jitted, over several keys.
+  small = {}
+  for n, mode in ((16, "elem"), (16, "batch"), (16, "pair"), (24, "pair"),
+                  (40, "elem")):  # fmt: skip
+    x, y = batch(n)
+    eager = mixer(mode=mode)
+    jitted = jax.jit(eager)
+    runs = []
+    for seed, call in ((0, eager), (0, jitted), (1, jitted), (2, jitted)):
+      out, soft, params = call(jax.random.key(seed), x, y)
+      runs.append(
+          dict(
+              partner=np.asarray(params.partner).tolist(),
+              applied=np.asarray(params.applied).tolist(),
+              box=np.asarray(params.box).tolist(),
+              images=np.asarray(out)[..., 0].tolist(),
+          )
+      )
+    small[f"{mode}_{n}"] = runs
+  report["small_shards"] = small
+  lap("small_shards")
+
+  # per_shard's contract: run-time values at call time, clear refusals with
+  # the caller's global sizes, the same value checks as the plain function.
+  mix = mixer()
   contract = {}
   _, _, params = jax.jit(mix)(key, images, labels, 0.5)
   contract["positional_alpha_partners_local"] = bool(
-      np.all(
-          np.asarray(params.partner) // (batch // 8)
-          == np.arange(batch) // (batch // 8)
-      )
+      np.all(np.asarray(params.partner) // 8 == np.arange(64) // 8)
   )
-  for name, call in (
-      (
-          "odd_batch",
-          lambda: mix(
-              key, np.zeros((60, height, width, 3)), np.zeros(60, np.int32)
-          ),
+  x8, y8 = batch(8)
+  x16, y16 = batch(16)
+  checks = {
+      "one_per_shard": lambda: mix(key, x8, y8),
+      "one_per_shard_jit": lambda: jax.jit(mix)(key, x8, y8),
+      "odd_batch": lambda: mix(
+          key, np.zeros((60, height, width, 3)), np.zeros(60, np.int32)
       ),
-      (
-          "wrong_axis",
-          lambda: cutmix_jax.per_shard(
-              cutmix_jax.cutmix, mesh, axis_name="batch"
-          ),
+      "labels_global_size": lambda: mix(key, x16, np.asarray(y16)[:8]),
+      "wrong_axis": lambda: cutmix_jax.per_shard(
+          cutmix_jax.cutmix, mesh, axis_name="batch"
       ),
-      ("static_at_call_time", lambda: mix(key, images, labels, mode="elem")),
-  ):
-    try:
-      call()
-      contract[name] = "no error"
-    except (TypeError, ValueError) as e:
-      contract[name] = f"{type(e).__name__}: {e}"
+      "static_at_call_time": lambda: mix(key, images, labels, mode="elem"),
+      "num_classes_at_call_time": lambda: cutmix_jax.per_shard(
+          cutmix_jax.cutmix, mesh
+      )(key, images, labels, num_classes=classes),
+      "alpha_negative": lambda: mix(key, images, labels, -1.0),
+      "alpha_nan": lambda: mix(key, images, labels, alpha=float("nan")),
+      "prob_above_one": lambda: mix(key, images, labels, prob=1.5),
+      "smoothing_negative": lambda: mix(
+          key, images, labels, label_smoothing=-0.5
+      ),
+      "label_out_of_range": lambda: mixer()(key, images, labels.at[5].set(99)),
+  }
+  for name, call in checks.items():
+    contract[name] = _error(call)
   report["per_shard_contract"] = contract
+  lap("contract")
+
   # Every function under jax.set_mesh, on meshes of 4 and 8 devices.
   from explicit_mesh_checks import explicit_mesh_report
 
   # Jitted on both meshes; eagerly (every op compiled on its own for the
-  # mesh, a minute a mesh) on the 8-device one only.
-  report["explicit_mesh"] = {
-      str(n): explicit_mesh_report(
-          jax.make_mesh((n,), ("data",), devices=jax.devices()[:n]),
-          eager=n == 8,
-      )
-      for n in (4, 8)
-  }
+  # mesh) on the 8-device one only.
+  report["explicit_mesh"] = {}
+  for n in (4, 8):
+    report["explicit_mesh"][str(n)] = explicit_mesh_report(
+        jax.make_mesh((n,), ("data",), devices=jax.devices()[:n]),
+        eager=n == 8,
+    )
+    lap(f"explicit_mesh_{n}")
   print(json.dumps(report))
 
 

@@ -20,9 +20,7 @@ import jax.numpy as jnp
 import pytest
 
 from benchmarks import baseline
-from conftest import BACKGROUND_JOBS
-from conftest import background_result
-from conftest import BackgroundJob
+from conftest import run_program
 import cutmix_jax
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -46,43 +44,39 @@ def _head() -> str | None:
 HEAD = _head()
 
 
-# The smoke run starts in the background as soon as collection selects a test
-# that reads it (conftest), so it runs beside the tests before this file.
-BACKGROUND_JOBS["quick_run"] = BackgroundJob(
-    argv=(
-        sys.executable,
-        "-m",
-        "benchmarks",
-        "--quick",
-        "--sizes",
-        "8x16",
-        "--dtypes",
-        "uint8",
-        "--rounds",
-        "1",
-        "--min-sample-ms",
-        "0",
-        "--sections",
-        "speed,compile,correctness,scaling,video",
-        *(["--baseline", "HEAD"] if HEAD else []),
-        "--scaling-sides",
-        "16",
-        "--scaling-batches",
-        "8",
-        "--out",
-        "{out}",
-    ),
-    env={"KERAS_BACKEND": "jax"},
+# The smoke run: one whole program, run once for the module's tests (on one
+# pytest-xdist worker: loadgroup), bounded by a timeout.
+QUICK_RUN = (
+    sys.executable,
+    "-m",
+    "benchmarks",
+    "--quick",
+    "--sizes",
+    "8x16",
+    "--dtypes",
+    "uint8",
+    "--rounds",
+    "1",
+    "--min-sample-ms",
+    "0",
+    "--sections",
+    "speed,compile,correctness,scaling,video",
+    *(["--baseline", "HEAD"] if HEAD else []),
+    "--scaling-sides",
+    "16",
+    "--scaling-batches",
+    "8",
 )
 
 
 @pytest.fixture(scope="module")
-def quick_run(request):
-  code, stdout, stderr, out = background_result(
-      request.config, "quick_run", timeout=400
+def quick_run(tmp_path_factory):
+  out = tmp_path_factory.mktemp("bench")
+  proc = run_program(
+      [*QUICK_RUN, "--out", out], timeout=400, env={"KERAS_BACKEND": "jax"}
   )
-  assert code == 0, stderr[-3000:]
-  return stdout, pathlib.Path(out)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc.stdout, out
 
 
 def _tables(markdown: str) -> list[list[list[str]]]:
@@ -99,6 +93,8 @@ def _tables(markdown: str) -> list[list[list[str]]]:
   return tables
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("benchmarks")
 def test_markdown_tables_are_well_formed(quick_run):
   stdout, out = quick_run
   assert stdout.strip() == (out / "latest.md").read_text().strip()
@@ -128,6 +124,8 @@ def test_markdown_tables_are_well_formed(quick_run):
   assert all(row[2] in ("yes", "**no**") for row in compiles)
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("benchmarks")
 def test_video_rows_time_every_videomix_variant(quick_run):
   stdout, out = quick_run
   table = next(t for t in _tables(stdout) if t[0][0] == "variant")
@@ -150,6 +148,8 @@ def test_video_rows_time_every_videomix_variant(quick_run):
     assert row["median_s"] > 0 and len(row["ratios"]) == len(row["samples"])
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("benchmarks")
 def test_every_contender_has_a_row_with_a_number_or_a_reason(quick_run):
   stdout, _ = quick_run
   speed = next(t for t in _tables(stdout) if t[0][0] == "implementation")
@@ -172,6 +172,8 @@ def test_every_contender_has_a_row_with_a_number_or_a_reason(quick_run):
       assert cell and cell != "None"
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("benchmarks")
 def test_json_record(quick_run):
   _, out = quick_run
   record = json.loads((out / "latest.json").read_text())
@@ -201,6 +203,8 @@ def test_json_record(quick_run):
   assert all(r["cold"]["total_s"] > 0 for r in record["compile"])
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("benchmarks")
 @pytest.mark.skipif(HEAD is None, reason="not a git checkout: no baseline")
 def test_baseline_rows_sit_beside_the_current_ones(quick_run):
   stdout, out = quick_run

@@ -19,11 +19,16 @@ the label, a centre off by one) fails them by many orders of magnitude.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
 
 import cutmix_jax
+from cutmix_jax import boxes as box_rules
+
+# One worker draws the module's samples once (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group("distributions")
 
 N = 40000  # boxes per library call (one call, mode="elem")
 N_REF = 40000  # reference draws
@@ -68,12 +73,23 @@ def paper_rand_bbox(
   return np.stack([y0, x0, y1, x1], -1), lam
 
 
+def draw(n, size, alpha=1.0, fn=cutmix_jax.cutmix, seed=0, **kw):
+  """``MixParams`` of one ``mode="elem"`` call on ``n`` uint8 arrays of ``size``."""
+  images = jnp.zeros((n,) + tuple(size), jnp.uint8)
+  labels = jnp.zeros((n, 2), jnp.float32)
+  if fn is cutmix_jax.mixup_or_cutmix:
+    return cutmix_jax.with_params(fn)(
+        jax.random.key(seed), images, labels, mode="elem", **kw
+    )[2]
+  return cutmix_jax.with_params(fn)(
+      jax.random.key(seed), images, labels, alpha, mode="elem", **kw
+  )[2]
+
+
 def library_draws(alpha, seeds=(0,), **kw):
   boxes, lams = [], []
   for seed in seeds:
-    params = cutmix_jax.sample_cutmix_params(
-        jax.random.key(seed), N, (H, W), alpha, mode="elem", **kw
-    )
+    params = draw(N, (H, W), alpha, seed=seed, **kw)
     # Self-partners draw no box; keep every other example (prob is 1), empty
     # boxes included: those are reported as the box of zeros.
     drawn = np.asarray(params.partner) != np.arange(N)
@@ -155,13 +171,11 @@ def test_distribution_test_detects_wrong_formulas(library_by_alpha, mistake):
 def test_uniform_centres_chi_square():
   """With a fixed box the centre can be read back exactly; it is uniform.
 
-  ``box_size=(8, 6)``: ``y0 = max(cy - 4, 0)``, ``y1 = min(cy + 4, H)``; if
+  ``boxes.fixed_size((8, 6))``: ``y0 = max(cy - 4, 0)``, ``y1 = min(cy + 4, H)``; if
   ``y0 > 0`` then ``cy = y0 + 4`` else ``cy = y1 - 4``. The same sampler
   places the paper's lambda boxes.
   """
-  params = cutmix_jax.sample_cutmix_params(
-      jax.random.key(0), N, (H, W), mode="elem", box_size=(8, 6)
-  )
+  params = draw(N, (H, W), box=box_rules.fixed_size((8, 6)))
   box = np.asarray(params.box)[np.asarray(params.applied)]
   cy = np.where(box[:, 0] > 0, box[:, 0] + 4, box[:, 2] - 4)
   cx = np.where(box[:, 1] > 0, box[:, 1] + 3, box[:, 3] - 3)
@@ -181,37 +195,36 @@ def test_uniform_centres_chi_square():
 
 
 def test_gaussian_centres_concentrate():
+  """``boxes.gaussian_center``: centres ``floor(n (0.5 + std z))``, clipped.
+
+  With ``alpha`` huge, ``lam`` is 1/2 to 4 digits, so every box has the sides
+  of lambda = 1/2 (22 x 16 here, halves 11 and 8) and its centre reads back
+  exactly, as in `test_uniform_centres_chi_square`.
+  """
   std = 0.1
-  params = cutmix_jax.sample_cutmix_params(
-      jax.random.key(8), N, (H, W), mode="elem", box_size=(8, 6), center_std=std
-  )
+  params = draw(N, (H, W), 1e6, seed=8, box=box_rules.gaussian_center(std))
   box = np.asarray(params.box)[np.asarray(params.applied)]
-  cy = np.where(box[:, 0] > 0, box[:, 0] + 4, box[:, 2] - 4)
-  cx = np.where(box[:, 1] > 0, box[:, 1] + 3, box[:, 3] - 3)
+  assert set(np.unique(box[:, 2] - box[:, 0])) <= set(range(11, 23))
+  cy = np.where(box[:, 0] > 0, box[:, 0] + 11, box[:, 2] - 11)
+  cx = np.where(box[:, 1] > 0, box[:, 1] + 8, box[:, 3] - 8)
   rng = np.random.default_rng(4)
   for centre, side in ((cy, H), (cx, W)):
-    # cy = clip(floor(H * (0.5 + std * z)), 0, H - 1), z ~ N(0, 1).
     ref = np.clip(
         np.floor(side * (0.5 + std * rng.normal(size=N_REF))), 0, side - 1
     )
     assert stats.ks_2samp(centre, ref).pvalue > P_MIN
     # Concentrated: the middle half of the image holds ~95% of the centres
     # (uniform centres would put half of them there).
-    middle = np.mean(np.abs(centre + 0.5 - side / 2) < side / 4)
-    assert middle > 0.9
-  uniform = cutmix_jax.sample_cutmix_params(
-      jax.random.key(8), N, (H, W), mode="elem", box_size=(8, 6)
-  )
-  ub = np.asarray(uniform.box)
+    assert np.mean(np.abs(centre + 0.5 - side / 2) < side / 4) > 0.9
+  uniform = draw(N, (H, W), seed=8, box=box_rules.fixed_size((8, 6)))
+  ub = np.asarray(uniform.box)[np.asarray(uniform.applied)]
   uy = np.where(ub[:, 0] > 0, ub[:, 0] + 4, ub[:, 2] - 4)
   assert np.mean(np.abs(uy + 0.5 - H / 2) < H / 4) < 0.6
 
 
 def test_minmax_sides_in_range_and_uniform():
   lo, hi = 0.2, 0.8
-  params = cutmix_jax.sample_cutmix_params(
-      jax.random.key(9), N, (H, W), mode="elem", minmax=(lo, hi)
-  )
+  params = draw(N, (H, W), seed=9, box=box_rules.minmax(lo, hi))
   box = np.asarray(params.box)[np.asarray(params.applied)]
   for axis, side in ((0, H), (1, W)):
     start, stop = box[:, axis], box[:, axis + 2]
@@ -235,9 +248,7 @@ def test_minmax_sides_in_range_and_uniform():
 
 def test_mixup_lambda_is_beta():
   for alpha in (0.2, 1.0):
-    params = cutmix_jax.sample_mixup_params(
-        jax.random.key(11), N, alpha, mode="elem"
-    )
+    params = draw(N, (1,), alpha, fn=cutmix_jax.mixup, seed=11)
     # Every example but the self-partners drew (prob is 1); a draw of
     # exactly 1.0 mixes nothing and is reported as not applied, with lam 1.
     drawn = np.asarray(params.partner) != np.arange(N)
@@ -254,9 +265,10 @@ def test_mixup_lambda_is_beta():
 
 
 def test_prob_and_switch_prob_frequencies():
-  params = cutmix_jax.sample_mixup_or_cutmix_params(
-      jax.random.key(12), N, (H, W), mode="elem", switch_prob=0.3, prob=0.6
-  )
+  params = draw(
+      N, (H, W), fn=cutmix_jax.mixup_or_cutmix, seed=12, switch_prob=0.3,
+      prob=0.6,
+  )  # fmt: skip
   applied = np.asarray(params.applied)
   partner = np.asarray(params.partner)
   eligible = partner != np.arange(N)
@@ -286,9 +298,7 @@ def test_prob_and_switch_prob_frequencies():
 def test_elem_partners_are_a_uniform_permutation():
   """A random permutation: (i mod 8, partner mod 8) is uniform on 64 cells."""
   partner = np.asarray(
-      cutmix_jax.sample_cutmix_params(
-          jax.random.key(13), N, (H, W), mode="elem", box_size=(8, 6)
-      ).partner
+      draw(N, (H, W), seed=13, box=box_rules.fixed_size((8, 6))).partner
   )
   assert sorted(partner.tolist()) == list(range(N))
   cells = np.bincount((np.arange(N) % 8) * 8 + partner % 8, minlength=64)

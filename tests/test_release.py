@@ -20,6 +20,9 @@ import pytest
 
 import cutmix_jax
 
+# Whole programs (build, venv, pip): `make test-lib` leaves them out; one
+# worker builds the wheel once for the module (pytest-xdist's loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # What `train/`, the notebook and the benchmarks use, and a library must not.
 TRAINING_STACK = (

@@ -1,13 +1,17 @@
-"""Requirement 5: `per_shard` mixes without moving pixels between devices.
+"""`per_shard` mixes without moving pixels between devices, and checks like the rest.
 
-The checks run in a subprocess with 8 host devices (``sharding_worker.py``,
-started by ``conftest.py`` as soon as these tests are collected, so that it
-runs alongside the other tests); here we assert on its report. The worker
-also runs every public function inside ``jax.set_mesh`` on Explicit-axes
-meshes of 4 and 8 devices (``explicit_mesh_checks.py``).
+The checks on 8 host devices run in a subprocess (``sharding_worker.py``, with
+``--xla_force_host_platform_device_count=8``, bounded by a timeout) that
+prints one JSON report; the tests assert on it. The worker also runs every
+public function inside ``jax.set_mesh`` on Explicit-axes meshes of 4 and 8
+devices (``explicit_mesh_checks.py``). A one-device mesh is tested here,
+in-process.
 """
 
 import functools
+import json
+import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +19,13 @@ import numpy as np
 import pytest
 
 from conftest import check_cutmix_provenance
+from conftest import constant_images
+from conftest import ROOT
+from conftest import run_program
 import cutmix_jax
+
+# The report is made once, on one worker (pytest-xdist's loadgroup).
+pytestmark = pytest.mark.xdist_group("sharding")
 
 B, SHARDS, K = 64, 8, 10
 LOCAL = B // SHARDS
@@ -28,6 +38,22 @@ MIXERS = (
     "prob_one",
     "video_st_elem",
 )
+WORKER_TIMEOUT_S = 420
+
+
+@pytest.fixture(scope="module")
+def sharding_report():
+  flags = os.environ.get("XLA_FLAGS", "")
+  proc = run_program(
+      [sys.executable, os.path.join(ROOT, "tests", "sharding_worker.py")],
+      timeout=WORKER_TIMEOUT_S,
+      env={
+          "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=8",
+          "JAX_PLATFORMS": "cpu",
+      },
+  )
+  assert proc.returncode == 0, f"sharding worker failed:\n{proc.stderr[-5000:]}"
+  return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_worker_saw_eight_devices(sharding_report):
@@ -45,19 +71,22 @@ def test_per_shard_outputs_are_sharded_along_data(sharding_report, name):
 
 
 @pytest.mark.parametrize("name", MIXERS)
-def test_partners_stay_in_their_shard(sharding_report, name):
+def test_partners_stay_in_their_shard_and_pixels_name_their_source(
+    sharding_report, name
+):
   report = sharding_report[name]
   partner = np.asarray(report["partner"])
   index = np.arange(B)
   np.testing.assert_array_equal(partner // LOCAL, index // LOCAL)
-  # Within each shard the partners are a permutation of that shard.
+  # 8 examples a shard: partners are a permutation of the shard, and no
+  # example is its own partner (issue 17, 2).
   for s in range(SHARDS):
     block = partner[s * LOCAL : (s + 1) * LOCAL]
     assert sorted(block.tolist()) == list(range(s * LOCAL, (s + 1) * LOCAL))
+  assert np.all(partner != index)
   # Shards draw different partners (the key is folded with the shard index).
   local = partner.reshape(SHARDS, LOCAL) - index.reshape(SHARDS, LOCAL)[:, :1]
   assert len({tuple(row) for row in local}) > 1
-  # Every pixel is the example's own value (i + 1) or its partner's.
   images = np.asarray(report["images"])
   applied = np.asarray(report["applied"])
   for i in range(B):
@@ -73,9 +102,7 @@ def test_partners_stay_in_their_shard(sharding_report, name):
       k = len(box) // 2
       pasted = images[i] != own
       expected = np.zeros_like(pasted)
-      expected[tuple(slice(box[j], box[k + j]) for j in range(k))] = (
-          partner[i] != i
-      )
+      expected[tuple(slice(box[j], box[k + j]) for j in range(k))] = applied[i]
       np.testing.assert_array_equal(pasted, expected)
     if not applied[i]:
       assert np.all(images[i] == own)
@@ -93,7 +120,6 @@ def test_batch_mode_uses_one_box_on_every_shard(sharding_report):
   box = np.asarray(report["box"])[applied]
   assert applied.sum() > B // 2
   assert len({tuple(b) for b in box}) == 1
-  # ... with examples on every shard.
   assert set(np.nonzero(applied)[0] // LOCAL) == set(range(SHARDS))
 
 
@@ -109,7 +135,6 @@ def test_elem_mode_boxes_differ_across_shards(sharding_report):
 def test_pair_mode_pairs_within_shards(sharding_report):
   partner = np.asarray(sharding_report["cutmix_pair"]["partner"])
   np.testing.assert_array_equal(partner[partner], np.arange(B))
-  assert np.all(partner != np.arange(B))  # 8 per shard: everyone is paired
 
 
 def test_traced_prob_reaches_every_shard_without_retracing(sharding_report):
@@ -135,9 +160,169 @@ def test_plain_jit_on_sharded_batch_moves_pixels(sharding_report):
   assert np.any(partner // LOCAL != np.arange(B) // LOCAL)
 
 
+def test_video_cuboids_are_pasted_within_each_shard(sharding_report):
+  report = sharding_report["video_st_elem"]
+  box = np.asarray(report["box"])
+  assert box.shape == (B, 6)
+  assert np.any(np.asarray(report["applied"]))
+  frames = np.asarray(report["images"])
+  partner = np.asarray(report["partner"])
+  for i in range(B):
+    t0, y0, x0, t1, y1, x1 = box[i]
+    inside = np.zeros(frames.shape[1:], bool)
+    inside[t0:t1, y0:y1, x0:x1] = report["applied"][i]
+    np.testing.assert_array_equal(
+        frames[i], np.where(inside, partner[i] + 1, i + 1)
+    )
+
+
+@pytest.mark.parametrize(
+    "run", ["elem_16", "batch_16", "pair_16", "pair_24", "elem_40"]
+)
+def test_no_example_of_a_small_shard_is_its_own_partner(sharding_report, run):
+  """Issue 17, 2: shards of 2, 3 or 5 examples mix every example (eager, jit).
+
+  Elem and batch mode: a random cycle through the shard. Pair mode: pairs,
+  and with an odd shard the one left over takes from another example.
+  """
+  mode, n = run.split("_")
+  n = int(n)
+  local = n // SHARDS
+  index = np.arange(n)
+  for draw in sharding_report["small_shards"][run]:
+    partner = np.asarray(draw["partner"])
+    assert np.all(partner // local == index // local), partner
+    assert np.all(partner != index), partner
+    if mode == "pair":
+      paired = partner[partner] == index
+      # Every shard pairs all but at most one of its examples.
+      per_shard = (~paired).reshape(SHARDS, local).sum(1)
+      assert np.all(per_shard == local % 2), partner
+    else:
+      for s in range(SHARDS):
+        block = partner[s * local : (s + 1) * local]
+        assert sorted(block) == list(range(s * local, (s + 1) * local))
+    # Something of the partner arrives wherever the box is not empty.
+    images = np.asarray(draw["images"])
+    for i in range(n):
+      assert np.all((images[i] == i + 1) | (images[i] == partner[i] + 1))
+    assert np.asarray(draw["applied"]).any()
+
+
+def test_per_shard_refuses_what_the_plain_function_refuses(sharding_report):
+  """Issue 17, 1 and 9: value checks, with the caller's global sizes."""
+  c = sharding_report["per_shard_contract"]
+  assert c["positional_alpha_partners_local"] is True
+  for name in ("one_per_shard", "one_per_shard_jit"):
+    assert c[name].startswith("ValueError: images:"), c[name]
+  assert c["odd_batch"].startswith("ValueError: images:"), c["odd_batch"]
+  assert "8" in c["odd_batch"] and "60" in c["odd_batch"]
+  labels = c["labels_global_size"]
+  assert labels.startswith("ValueError: labels:"), labels
+  assert "16" in labels and "8" in labels, labels
+  assert c["wrong_axis"].startswith("ValueError: axis_name:")
+  assert "'data'" in c["wrong_axis"]
+  for name, arg in (
+      ("static_at_call_time", "mode"),
+      ("num_classes_at_call_time", "num_classes"),
+  ):
+    assert c[name].startswith(f"TypeError: {arg}:"), c[name]
+    assert "functools.partial" in c[name]
+  for name, arg in (
+      ("alpha_negative", "alpha"),
+      ("alpha_nan", "alpha"),
+      ("prob_above_one", "prob"),
+      ("smoothing_negative", "label_smoothing"),
+      ("label_out_of_range", "labels"),
+  ):
+    assert c[name].startswith(f"ValueError: {arg}:"), (name, c[name])
+  assert c["numpy_labels"] == "no error", c["numpy_labels"]
+
+
+@pytest.mark.parametrize("devices", ["4", "8"])
+def test_every_function_works_inside_set_mesh_on_explicit_axes(
+    sharding_report, devices
+):
+  """Jitted (and eagerly on 8 devices), on a batch sharded over ("data",).
+
+  The batch outputs keep the batch's sharding and equal the unsharded
+  result for the same key (selects exactly, blends to float rounding).
+  """
+  report = sharding_report["explicit_mesh"][devices]
+  assert report["devices"] == int(devices)
+  assert report["eager"] == (devices == "8")
+  assert len(report["calls"]) == 10
+  for name, entry in report["calls"].items():
+    assert "error" not in entry, (name, entry.get("error"))
+    for how in ("eager", "jit") if report["eager"] else ("jit",):
+      sharded = entry[how + "_sharded"]
+      batch_outputs = 1 if len(sharded) == 1 else 2
+      assert all(sharded[:batch_outputs]), (name, how, sharded)
+      if not name.startswith("per_shard"):
+        assert entry[how + "_equal"], (name, how)
+
+
+# ---------------------------------------------------- one device, in-process
+
+ONE_DEVICE = jax.make_mesh((1,), ("data",), devices=jax.devices()[:1])
+
+
+def test_per_shard_on_a_one_device_mesh():
+  """A one-device mesh is a valid mesh: the whole batch is one shard."""
+  mix = cutmix_jax.per_shard(
+      cutmix_jax.with_params(
+          functools.partial(cutmix_jax.cutmix, num_classes=K, mode="elem")
+      ),
+      ONE_DEVICE,
+  )
+  images = constant_images(8, (6, 5, 3), jnp.float32)
+  labels = jnp.arange(8)
+  for call in (mix, jax.jit(mix)):
+    mixed, soft, params = call(jax.random.key(0), images, labels, prob=0.7)
+    check_cutmix_provenance(
+        mixed,
+        soft,
+        params,
+        labels,
+        num_classes=K,
+        prob_is_one=False,
+        images=images,
+    )
+    assert np.all(np.asarray(params.partner) != np.arange(8))
+
+
+def test_per_shard_refuses_a_shard_of_one_example():
+  """Issue 17, 2: never silently nothing."""
+  mix = cutmix_jax.per_shard(
+      functools.partial(cutmix_jax.cutmix, num_classes=K), ONE_DEVICE
+  )
+  one = constant_images(1, (6, 5, 3), jnp.float32)
+  for call in (mix, jax.jit(mix)):
+    with pytest.raises(ValueError, match="^images:"):
+      call(jax.random.key(0), one, jnp.arange(1))
+
+
+@pytest.mark.parametrize("how", ["keyword", "positional"])
+def test_per_shard_names_partial_for_a_static_option_given_at_call_time(how):
+  mix = cutmix_jax.per_shard(cutmix_jax.cutmix, ONE_DEVICE)
+  images, labels = jnp.zeros((4, 6, 5, 3)), jnp.arange(4)
+  key = jax.random.key(0)
+  with pytest.raises(TypeError) as info:
+    if how == "keyword":
+      mix(key, images, labels, 1.0, num_classes=K)
+    else:
+      # cutmix's fifth positional parameter is keyword-only: a Python call
+      # error, not the static-option hint.
+      mix(key, images, labels, 1.0, K)
+  message = str(info.value)
+  if how == "keyword":
+    assert message.startswith("num_classes:")
+    assert "functools.partial(mix_fn, num_classes=...)" in message
+  else:
+    assert "positional" in message
+
+
 _AUTO_MESH_SCRIPT = """
-import os
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 import functools, jax, jax.numpy as jnp
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 import cutmix_jax
@@ -153,116 +338,17 @@ print("AUTO MESH OK", mix(jax.random.key(0), x, y)[0].sharding.spec)
 """
 
 
+@pytest.mark.timeout(200)
 def test_per_shard_on_an_auto_axes_mesh():
   """per_shard also works on a mesh with Auto axes (no reshard is asked for)."""
-  import subprocess
-  import sys
-
-  result = subprocess.run(
+  flags = os.environ.get("XLA_FLAGS", "")
+  proc = run_program(
       [sys.executable, "-c", _AUTO_MESH_SCRIPT],
-      capture_output=True,
-      text=True,
-      timeout=300,
+      timeout=180,
+      env={
+          "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=8",
+          "JAX_PLATFORMS": "cpu",
+      },
   )
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert "AUTO MESH OK" in result.stdout
-
-
-@pytest.mark.parametrize("devices", ["4", "8"])
-def test_every_function_works_inside_set_mesh_on_explicit_axes(
-    sharding_report, devices
-):
-  """Jitted (and eagerly on 8 devices), on a batch sharded over ("data",).
-
-  The batch outputs keep the batch's sharding and equal the unsharded
-  result for the same key (selects exactly, blends to float rounding).
-  """
-  report = sharding_report["explicit_mesh"][devices]
-  assert report["devices"] == int(devices)
-  assert report["eager"] == (devices == "8")
-  assert len(report["calls"]) == 11
-  for name, entry in report["calls"].items():
-    assert "error" not in entry, (name, entry.get("error"))
-    for how in ("eager", "jit") if report["eager"] else ("jit",):
-      sharded = entry[how + "_sharded"]
-      batch_outputs = 1 if len(sharded) == 1 else 2
-      assert all(sharded[:batch_outputs]), (name, how, sharded)
-      if not name.startswith("per_shard"):
-        assert entry[how + "_equal"], (name, how)
-
-
-def test_per_shard_contract(sharding_report):
-  contract = sharding_report["per_shard_contract"]
-  assert contract["positional_alpha_partners_local"] is True
-  assert contract["odd_batch"].startswith("ValueError: images:")
-  assert "8 shards" in contract["odd_batch"]
-  assert contract["wrong_axis"].startswith("ValueError: axis_name:")
-  assert "'data'" in contract["wrong_axis"]
-  assert contract["static_at_call_time"].startswith("TypeError: mode:")
-  assert "functools.partial" in contract["static_at_call_time"]
-
-
-def test_per_shard_on_a_one_device_mesh():
-  """A one-device mesh is a valid mesh: the whole batch is one shard."""
-  mesh = jax.make_mesh((1,), ("data",), devices=jax.devices()[:1])
-  mix = cutmix_jax.per_shard(
-      functools.partial(
-          cutmix_jax.cutmix, num_classes=10, mode="elem", return_params=True
-      ),
-      mesh,
-  )
-  images = jnp.broadcast_to(
-      jnp.arange(1.0, 9.0)[:, None, None, None], (8, 6, 5, 3)
-  )
-  labels = jnp.arange(8)
-  mixed, soft, params = jax.jit(mix)(
-      jax.random.key(0), images, labels, prob=0.7
-  )
-  check_cutmix_provenance(
-      mixed,
-      soft,
-      params,
-      labels,
-      num_classes=10,
-      prob_is_one=False,
-      images=images,
-  )
-
-
-@pytest.mark.parametrize("how", ["keyword", "positional"])
-def test_per_shard_names_partial_for_a_static_option_given_at_call_time(how):
-  """A Python int option (num_classes) at call time: the fix is partial."""
-  mesh = jax.make_mesh((1,), ("data",), devices=jax.devices()[:1])
-  mix = cutmix_jax.per_shard(cutmix_jax.cutmix, mesh)
-  images, labels = jnp.zeros((4, 6, 5, 3)), jnp.arange(4)
-  key = jax.random.key(0)
-  with pytest.raises(TypeError) as info:
-    if how == "keyword":
-      mix(key, images, labels, 1.0, num_classes=10)
-    else:
-      # cutmix's fifth positional parameter is keyword-only: a Python call
-      # error, not the static-option hint.
-      mix(key, images, labels, 1.0, 10)
-  message = str(info.value)
-  if how == "keyword":
-    assert message.startswith("num_classes: per_shard passes")
-    assert "functools.partial(mix_fn, num_classes=...)" in message
-  else:
-    assert "positional" in message
-
-
-def test_video_cuboids_are_pasted_within_each_shard(sharding_report):
-  report = sharding_report["video_st_elem"]
-  box = np.asarray(report["box"])
-  assert box.shape == (B, 6)
-  assert np.any(np.asarray(report["applied"]))
-  # images[i] is frames[..., 0]: (T, H, W) per example, values name sources.
-  frames = np.asarray(report["images"])
-  partner = np.asarray(report["partner"])
-  for i in range(B):
-    t0, y0, x0, t1, y1, x1 = box[i]
-    inside = np.zeros(frames.shape[1:], bool)
-    inside[t0:t1, y0:y1, x0:x1] = True
-    np.testing.assert_array_equal(
-        frames[i], np.where(inside, partner[i] + 1, i + 1)
-    )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "AUTO MESH OK" in proc.stdout

@@ -224,6 +224,8 @@ def _rows():
   for case in CASES:
     for fn_name in case.fns:
       for how in case.hows:
+        if how == "per_shard" and fn_name != case.fns[0]:
+          continue  # per_shard checks through the same rules: one function
         if how != "jit" and isinstance(case.value, jax.ShapeDtypeStruct):
           continue  # too large to build: traced only
         yield pytest.param(
@@ -434,20 +436,6 @@ def test_hand_built_params_fields_are_converted_like_arrays():
   np.testing.assert_allclose(np.asarray(blended)[0], 0.25)
 
 
-def test_params_partner_out_of_range_under_jit_is_not_clamped():
-  """A partner of 7 in a batch of 4: refused while tracing where the shape
-  tells, otherwise the row is NaN rather than another example's labels."""
-  bad = P._replace(partner=jnp.array([7, 0, 1, 2]), applied=jnp.ones(B, bool))
-  try:
-    soft = jax.jit(functools.partial(cutmix_jax.mix_labels, num_classes=K))(
-        LABELS, bad
-    )
-  except ValueError as e:
-    assert str(e).startswith("params")
-  else:
-    assert np.isnan(np.asarray(soft)[0]).all()
-
-
 # ------------------------------------------- labels: dtypes, range, empty
 
 
@@ -522,8 +510,27 @@ def test_traced_out_of_range_labels_give_nan_never_another_class(bad):
 # ------------------------------------------------ each argument once
 
 
+def _patch_everywhere(target, replacement):
+  """Patches ``target`` under every name a cutmix_jax module holds it by."""
+  import sys
+
+  patches = [
+      mock.patch.object(module, attr, replacement)
+      for name, module in list(sys.modules.items())
+      if name == "cutmix_jax" or name.startswith("cutmix_jax.")
+      for attr, value in list(vars(module).items())
+      if value is target
+  ]
+  return patches
+
+
 def _check_calls(fn, *args, **kwargs):
-  """``{argument name: number of checks}`` over one eager call of ``fn``."""
+  """``{argument name: number of checks}`` over one eager call of ``fn``.
+
+  Every check goes through ``cutmix_jax._src.arguments.check(arg, value,
+  ...)``; it is wrapped wherever a module holds it (``check = arguments.check``
+  aliases included) and the calls are counted by argument name.
+  """
   from cutmix_jax._src import arguments
 
   counts = {}
@@ -533,8 +540,15 @@ def _check_calls(fn, *args, **kwargs):
     counts[arg] = counts.get(arg, 0) + 1
     return original(arg, *a, **kw)
 
-  with mock.patch.object(arguments, "check", side_effect=counted):
+  patches = _patch_everywhere(original, counted)
+  assert patches, "nothing holds arguments.check"
+  for p in patches:
+    p.start()
+  try:
     fn(*args, **kwargs)
+  finally:
+    for p in patches:
+      p.stop()
   return counts
 
 
@@ -597,29 +611,17 @@ PUBLIC_FUNCTIONS = (
 
 
 def _calls_into_public(call):
-  """The public functions that ``call()`` reaches, wherever they are looked up."""
-  import sys
-
+  """The public functions that ``call(originals)`` reaches, under any name."""
   originals = {n: getattr(cutmix_jax, n) for n in PUBLIC_FUNCTIONS}
   seen = []
   patches = []
-  for module in list(sys.modules.values()):
-    name = getattr(module, "__name__", "") or ""
-    if not (name == "cutmix_jax" or name.startswith("cutmix_jax.")):
-      continue
-    for attr, value in list(vars(module).items()):
-      for public, fn in originals.items():
-        if value is fn:
-          patches.append(
-              mock.patch.object(
-                  module,
-                  attr,
-                  side_effect=lambda *a, public=public, fn=fn, **k: (
-                      seen.append(public),
-                      fn(*a, **k),
-                  )[1],
-              )
-          )
+  for public, fn in originals.items():
+
+    def spy(*a, public=public, fn=fn, **k):
+      seen.append(public)
+      return fn(*a, **k)
+
+    patches += _patch_everywhere(fn, spy)
   for p in patches:
     p.start()
   try:
