@@ -335,6 +335,12 @@ def test_report_has_a_row_and_a_column_for_every_method():
   )
   assert "| seed | baseline (no mixing) | CutMix | MixUp | ResizeMix |" in lines
   assert "| 1 | 92.00 | 93.00 | 91.00 | 93.00 |" in lines
+  # A mean gain of float noise below zero reads +0.00, never -0.00.
+  noise = {"none": {0: 93.33, 1: 93.89, 2: 95.28}}
+  noise["resizemix"] = {0: 94.72, 1: 93.06, 2: 94.72}  # Mean gain -4e-17.
+  assert "| ResizeMix | 94.17 +- 0.96 | +0.00 +- 1.21 |" in (
+      study_report.markdown_report(noise)
+  )
 
 
 def test_cam_table_pairs_each_method_with_the_baseline():

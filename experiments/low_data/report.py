@@ -105,7 +105,7 @@ def mean_std(values: Sequence[float]) -> str:
   """``"93.56 +- 0.85"``: the mean and the sample standard deviation (n - 1)."""
   values = np.asarray(values, np.float64)
   std = values.std(ddof=1) if len(values) > 1 else math.nan
-  return f"{values.mean():.2f} +- {std:.2f}"
+  return f"{round(values.mean(), 2) + 0.0:.2f} +- {std:.2f}"  # No "-0.00".
 
 
 def _p(value: float) -> str:
@@ -150,7 +150,7 @@ def markdown_report(
     else:
       c = paired_comparison(by_seed, accuracies[baseline])
       row += [
-          ("+" if c.gains.mean() >= 0 else "") + mean_std(c.gains),
+          ("+" if round(c.gains.mean(), 2) >= 0 else "") + mean_std(c.gains),
           f"{c.wins} / {c.ties} / {c.losses} of {len(c.seeds)}",
           _p(c.sign_p),
           _p(c.t_p),
