@@ -399,6 +399,7 @@ def test_dropout_is_on_in_training_and_off_in_evaluation():
   np.testing.assert_array_equal(a, c)
 
 
+@pytest.mark.slow  # Builds PyramidNet-200's 600 modules: about 10 s of CPU.
 def test_paper_pyramidnet_has_the_papers_size():
   # PyramidNet-200 (alpha 240) has 26.8M parameters on CIFAR-100 (the paper's Table 3).
   config = paper_cifar100.get_config()
