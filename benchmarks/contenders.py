@@ -131,32 +131,53 @@ def _library(fn, **options):
   return make
 
 
-# The library's rows: (row name, function, mode, whether it pastes). Only
-# these three functions are called on a baseline revision: their signatures
-# are the same in every revision (the samplers' are not).
-LIBRARY_CALLS = (
-    ("cutmix batch", "cutmix", "batch", True),
-    ("cutmix elem", "cutmix", "elem", True),
-    ("cutmix pair", "cutmix", "pair", True),
-    ("mixup batch", "mixup", "batch", False),
-    ("mixup elem", "mixup", "elem", False),
-    ("mixup_or_cutmix elem", "mixup_or_cutmix", "elem", False),
+# `one_of`'s row: the docs' choice of three methods (0.1 left: nothing).
+# Every method is computed on the batch and each example keeps its choice's,
+# so it costs about the three methods together.
+ONE_OF_CHOICES = (
+    (0.4, functools.partial(cutmix_jax.cutmix, alpha=1.0)),
+    (0.3, functools.partial(cutmix_jax.mixup, alpha=0.8)),
+    (0.2, cutmix_jax.resizemix),
 )
+
+# The library's rows: (row name, function, mode, whether it pastes, extra
+# options). Only cutmix, mixup and mixup_or_cutmix are called on a baseline
+# revision: their signatures are the same in every revision (the samplers'
+# are not). ResizeMix (its values are resampled, not selected) and one_of
+# have no baseline twin: revisions before them lack them.
+LIBRARY_CALLS = (
+    ("cutmix batch", "cutmix", "batch", True, {}),
+    ("cutmix elem", "cutmix", "elem", True, {}),
+    ("cutmix pair", "cutmix", "pair", True, {}),
+    ("resizemix batch", "resizemix", "batch", False, {}),
+    ("resizemix elem", "resizemix", "elem", False, {}),
+    ("mixup batch", "mixup", "batch", False, {}),
+    ("mixup elem", "mixup", "elem", False, {}),
+    ("mixup_or_cutmix elem", "mixup_or_cutmix", "elem", False, {}),
+    (
+        "one_of elem (cutmix, mixup, resizemix)",
+        "one_of",
+        "elem",
+        False,
+        {"choices": ONE_OF_CHOICES},
+    ),
+)
+_BASELINE_FUNCTIONS = ("cutmix", "mixup", "mixup_or_cutmix")
 
 
 def _library_rows(baseline: Baseline | None) -> list[Contender]:
   """The current library's rows, each followed by its baseline twin."""
   rows = []
-  for name, function, mode, pastes in LIBRARY_CALLS:
+  for name, function, mode, pastes, options in LIBRARY_CALLS:
     rows.append(
         _jax_contender(
             name,
             "cutmix_jax",
-            _library(getattr(cutmix_jax, function), mode=mode),
+            _library(getattr(cutmix_jax, function), mode=mode, **options),
             pastes=pastes,
         )
     )
-    if baseline is not None:
+    if baseline is not None and function in _BASELINE_FUNCTIONS:
       rows.append(
           _jax_contender(
               f"{name} {baseline.label}",
