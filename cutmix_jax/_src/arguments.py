@@ -181,12 +181,16 @@ def _minmax(x, arg: str) -> tuple[float, float]:
 
 
 def _scale(x, arg: str):
-  """ResizeMix's ``(lo, hi)``: run-time numbers in [0, 1], lo <= hi when known."""
-  ok = isinstance(x, (tuple, list)) and len(x) == 2
-  require(
-      ok, arg, "a pair (lo, hi) of numbers in [0, 1]", describe(x), TypeError
-  )
-  lo, hi = (_Number(0, 1)(v, arg) for v in x)
+  """ResizeMix's ``(lo, hi)``: run-time numbers in [0, 1], lo <= hi when known.
+
+  A pair, or an array of shape ``(2,)`` (as `per_shard` passes it).
+  """
+  ok = isinstance(x, (tuple, list)) and len(x) == 2 or np.shape(x) == (2,)
+  expected = "a pair (lo, hi) of numbers in [0, 1]"
+  require(ok and not isinstance(x, str), arg, expected, describe(x), TypeError)
+  if not isinstance(x, (tuple, list)) and not is_traced(x):
+    x = np.asarray(x)  # indexing a concrete array under a trace would trace it
+  lo, hi = (_Number(0, 1)(x[i], arg) for i in range(2))
   known = not (is_traced(lo) or is_traced(hi))
   require(not known or lo <= hi, arg, "lo <= hi", (lo, hi))
   return lo, hi

@@ -166,6 +166,10 @@ def choose(
     )
     choices = [(p, m, o) for p, (_, m, o) in zip(probs, choices)]
   options = [m.options(b.images.shape, known=known, **o) for _, m, o in choices]
+  # One MixParams holds every row's box: the pasting methods cut alike.
+  cut_axes = {o["axes"] for o in options if "axes" in o}
+  expected = "methods that cut the same axes"
+  arguments.require(len(cut_axes) <= 1, "choices", expected, sorted(cut_axes))
   batch_size = b.images.shape[0]
   keys, layout = sampling.layout(b.rng, batch_size, b.mode, b.axis_name)
   # The choice: the first method whose cumulative probability exceeds u.
@@ -176,13 +180,7 @@ def choose(
   for i, ((_, method, _), opts) in enumerate(zip(choices, options)):
     method_keys = type(keys)(*(jax.random.fold_in(k, i) for k in keys))
     drawn.append(method.apply(method_keys, layout, b.images, **opts))
-  # Boxes as wide as the pasting methods' (MixUp and nothing paste none).
-  widths = [
-      p.box.shape[1]
-      for (_, m, _), (_, p) in zip(choices, drawn)
-      if m not in (MIXUP, NOTHING)
-  ]
-  width = max(widths, default=4)
+  width = 2 * len(cut_axes.pop()) if cut_axes else 4
   mixed = b.images
   params = sampling.identity(batch_size, width // 2)
   params = params._replace(partner=layout.partner, resized=params.applied)
