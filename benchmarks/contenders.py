@@ -268,16 +268,9 @@ def _sampling(num_classes):
 
   def sample(rng, images, labels):
     del labels
-    return sampling.draw_cutmix(
-        rng,
-        images.shape[0],
-        images.shape[1:3],
-        1.0,
-        mode="elem",
-        prob=1.0,
-        rule=box_rules.paper(),
-        axis_name=None,
-    )
+    keys, layout = sampling.layout(rng, images.shape[0], "elem", None)
+    size = images.shape[1:3]
+    return sampling.draw_cutmix(keys, layout, size, 1.0, 1.0, box_rules.paper())
 
   return sample
 
