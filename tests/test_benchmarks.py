@@ -282,10 +282,7 @@ def test_the_old_revision_imports_beside_the_current_one():
   # sampler module is there and its sampler takes H and W separately.
   assert f"{module.__name__}._src.random_bits" in sys.modules
   assert "height" in inspect.signature(module.sample_cutmix_params).parameters
-  assert (
-      "height"
-      not in inspect.signature(cutmix_jax.sample_cutmix_params).parameters
-  )
+  assert not hasattr(cutmix_jax, "sample_cutmix_params")
   assert module.cutmix.__module__ == f"{module.__name__}._src.augment"
   images = jnp.arange(4 * 8 * 8 * 1, dtype=jnp.float32).reshape(4, 8, 8, 1)
   mixed, soft = jax.jit(module.cutmix, static_argnames="num_classes")(
