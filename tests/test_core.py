@@ -207,7 +207,9 @@ class CoreProperties:
       np.testing.assert_allclose(
           out[0], 0.75 * soft[0] + 0.25 * soft[2], atol=1e-7
       )
-      np.testing.assert_array_equal(out[[1, 3]], soft[[1, 3]])
+      np.testing.assert_array_equal(
+          out[np.array([1, 3])], soft[np.array([1, 3])]
+      )
 
   # -------------------------------------------------------- pasted_fraction
 

@@ -20,7 +20,6 @@ value.
 
 from collections.abc import Callable
 import dataclasses
-import functools
 import math
 import numbers
 from typing import Any
@@ -201,7 +200,6 @@ def _std(x, arg: str) -> float:
   return _Number(0, low_open=True)(x, arg)
 
 
-@functools.cache
 def _raw_key_shape() -> tuple[int, ...]:
   return jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape
 

@@ -63,6 +63,7 @@ def mixed_cross_entropy(
       scores.astype(jnp.promote_types(scores.dtype, jnp.float32))
   )
   num_classes = scores.shape[1]
+  targets = mixing.wide_labels(targets)
 
   def loss_for(target):
     picked = jnp.take_along_axis(
@@ -75,8 +76,9 @@ def mixed_cross_entropy(
     # A label out of range is no class: its loss is NaN, never another's.
     return jnp.where((target >= 0) & (target < num_classes), loss, jnp.nan)
 
+  own_weight = jnp.where(params.applied, params.lam, 1.0)
   partner, weight = sharding.shard_like_batch(
-      (params.partner, params.lam), targets
+      (params.partner, own_weight), targets
   )
   own = loss_for(targets)
   other = loss_for(sharding.take_partners(targets, partner))

@@ -89,9 +89,15 @@ def mix_both(images: jax.Array, params, axes: Sequence[int]) -> jax.Array:
   )
 
 
+def wide_labels(labels: jax.Array) -> jax.Array:
+  """Integer labels in at least 32 bits, so that ``K`` itself fits (uint8, 256)."""
+  return labels.astype(jnp.int32) if labels.dtype.itemsize < 4 else labels
+
+
 def soft(labels: jax.Array, num_classes: int, label_smoothing) -> jax.Array:
   """``float32[B, K]`` (smoothed) labels; an integer out of range gives NaN."""
   if jnp.issubdtype(labels.dtype, jnp.integer):
+    labels = wide_labels(labels)
     out = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
     valid = (labels >= 0) & (labels < num_classes)
     out = jnp.where(valid[:, None], out, jnp.nan)
@@ -105,8 +111,10 @@ def soft(labels: jax.Array, num_classes: int, label_smoothing) -> jax.Array:
 
 def mix_soft(soft_labels: jax.Array, params) -> jax.Array:
   """``lam * own + (1 - lam) * partner's`` rows; a weight of 1 keeps its own."""
+  # A row not applied keeps its own label, whatever its lam says.
+  own_weight = jnp.where(params.applied, params.lam, 1.0)
   weight, partner = sharding.shard_like_batch(
-      (params.lam, params.partner), soft_labels
+      (own_weight, params.partner), soft_labels
   )
   partners = sharding.take_partners(soft_labels, partner)
   return interpolate(soft_labels, partners, weight[:, None])

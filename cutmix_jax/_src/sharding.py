@@ -162,6 +162,12 @@ def per_shard(
     >>> soft.shape
     (8, 10)
   """
+  if not callable(mix_fn):
+    arguments.require(False, "mix_fn", "a function", repr(mix_fn), TypeError)
+  if not isinstance(mesh, Mesh):
+    arguments.require(
+        False, "mesh", "a jax.sharding.Mesh", repr(mesh), TypeError
+    )
   if axis_name not in mesh.axis_names:
     raise ValueError(
         f"axis_name: expected one of the mesh's axes {tuple(mesh.axis_names)}, "
@@ -178,6 +184,11 @@ def per_shard(
     )
     kwargs = {k: _runtime_value(v, k) for k, v in kwargs.items()}
     if checks:
+      # Known values stay concrete in the check below only as JAX arrays.
+      images, labels = (
+          x if isinstance(x, jax.Array) else jnp.asarray(x)
+          for x in (images, labels)
+      )
       try:
         jax.eval_shape(lambda: mix_fn(rng, images, labels, *args, **kwargs))
       except arguments.StaticOptionTracedError as e:

@@ -225,17 +225,15 @@ def mixup_or_cutmix(
     cutmix_on = True  # the rule draws its own sides (minmax)
   if mixup_on is False and cutmix_on is False:
     arguments.require(False, "mixup_alpha, cutmix_alpha", "one of them > 0", 0)
-  # CutMix takes switch_prob of the mixed draws when both are on.
+  # The switch picks the method; each method's own coin then says whether it
+  # mixes (prob), so is_cutmix marks the switch as in timm.
   cut_share = jnp.where(mixup_on, jnp.where(cutmix_on, switch_prob, 0.0), 1.0)
   choices = []
   if cutmix_on is not False:
-    cutmix = dict(alpha=cutmix_alpha, prob=1.0, axes=axes, box=box)
-    choices.append(
-        (prob * cut_share, CUTMIX, dict(cutmix, label_mode=label_mode))
-    )
+    cutmix = dict(alpha=cutmix_alpha, prob=prob, axes=axes, box=box)
+    choices.append((cut_share, CUTMIX, dict(cutmix, label_mode=label_mode)))
   if mixup_on is not False:
-    mixup = dict(alpha=mixup_alpha, prob=1.0)
-    choices.append((prob * (1 - cut_share), MIXUP, mixup))
+    choices.append((1 - cut_share, MIXUP, dict(alpha=mixup_alpha, prob=prob)))
   return choose(rng, images, labels, choices, common, known=True)
 
 

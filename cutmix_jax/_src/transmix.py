@@ -14,8 +14,8 @@ def transmix_weights(
     attention: ArrayLike,
     params: sampling.MixParams,
     *,
-    image_size: Sequence[int],
-    patch_size: int | Sequence[int],
+    image_size: Sequence[int] = (224, 224),
+    patch_size: int | Sequence[int] = 16,
 ) -> jax.Array:
   """The own-label weights of TransMix: the share of attention on own tokens.
 
@@ -36,8 +36,9 @@ def transmix_weights(
       tokens (the class token's own column removed), already averaged over
       heads; or ``float[B, heads, N]``, which this function averages.
     params: the `MixParams` the images were mixed with (`with_params`).
-    image_size: ``(H, W)`` of the images (static).
-    patch_size: the ViT's patch side, or ``(ph, pw)`` (static); ``N`` must be
+    image_size: ``(H, W)`` of the images (static); DeiT's 224 by default.
+    patch_size: the ViT's patch side, or ``(ph, pw)`` (static), 16 by
+      default as in DeiT and ViT-B/16; ``N`` must be
       ``(H / ph) (W / pw)``, tokens in row-major order.
 
   Returns:
