@@ -69,7 +69,7 @@ QUICK_RUN = (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def quick_run(tmp_path_factory):
   out = tmp_path_factory.mktemp("bench")
   proc = run_program(
