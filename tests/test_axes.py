@@ -18,8 +18,8 @@ from scipy import stats
 import cutmix_jax
 from cutmix_jax import boxes
 
-# One worker draws the samples once: the group keeps these tests on one
-# pytest-xdist worker (loadgroup), the session scope keeps the draws while
+# One worker draws the samples once: --dist loadfile keeps these tests on one
+# pytest-xdist worker, the session scope keeps the draws while
 # other modules' tests run in between.
 pytestmark = pytest.mark.xdist_group("axes")
 

@@ -21,7 +21,7 @@ import pytest
 import cutmix_jax
 
 # Whole programs (build, venv, pip): `make test-lib` leaves them out; one
-# worker builds the wheel once for the module (pytest-xdist's loadgroup).
+# worker builds the wheel once for the module (pytest-xdist --dist loadfile).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # What `train/`, the notebook and the benchmarks use, and a library must not.

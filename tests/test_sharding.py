@@ -24,8 +24,8 @@ from conftest import ROOT
 from conftest import run_program
 import cutmix_jax
 
-# The report is made once: the group keeps these tests on one pytest-xdist
-# worker (loadgroup), the session scope keeps it while other modules' tests
+# The report is made once: --dist loadfile keeps these tests on one pytest-xdist
+# worker, the session scope keeps it while other modules' tests
 # run in between.
 pytestmark = pytest.mark.xdist_group("sharding")
 
