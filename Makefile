@@ -12,10 +12,12 @@ BENCH_ARGS ?=
 # Passed through to pytest, e.g. make test PYTEST_ARGS="-x -k cutmix".
 PYTEST_ARGS ?=
 # pytest-xdist workers: one per core by default; JOBS=0 runs in one process.
-# loadgroup keeps the tests of a module marked xdist_group on one worker
-# (they share one expensive fixture: a subprocess, a large draw).
+# loadfile keeps each test file on one worker, so a session fixture that
+# several tests share (the 8-device sharding worker, the KS draws, the wheel)
+# is built once. (--dist loadgroup with xdist_group marks split the groups
+# across workers with pytest-xdist 3.8 here, building those fixtures twice.)
 JOBS ?= auto
-XDIST := -n $(JOBS) --dist loadgroup
+XDIST := -n $(JOBS) --dist loadfile
 
 # `make test-min`: the library's tests on the lowest versions pyproject.toml
 # declares, in a virtual environment of their own.

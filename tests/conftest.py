@@ -9,9 +9,8 @@
   partner, and derives the box and the label weights from those pixels alone.
 
 The suite runs under pytest-xdist (``make test``: ``-n auto --dist
-loadgroup``); a module whose tests share an expensive module fixture (a
-subprocess, a large draw) keeps them on one worker with
-``pytest.mark.xdist_group``.
+loadfile``): each file's tests run on one worker, so an expensive fixture
+its tests share (a subprocess, a large draw) is session-scoped and built once.
 """
 
 import os

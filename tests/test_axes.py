@@ -18,7 +18,9 @@ from scipy import stats
 import cutmix_jax
 from cutmix_jax import boxes
 
-# One worker draws the module's samples once (pytest-xdist's loadgroup).
+# One worker draws the samples once: --dist loadfile keeps these tests on one
+# pytest-xdist worker, the session scope keeps the draws while
+# other modules' tests run in between.
 pytestmark = pytest.mark.xdist_group("axes")
 
 MODES = ("batch", "elem", "pair")
@@ -77,7 +79,7 @@ def _statistics(boxes, lam, size):
   return out
 
 
-@pytest.fixture(scope="module", params=[(24,), (6, 8, 10)], ids=["k1", "k3"])
+@pytest.fixture(scope="session", params=[(24,), (6, 8, 10)], ids=["k1", "k3"])
 def library_law(request):
   size = request.param
   images = jnp.zeros((N,) + size, jnp.uint8)

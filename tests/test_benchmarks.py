@@ -45,7 +45,7 @@ HEAD = _head()
 
 
 # The smoke run: one whole program, run once for the module's tests (on one
-# pytest-xdist worker: loadgroup), bounded by a timeout.
+# pytest-xdist worker: --dist loadfile), bounded by a timeout.
 QUICK_RUN = (
     sys.executable,
     "-m",
@@ -69,7 +69,7 @@ QUICK_RUN = (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def quick_run(tmp_path_factory):
   out = tmp_path_factory.mktemp("bench")
   proc = run_program(

@@ -27,7 +27,9 @@ from scipy import stats
 import cutmix_jax
 from cutmix_jax import boxes as box_rules
 
-# One worker draws the module's samples once (pytest-xdist's loadgroup).
+# One worker draws the samples once: --dist loadfile keeps these tests on one
+# pytest-xdist worker, the session scope keeps the draws while
+# other modules' tests run in between.
 pytestmark = pytest.mark.xdist_group("distributions")
 
 N = 40000  # boxes per library call (one call, mode="elem")
@@ -126,7 +128,7 @@ def _pvalues(lib, ref):
   return {k: stats.ks_2samp(lib[k], ref[k]).pvalue for k in lib}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def library_by_alpha():
   return {
       alpha: _statistics(*library_draws(alpha)) for alpha in (0.2, 1.0, 2.0)

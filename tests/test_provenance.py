@@ -81,7 +81,13 @@ class RandomProperties:
   variant = EAGER
 
   def mix(self, fn, images, labels, *, alpha=1.0, prob=1.0, seeds=SEEDS, **kw):
-    """``with_params(fn)`` for each seed; ``alpha`` and ``prob`` are run-time."""
+    """``with_params(fn)`` for each seed; ``alpha`` and ``prob`` are run-time.
+
+    Under vmap, one seed of two folds (two instances) is as many draws as
+    two seeds are elsewhere.
+    """
+    if self.variant is VMAP and len(seeds) > 1:
+      seeds = list(seeds)[: (len(seeds) + 1) // 2]
     mixer = cutmix_jax.with_params(functools.partial(fn, num_classes=K, **kw))
 
     def call(rng, x, y, a, p):

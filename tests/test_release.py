@@ -21,7 +21,7 @@ import pytest
 import cutmix_jax
 
 # Whole programs (build, venv, pip): `make test-lib` leaves them out; one
-# worker builds the wheel once for the module (pytest-xdist's loadgroup).
+# worker builds the wheel once for the module (pytest-xdist --dist loadfile).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # What `train/`, the notebook and the benchmarks use, and a library must not.
@@ -55,7 +55,7 @@ def _run(command, *, timeout, cwd):
   return proc.stdout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dists(tmp_path_factory):
   """The sdist, and the wheel built from it (`python -m build`'s default)."""
   out = tmp_path_factory.mktemp("dist")
@@ -69,7 +69,7 @@ def dists(tmp_path_factory):
   return sdists[0], wheels[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fresh_python(tmp_path_factory, dists):
   """A new virtual environment's python, with the wheel and nothing more."""
   env_dir = tmp_path_factory.mktemp("venv")

@@ -24,7 +24,9 @@ from conftest import ROOT
 from conftest import run_program
 import cutmix_jax
 
-# The report is made once, on one worker (pytest-xdist's loadgroup).
+# The report is made once: --dist loadfile keeps these tests on one pytest-xdist
+# worker, the session scope keeps it while other modules' tests
+# run in between.
 pytestmark = pytest.mark.xdist_group("sharding")
 
 B, SHARDS, K = 64, 8, 10
@@ -41,7 +43,7 @@ MIXERS = (
 WORKER_TIMEOUT_S = 420
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sharding_report():
   flags = os.environ.get("XLA_FLAGS", "")
   proc = run_program(

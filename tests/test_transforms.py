@@ -21,6 +21,8 @@ from conftest import soft_reference
 import cutmix_jax
 from cutmix_jax import boxes
 
+# The compiled program is built once, on one worker (see test_sharding).
+pytestmark = pytest.mark.xdist_group("transforms")
 K, B, H, W = 10, 7, 16, 12
 
 
@@ -56,12 +58,12 @@ RANDOM_FNS = {
 VALUES = ((1.0, 1.0, 0.0), (0.3, 0.0, 0.1), (2.0, 0.5, 0.2))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def data():
   return constant_images(B, (H, W, 3), jnp.float32), jnp.arange(B) % K
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def compiled(data):
   """One jitted program with every random function, and its trace count."""
   traces = []
