@@ -177,9 +177,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   args.scaling_batches = _ints(
       args.scaling_batches or ("8,16" if quick else "16,128,1024")
   )
-  args.train_config = args.train_config or (
-      "train/configs/digits.py" if quick else "train/configs/default.py"
-  )
+  args.train_config = args.train_config or ("train/configs/default.py")
   if quick and args.train_batch is None:
     args.train_batch = 16
   return args

@@ -160,6 +160,7 @@ def test_study_numbers_are_those_of_the_study_report():
       "no mixing": "baseline (no mixing)",
       "CutMix": "CutMix",
       "MixUp": "MixUp",
+      "ResizeMix": "ResizeMix",
   }
   for name, in_report in names.items():
     ours, theirs = _row(section, name), _row(report, in_report)
