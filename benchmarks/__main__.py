@@ -115,8 +115,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   p.add_argument(
       "--train-config",
       default=None,
-      help="trainer config file (default train/configs/default.py; "
-      "quick train/configs/digits.py)",
+      help="trainer config file (default train/configs/default.py)",
   )
   p.add_argument(
       "--train-batch",
