@@ -173,7 +173,12 @@ def main():
       "smoothing_negative": lambda: mix(
           key, images, labels, label_smoothing=-0.5
       ),
-      "label_out_of_range": lambda: mixer()(key, images, labels.at[5].set(99)),
+      # Built on the host: an eager .at[].set on labels sharded over an
+      # Explicit mesh would need jax.set_mesh itself.
+      "numpy_labels": lambda: mixer()(key, images, np.asarray(labels)),
+      "label_out_of_range": lambda: mixer()(
+          key, images, np.where(np.arange(64) == 5, 99, np.asarray(labels))
+      ),
   }
   for name, call in checks.items():
     contract[name] = _error(call)

@@ -930,10 +930,12 @@ def test_one_of_explicit_nothing_counts_with_the_leftover():
 
 @pytest.mark.parametrize("mode", ["batch", "elem"])
 def test_mixup_or_cutmix_frequencies(mode):
-  """CutMix takes ``prob * switch_prob``, MixUp ``prob * (1 - switch_prob)``."""
+  """The switch picks CutMix with ``switch_prob`` (``is_cutmix``, as in 0.2 and
+  timm), and ``prob`` then decides whether a row mixes: MixUp rows blend with
+  ``prob``."""
   switch_prob, prob = 0.3, 0.6
-  expected = {CUT: prob * switch_prob, BLEND: prob * (1 - switch_prob)}
-  expected[NOTHING] = 1 - prob
+  expected = {CUT: switch_prob, BLEND: prob * (1 - switch_prob)}
+  expected[NOTHING] = (1 - prob) * (1 - switch_prob)
   mixer = cutmix_jax.with_params(
       functools.partial(
           cutmix_jax.mixup_or_cutmix,

@@ -186,7 +186,7 @@ def per_shard(
     if checks:
       # Known values stay concrete in the check below only as JAX arrays.
       images, labels = (
-          x if isinstance(x, jax.Array) else jnp.asarray(x)
+          jnp.asarray(x) if isinstance(x, np.ndarray) else x
           for x in (images, labels)
       )
       try:
