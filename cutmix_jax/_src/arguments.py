@@ -1,25 +1,18 @@
 """The argument rules: every check of a user's argument, written once.
 
 Each public function checks each of its arguments once, at its entry, with
-`check`, then works through private functions that trust what they get.
-`check` looks the argument's name up in `_RULES`, the one description of the
-options: whether an option is static (it shapes the program, so it must be
-a Python value known at trace time) or a run-time number (it may be traced),
-its type and its range.
-
-Shapes, dtypes and static options are known while tracing, so they are
-checked there. A run-time number such as ``alpha`` is checked when its value
-is known (a Python or NumPy number, or a concrete JAX array); a traced value
-passes, and the samplers keep every result in range whatever it is (a
-traced ``alpha`` that is 0, negative or NaN mixes nothing).
-
-Every message has one form, ``"{arg}: expected {what}, got {what came}."``:
+`check`, which looks the argument up in `_RULES`: the batch's arrays,
+run-time numbers with their ranges (checked when known; a traced one passes
+and the samplers keep every draw in range), and static options (Python
+values that shape the program). The private core trusts what it gets. Every
+message has one form, ``"{arg}: expected {what}, got {what came}."``:
 `TypeError` for a wrong type or dtype, `ValueError` for a wrong shape or
 value.
 """
 
 from collections.abc import Callable
 import dataclasses
+import functools
 import math
 import numbers
 from typing import Any
@@ -32,6 +25,7 @@ MODES = ("batch", "elem", "pair")
 LABEL_MODES = ("area", "larger_area", "complete")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MAX_ELEMENTS = (1 << 31) - 1  # box areas are int32
+_POSITIVE = "a positive int"
 
 
 def is_traced(x) -> bool:
@@ -80,19 +74,19 @@ def _dtype_of(x):
     return None
 
 
-def _is_real(dtype) -> bool:
-  return dtype is not None and (
-      jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)
-  )
+def _is(dtype, *kinds) -> bool:
+  return dtype is not None and any(jnp.issubdtype(dtype, k) for k in kinds)
 
 
-def _array(x, arg: str, kinds: str, allow_bool: bool = False) -> jax.Array:
-  """``x`` as an array of a real (or bool) dtype."""
+_REAL = (jnp.integer, jnp.floating)
+
+
+def _array(x, arg: str, kinds: str, dtypes=_REAL) -> jax.Array:
+  """``x`` as an array whose dtype is one of ``dtypes``."""
   is_array = not (x is None or isinstance(x, (dict, str, bytes, set)))
   require(is_array, arg, "an array", type(x).__name__, TypeError)
   dtype = _dtype_of(x)
-  ok = _is_real(dtype) or (allow_bool and dtype == np.bool_)
-  require(ok, arg, f"{kinds} dtype", dtype, TypeError)
+  require(_is(dtype, *dtypes), arg, f"{kinds} dtype", dtype, TypeError)
   return jnp.asarray(x)
 
 
@@ -105,18 +99,21 @@ class _Number:
   low_open: bool = False
   high_open: bool = False
   meaning: str = ""
+  static: bool = False  # a Python number that shapes the program
 
   def __str__(self) -> str:
     if self.high == math.inf:
-      bound = f"> {self.low:g}" if self.low_open else f">= {self.low:g}"
-      return f"a value {bound}{self.meaning}"
+      bound = ">" if self.low_open else ">="
+      return f"a value {bound} {self.low:g}{self.meaning}"
     lo, hi = "[("[self.low_open], "])"[self.high_open]
     return f"a value in {lo}{self.low:g}, {self.high:g}{hi}{self.meaning}"
 
   def __call__(self, x, arg: str):
-    real = not isinstance(x, (bool, np.bool_)) and _is_real(_dtype_of(x))
-    if not real or np.shape(x) != ():
-      require(False, arg, "a real scalar", describe(x), TypeError)
+    if self.static:
+      _static(x, arg, "a Python number")
+    real = not isinstance(x, (bool, np.bool_)) and _is(_dtype_of(x), *_REAL)
+    ok = real and np.shape(x) == ()
+    require(ok, arg, "a real scalar", describe(x), TypeError)
     if is_traced(x):
       return x
     value = float(np.asarray(x))
@@ -128,45 +125,33 @@ class _Number:
     return value
 
 
-def _choice(options: tuple[str, ...]) -> Callable:
-  def one_of(x, arg: str) -> str:
-    _static(x, arg, f"one of {options}")
-    require(isinstance(x, str) and x in options, arg, f"one of {options}", x)
-    return x
-
-  return one_of
-
-
-def _int(x, arg: str, expected: str = "an int") -> int:
-  _static(x, arg, expected)
-  ok = isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
-  require(ok, arg, expected, describe(x), TypeError)
-  return int(x)
-
-
-def _num_classes(x, arg: str) -> int | None:
-  if x is not None:
-    x = _int(x, arg, "a positive int")
-    require(x >= 1, arg, "a positive int", x)
+def _one_of(x, arg: str, options: tuple[str, ...]) -> str:
+  _static(x, arg, f"one of {options}")
+  require(isinstance(x, str) and x in options, arg, f"one of {options}", x)
   return x
 
 
-def _sides(x, arg: str) -> tuple[int, ...]:
-  """1 to 3 positive sizes (of cut axes, patches, boxes) as a tuple."""
-  _static(x, arg, "an int or a tuple of ints")
-  if not isinstance(x, (tuple, list)):
-    x = (_int(x, arg, "an int or a tuple of ints"),)
-  values = tuple(_int(v, arg, "an int or a tuple of ints") for v in x)
+def _int(x, arg: str, expected: str, low: int | None = None) -> int:
+  _static(x, arg, expected)
+  ok = isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+  require(ok, arg, expected, describe(x), TypeError)
+  require(low is None or x >= low, arg, expected, x)
+  return int(x)
+
+
+def _sides(x, arg: str, *, per_axis: bool = True):
+  """1 to 3 positive sizes (of cut axes, patches, boxes) as a tuple.
+
+  With ``per_axis=False`` a single int stays an int (one side for every axis).
+  """
+  expected = "an int or a tuple of ints"
+  _static(x, arg, expected)
+  single = not isinstance(x, (tuple, list))
+  values = tuple(_int(v, arg, expected) for v in ([x] if single else x))
   ok = 1 <= len(values) <= 3 and min(values) >= 1
   require(ok, arg, "1 to 3 positive sides", values)
   require(math.prod(values) <= _MAX_ELEMENTS, arg, "< 2**31 elements", values)
-  return values
-
-
-def _side_or_sides(x, arg: str) -> int | tuple[int, ...]:
-  """A positive int (for every cut axis), or 1 to 3 of them."""
-  values = _sides(x, arg)
-  return values if isinstance(x, (tuple, list)) else values[0]
+  return values[0] if single and not per_axis else values
 
 
 def _minmax(x, arg: str) -> tuple[float, float]:
@@ -180,10 +165,8 @@ def _minmax(x, arg: str) -> tuple[float, float]:
 
 
 def _scale(x, arg: str):
-  """ResizeMix's ``(lo, hi)``: run-time numbers in [0, 1], lo <= hi when known.
-
-  A pair, or an array of shape ``(2,)`` (as `per_shard` passes it).
-  """
+  """ResizeMix's ``(lo, hi)``: a pair, or an array of shape ``(2,)`` (as
+  `per_shard` passes it), of run-time numbers in [0, 1], lo <= hi when known."""
   ok = isinstance(x, (tuple, list)) and len(x) == 2 or np.shape(x) == (2,)
   expected = "a pair (lo, hi) of numbers in [0, 1]"
   require(ok and not isinstance(x, str), arg, expected, describe(x), TypeError)
@@ -195,15 +178,6 @@ def _scale(x, arg: str):
   return lo, hi
 
 
-def _std(x, arg: str) -> float:
-  _static(x, arg, "a positive float")
-  return _Number(0, low_open=True)(x, arg)
-
-
-def _raw_key_shape() -> tuple[int, ...]:
-  return jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape
-
-
 def _rng(x, arg: str) -> jax.Array:
   """A typed key, or a raw key of the default implementation (wrapped)."""
   dtype = getattr(x, "dtype", None)
@@ -211,7 +185,8 @@ def _rng(x, arg: str) -> jax.Array:
     expected = "a single PRNG key (split it outside, or use jax.vmap)"
     require(np.shape(x) == (), arg, expected, f"shape {np.shape(x)}")
     return x
-  ok = dtype == jnp.uint32 and tuple(np.shape(x)) == _raw_key_shape()
+  raw_shape = jax.eval_shape(lambda: jax.random.PRNGKey(0)).shape
+  ok = dtype == jnp.uint32 and tuple(np.shape(x)) == raw_shape
   expected = "a PRNG key from jax.random.key(seed) or jax.random.PRNGKey(seed)"
   require(ok, arg, expected, describe(x), TypeError)
   return jax.random.wrap_key_data(x)
@@ -219,7 +194,7 @@ def _rng(x, arg: str) -> jax.Array:
 
 def _images(x, arg: str, *, allow_bool: bool = True) -> jax.Array:
   kinds = "a float, bfloat16, integer" + (" or bool" if allow_bool else "")
-  x = _array(x, arg, kinds, allow_bool)
+  x = _array(x, arg, kinds, _REAL + ((jnp.bool_,) if allow_bool else ()))
   require(x.ndim >= 2, arg, "a batch of rank >= 2", f"shape {x.shape}")
   require(x.shape[0] > 0, arg, "a non-empty batch", f"shape {x.shape}")
   return x
@@ -261,12 +236,6 @@ def _box(x, arg: str, *, size: tuple[int, ...] | None):
   return x
 
 
-def _axis_name(x, arg: str):
-  if x is not None:
-    _static(x, arg, "a mesh axis name")
-  return x
-
-
 def _in_range(labels: jax.Array, num_classes: int, arg: str) -> None:
   """Known integer labels lie in ``[0, K)``, whatever their dtype."""
   if not is_traced(labels):
@@ -282,10 +251,8 @@ def _labels(x, arg: str, *, batch: int | None, num_classes: int | None):
   if jnp.issubdtype(x.dtype, jnp.integer):
     require(x.ndim == 1, arg, "integer labels of shape (batch,)", x.shape)
     expected = "a number of classes for integer labels (or one-hot labels)"
-    if num_classes is None:
-      require(False, "num_classes", expected, None)
-    else:
-      _in_range(x, num_classes, arg)
+    require(num_classes is not None, "num_classes", expected, None)
+    _in_range(x, num_classes, arg)
   else:
     expected = "float labels of shape (batch, num_classes)"
     require(x.ndim == 2, arg, expected, x.shape)
@@ -301,37 +268,37 @@ def _class_indices(x, arg: str, *, logits_shape) -> jax.Array:
   """Integer labels ``(B,)`` for the loss, whose classes the logits give."""
   x = _array(x, arg, "an integer")
   expected = "integer class indices (soft labels: optax.softmax_cross_entropy)"
-  require(
-      jnp.issubdtype(x.dtype, jnp.integer), arg, expected, x.dtype, TypeError
-  )
+  require(_is(x.dtype, jnp.integer), arg, expected, x.dtype, TypeError)
   expected = f"shape ({logits_shape[0]},) to match logits"
   require(x.shape == logits_shape[:1], arg, expected, x.shape)
   _in_range(x, logits_shape[1], arg)
   return x
 
 
-def _floats(ranks: tuple[int, ...], shapes: str) -> Callable:
-  """A rule for a float array of one of these ranks (logits, attention)."""
-
-  def floats(x, arg: str) -> jax.Array:
-    x = _array(x, arg, "a float")
-    float_dtype = jnp.issubdtype(x.dtype, jnp.floating)
-    require(float_dtype, arg, "a float dtype", x.dtype, TypeError)
-    ok = x.ndim in ranks and x.shape[0] > 0
-    require(ok, arg, shapes, f"shape {x.shape}")
-    return x
-
-  return floats
+def _floats(x, arg: str, ranks: tuple[int, ...], shapes: str) -> jax.Array:
+  """A float array of one of these ranks (logits, attention)."""
+  x = _array(x, arg, "a float", (jnp.floating,))
+  require(x.ndim in ranks and x.shape[0] > 0, arg, shapes, f"shape {x.shape}")
+  return x
 
 
 def _bounds(x, arg: str, *, size: tuple[int, ...]) -> jax.Array:
   """Integer boxes ``[..., 2k]`` for ``k = len(size)`` cut axes."""
   x = _array(x, arg, "an integer")
-  integer = jnp.issubdtype(x.dtype, jnp.integer)
-  require(integer, arg, "integer bounds", x.dtype, TypeError)
+  require(_is(x.dtype, jnp.integer), arg, "integer bounds", x.dtype, TypeError)
   expected = f"int[..., {2 * len(size)}] boxes (starts, then ends) for {size}"
   require(x.ndim >= 1 and x.shape[-1] == 2 * len(size), arg, expected, x.shape)
   return x.astype(jnp.int32)
+
+
+# MixParams' fields: what each holds, and its dtype in the core.
+_FIELDS = dict(
+    box=(jnp.integer, jnp.int32),
+    lam=(jnp.number, jnp.float32),
+    partner=(jnp.integer, jnp.int32),
+    applied=(jnp.bool_, jnp.bool_),
+    is_cutmix=(jnp.bool_, jnp.bool_),
+)
 
 
 def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
@@ -340,38 +307,44 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
 
   got = type(x).__name__
   require(isinstance(x, sampling.MixParams), arg, "MixParams", got, TypeError)
-  width = (2 * num_axes,) if num_axes else (2, 4, 6)
-  fields = {}
-  for name, kind, dtype in (
-      ("box", jnp.integer, jnp.int32),
-      ("lam", jnp.number, jnp.float32),
-      ("partner", jnp.integer, jnp.int32),
-      ("applied", jnp.bool_, jnp.bool_),
-      ("is_cutmix", jnp.bool_, jnp.bool_),
-  ):
+  widths = (2 * num_axes,) if num_axes else (2, 4, 6)
+  fields = {"resized": x.resized}
+  for name, (kind, dtype) in _FIELDS.items():
     value = getattr(x, name)
-    ok = _dtype_of(value) is not None and jnp.issubdtype(_dtype_of(value), kind)
+    ok = _is(_dtype_of(value), kind)
     expected = f"{name} of {np.dtype(dtype).name} values"
     require(ok, arg, expected, describe(value), TypeError)
     value = jnp.asarray(value)
+    ok, expected = value.ndim == 1, f"{name} of shape ({batch},)"
     if name == "box":
-      ok = value.ndim == 2 and value.shape[1] in width
-      expected = f"box of shape ({batch}, {' or '.join(map(str, width))})"
-    else:
-      ok, expected = value.ndim == 1, f"{name} of shape ({batch},)"
+      ok = value.ndim == 2 and value.shape[1] in widths
+      expected = f"box of shape ({batch}, {' or '.join(map(str, widths))})"
     require(ok and value.shape[0] == batch, arg, expected, value.shape)
     fields[name] = value.astype(dtype)
-  fields["resized"] = x.resized
   if x.resized is not None:
-    resized = jnp.asarray(x.resized)
-    ok = resized.dtype == jnp.bool_ and resized.shape == (batch,)
+    fields["resized"] = jnp.asarray(x.resized)
+    ok = fields["resized"].dtype == bool and fields["resized"].shape == (batch,)
     require(ok, arg, f"resized of bool[{batch}] or None", describe(x.resized))
-    fields["resized"] = resized
   if not is_traced(fields["partner"]):
     partner = np.asarray(fields["partner"])
     ok = bool(((partner >= 0) & (partner < batch)).all())
     require(ok, arg, f"partner indices in [0, {batch})", partner.tolist()[:8])
   return sampling.MixParams(**fields)
+
+
+def _axis_name(x, arg: str):
+  if x is not None:
+    _static(x, arg, "a mesh axis name")
+  return x
+
+
+def _num_classes(x, arg: str) -> int | None:
+  return None if x is None else _int(x, arg, "a positive int", low=1)
+
+
+def _std(x, arg: str) -> float:
+  _static(x, arg, "a positive float")
+  return _Number(0, low_open=True)(x, arg)
 
 
 _RULES: dict[str, Callable[..., Any]] = {
@@ -380,8 +353,12 @@ _RULES: dict[str, Callable[..., Any]] = {
     "images": _images,
     "labels": _labels,
     "class_indices": _class_indices,
-    "logits": _floats((2,), "float[batch, num_classes]"),
-    "attention": _floats((2, 3), "float[batch, (heads,) tokens]"),
+    "logits": functools.partial(
+        _floats, ranks=(2,), shapes="float[batch, num_classes]"
+    ),
+    "attention": functools.partial(
+        _floats, ranks=(2, 3), shapes="float[batch, (heads,) tokens]"
+    ),
     "params": _params,
     # Run-time numbers: may be traced (a schedule) without recompiling.
     "alpha": _Number(0, low_open=True, meaning=" (Beta(alpha, alpha))"),
@@ -392,30 +369,26 @@ _RULES: dict[str, Callable[..., Any]] = {
     "label_smoothing": _Number(0, 1, high_open=True),
     "scale": _scale,
     # Static options: Python values that shape the program.
-    "mode": _choice(MODES),
-    "label_mode": _choice(LABEL_MODES),
-    "num_classes": _num_classes,
+    "mode": functools.partial(_one_of, options=MODES),
+    "label_mode": functools.partial(_one_of, options=LABEL_MODES),
+    "num_classes": lambda x, arg: x
+    if x is None
+    else _int(x, arg, _POSITIVE, 1),
     "axes": _axes,
     "box": _box,
-    "axis_name": _axis_name,
+    "axis_name": lambda x, arg: _static(x, arg, "a mesh axis name") or x,
     # The arguments of the box rules and of the geometry.
     "size": _sides,
     "input_size": _sides,
-    "sides": _side_or_sides,
-    "patch_size": _side_or_sides,
+    "sides": lambda x, arg: _sides(x, arg, per_axis=False),
+    "patch_size": lambda x, arg: _sides(x, arg, per_axis=False),
     "bounds": _bounds,
-    "std": _std,
+    "std": _Number(0, low_open=True, static=True),
     "minmax": _minmax,
 }
 
 
 def check(arg: str, value, *, rule: str | None = None, **context) -> Any:
-  """Checks one argument by its rule; returns it in the form the core uses.
-
-  Args:
-    arg: the argument's name, as messages say it.
-    value: what the caller passed.
-    rule: the rule's name in `_RULES`, when it differs from ``arg``.
-    **context: what the rule needs to know (the batch size, the shape).
-  """
+  """Checks the argument ``arg`` by its rule (``rule`` or ``arg``); returns
+  it as the core uses it. ``context``: what the rule needs (batch, shape)."""
   return _RULES[rule or arg](value, arg, **context)
