@@ -60,9 +60,11 @@ class StaticOptionTracedError(TypeError):
     self.arg = arg
 
 
-def _static(x, arg: str, expected: str) -> None:
+def _static(x, arg: str, expected: str):
+  """``x``, unless it is an array: an option that shapes the program."""
   if isinstance(x, jax.Array):
     raise StaticOptionTracedError(arg, expected, x)
+  return x
 
 
 def _dtype_of(x):
@@ -251,8 +253,10 @@ def _labels(x, arg: str, *, batch: int | None, num_classes: int | None):
   if jnp.issubdtype(x.dtype, jnp.integer):
     require(x.ndim == 1, arg, "integer labels of shape (batch,)", x.shape)
     expected = "a number of classes for integer labels (or one-hot labels)"
-    require(num_classes is not None, "num_classes", expected, None)
-    _in_range(x, num_classes, arg)
+    if num_classes is None:
+      require(False, "num_classes", expected, None)
+    else:
+      _in_range(x, num_classes, arg)
   else:
     expected = "float labels of shape (batch, num_classes)"
     require(x.ndim == 2, arg, expected, x.shape)
@@ -376,7 +380,7 @@ _RULES: dict[str, Callable[..., Any]] = {
     else _int(x, arg, _POSITIVE, 1),
     "axes": _axes,
     "box": _box,
-    "axis_name": lambda x, arg: _static(x, arg, "a mesh axis name") or x,
+    "axis_name": lambda x, arg: _static(x, arg, "a mesh axis name"),
     # The arguments of the box rules and of the geometry.
     "size": _sides,
     "input_size": _sides,

@@ -1,13 +1,14 @@
 """The rules that draw CutMix boxes: the paper's, its ablations, timm's, and two wrappers.
 
 A rule is a small frozen dataclass (hashable, so it can be a static argument
-of `jax.jit`) with two methods: ``validate(size, where)`` refuses, at trace
-time, cut axes on which the rule could never paste anything, and
-``draw(key, shape, size, alpha)`` returns ``int32[*shape, 2k]`` boxes (see
-`boxes`). A new rule is one such class and one constructor below; the public
-names are in `cutmix_jax.boxes`.
+of `jax.jit`) with ``validate(size, where)``, which refuses at trace time
+cut axes on which it could never paste anything, and ``draw(key, shape,
+size, alpha)``, which returns ``int32[*shape, 2k]`` boxes (see `boxes`). A
+new rule is one such class and one constructor below; the public names are
+in `cutmix_jax.boxes`.
 """
 
+import abc
 import dataclasses
 
 import jax
@@ -18,109 +19,92 @@ from cutmix_jax._src import boxes
 from cutmix_jax._src import sampling
 
 
-class BoxRule:
+class BoxRule(abc.ABC):
   """How `cutmix` draws boxes; make one with a constructor of `cutmix_jax.boxes`."""
 
-  @property
-  def uses_alpha(self) -> bool:
-    """Whether the box's size comes from ``lam ~ Beta(alpha, alpha)``."""
-    return True
+  uses_alpha = True  # the box's size comes from lam ~ Beta(alpha, alpha)
 
+  @abc.abstractmethod
   def validate(self, size: tuple[int, ...], where: str) -> None:
     """Refuses a size on which the rule could never paste anything."""
 
+  @abc.abstractmethod
   def draw(self, key, shape, size, alpha) -> jax.Array:
-    raise NotImplementedError
+    """``int32[*shape, 2k]`` boxes on cut axes of ``size``."""
+
+  def _refuse(self, where: str, why: str):
+    raise ValueError(f"box: {self} can never paste anything on {where}: {why}.")
+
+  def __repr__(self) -> str:
+    fields = dataclasses.fields(self)  # type: ignore[arg-type]
+    values = ", ".join(repr(getattr(self, f.name)) for f in fields)
+    return f"boxes.{self._name}({values})"  # type: ignore[attr-defined]
 
 
-def _refuse(rule, where: str, why: str):
-  raise ValueError(f"box: {rule} can never paste anything on {where}: {why}.")
+def _per_axis(sides, size) -> tuple[int, ...]:
+  return (sides,) * len(size) if isinstance(sides, int) else tuple(sides)
 
 
-def _check_paper_sides(rule, size, where) -> None:
-  # A side of floor(n r) pastes only once its half, side // 2, is >= 1,
-  # which needs n >= 3 (n = 2 would need lam = 0 exactly).
-  if min(size) < 3:
-    _refuse(rule, where, "the paper's box needs at least 3 cells per axis")
+def _uniform_centers(key, shape, size) -> jax.Array:
+  return jax.random.randint(key, (*shape, len(size)), 0, jnp.asarray(size))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class _Paper(BoxRule):
+  """The paper's sides; centres uniform, or Gaussian around the middle."""
+
+  std: float | None = None
+
+  @property
+  def _name(self):
+    return "paper" if self.std is None else "gaussian_center"
+
+  def __repr__(self) -> str:
+    return "boxes.paper()" if self.std is None else super().__repr__()
 
   def validate(self, size, where):
-    _check_paper_sides(self, size, where)
+    # A side of floor(n r) pastes only once its half, side // 2, is >= 1,
+    # which needs n >= 3 (n = 2 would need lam = 0 exactly).
+    if min(size) < 3:
+      self._refuse(where, "the paper's box needs at least 3 cells per axis")
 
   def draw(self, key, shape, size, alpha):
     side_key, place_key = jax.random.split(key)
-    center = jax.random.randint(
-        place_key, tuple(shape) + (len(size),), 0, jnp.asarray(size)
-    )
+    if self.std is None:
+      center = _uniform_centers(place_key, shape, size)
+    else:
+      z = jax.random.normal(place_key, (*shape, len(size)), jnp.float32)
+      n = jnp.asarray(size, jnp.float32)
+      center = jnp.clip(jnp.floor(n * (0.5 + self.std * z)), 0, n - 1)
     lam = sampling.sample_lambda(side_key, alpha, shape)
     return boxes.box_from_center(center, boxes.cut_sides(lam, size), size)
 
-  def __repr__(self):
-    return "boxes.paper()"
 
-
-@dataclasses.dataclass(frozen=True)
-class _GaussianCenter(BoxRule):
-  std: float
-
-  def validate(self, size, where):
-    _check_paper_sides(self, size, where)
-
-  def draw(self, key, shape, size, alpha):
-    side_key, place_key = jax.random.split(key)
-    z = jax.random.normal(place_key, tuple(shape) + (len(size),), jnp.float32)
-    sides = jnp.asarray(size, jnp.float32)
-    center = jnp.clip(jnp.floor(sides * (0.5 + self.std * z)), 0, sides - 1)
-    lam = sampling.sample_lambda(side_key, alpha, shape)
-    return boxes.box_from_center(center, boxes.cut_sides(lam, size), size)
-
-  def __repr__(self):
-    return f"boxes.gaussian_center({self.std})"
-
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class _FixedSize(BoxRule):
   sides: int | tuple[int, ...]
-  uses_alpha = property(lambda self: False)
-
-  def _per_axis(self, size):
-    if isinstance(self.sides, int):
-      return (self.sides,) * len(size)
-    return self.sides
+  uses_alpha = False
+  _name = "fixed_size"
 
   def validate(self, size, where):
-    sides = self._per_axis(size)
-    if len(sides) != len(size):
-      raise ValueError(
-          f"box: {self} has {len(sides)} sides for {len(size)} cut axes "
-          f"({where})."
-      )
-    if any(s > n for s, n in zip(sides, size)):
-      raise ValueError(f"box: {self} is larger than the {where}.")
+    sides = _per_axis(self.sides, size)
+    if len(sides) != len(size) or any(s > n for s, n in zip(sides, size)):
+      raise ValueError(f"box: {self} does not fit the {where}.")
     if min(sides) < 2:
-      _refuse(self, where, "a side of 1 loses its only cell to the side // 2")
+      self._refuse(where, "a side of 1 loses its only cell to the side // 2")
 
   def draw(self, key, shape, size, alpha):
-    del alpha
-    center = jax.random.randint(
-        key, tuple(shape) + (len(size),), 0, jnp.asarray(size)
-    )
-    return boxes.box_from_center(
-        center, jnp.asarray(self._per_axis(size)), size
-    )
-
-  def __repr__(self):
-    return f"boxes.fixed_size({self.sides})"
+    sides = jnp.asarray(_per_axis(self.sides, size))
+    center = _uniform_centers(key, shape, size)
+    return boxes.box_from_center(center, sides, size)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class _MinMax(BoxRule):
   lo: float
   hi: float
-  uses_alpha = property(lambda self: False)
+  uses_alpha = False
+  _name = "minmax"
 
   def _bounds(self, size):
     return [int(n * self.lo) for n in size], [int(n * self.hi) for n in size]
@@ -130,44 +114,34 @@ class _MinMax(BoxRule):
     if any(a >= b for a, b in zip(lo, hi)):
       raise ValueError(
           f"box: {self} leaves no box side to draw on {where} (int(lo * n) "
-          f"= int(hi * n))."
+          "= int(hi * n))."
       )
     if min(hi) < 2:
-      _refuse(self, where, "its largest sides are 0")
+      self._refuse(where, "its largest sides are 0")
 
   def draw(self, key, shape, size, alpha):
     # timm's cutmix_minmax: sides uniform in [int(lo n), int(hi n)), the box
     # placed fully inside, every position equally likely.
-    del alpha
     side_key, place_key = jax.random.split(key)
-    lo, hi = self._bounds(size)
-    sides = jax.random.randint(
-        side_key, tuple(shape) + (len(size),), jnp.asarray(lo), jnp.asarray(hi)
-    )
+    lo, hi = (jnp.asarray(b) for b in self._bounds(size))
+    sides = jax.random.randint(side_key, (*shape, len(size)), lo, hi)
     limit = jnp.asarray(size, jnp.int32) - sides + 1
     start = jax.random.randint(place_key, sides.shape, 0, limit)
     return jnp.concatenate([start, start + sides], axis=-1)
 
-  def __repr__(self):
-    return f"boxes.minmax({self.lo}, {self.hi})"
 
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class _OnPatchGrid(BoxRule):
   patch_size: int | tuple[int, ...]
   rule: BoxRule
-
-  def _patch(self, size):
-    if isinstance(self.patch_size, int):
-      return (self.patch_size,) * len(size)
-    return self.patch_size
+  _name = "on_patch_grid"
 
   @property
-  def uses_alpha(self):
+  def uses_alpha(self):  # type: ignore[override]
     return self.rule.uses_alpha
 
   def validate(self, size, where):
-    patch = self._patch(size)
+    patch = _per_axis(self.patch_size, size)
     if len(patch) != len(size) or any(n % p for n, p in zip(size, patch)):
       raise ValueError(
           f"box: {self} needs one patch side per cut axis, each dividing "
@@ -177,38 +151,30 @@ class _OnPatchGrid(BoxRule):
     self.rule.validate(grid, f"a patch grid of {grid} cells ({where})")
 
   def draw(self, key, shape, size, alpha):
-    patch = self._patch(size)
+    patch = _per_axis(self.patch_size, size)
     grid = tuple(n // p for n, p in zip(size, patch))
     box = self.rule.draw(key, shape, grid, alpha)
-    return box * jnp.asarray(tuple(patch) * 2, jnp.int32)
-
-  def __repr__(self):
-    return f"boxes.on_patch_grid({self.patch_size}, {self.rule})"
+    return box * jnp.asarray(patch * 2, jnp.int32)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class _AtResolution(BoxRule):
   input_size: tuple[int, ...]
   rule: BoxRule
+  _name = "at_resolution"
 
   @property
-  def uses_alpha(self):
+  def uses_alpha(self):  # type: ignore[override]
     return self.rule.uses_alpha
 
   def validate(self, size, where):
     if len(self.input_size) != len(size):
-      raise ValueError(
-          f"box: {self} has {len(self.input_size)} sides for {len(size)} cut "
-          f"axes ({where})."
-      )
+      raise ValueError(f"box: {self} does not fit the {where}.")
     self.rule.validate(self.input_size, f"input size {self.input_size}")
 
   def draw(self, key, shape, size, alpha):
     box = self.rule.draw(key, shape, self.input_size, alpha)
     return boxes.rescale(box, self.input_size, size)
-
-  def __repr__(self):
-    return f"boxes.at_resolution({self.input_size}, {self.rule})"
 
 
 # The constructors: the public names of `cutmix_jax.boxes`.
@@ -219,9 +185,9 @@ def paper() -> BoxRule:
 
   For images ``r = sqrt(1 - lam)``, ``cut = floor(n r)`` on each axis, the
   centre uniform on each axis, the box ``[c - cut // 2, c + cut // 2)``
-  clipped to the image. Over ``k`` cut axes the ratio is ``(1 - lam)^(1/k)``.
-  The label weight is then recomputed from the clipped box, so it is the
-  exact pasted fraction. Needs at least 3 cells on each cut axis.
+  clipped to the image; over ``k`` cut axes ``r = (1 - lam)^(1/k)``. The
+  label weight is then the exact pasted fraction of the clipped box. Needs
+  at least 3 cells on each cut axis.
 
   Examples:
     >>> import jax, jax.numpy as jnp
@@ -235,10 +201,10 @@ def paper() -> BoxRule:
 
 
 def gaussian_center(std: float) -> BoxRule:
-  """The paper's centre-Gaussian ablation: centres near the middle.
+  """The paper's centre-Gaussian ablation: the paper's sides, centres near the middle.
 
-  Each centre is ``floor(n (0.5 + std z))`` with ``z ~ N(0, 1)``, clipped to
-  the axis; the sides are the paper's.
+  Each centre is ``floor(n (0.5 + std z))``, ``z ~ N(0, 1)``, clipped to the
+  axis.
 
   Args:
     std: the standard deviation in units of the axis' length, > 0 (static).
@@ -246,18 +212,17 @@ def gaussian_center(std: float) -> BoxRule:
   Raises:
     ValueError, TypeError: for a ``std`` that is not a positive number.
   """
-  return _GaussianCenter(arguments.check("std", std))
+  return _Paper(arguments.check("std", std))
 
 
 def fixed_size(size: int | tuple[int, ...]) -> BoxRule:
   """The paper's fixed-size ablation: boxes of a given size, centred uniformly.
 
-  The box is placed and clipped as the paper's boxes are (an odd side loses
-  an element to ``side // 2``); ``alpha`` is unused.
+  Placed and clipped as the paper's boxes (an odd side loses an element to
+  ``side // 2``); ``alpha`` is unused.
 
   Args:
-    size: one side for every cut axis, or one per axis, >= 2 (static), e.g.
-      ``16`` on CIFAR.
+    size: one side for every cut axis, or one per axis, >= 2 (static).
 
   Raises:
     ValueError, TypeError: for sides that are not positive ints.
@@ -268,8 +233,8 @@ def fixed_size(size: int | tuple[int, ...]) -> BoxRule:
 def minmax(lo: float, hi: float) -> BoxRule:
   """timm's ``cutmix_minmax``: sides uniform in ``[int(lo n), int(hi n))``.
 
-  The box is placed fully inside the array, every position equally likely;
-  ``alpha`` is unused.
+  The box is placed fully inside, every position equally likely; ``alpha``
+  is unused.
 
   Args:
     lo: the smallest side as a fraction of each axis.
@@ -287,8 +252,8 @@ def on_patch_grid(
   """Boxes on a ViT's patch grid: every token comes whole from one image.
 
   ``rule`` draws on the grid (each cut axis divided by its patch side) and
-  the box is scaled up by the patch, so its edges fall on patch boundaries.
-  The label weight is still the exact pasted fraction.
+  the box is scaled up by the patch; the label weight is still the exact
+  pasted fraction.
 
   Args:
     patch_size: one side for every cut axis, or one per axis, each dividing
@@ -313,10 +278,9 @@ def at_resolution(
 ) -> BoxRule:
   """Feature-level CutMix (the paper's variant): boxes drawn at another size.
 
-  ``rule`` draws at ``input_size`` (say the input images' ``(H, W)`` when
-  `cutmix` mixes a feature map), and each bound is mapped to the array's own
-  size and rounded. The label weight is the pasted fraction at the array's
-  size.
+  ``rule`` draws at ``input_size`` (the images' ``(H, W)`` when `cutmix`
+  mixes a feature map) and each bound is mapped to the array's size and
+  rounded; the label weight is the pasted fraction at the array's size.
 
   Args:
     input_size: the sizes of the cut axes the boxes are drawn at (static).
