@@ -146,20 +146,15 @@ def mixup(  # type: ignore[empty-body]
   """MixUp (Zhang et al., 2018): blend images and labels by ``lam ~ Beta(alpha, alpha)``.
 
   Values are blended in float32 (float64 for 32- and 64-bit integers when
-  x64 is on) and cast back to the input dtype; integers are rounded to the
-  nearest, then clipped to the dtype's range. Examples not mixed come out
-  bitwise unchanged (see `blend`).
+  x64 is on) and cast back to the input dtype, integers rounded and clipped
+  (see `blend`); examples not mixed come out bitwise unchanged.
 
   Args:
     rng: a PRNG key.
     images: ``[B, ...]``, any real dtype and layout.
     labels: ``int[B]`` (needs ``num_classes``) or ``float[B, K]``.
     alpha: the Beta parameter, > 0.
-    num_classes: ``K``, for integer labels (static).
-    mode: ``"batch"``, ``"elem"`` or ``"pair"``.
-    prob: the probability of mixing, in ``[0, 1]``.
-    label_smoothing: ``eps`` in ``[0, 1)``, applied before mixing.
-    axis_name: the mesh axis inside `jax.shard_map`; `per_shard` sets it.
+    num_classes, mode, prob, label_smoothing, axis_name: as for `cutmix`.
 
   Returns:
     ``(mixed_images, mixed_labels)``.
@@ -198,10 +193,10 @@ def mixup_or_cutmix(  # type: ignore[empty-body]
 ) -> tuple[jax.Array, jax.Array]:
   """timm's ``Mixup`` as a pure function: CutMix with ``switch_prob``, else MixUp.
 
-  The choice is made per batch or per example (``mode``) inside one compiled
-  program. An alpha of 0 turns that method off (a traced alpha <= 0 too); a
-  box rule that draws its own sides (``boxes.minmax``) keeps CutMix on. The
-  defaults are DeiT's recipe.
+  The choice is made per batch, example or pair (``mode``) inside one
+  compiled program. An alpha of 0 turns that method off (a traced alpha <= 0
+  too); a box rule that draws its own sides (``boxes.minmax``) keeps CutMix
+  on. The defaults are DeiT's recipe.
 
   Args:
     rng: a PRNG key.
@@ -211,13 +206,8 @@ def mixup_or_cutmix(  # type: ignore[empty-body]
     cutmix_alpha: CutMix's Beta parameter, >= 0.
     switch_prob: the probability of CutMix when both are on.
     prob: the probability of mixing at all.
-    mode: ``"batch"``, ``"elem"`` or ``"pair"``.
-    label_smoothing: ``eps`` in ``[0, 1)``.
-    num_classes: ``K``, for integer labels (static).
-    axes: the axes CutMix cuts, as for `cutmix`.
-    box: CutMix's box rule, as for `cutmix`.
-    label_mode: CutMix's label rule, as for `cutmix`.
-    axis_name: the mesh axis inside `jax.shard_map`; `per_shard` sets it.
+    mode, label_smoothing, num_classes, axes, box, label_mode, axis_name: as
+      for `cutmix` (``axes``, ``box`` and ``label_mode`` are CutMix's).
 
   Returns:
     ``(mixed_images, mixed_labels)``.

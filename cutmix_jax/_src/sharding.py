@@ -59,14 +59,19 @@ def _explicit_axes(mesh: Mesh) -> set[str]:
   }
 
 
+def _static_hint(arg: str, got: str) -> TypeError:
+  return TypeError(
+      f"{arg}: per_shard passes call-time arguments to every shard as "
+      f"run-time arrays, got {got}; bind static options (num_classes, mode, "
+      f"box, axes, ...) before wrapping: per_shard(functools.partial(mix_fn, "
+      f"{arg}=...), mesh)."
+  )
+
+
 def _runtime_value(value, arg: str):
   """A call-time argument as an array; options that shape the program are refused."""
   if value is None or isinstance(value, (str, bytes, tuple, list, dict)):
-    raise TypeError(
-        f"{arg}: per_shard passes call-time arguments to every shard as "
-        f"run-time arrays, got {value!r}; bind static options (num_classes, "
-        "mode, box, axes, ...) with functools.partial before wrapping."
-    )
+    raise _static_hint(arg, repr(value))
   return value if isinstance(value, jax.Array) else jnp.asarray(value)
 
 
@@ -87,15 +92,6 @@ def _global_partners(out, axis_name: str, local_batch: int):
 
   return jax.tree.map(
       shift, out, is_leaf=lambda x: isinstance(x, sampling.MixParams)
-  )
-
-
-def _static_hint(e: arguments.StaticOptionTracedError) -> TypeError:
-  return TypeError(
-      f"{e.arg}: per_shard passes call-time arguments to every shard as "
-      f"run-time arrays, but {e.arg} must be known at trace time; bind it "
-      f"before wrapping: per_shard(functools.partial(mix_fn, {e.arg}=...), "
-      "mesh)."
   )
 
 
@@ -192,7 +188,7 @@ def per_shard(
       try:
         jax.eval_shape(lambda: mix_fn(rng, images, labels, *args, **kwargs))
       except arguments.StaticOptionTracedError as e:
-        raise _static_hint(e) from None
+        raise _static_hint(e.arg, "a value it needs at trace time") from None
     for arg, x in (("images", images), ("labels", labels)):
       batch = np.shape(x)[0]
       if batch % shards or batch // shards < 2:
@@ -226,6 +222,6 @@ def per_shard(
           body, mesh=mesh, in_specs=in_specs, out_specs=P(axis_name)
       )(*operands)
     except arguments.StaticOptionTracedError as e:
-      raise _static_hint(e) from None
+      raise _static_hint(e.arg, "a value it needs at trace time") from None
 
   return functools.wraps(mix_fn)(wrapped)
