@@ -1,8 +1,9 @@
 """The trainer in this process, a step at a time where a whole run is not the point.
 
-The CIFAR path runs on `tfds.testing.mock_data` (as Flax's examples test it);
-the digits run end to end. Start-up checks and resume are in
-test_startup.py; several processes, SIGKILL and resume in
+The CIFAR path runs on `tfds.testing.mock_data` (as Flax's examples test it).
+The digits preset's whole run, and that it learns the digits, is
+test_commands.py's `make train` in a fresh copy. Start-up checks and resume
+are in test_startup.py; several processes, SIGKILL and resume in
 test_multiprocess.py.
 """
 
@@ -169,19 +170,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   for leaf in jax.tree.leaves(restored):
     if np.issubdtype(np.asarray(leaf).dtype, np.floating):
       assert np.all(np.isfinite(leaf))
-
-
-@pytest.mark.slow  # The whole default run, shortened: about 30 s alone.
-def test_default_digits_run_beats_chance_widely(tmp_path):
-  config = default.get_config()
-  config.num_epochs = 3
-  config.eval_every_epochs = 1000  # only the final evaluation
-  config.progress_bar = False
-  metrics = train.train_and_evaluate(config, str(tmp_path))
-  assert metrics["accuracy"] > 0.6  # chance is 0.1
-  for name in ("metrics.jsonl", "curves.png", "cutmix_samples.png"):
-    assert (tmp_path / name).exists()
-  assert os.listdir(tmp_path / "checkpoints")
 
 
 @pytest.mark.parametrize(
