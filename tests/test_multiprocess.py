@@ -40,7 +40,7 @@ SMALL = [
     "--config.batch_size=16",
     "--config.eval_batch_size=40",
     "--config.num_train_steps=8",
-    "--config.checkpoint_every_steps=2",
+    "--config.checkpoint_every_steps=4",
     "--config.log_every_steps=1",
     "--config.progress_bar=false",
     "--config.eval_every_epochs=1000",
@@ -397,7 +397,7 @@ def test_a_process_that_cannot_reach_the_coordinator_stops_and_says_what_to_chec
           f"--coordinator=127.0.0.1:{port}",
           "--num_processes=2",
           "--process_id=1",
-          "--initialization_timeout=5",
+          "--initialization_timeout=3",
       ],
       _env(cache_dir),
       tmp_path,
@@ -410,7 +410,7 @@ def test_a_process_that_cannot_reach_the_coordinator_stops_and_says_what_to_chec
       f"process 1 of 2: still not joined through the coordinator at "
       f"127.0.0.1:{port}"
   ) in p.stderr
-  assert "--initialization_timeout=5 s" in p.stderr
+  assert "--initialization_timeout=3 s" in p.stderr
 
 
 def test_the_coordinator_address_alone_is_refused_with_the_flags_to_add(
