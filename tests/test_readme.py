@@ -114,9 +114,7 @@ def examples_run():
   script = (
       f"TESTS = {str(README.parent / 'tests')!r}\n"
       f"README = {str(README)!r}\n"
-      f"EXAMPLE = {example!r}\n"
-      + _EXAMPLES
-      + _CHECK
+      f"EXAMPLE = {example!r}\n" + _EXAMPLES + _CHECK
   )
   return subprocess.run(
       [sys.executable, "-c", script],

@@ -398,7 +398,9 @@ def test_paper_pyramidnet_has_the_papers_size(monkeypatch):
   # left out here; the shapes traced are the same.
   from jax._src import core
 
-  monkeypatch.setattr(core.Tracer, "_origin_msg", lambda self: "", raising=False)
+  monkeypatch.setattr(
+      core.Tracer, "_origin_msg", lambda self: "", raising=False
+  )
   model = nnx.eval_shape(
       lambda: train_state.create_model(config, 100, jax.random.key(0))
   )
