@@ -52,16 +52,21 @@ def synthetic_clips(frames: int = 8, size: int = 40) -> np.ndarray:
 def _visible_draw(images, axes, *, lo=0.25, hi=0.6, **kwargs):
   """Mixes a batch of 2 with the first key whose box covers ``[lo, hi]``."""
   labels = jnp.arange(images.shape[0])
+  # Compiled once, then drawn key after key (eagerly, each try would run
+  # every operation on its own).
+  mix = jax.jit(
+      lambda rng: cutmix_jax.with_params(cutmix_jax.cutmix)(
+          rng,
+          images,
+          labels,
+          num_classes=images.shape[0],
+          mode="pair",
+          axes=axes,
+          **kwargs,
+      )
+  )
   for seed in range(_MAX_SEEDS):
-    out, soft, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
-        jax.random.key(seed),
-        images,
-        labels,
-        num_classes=images.shape[0],
-        mode="pair",
-        axes=axes,
-        **kwargs,
-    )
+    out, soft, params = mix(jax.random.key(seed))
     if lo <= 1 - float(params.lam[0]) <= hi:
       break
   return np.asarray(out), np.asarray(soft), params

@@ -1,10 +1,14 @@
 """The README: short, in the order a newcomer reads it, examples that work."""
 
+import json
+import os
 import pathlib
 import re
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 SECTIONS = [
@@ -56,13 +60,6 @@ def test_every_public_name_is_at_a_glance():
       assert f"`{name}`" in section, name
 
 
-def test_python_blocks_run_and_print_what_they_say():
-  import test_docs
-
-  results = test_docs.run_examples([README])
-  assert results[str(README)] is None, results[str(README)]
-
-
 def _python_blocks():
   return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
@@ -99,18 +96,50 @@ _CHECK = textwrap.dedent("""
 """)
 
 
-def test_train_step_example_prints_the_loss_of_the_mixed_batch():
+# One program for both example tests (one start of JAX): tests/doc_examples.py
+# runs the README's blocks as written, with four CPU devices as for the docs
+# pages; then _CHECK runs the train step example once more, on its own.
+_EXAMPLES = textwrap.dedent("""
+    import json, pathlib, sys
+    sys.path.insert(0, TESTS)
+    import doc_examples
+    result = doc_examples.run_file(pathlib.Path(README))
+    print("DOC EXAMPLES " + json.dumps({README: result}), flush=True)
+""")
+
+
+@pytest.fixture(scope="module")
+def examples_run():
   example = next(b for b in _python_blocks() if "def train_step" in b)
-  script = f"EXAMPLE = {example!r}\n" + _CHECK
-  result = subprocess.run(
+  script = (
+      f"TESTS = {str(README.parent / 'tests')!r}\n"
+      f"README = {str(README)!r}\n"
+      f"EXAMPLE = {example!r}\n" + _EXAMPLES + _CHECK
+  )
+  return subprocess.run(
       [sys.executable, "-c", script],
       capture_output=True,
       text=True,
       timeout=300,
       cwd=README.parent,
+      env=dict(os.environ, JAX_NUM_CPU_DEVICES="4", JAX_PLATFORMS="cpu"),
   )
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert "README EXAMPLE OK" in result.stdout
+
+
+def test_python_blocks_run_and_print_what_they_say(examples_run):
+  line = [
+      row
+      for row in examples_run.stdout.splitlines()
+      if row.startswith("DOC EXAMPLES ")
+  ]
+  assert line, examples_run.stderr[-5000:]
+  results = json.loads(line[-1][len("DOC EXAMPLES ") :])
+  assert results[str(README)] is None, results[str(README)]
+
+
+def test_train_step_example_prints_the_loss_of_the_mixed_batch(examples_run):
+  assert examples_run.returncode == 0, examples_run.stderr[-3000:]
+  assert "README EXAMPLE OK" in examples_run.stdout
 
 
 def _section(title: str) -> str:

@@ -1,8 +1,9 @@
 """The trainer in this process, a step at a time where a whole run is not the point.
 
-The CIFAR path runs on `tfds.testing.mock_data` (as Flax's examples test it);
-the digits run end to end. Start-up checks and resume are in
-test_startup.py; several processes, SIGKILL and resume in
+The CIFAR path runs on `tfds.testing.mock_data` (as Flax's examples test it).
+The digits preset's whole run, and that it learns the digits, is
+test_commands.py's `make train` in a fresh copy. Start-up checks and resume
+are in test_startup.py; several processes, SIGKILL and resume in
 test_multiprocess.py.
 """
 
@@ -169,19 +170,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   for leaf in jax.tree.leaves(restored):
     if np.issubdtype(np.asarray(leaf).dtype, np.floating):
       assert np.all(np.isfinite(leaf))
-
-
-@pytest.mark.slow  # The whole default run, shortened: about 30 s alone.
-def test_default_digits_run_beats_chance_widely(tmp_path):
-  config = default.get_config()
-  config.num_epochs = 3
-  config.eval_every_epochs = 1000  # only the final evaluation
-  config.progress_bar = False
-  metrics = train.train_and_evaluate(config, str(tmp_path))
-  assert metrics["accuracy"] > 0.6  # chance is 0.1
-  for name in ("metrics.jsonl", "curves.png", "cutmix_samples.png"):
-    assert (tmp_path / name).exists()
-  assert os.listdir(tmp_path / "checkpoints")
 
 
 @pytest.mark.parametrize(
@@ -399,10 +387,20 @@ def test_dropout_is_on_in_training_and_off_in_evaluation():
   np.testing.assert_array_equal(a, c)
 
 
-@pytest.mark.slow  # Builds PyramidNet-200's 600 modules: about 10 s of CPU.
-def test_paper_pyramidnet_has_the_papers_size():
+@pytest.mark.slow  # Traces PyramidNet-200's 600 modules: about 6 s of CPU.
+def test_paper_pyramidnet_has_the_papers_size(monkeypatch):
   # PyramidNet-200 (alpha 240) has 26.8M parameters on CIFAR-100 (the paper's Table 3).
   config = paper_cifar100.get_config()
+  # NNX asks each new variable's traced value for its `.sharding`; JAX's
+  # AttributeError then describes where the tracer came from by walking the
+  # whole trace so far: quadratic in the ~1,500 variables, half of this
+  # test's time. The message is never shown (NNX catches the error), so it is
+  # left out here; the shapes traced are the same.
+  from jax._src import core
+
+  monkeypatch.setattr(
+      core.Tracer, "_origin_msg", lambda self: "", raising=False
+  )
   model = nnx.eval_shape(
       lambda: train_state.create_model(config, 100, jax.random.key(0))
   )
