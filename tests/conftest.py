@@ -140,13 +140,14 @@ VARIANTS = (EAGER, JIT, VMAP)
 def pytest_generate_tests(metafunc):
   """Parametrizes a test class's properties by its ``grid``.
 
-  ``grid = {"setup": ["a", "b"], "dtype": ["uint8"]}`` runs every property
-  of the class that takes ``setup`` with ``a`` and ``b``, and so on.
+  ``grid = {"setup": ["a", "b"], "dtype, mode": [("uint8", "pair")]}`` runs
+  every property of the class that takes ``setup`` with ``a`` and ``b``, and
+  every one that takes ``dtype`` and ``mode`` with that pair.
   """
   grid = getattr(metafunc.cls, "grid", None) or {}
-  for name, values in grid.items():
-    if name in metafunc.fixturenames:
-      metafunc.parametrize(name, values)
+  for names, values in grid.items():
+    if all(n.strip() in metafunc.fixturenames for n in names.split(",")):
+      metafunc.parametrize(names, values)
 
 
 def pytest_configure(config):
