@@ -3,7 +3,11 @@
 * `EAGER`, `JIT`, `VMAP`: dm_pix's pattern. A property is written once in a
   base class whose ``variant`` runs the function under test; each module's
   ``TestEager``/``TestJit``/``TestVmap`` subclass picks one. Under `VMAP` the
-  vmapped result must also equal the eager loop over the same inputs.
+  vmapped result must also equal the eager loop over the same inputs. A
+  subclass's ``grid`` (``{argument: values}``, see `pytest_generate_tests`)
+  says which cases its properties run: usually every case under `JIT` and a
+  few that exercise something else eagerly and under vmap, since each case
+  costs a compile per variant.
 * The numpy provenance oracle never looks at how the library computes
   anything: it reads the mixed pixels back, finds which pixels came from the
   partner, and derives the box and the label weights from those pixels alone.
@@ -20,13 +24,17 @@ import tempfile
 from typing import NamedTuple
 
 # The suite compiles thousands of small XLA programs and runs each once or
-# twice: compiling with LLVM's cheap pipeline saves about a fifth of its time.
-# The numbers are the same (no fast-math either way); subprocesses inherit the
-# flags (train_helpers.child_env passes them on). Set before JAX starts its
+# twice: compiling with LLVM's cheap pipeline saves about a fifth of its time,
+# and XLA:CPU's older loop emitters instead of its MLIR fusion emitters
+# compile a program of the library in about 60% of the time (jaxlib 0.7.1 to
+# 0.10, the floor to the newest tested). The numbers are the same (no
+# fast-math either way); subprocesses inherit the flags
+# (train_helpers.child_env passes them on). Set before JAX starts its
 # backend, which it does at the first computation.
 _COMPILE_SPEED_FLAGS = (
     "--xla_backend_optimization_level=0",
     "--xla_llvm_disable_expensive_passes=true",
+    "--xla_cpu_use_fusion_emitters=false",
 )
 _flags = os.environ.get("XLA_FLAGS", "").split()
 os.environ["XLA_FLAGS"] = " ".join(
@@ -127,6 +135,27 @@ EAGER = Variant()
 JIT = _Jit()
 VMAP = _Vmap()
 VARIANTS = (EAGER, JIT, VMAP)
+
+
+def pytest_generate_tests(metafunc):
+  """Parametrizes a test class's properties by its ``grid``.
+
+  ``grid = {"setup": ["a", "b"], "dtype, mode": [("uint8", "pair")]}`` runs
+  every property of the class that takes ``setup`` with ``a`` and ``b``, and
+  every one that takes ``dtype`` and ``mode`` with that pair.
+  """
+  grid = getattr(metafunc.cls, "grid", None) or {}
+  for names, values in grid.items():
+    if all(n.strip() in metafunc.fixturenames for n in names.split(",")):
+      metafunc.parametrize(names, values)
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers",
+      "statistical: a test of a law with large draws (KS, chi-square);"
+      " `make test-min` leaves these out (see the Makefile)",
+  )
 
 
 # ---------------------------------------------------------------- batches

@@ -1,10 +1,15 @@
 """Every public function inside ``jax.set_mesh`` on an Explicit-axes mesh.
 
-`sharding_worker` calls `explicit_mesh_report` for meshes of 4 and 8 host
+`sharding_worker` calls `explicit_mesh_report` with meshes of 4 and 8 host
 devices. For each function it compares the result on a batch sharded over
-``("data",)``, eagerly and under ``jit``, with the result on the same batch
-unsharded, and reports whether the batch outputs kept the batch's sharding.
+``("data",)``, under ``jit`` (and eagerly on one mesh), with the result on the
+same batch unsharded, and reports whether the batch outputs kept the batch's
+sharding. Eagerly, per_shard is given numpy labels. The functions are compiled together: one program for the
+unsharded reference and one a mesh (a compile each is most of the cost); a
+failure is then traced back to the function that raised.
 """
+
+BATCH, CLASSES = 16, 10  # 16 divides into 4 or 8 shards of 2 or more
 
 
 def _same(a, b) -> bool:
@@ -25,28 +30,33 @@ def _leading_axis(leaf):
   return spec[0] if spec else None
 
 
-def explicit_mesh_report(mesh, *, eager: bool = True):
+def _error(e) -> str:
+  return f"{type(e).__name__}: {str(e)[:500]}"
+
+
+def _calls(mesh):
+  """``{name: call(images, labels)}``: every public function, one call each.
+
+  ``mesh`` is per_shard's (None: the unsharded reference, without it).
+  """
   import functools
 
   import jax
   import jax.numpy as jnp
-  from jax.sharding import PartitionSpec as P
   import numpy as np
 
   import cutmix_jax
 
-  num_devices = mesh.devices.size
-  batch, classes = 2 * num_devices, 10
   rng = np.random.default_rng(0)
-  images = jnp.asarray(rng.normal(size=(batch, 8, 6, 3)), jnp.float32)
-  labels = jnp.asarray(rng.integers(0, classes, batch), jnp.int32)
   key = jax.random.key(3)
   with_params = cutmix_jax.with_params
+  images = jnp.asarray(rng.normal(size=(BATCH, 8, 6, 3)), jnp.float32)
+  labels = jnp.asarray(rng.integers(0, CLASSES, BATCH), jnp.int32)
   _, _, params = with_params(cutmix_jax.mixup_or_cutmix)(
-      key, images, labels, num_classes=classes, mode="elem"
+      key, images, labels, num_classes=CLASSES, mode="elem"
   )
-  logits = jnp.asarray(rng.normal(size=(batch, classes)), jnp.float32)
-  opts = dict(num_classes=classes)
+  logits = jnp.asarray(rng.normal(size=(BATCH, CLASSES)), jnp.float32)
+  opts = dict(num_classes=CLASSES)
   calls = {
       "cutmix_batch": lambda x, y: with_params(cutmix_jax.cutmix)(
           key, x, y, **opts
@@ -67,41 +77,85 @@ def explicit_mesh_report(mesh, *, eager: bool = True):
       "blend": lambda x, y: (cutmix_jax.blend(x, params),),
       "mix_labels": lambda x, y: (
           cutmix_jax.mix_labels(
-              y, params, num_classes=classes, label_smoothing=0.1
+              y, params, num_classes=CLASSES, label_smoothing=0.1
           ),
       ),
       "mixed_cross_entropy": lambda x, y: (
           cutmix_jax.mixed_cross_entropy(logits, y, params),
       ),
-      "per_shard_cutmix": lambda x, y: cutmix_jax.per_shard(
-          with_params(functools.partial(cutmix_jax.cutmix, **opts)), mesh
-      )(key, x, y),
   }
-  report = {"devices": num_devices, "eager": eager, "calls": {}}
-  for name, call in calls.items():
-    entry = {}
-    try:
-      # The reference is jitted (compiling op by op twice costs a minute).
-      expected = jax.jit(call)(images, labels)
-      with jax.set_mesh(mesh):
-        x = jax.device_put(images, P("data"))
-        y = jax.device_put(labels, P("data"))
-        ways = (("eager", call),) if eager else ()
-        for how, fn in ways + (("jit", jax.jit(call)),):
-          out = fn(x, y)
-          entry[how + "_sharded"] = [
-              _leading_axis(leaf) == "data" for leaf in jax.tree.leaves(out)
-          ]
-          if name.startswith("per_shard"):
-            # Partners come from within each shard there, so the draws
-            # differ from the unsharded call's; the output is still valid.
-            entry[how + "_equal"] = None
-          else:
-            entry[how + "_equal"] = all(
-                _same(a, b)
-                for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(expected))
-            )
-    except Exception as e:
-      entry["error"] = f"{type(e).__name__}: {str(e)[:500]}"
-    report["calls"][name] = entry
-  return report
+  if mesh is not None:
+    calls["per_shard_cutmix"] = lambda x, y: cutmix_jax.per_shard(
+        with_params(functools.partial(cutmix_jax.cutmix, **opts)), mesh
+    )(key, x, y)
+  return images, labels, calls
+
+
+def _entry(out, expected):
+  """Which outputs are sharded along data; whether they equal the reference."""
+  import jax
+
+  sharded = [_leading_axis(leaf) == "data" for leaf in jax.tree.leaves(out)]
+  if expected is None:
+    # per_shard: partners come from within each shard, so the draws differ
+    # from the unsharded call's; the output is still valid (test_sharding).
+    return sharded, None
+  return sharded, all(
+      _same(a, b)
+      for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(expected))
+  )
+
+
+def explicit_mesh_report(meshes, *, eager_devices: int):
+  """``{str(devices): report}``, the calls eager too on ``eager_devices``."""
+  import jax
+  from jax.sharding import PartitionSpec as P
+  import numpy as np
+
+  images, labels, reference_calls = _calls(None)
+
+  def together(calls):
+    return jax.jit(lambda x, y: {name: c(x, y) for name, c in calls.items()})
+
+  expected = together(reference_calls)(images, labels)
+  reports = {}
+  for mesh in meshes:
+    num_devices = mesh.devices.size
+    eager = num_devices == eager_devices
+    _, _, calls = _calls(mesh)
+    entries = {name: {} for name in calls}
+    with jax.set_mesh(mesh):
+      x = jax.device_put(images, P("data"))
+      y = jax.device_put(labels, P("data"))
+      try:
+        outs = together(calls)(x, y)
+      except Exception:
+        # Find the function that fails (one program per call, this once).
+        outs = {}
+        for name, call in calls.items():
+          try:
+            outs[name] = jax.jit(call)(x, y)
+          except Exception as e:
+            entries[name]["error"] = _error(e)
+      for name, out in outs.items():
+        entries[name]["jit_sharded"], entries[name]["jit_equal"] = _entry(
+            out, expected.get(name)
+        )
+      if eager:
+        for name, call in calls.items():
+          try:
+            # per_shard eagerly (slow: every operation goes to each device
+            # on its own) takes numpy labels beside the sharded images, as
+            # a host pipeline gives them: per_shard converts them itself.
+            numpy_labels = name.startswith("per_shard")
+            out = call(x, np.asarray(labels) if numpy_labels else y)
+          except Exception as e:
+            entries[name]["error"] = _error(e)
+            continue
+          entries[name]["eager_sharded"], entries[name]["eager_equal"] = (
+              _entry(out, expected.get(name))
+          )
+    reports[str(num_devices)] = dict(
+        devices=num_devices, eager=eager, calls=entries
+    )
+  return reports

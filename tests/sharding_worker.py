@@ -30,6 +30,7 @@ def main():
 
   import jax
   import jax.numpy as jnp
+  from jax.sharding import AxisType
   from jax.sharding import NamedSharding
   from jax.sharding import PartitionSpec as P
   import numpy as np
@@ -59,9 +60,10 @@ def main():
         mesh,
     )
 
-  def summary(fn, *args, **kwargs):
-    text = fn.lower(*args, **kwargs).compile().as_text()
-    out = fn(*args, **kwargs)
+  def summary(fn, *args, sharding=sharding):
+    # The HLO of the program that runs (jit reuses this compile).
+    text = fn.lower(*args).compile().as_text()
+    out = fn(*args)
     report = dict(
         collectives=[c for c in COLLECTIVES if c in text],
         data_sharded=[
@@ -88,7 +90,11 @@ def main():
 
   report = {"devices": jax.device_count(), "cpu_seconds": seconds}
   images, labels = batch(64)
-  for mode in ("batch", "elem", "pair"):
+  # Batch mode with alpha given positionally (per_shard passes it through).
+  report["cutmix_batch"] = summary(
+      jax.jit(mixer(mode="batch")), key, images, labels, 1.0
+  )
+  for mode in ("elem", "pair"):
     report[f"cutmix_{mode}"] = summary(
         jax.jit(mixer(mode=mode)), key, images, labels
     )
@@ -118,19 +124,37 @@ def main():
       )
   )
   report["plain_cutmix"] = summary(plain, key, images, labels)
+  # A mesh with Auto axes: per_shard asks for no reshard there.
+  auto = jax.make_mesh((8,), ("data",), axis_types=(AxisType.Auto,))
+  auto_sharding = NamedSharding(auto, P("data"))
+  report["auto_mesh"] = summary(
+      jax.jit(
+          cutmix_jax.per_shard(
+              cutmix_jax.with_params(
+                  functools.partial(cutmix_jax.cutmix, num_classes=classes)
+              ),
+              auto,
+          )
+      ),
+      key,
+      jax.device_put(np.asarray(images), auto_sharding),
+      jax.device_put(np.asarray(labels), auto_sharding),
+      sharding=auto_sharding,
+  )
   lap("mixers")
 
   # Small shards: no example of a shard of 2 or more is its own partner
-  # (issue 17, 2), eagerly and jitted, over several keys.
+  # (issue 17, 2), over several keys. Jitted: per_shard runs eagerly (slow,
+  # every operation dispatched to each device on its own) on 8 devices in
+  # explicit_mesh_checks, and in-process on one device.
   small = {}
   for n, mode in ((16, "elem"), (16, "batch"), (16, "pair"), (24, "pair"),
                   (40, "elem")):  # fmt: skip
     x, y = batch(n)
-    eager = mixer(mode=mode)
-    jitted = jax.jit(eager)
+    jitted = jax.jit(mixer(mode=mode))
     runs = []
-    for seed, call in ((0, eager), (0, jitted), (1, jitted), (2, jitted)):
-      out, soft, params = call(jax.random.key(seed), x, y)
+    for seed in (0, 1, 2):
+      out, soft, params = jitted(jax.random.key(seed), x, y)
       runs.append(
           dict(
               partner=np.asarray(params.partner).tolist(),
@@ -146,11 +170,6 @@ def main():
   # per_shard's contract: run-time values at call time, clear refusals with
   # the caller's global sizes, the same value checks as the plain function.
   mix = mixer()
-  contract = {}
-  _, _, params = jax.jit(mix)(key, images, labels, 0.5)
-  contract["positional_alpha_partners_local"] = bool(
-      np.all(np.asarray(params.partner) // 8 == np.arange(64) // 8)
-  )
   x8, y8 = batch(8)
   x16, y16 = batch(16)
   checks = {
@@ -173,30 +192,29 @@ def main():
       "smoothing_negative": lambda: mix(
           key, images, labels, label_smoothing=-0.5
       ),
-      # Built on the host: an eager .at[].set on labels sharded over an
-      # Explicit mesh would need jax.set_mesh itself.
-      "numpy_labels": lambda: mixer()(key, images, np.asarray(labels)),
-      "label_out_of_range": lambda: mixer()(
+      # (Valid numpy labels run eagerly in explicit_mesh_checks.) Built on
+      # the host: an eager .at[].set on labels sharded over an Explicit mesh
+      # would need jax.set_mesh itself.
+      "label_out_of_range": lambda: mix(
           key, images, np.where(np.arange(64) == 5, 99, np.asarray(labels))
       ),
   }
-  for name, call in checks.items():
-    contract[name] = _error(call)
+  contract = {name: _error(call) for name, call in checks.items()}
   report["per_shard_contract"] = contract
   lap("contract")
 
-  # Every function under jax.set_mesh, on meshes of 4 and 8 devices.
+  # Every function under jax.set_mesh, on meshes of 4 and 8 devices: jitted
+  # on both, eagerly (every op dispatched on its own) on the 8-device one.
   from explicit_mesh_checks import explicit_mesh_report
 
-  # Jitted on both meshes; eagerly (every op compiled on its own for the
-  # mesh) on the 8-device one only.
-  report["explicit_mesh"] = {}
-  for n in (4, 8):
-    report["explicit_mesh"][str(n)] = explicit_mesh_report(
-        jax.make_mesh((n,), ("data",), devices=jax.devices()[:n]),
-        eager=n == 8,
-    )
-    lap(f"explicit_mesh_{n}")
+  report["explicit_mesh"] = explicit_mesh_report(
+      [
+          jax.make_mesh((n,), ("data",), devices=jax.devices()[:n])
+          for n in (4, 8)
+      ],
+      eager_devices=8,
+  )
+  lap("explicit_mesh")
   print(json.dumps(report))
 
 

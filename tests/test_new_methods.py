@@ -3,10 +3,12 @@
 Each property is written once in a base class and run three ways (dm_pix's
 pattern, `conftest.VARIANTS`): eagerly, under `jax.jit` (run-time numbers
 traced) and under `jax.vmap` over keys (the vmapped result must equal the
-eager loop).
+eager loop): every case under jit, a few eagerly and under vmap (each
+class's ``grid``).
 
 * ResizeMix: outside the box every value is the example's own, bitwise;
-  inside, the values are ``jax.image.resize(partner, box_shape, method)``;
+  inside, the values are ``jax.image.resize(partner, box_shape, method)``
+  (a NumPy transcription, itself checked against JAX's);
   the label weight is the exact pasted fraction; the box follows the paper's
   scale law (KS and chi-square tests against ``tau ~ U(lo, hi)``, sides
   ``floor(tau n)``).
@@ -78,17 +80,91 @@ def _as_float(x):
   return np.asarray(jnp.asarray(x).astype(jnp.float32), np.float64)
 
 
+def _linear_weights(m, n):
+  """float64[m, n]: ``jax.image.resize``'s "linear" weights from m cells to n.
+
+  A NumPy transcription of ``jax._src.image.scale.compute_weight_mat`` (the
+  triangle kernel, widened by ``m / n`` when shrinking: antialiased),
+  normalised by column, zero where the sample falls outside the input.
+  """
+  inv_scale = m / n
+  sample = (np.arange(n) + 0.5) * inv_scale - 0.5
+  distance = np.abs(sample[None, :] - np.arange(m)[:, None])
+  weights = np.maximum(0.0, 1.0 - distance / max(inv_scale, 1.0))
+  total = weights.sum(axis=0, keepdims=True)
+  weights = np.where(
+      np.abs(total) > 1000.0 * np.finfo(np.float32).eps,
+      weights / np.where(total != 0, total, 1),
+      0.0,
+  )
+  inside = (sample >= -0.5) & (sample <= m - 0.5)
+  return np.where(inside[None, :], weights, 0.0)
+
+
+def _nearest_indices(m, n):
+  """``jax.image.resize``'s "nearest" sources, ``floor((j + 0.5) m / n)`` in float32."""
+  j = np.arange(n, dtype=np.float32) + np.float32(0.5)
+  return np.floor(j * np.float32(m) / np.float32(n)).astype(np.int32)
+
+
 def resize_reference(example, box, axes, method):
-  """``jax.image.resize`` of one example to its box's sides on the cut axes."""
+  """``jax.image.resize`` of one example to its box's sides on the cut axes.
+
+  In NumPy (float64 for "linear"), so that each box's shape costs no
+  compile; `test_resize_reference_is_jax_image_resize` holds it to JAX's.
+  """
   k = len(axes)
   sides = [int(e - s) for s, e in zip(box[:k], box[k:])]
-  shape = list(example.shape)
-  for axis, side in zip(axes, sides):
-    shape[axis - 1] = side
   if method == "nearest":
-    return np.asarray(jax.image.resize(example, shape, "nearest"))
-  resized = jax.image.resize(example.astype(jnp.float32), shape, "linear")
-  return np.asarray(resized, np.float64)
+    out = np.asarray(example)
+    for axis, side in zip(axes, sides):
+      out = np.take(out, _nearest_indices(out.shape[axis - 1], side), axis - 1)
+    return out
+  out = _as_float(example)
+  for axis, side in zip(axes, sides):
+    dim = axis - 1
+    if out.shape[dim] != side:  # jax.image.resize skips the equal sizes
+      out = np.moveaxis(
+          np.tensordot(
+              out, _linear_weights(out.shape[dim], side), axes=([dim], [0])
+          ),
+          -1,
+          dim,
+      )
+  return out
+
+
+@pytest.mark.parametrize(
+    "shape, box, axes, method, dtype",
+    [
+        ((16, 12, 3), (2, 3, 9, 12), (1, 2), "linear", jnp.float32),
+        ((16, 12, 3), (0, 0, 16, 12), (1, 2), "linear", jnp.float32),
+        ((6, 8, 6, 2), (1, 0, 2, 5, 8, 4), (1, 2, 3), "linear", jnp.uint8),
+        ((3, 16, 12), (5, 1, 15, 11), (2, 3), "linear", jnp.bfloat16),
+        ((16, 12), (3, 2, 14, 5), (1, 2), "nearest", jnp.int32),
+        ((16, 12, 3), (0, 4, 7, 12), (1, 2), "nearest", jnp.bool_),
+    ],
+)
+def test_resize_reference_is_jax_image_resize(shape, box, axes, method, dtype):
+  """The NumPy reference above equals JAX's resize: shrinking, growing, equal."""
+  example = random_images(shape, dtype, seed=4)
+  k = len(axes)
+  out_shape = list(shape)
+  for axis, s, e in zip(axes, box[:k], box[k:]):
+    out_shape[axis - 1] = e - s
+  if method == "nearest":
+    want = np.asarray(jax.image.resize(example, out_shape, "nearest"))
+    np.testing.assert_array_equal(
+        resize_reference(example, box, axes, method), want
+    )
+  else:
+    want = jax.image.resize(example.astype(jnp.float32), out_shape, "linear")
+    np.testing.assert_allclose(
+        resize_reference(example, box, axes, method),
+        np.asarray(want, np.float64),
+        rtol=1e-6,  # float32 against float64
+        atol=1e-6,
+    )
 
 
 def _box_slices(box, axes, ndim):
@@ -243,7 +319,6 @@ class ResizeMixProperties:
       )
     return outs
 
-  @pytest.mark.parametrize("setup", sorted(RESIZEMIX_SETUPS))
   def test_provenance(self, setup):
     shape, dtype, axes, mode = RESIZEMIX_SETUPS[setup]
     images = random_images((B, *shape), dtype)
@@ -264,7 +339,6 @@ class ResizeMixProperties:
     # Something was pasted (the checks are not vacuous).
     assert np.concatenate(fractions).max() > 0
 
-  @pytest.mark.parametrize("mode", ["batch", "elem"])
   def test_prob_half_leaves_unmixed_rows_bitwise(self, mode):
     """inf, NaN, -0.0 and subnormals survive in every row not mixed."""
     special = np.array(
@@ -304,9 +378,9 @@ class ResizeMixProperties:
       np.testing.assert_array_equal(out, images[:1])
       assert not np.asarray(params.applied).any()
 
-  @pytest.mark.parametrize("mask_dtype", [jnp.int32, jnp.bool_])
   def test_segmentation_mask_follows_with_nearest(self, mask_dtype):
     """`cut_and_paste` on the same params pastes the partner's mask, resized by nearest."""
+    mask_dtype = {"int32": jnp.int32, "bool": jnp.bool_}[mask_dtype]
     images = random_images((B, 16, 12, 3), jnp.float32)
     if mask_dtype == jnp.bool_:
       masks = random_images((B, 16, 12), jnp.bool_, seed=1)
@@ -345,6 +419,7 @@ class ResizeMixProperties:
           pasted += 1
     assert pasted > 0
 
+  @pytest.mark.statistical
   def test_scale_law_ks(self):
     """Sides ``floor(tau n)``, ``tau ~ U(lo, hi)`` shared by the axes, placed uniformly."""
     n, (height, width), (lo, hi) = 6000, (32, 24), (0.1, 0.8)
@@ -392,16 +467,39 @@ class ResizeMixProperties:
     assert np.all(low < high)
 
 
-class TestResizeMixEager(ResizeMixProperties):
-  variant = EAGER
-
-
 class TestResizeMixJit(ResizeMixProperties):
+  """Every case."""
+
   variant = JIT
+  grid = {
+      "setup": sorted(RESIZEMIX_SETUPS),
+      "mode": ["batch", "elem"],
+      "mask_dtype": ["int32", "bool"],
+  }
+
+
+class TestResizeMixEager(ResizeMixProperties):
+  """A rounding dtype and the nearest resize; a mode; a mask dtype."""
+
+  variant = EAGER
+  grid = {
+      "setup": ["uint8_pair", "bool_batch"],
+      "mode": ["elem"],
+      "mask_dtype": ["bool"],
+  }
+  test_scale_law_ks = None  # a law of the sampler: once, under jit
 
 
 class TestResizeMixVmap(ResizeMixProperties):
+  """Channels first in bfloat16 and a video of 3 cut axes; a mode; a mask."""
+
   variant = VMAP
+  grid = {
+      "setup": ["nchw_bfloat16_elem", "st_video_pair"],
+      "mode": ["batch"],
+      "mask_dtype": ["int32"],
+  }
+  test_scale_law_ks = None
 
 
 def test_resizemix_bool_images_equal_cut_and_paste_of_their_params():
@@ -587,7 +685,6 @@ def _hand_params():
 class TransMixProperties:
   variant = EAGER
 
-  @pytest.mark.parametrize("heads", [None, 3])
   def test_weights_match_the_paper_formula(self, heads):
     params = _hand_params()
     shape = (6, 16) if heads is None else (6, heads, 16)
@@ -663,14 +760,17 @@ class TransMixProperties:
 
 class TestTransMixEager(TransMixProperties):
   variant = EAGER
+  grid = {"heads": [None]}
 
 
 class TestTransMixJit(TransMixProperties):
   variant = JIT
+  grid = {"heads": [None, 3]}
 
 
 class TestTransMixVmap(TransMixProperties):
   variant = VMAP
+  grid = {"heads": [3]}
 
 
 @pytest.mark.parametrize(

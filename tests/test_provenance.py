@@ -8,7 +8,9 @@ value must be its partner's, the set of such pixels must be exactly
 Each property is written once in `RandomProperties` and run three ways
 (dm_pix's pattern): eagerly, under `jax.jit` (``alpha`` and ``prob`` traced)
 and under `jax.vmap` over two keys (the vmapped result must also equal the
-eager loop).
+eager loop). Every case runs under `jax.jit`; eagerly and under vmap, the
+cases that exercise something else there (each mode, a dtype that rounds,
+a layout of 1 or 3 axes, the box rules with operations of their own).
 """
 
 import functools
@@ -107,7 +109,6 @@ class RandomProperties:
       )
     return outs
 
-  @pytest.mark.parametrize("setup", sorted(CUTMIX_SETUPS))
   def test_cutmix_provenance(self, setup):
     shape, dtype, axes, mode, options = CUTMIX_SETUPS[setup]
     images = constant_images(B, shape, dtype)
@@ -115,10 +116,11 @@ class RandomProperties:
       options = dict(options, axes=axes)
     checked_axes = axes if axes is not None else (1, 2)
     k = len(checked_axes)
-    fractions, boxes_seen = [], []
+    fractions, boxes_seen, outs = [], [], []
     for out, soft, params in self.mix(
         cutmix_jax.cutmix, images, _labels(), mode=mode, **options
     ):
+      outs.append(out)
       fractions.append(
           check_cutmix_provenance(
               out,
@@ -157,13 +159,10 @@ class RandomProperties:
       assert np.all(box % np.asarray(step * 2) == 0), box
       # Every token (a patch) comes whole from one image.
       ph, pw = step
-      for out, _, _ in self.mix(
-          cutmix_jax.cutmix, images, _labels(), mode=mode, seeds=(0,), **options
-      ):
+      for out in outs:
         tokens = np.asarray(out)[..., 0].reshape(B, 32 // ph, ph, 32 // pw, pw)
         assert np.all(tokens == tokens[:, :, :1, :, :1])
 
-  @pytest.mark.parametrize("mode", ["batch", "elem", "pair"])
   def test_cutmix_prob_half_mixes_some_and_leaves_the_rest(self, mode):
     images = constant_images(B, NHWC, jnp.float32)
     seen = set()
@@ -202,11 +201,8 @@ class RandomProperties:
       expected = lam * soft + (1 - lam) * soft[np.asarray(params.partner)]
       np.testing.assert_allclose(mixed, expected, atol=1e-6)
 
-  @pytest.mark.parametrize(
-      "dtype, mode",
-      [("float32", "batch"), ("bfloat16", "elem"), ("uint8", "pair")],
-  )
-  def test_mixup_blends_as_the_float64_reference(self, dtype, mode):
+  def test_mixup_blends_as_the_float64_reference(self, dtype, mixup_mode):
+    mode = mixup_mode
     rng = np.random.default_rng(0)
     if dtype == "uint8":
       raw = rng.integers(0, 256, (B, 16, 12, 3))
@@ -241,7 +237,6 @@ class RandomProperties:
         np.testing.assert_array_equal(partner[partner], np.arange(B))
         np.testing.assert_array_equal(lam, lam[partner])
 
-  @pytest.mark.parametrize("mode", ["batch", "elem", "pair"])
   def test_mixup_or_cutmix_each_row_pastes_or_blends(self, mode):
     images = constant_images(B, NHWC, jnp.float32) * 20
     own = (np.arange(B) + 1.0) * 20
@@ -281,15 +276,6 @@ class RandomProperties:
     # (Under vmap each call holds two instances: both kinds show sooner.)
     assert kinds == {True, False}
 
-  @pytest.mark.parametrize(
-      "options, cutmix_rows",
-      [
-          (dict(switch_prob=1.0), True),
-          (dict(switch_prob=0.0), False),
-          (dict(mixup_alpha=0.0), True),
-          (dict(cutmix_alpha=0.0), False),
-      ],
-  )
   def test_mixup_or_cutmix_switches(self, options, cutmix_rows):
     images = constant_images(B, NHWC, jnp.float32)
     mixer = cutmix_jax.with_params(
@@ -306,15 +292,10 @@ class RandomProperties:
       else:
         check_blend(out, images, params)
 
-  @pytest.mark.parametrize(
-      "fn, mode",
-      [
-          (cutmix_jax.cutmix, "batch"),
-          (cutmix_jax.mixup, "elem"),
-          (cutmix_jax.mixup_or_cutmix, "pair"),
-      ],
-  )
-  def test_prob_zero_and_a_batch_of_one_leave_images_unchanged(self, fn, mode):
+  def test_prob_zero_and_a_batch_of_one_leave_images_unchanged(
+      self, fn, fn_mode
+  ):
+    mode = fn_mode
     images = constant_images(B, NHWC, jnp.uint8)
     labels = _labels()
     for out, mixed, params in self.mix(
@@ -339,16 +320,65 @@ class RandomProperties:
       np.testing.assert_array_equal(params.lam, [1.0])
 
 
-class TestEager(RandomProperties):
-  variant = EAGER
+MODES = ("batch", "elem", "pair")
+MIXUP_CASES = [("float32", "batch"), ("bfloat16", "elem"), ("uint8", "pair")]
+SWITCH_CASES = [
+    (dict(switch_prob=1.0), True),
+    (dict(switch_prob=0.0), False),
+    (dict(mixup_alpha=0.0), True),
+    (dict(cutmix_alpha=0.0), False),
+]
+FN_CASES = [
+    (cutmix_jax.cutmix, "batch"),
+    (cutmix_jax.mixup, "elem"),
+    (cutmix_jax.mixup_or_cutmix, "pair"),
+]
 
 
 class TestJit(RandomProperties):
+  """Every case."""
+
   variant = JIT
+  grid = {
+      "setup": sorted(CUTMIX_SETUPS),
+      "mode": MODES,
+      "dtype, mixup_mode": MIXUP_CASES,
+      "options, cutmix_rows": SWITCH_CASES,
+      "fn, fn_mode": FN_CASES,
+  }
+
+
+class TestEager(RandomProperties):
+  """Python numbers for alpha and prob; a case of each mode and dtype kind."""
+
+  variant = EAGER
+  grid = {
+      "setup": ["float32_batch", "uint8_pair", "nchw_elem", "minmax_elem"],
+      "mode": ["pair"],
+      "dtype, mixup_mode": [("uint8", "pair")],
+      "options, cutmix_rows": SWITCH_CASES[:2],
+      "fn, fn_mode": FN_CASES[:1],
+  }
 
 
 class TestVmap(RandomProperties):
+  """The batching of each layout kind and of the box rules' own operations."""
+
   variant = VMAP
+  grid = {
+      "setup": [
+          "float32_elem",
+          "spectrogram_time_pair",
+          "st_videomix_batch",
+          "gaussian_center_batch",
+          "patch_grid_minmax_pair",
+          "at_resolution_elem",
+      ],
+      "mode": ["elem"],
+      "dtype, mixup_mode": [("bfloat16", "elem")],
+      "options, cutmix_rows": SWITCH_CASES[2:],
+      "fn, fn_mode": FN_CASES[1:2],
+  }
 
 
 # ------------------------------------------------ the modes, across calls

@@ -196,7 +196,8 @@ def _call_args(fn_name: str, case: Case):
 SINGLE_DEVICE = jax.make_mesh((1,), ("data",), devices=jax.devices()[:1])
 
 
-def run(fn_name: str, how: str, data, options):
+def run(fn_name: str, how: str, data, options, *, traced_per_shard=False):
+  """Calls ``fn_name`` one way; ``traced_per_shard``: trace per_shard's call."""
   fn = getattr(cutmix_jax, fn_name)
   if how == "eager":
     return fn(*data, **options)
@@ -217,6 +218,8 @@ def run(fn_name: str, how: str, data, options):
   at_call = {k: v for k, v in options.items() if k in RUNTIME}
   bound = {k: v for k, v in options.items() if k not in at_call}
   mix = cutmix_jax.per_shard(functools.partial(fn, **bound), SINGLE_DEVICE)
+  if traced_per_shard:
+    return jax.jit(mix).trace(*data, **at_call)
   return mix(*data, **at_call)
 
 
@@ -247,26 +250,43 @@ def test_bad_argument_is_refused_naming_it(case, fn_name, how):
 @pytest.mark.parametrize("how", ["eager", "jit", "per_shard"])
 @pytest.mark.parametrize("fn_name", ALL)
 def test_the_table_baseline_is_valid(fn_name, how):
-  """The calls of the table without the bad value run (each row tests one thing)."""
+  """The calls of the table without the bad value run (each row tests one thing).
+
+  per_shard's is traced: its checks all run at trace time but the known
+  labels', which pass with these labels in the eager row (the same check) and
+  in test_sharding's eager per_shard calls. (Eagerly, per_shard dispatches
+  every operation on its own: seconds a call.)
+  """
   data, options = _call_args(fn_name, Case("num_classes", K, TypeError))
-  out = run(fn_name, how, data, options)
-  if how != "jit":
+  out = run(fn_name, how, data, options, traced_per_shard=True)
+  if how == "eager":
     mixed, soft = out
     assert mixed.shape == IMAGES.shape and soft.shape == (B, K)
 
 
 def test_the_channels_first_check_leaves_explicit_axes_alone():
-  """NCHW with axes=(2, 3) is fine; so is an NHWC batch of 3 rows of 32 wide."""
+  """NCHW with axes=(2, 3) is fine; so is an NHWC batch of 3 rows of 32 wide.
+
+  (A check of shapes: `jax.eval_shape` runs it without computing.)
+  """
   nchw = jnp.zeros((8, 3, 32, 32))
   labels = jnp.arange(8) % K
+
+  def shape(fn, images, **kw):
+    mixed, _ = jax.eval_shape(
+        lambda: fn(KEY, images, labels, num_classes=K, **kw)
+    )
+    return mixed.shape
+
   for fn in (cutmix_jax.cutmix, cutmix_jax.mixup_or_cutmix):
-    mixed, _ = fn(KEY, nchw, labels, num_classes=K, axes=(2, 3))
-    assert mixed.shape == nchw.shape
-    mixed, _ = fn(KEY, nchw, labels, num_classes=K, axes=(1, 2))
-    assert mixed.shape == nchw.shape
+    assert shape(fn, nchw, axes=(2, 3)) == nchw.shape
+    assert shape(fn, nchw, axes=(1, 2)) == nchw.shape
   # Not rank 4, or axis 1 wider than 4: not channels-first-looking.
-  cutmix_jax.cutmix(KEY, jnp.zeros((8, 5, 32, 32)), labels, num_classes=K)
-  cutmix_jax.cutmix(KEY, jnp.zeros((8, 3, 32)), labels, num_classes=K)
+  shape(cutmix_jax.cutmix, jnp.zeros((8, 5, 32, 32)))
+  shape(cutmix_jax.cutmix, jnp.zeros((8, 3, 32)))
+  # ... while the default axes on NCHW are refused (the table's row).
+  with pytest.raises(ValueError, match=r"^images\b.*axes=\(2, 3\)"):
+    shape(cutmix_jax.cutmix, nchw)
 
 
 def test_a_traced_static_option_says_to_mark_it_static():
@@ -474,6 +494,15 @@ def test_empty_labels_are_valid():
     assert soft.shape == (0, 3) and soft.dtype == jnp.float32
 
 
+# Compiled once for the three bad labels below.
+_MIX_LABELS_JIT = jax.jit(functools.partial(cutmix_jax.mix_labels, num_classes=K))
+_LOSS_JIT = jax.jit(cutmix_jax.mixed_cross_entropy)
+_RANDOM_JIT = {
+    fn: jax.jit(functools.partial(fn, num_classes=K, mode="elem"))
+    for fn in (cutmix_jax.cutmix, cutmix_jax.mixup)
+}
+
+
 @pytest.mark.parametrize("bad", [-1, K, 100])
 def test_traced_out_of_range_labels_give_nan_never_another_class(bad):
   """Issue 17, 3: rows that read a bad label are NaN; the rest are right."""
@@ -485,26 +514,16 @@ def test_traced_out_of_range_labels_give_nan_never_another_class(bad):
       [2, 0, 1, 3],
       applied=[True, True, True, False],
   )
-  soft = np.asarray(
-      jax.jit(functools.partial(cutmix_jax.mix_labels, num_classes=K))(
-          labels, params
-      )
-  )
+  soft = np.asarray(_MIX_LABELS_JIT(labels, params))
   assert np.isnan(soft[[0, 2]]).all(axis=-1).all(), soft
   np.testing.assert_allclose(soft[1], [0.5, 0.5, 0, 0, 0])
   np.testing.assert_allclose(soft[3], [0, 0, 0, 1, 0])
   logits = jnp.asarray(np.random.default_rng(0).normal(size=(B, K)))
-  loss = np.asarray(
-      jax.jit(cutmix_jax.mixed_cross_entropy)(
-          logits.astype(jnp.float32), labels, params
-      )
-  )
+  loss = np.asarray(_LOSS_JIT(logits.astype(jnp.float32), labels, params))
   assert np.isnan(loss[[0, 2]]).all() and np.isfinite(loss[[1, 3]]).all()
   # The whole random functions, traced: the bad label's rows are NaN.
-  for fn in (cutmix_jax.cutmix, cutmix_jax.mixup):
-    _, soft = jax.jit(functools.partial(fn, num_classes=K, mode="elem"))(
-        KEY, IMAGES, labels
-    )
+  for fn in _RANDOM_JIT.values():
+    _, soft = fn(KEY, IMAGES, labels)
     assert np.isnan(np.asarray(soft)[2]).all()
 
 
