@@ -33,6 +33,7 @@ LIBRARY_TESTS := \
 	tests/test_core.py \
 	tests/test_distributions.py \
 	tests/test_edges.py \
+	tests/test_new_methods.py \
 	tests/test_provenance.py \
 	tests/test_public_types.py \
 	tests/test_sharding.py \

@@ -39,7 +39,6 @@ from conftest import soft_reference
 from conftest import VMAP as EAGER_VMAP
 import cutmix_jax
 from cutmix_jax import boxes
-from experiments import method_figures
 
 
 class _CompiledVmap(type(EAGER_VMAP)):
@@ -1028,11 +1027,11 @@ def test_one_of_explicit_nothing_counts_with_the_leftover():
   assert params.resized is None
 
 
-@pytest.mark.parametrize("mode", ["batch", "elem"])
-def test_mixup_or_cutmix_frequencies(mode):
+def test_mixup_or_cutmix_per_batch_frequencies():
   """The switch picks CutMix with ``switch_prob`` (``is_cutmix``, as in 0.2 and
   timm), and ``prob`` then decides whether a row mixes: MixUp rows blend with
-  ``prob``."""
+  ``prob``. Batch mode: one choice a call, over many keys. (Per example:
+  test_distributions.test_prob_and_switch_prob_frequencies.)"""
   switch_prob, prob = 0.3, 0.6
   expected = {CUT: switch_prob, BLEND: prob * (1 - switch_prob)}
   expected[NOTHING] = (1 - prob) * (1 - switch_prob)
@@ -1040,18 +1039,11 @@ def test_mixup_or_cutmix_frequencies(mode):
       functools.partial(
           cutmix_jax.mixup_or_cutmix,
           num_classes=K,
-          mode=mode,
+          mode="batch",
           switch_prob=switch_prob,
           prob=prob,
       )
   )
-  if mode == "elem":
-    n = 3000
-    _, _, params = jax.jit(mixer)(
-        jax.random.key(0), jnp.zeros((n, 16, 16, 1)), jnp.zeros(n, jnp.int32)
-    )
-    check_frequencies(kinds(params)[_others(params)], expected)
-    return
   images = random_images((8, 16, 16, 1), jnp.float32)
   keys = jax.random.split(jax.random.key(0), 1500)
   params = jax.jit(jax.vmap(lambda k: mixer(k, images, _labels(8))[2]))(keys)
@@ -1138,22 +1130,3 @@ def test_one_of_refuses_bool_images_only_when_a_choice_blends():
         jax.random.key(0), masks, jnp.arange(4),
         ((0.5, cutmix_jax.mixup),), num_classes=4,
     )  # fmt: skip
-
-
-# --------------------------------------------------------------- the figures
-
-
-def test_method_figures_are_written(tmp_path):
-  import matplotlib.pyplot as plt
-
-  plt.switch_backend("Agg")
-  for name, draw in (
-      ("resizemix.png", method_figures.resizemix_figure),
-      ("transmix.png", method_figures.transmix_figure),
-  ):
-    path = tmp_path / name
-    plt.close(draw(str(path)))
-    image = plt.imread(path)
-    # A real picture: large, and not one flat colour.
-    assert image.shape[0] > 300 and image.shape[1] > 600, image.shape
-    assert image[..., :3].std() > 0.05

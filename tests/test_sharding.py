@@ -33,7 +33,6 @@ B, SHARDS, K = 64, 8, 10
 LOCAL = B // SHARDS
 MIXERS = (
     "cutmix_batch",  # alpha given positionally
-
     "cutmix_elem",
     "cutmix_pair",
     "mixup_elem",
