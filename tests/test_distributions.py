@@ -30,7 +30,10 @@ from cutmix_jax import boxes as box_rules
 # One worker draws the samples once: --dist loadfile keeps these tests on one
 # pytest-xdist worker, the session scope keeps the draws while
 # other modules' tests run in between.
-pytestmark = pytest.mark.xdist_group("distributions")
+pytestmark = [
+    pytest.mark.xdist_group("distributions"),
+    pytest.mark.statistical,
+]
 
 N = 40000  # boxes per library call (one call, mode="elem")
 N_REF = 40000  # reference draws

@@ -96,21 +96,27 @@ def test_alpha_log_grid_python_and_traced(fn):
       _check_finite_and_exact(out, soft, params, images)
 
 
+_N_LAMS = 20000
+_MIXUP_DRAW = functools.partial(
+    cutmix_jax.with_params(cutmix_jax.mixup),
+    jax.random.key(11),
+    jnp.zeros((_N_LAMS, 1), jnp.uint8),
+    jnp.zeros((_N_LAMS, 1), jnp.float32),
+    mode="elem",
+)
+_MIXUP_DRAW_TRACED = jax.jit(_MIXUP_DRAW)  # one program for every alpha
+
+
 def _mixup_lams(alpha, traced):
-  n = 20000
-  images = jnp.zeros((n, 1), jnp.uint8)
-  fn = functools.partial(
-      cutmix_jax.with_params(cutmix_jax.mixup),
-      jax.random.key(11),
-      images,
-      jnp.zeros((n, 1), jnp.float32),
-      mode="elem",
-  )
-  _, _, params = jax.jit(fn)(jnp.float32(alpha)) if traced else fn(alpha)
-  drawn = np.asarray(params.partner) != np.arange(n)
+  if traced:
+    _, _, params = _MIXUP_DRAW_TRACED(jnp.float32(alpha))
+  else:
+    _, _, params = _MIXUP_DRAW(alpha)
+  drawn = np.asarray(params.partner) != np.arange(_N_LAMS)
   return np.asarray(params.lam)[drawn]
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("traced", [False, True])
 @pytest.mark.parametrize("alpha", [0.05, 1.0, 1e3])
 def test_lambda_follows_beta_where_a_test_has_power(alpha, traced):
@@ -126,6 +132,7 @@ def test_lambda_follows_beta_where_a_test_has_power(alpha, traced):
   assert stats.ks_2samp(lam, reference(alpha * 1.5)).pvalue < 1e-3
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("traced", [False, True])
 def test_tiny_alpha_is_a_fair_coin_between_0_and_1(traced):
   """Beta(a, a) for a -> 0 puts mass 1/2 on each end: lambda is 0 or 1."""

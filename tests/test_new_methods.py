@@ -997,6 +997,7 @@ def _per_call_kinds(params) -> np.ndarray:
   return np.asarray(observed)
 
 
+@pytest.mark.statistical
 def test_one_of_per_batch_frequencies():
   """``mode="batch"``: one choice a call; its frequencies over many keys."""
   images = random_images((8, 16, 16, 1), jnp.float32)
@@ -1008,6 +1009,7 @@ def test_one_of_per_batch_frequencies():
   check_frequencies(_per_call_kinds(params), CHOICE_KINDS)
 
 
+@pytest.mark.statistical
 def test_one_of_explicit_nothing_counts_with_the_leftover():
   choices = ((0.25, cutmix_jax.cutmix), (0.25, None), (0.2, cutmix_jax.mixup))
   n = 3000
@@ -1027,6 +1029,7 @@ def test_one_of_explicit_nothing_counts_with_the_leftover():
   assert params.resized is None
 
 
+@pytest.mark.statistical
 def test_mixup_or_cutmix_per_batch_frequencies():
   """The switch picks CutMix with ``switch_prob`` (``is_cutmix``, as in 0.2 and
   timm), and ``prob`` then decides whether a row mixes: MixUp rows blend with
