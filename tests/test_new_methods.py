@@ -3,8 +3,8 @@
 Each property is written once in a base class and run three ways (dm_pix's
 pattern, `conftest.VARIANTS`): eagerly, under `jax.jit` (run-time numbers
 traced) and under `jax.vmap` over keys (the vmapped result must equal the
-eager loop): every case under jit, a few eagerly and under vmap (each
-class's ``grid``).
+loop): every case under jit, a few eagerly and under vmap (each class's
+``grid``).
 
 * ResizeMix: outside the box every value is the example's own, bitwise;
   inside, the values are ``jax.image.resize(partner, box_shape, method)``
@@ -36,25 +36,10 @@ from conftest import JIT
 from conftest import python_program
 from conftest import rect_mask
 from conftest import soft_reference
-from conftest import VMAP as EAGER_VMAP
+from conftest import VMAP
 import cutmix_jax
 from cutmix_jax import boxes
 
-
-class _CompiledVmap(type(EAGER_VMAP)):
-  """conftest's vmap variant on the compiled function.
-
-  ``jax.vmap(jax.jit(fn))`` over two keys, and the loop over the same keys
-  through ``jax.jit(fn)``: they must agree. (Batched eagerly, these methods'
-  hundreds of small operations would each compile anew for the batched
-  shapes; the eager properties run in the `EAGER` classes.)
-  """
-
-  def run(self, fn, *args) -> list:
-    return super().run(jax.jit(fn), *args)
-
-
-VMAP = _CompiledVmap()
 K = 10
 B = 7  # odd: pair mode leaves one example unpaired
 SEEDS = (0, 1)

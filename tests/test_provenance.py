@@ -8,9 +8,10 @@ value must be its partner's, the set of such pixels must be exactly
 Each property is written once in `RandomProperties` and run three ways
 (dm_pix's pattern): eagerly, under `jax.jit` (``alpha`` and ``prob`` traced)
 and under `jax.vmap` over two keys (the vmapped result must also equal the
-eager loop). Every case runs under `jax.jit`; eagerly and under vmap, the
-cases that exercise something else there (each mode, a dtype that rounds,
-a layout of 1 or 3 axes, the box rules with operations of their own).
+loop, both compiled). Every case runs under `jax.jit`; eagerly and under
+vmap, the cases that exercise something else there (each mode, a dtype that
+rounds, a layout of 1 or 3 axes, the box rules with operations of their
+own).
 """
 
 import functools
