@@ -4,9 +4,10 @@
 devices. For each function it compares the result on a batch sharded over
 ``("data",)``, under ``jit`` (and eagerly on one mesh), with the result on the
 same batch unsharded, and reports whether the batch outputs kept the batch's
-sharding. Eagerly, per_shard is given numpy labels. The functions are compiled together: one program for the
-unsharded reference and one a mesh (a compile each is most of the cost); a
-failure is then traced back to the function that raised.
+sharding. Eagerly, per_shard is given numpy labels. The functions are
+compiled together: one program for the unsharded reference and one a mesh (a
+compile each is most of the cost); a failure is then traced back to the
+function that raised.
 """
 
 BATCH, CLASSES = 16, 10  # 16 divides into 4 or 8 shards of 2 or more
@@ -152,8 +153,8 @@ def explicit_mesh_report(meshes, *, eager_devices: int):
           except Exception as e:
             entries[name]["error"] = _error(e)
             continue
-          entries[name]["eager_sharded"], entries[name]["eager_equal"] = (
-              _entry(out, expected.get(name))
+          entries[name]["eager_sharded"], entries[name]["eager_equal"] = _entry(
+              out, expected.get(name)
           )
     reports[str(num_devices)] = dict(
         devices=num_devices, eager=eager, calls=entries

@@ -97,6 +97,7 @@ def library_law(request):
   )
 
 
+@pytest.mark.statistical
 def test_extents_match_the_rule_for_one_and_three_axes(library_law):
   size, lib = library_law
   ref = _statistics(*rand_box_nd(np.random.default_rng(1), 0.7, N, size), size)
@@ -104,6 +105,7 @@ def test_extents_match_the_rule_for_one_and_three_axes(library_law):
   assert min(pvalues.values()) > 1e-3, pvalues
 
 
+@pytest.mark.statistical
 def test_the_law_test_rejects_the_wrong_root(library_law):
   """Power: square-root sides (the 2-D rule) on 1 or 3 axes are rejected."""
   size, lib = library_law

@@ -4,7 +4,8 @@
 `mixed_cross_entropy` apply given `MixParams`, so they are tested exactly,
 without randomness. Each property is written once in `CoreProperties` and run
 three ways (dm_pix's pattern): eagerly, under `jax.jit`, and under `jax.vmap`
-over two copies of the inputs (the vmapped result must equal the loop).
+over two copies of the inputs (the vmapped result must equal the loop);
+every dtype eagerly and under jit, a dtype of each kind under vmap.
 """
 
 import functools
@@ -12,7 +13,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from conftest import bits
 from conftest import EAGER
@@ -57,10 +57,8 @@ class CoreProperties:
       assert out.dtype == jnp.int32
       np.testing.assert_array_equal(np.asarray(out)[..., 0], expected)
 
-  @pytest.mark.parametrize(
-      "dtype", ["uint8", "bfloat16", "float16", "float32", "int32", "bool"]
-  )
-  def test_cut_and_paste_is_a_select_in_every_dtype(self, dtype):
+  def test_cut_and_paste_is_a_select_in_every_dtype(self, select_dtype):
+    dtype = select_dtype
     raw = np.random.default_rng(0).integers(0, 200, (3, 3, 4, 2))
     images = jnp.asarray(raw).astype(dtype)
     params = mix_params(
@@ -134,22 +132,9 @@ class CoreProperties:
       assert out.dtype == jnp.uint8
       np.testing.assert_array_equal(np.asarray(out).ravel(), [128, 255, 2, 1])
 
-  @pytest.mark.parametrize(
-      "dtype",
-      [
-          "uint8",
-          "int8",
-          "uint16",
-          "int16",
-          "uint32",
-          "int32",
-          "float16",
-          "bfloat16",
-          "float32",
-      ],
-  )
-  def test_blend_of_equal_values_returns_that_value(self, dtype):
+  def test_blend_of_equal_values_returns_that_value(self, blend_dtype):
     """Issue 17, 13: uint32 4294967295 blended with itself stays itself."""
+    dtype = blend_dtype
     if jnp.issubdtype(dtype, jnp.integer):
       info = jnp.iinfo(dtype)
       values = [info.max, info.min, info.max - 1, info.min + 1, 7]
@@ -262,7 +247,6 @@ class CoreProperties:
           loss, [0.75 * np.log(2) + 0.25 * np.log(4), -np.log(0.8)], rtol=1e-6
       )
 
-  @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
   def test_mixed_cross_entropy_is_the_soft_label_cross_entropy(
       self, label_smoothing
   ):
@@ -289,16 +273,48 @@ class CoreProperties:
       )
 
 
+SELECT_DTYPES = ["uint8", "bfloat16", "float16", "float32", "int32", "bool"]
+BLEND_DTYPES = [
+    "uint8",
+    "int8",
+    "uint16",
+    "int16",
+    "uint32",
+    "int32",
+    "float16",
+    "bfloat16",
+    "float32",
+]
+ALL_CASES = {
+    "select_dtype": SELECT_DTYPES,
+    "blend_dtype": BLEND_DTYPES,
+    "label_smoothing": [0.0, 0.1],
+}
+
+
 class TestEager(CoreProperties):
+  """Every dtype: unfused, each operation rounds on its own."""
+
   variant = EAGER
+  grid = ALL_CASES
 
 
 class TestJit(CoreProperties):
+  """Every dtype: fused, XLA may keep a blend in float32 throughout."""
+
   variant = JIT
+  grid = ALL_CASES
 
 
 class TestVmap(CoreProperties):
+  """Batching: a dtype of each kind (an integer, a narrow float, a bool)."""
+
   variant = VMAP
+  grid = {
+      "select_dtype": ["bfloat16", "bool"],
+      "blend_dtype": ["uint32", "bfloat16"],
+      "label_smoothing": [0.1],
+  }
 
 
 def test_the_random_functions_apply_their_params_with_the_core():

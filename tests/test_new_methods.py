@@ -3,8 +3,8 @@
 Each property is written once in a base class and run three ways (dm_pix's
 pattern, `conftest.VARIANTS`): eagerly, under `jax.jit` (run-time numbers
 traced) and under `jax.vmap` over keys (the vmapped result must equal the
-eager loop): every case under jit, a few eagerly and under vmap (each
-class's ``grid``).
+loop): every case under jit, a few eagerly and under vmap (each class's
+``grid``).
 
 * ResizeMix: outside the box every value is the example's own, bitwise;
   inside, the values are ``jax.image.resize(partner, box_shape, method)``
@@ -36,26 +36,10 @@ from conftest import JIT
 from conftest import python_program
 from conftest import rect_mask
 from conftest import soft_reference
-from conftest import VMAP as EAGER_VMAP
+from conftest import VMAP
 import cutmix_jax
 from cutmix_jax import boxes
-from experiments import method_figures
 
-
-class _CompiledVmap(type(EAGER_VMAP)):
-  """conftest's vmap variant on the compiled function.
-
-  ``jax.vmap(jax.jit(fn))`` over two keys, and the loop over the same keys
-  through ``jax.jit(fn)``: they must agree. (Batched eagerly, these methods'
-  hundreds of small operations would each compile anew for the batched
-  shapes; the eager properties run in the `EAGER` classes.)
-  """
-
-  def run(self, fn, *args) -> list:
-    return super().run(jax.jit(fn), *args)
-
-
-VMAP = _CompiledVmap()
 K = 10
 B = 7  # odd: pair mode leaves one example unpaired
 SEEDS = (0, 1)
@@ -491,11 +475,11 @@ class TestResizeMixEager(ResizeMixProperties):
 
 
 class TestResizeMixVmap(ResizeMixProperties):
-  """Channels first in bfloat16 and a video of 3 cut axes; a mode; a mask."""
+  """A video of 3 cut axes; a mode; a mask (resized by nearest)."""
 
   variant = VMAP
   grid = {
-      "setup": ["nchw_bfloat16_elem", "st_video_pair"],
+      "setup": ["st_video_pair"],
       "mode": ["batch"],
       "mask_dtype": ["int32"],
   }
@@ -976,6 +960,9 @@ class OneOfProperties:
 
 class TestOneOfEager(OneOfProperties):
   variant = EAGER
+  # Each row's result and the frequencies: under jit and vmap (eagerly, the
+  # three methods' operations on 1024 rows each compile on their own).
+  test_per_example_choices_and_results = None
 
 
 class TestOneOfJit(OneOfProperties):
@@ -984,6 +971,11 @@ class TestOneOfJit(OneOfProperties):
 
 class TestOneOfVmap(OneOfProperties):
   variant = VMAP
+  # The batching of one_of: each row's result and the bits of the rows left
+  # alone. The choice per batch or pair is a draw the batching does not
+  # touch: eagerly and under jit.
+  test_batch_mode_makes_one_choice_per_batch = None
+  test_pair_mode_chooses_per_pair = None
 
 
 def _per_call_kinds(params) -> np.ndarray:
@@ -998,6 +990,7 @@ def _per_call_kinds(params) -> np.ndarray:
   return np.asarray(observed)
 
 
+@pytest.mark.statistical
 def test_one_of_per_batch_frequencies():
   """``mode="batch"``: one choice a call; its frequencies over many keys."""
   images = random_images((8, 16, 16, 1), jnp.float32)
@@ -1009,6 +1002,7 @@ def test_one_of_per_batch_frequencies():
   check_frequencies(_per_call_kinds(params), CHOICE_KINDS)
 
 
+@pytest.mark.statistical
 def test_one_of_explicit_nothing_counts_with_the_leftover():
   choices = ((0.25, cutmix_jax.cutmix), (0.25, None), (0.2, cutmix_jax.mixup))
   n = 3000
@@ -1028,11 +1022,12 @@ def test_one_of_explicit_nothing_counts_with_the_leftover():
   assert params.resized is None
 
 
-@pytest.mark.parametrize("mode", ["batch", "elem"])
-def test_mixup_or_cutmix_frequencies(mode):
+@pytest.mark.statistical
+def test_mixup_or_cutmix_per_batch_frequencies():
   """The switch picks CutMix with ``switch_prob`` (``is_cutmix``, as in 0.2 and
   timm), and ``prob`` then decides whether a row mixes: MixUp rows blend with
-  ``prob``."""
+  ``prob``. Batch mode: one choice a call, over many keys. (Per example:
+  test_distributions.test_prob_and_switch_prob_frequencies.)"""
   switch_prob, prob = 0.3, 0.6
   expected = {CUT: switch_prob, BLEND: prob * (1 - switch_prob)}
   expected[NOTHING] = (1 - prob) * (1 - switch_prob)
@@ -1040,18 +1035,11 @@ def test_mixup_or_cutmix_frequencies(mode):
       functools.partial(
           cutmix_jax.mixup_or_cutmix,
           num_classes=K,
-          mode=mode,
+          mode="batch",
           switch_prob=switch_prob,
           prob=prob,
       )
   )
-  if mode == "elem":
-    n = 3000
-    _, _, params = jax.jit(mixer)(
-        jax.random.key(0), jnp.zeros((n, 16, 16, 1)), jnp.zeros(n, jnp.int32)
-    )
-    check_frequencies(kinds(params)[_others(params)], expected)
-    return
   images = random_images((8, 16, 16, 1), jnp.float32)
   keys = jax.random.split(jax.random.key(0), 1500)
   params = jax.jit(jax.vmap(lambda k: mixer(k, images, _labels(8))[2]))(keys)
@@ -1138,22 +1126,3 @@ def test_one_of_refuses_bool_images_only_when_a_choice_blends():
         jax.random.key(0), masks, jnp.arange(4),
         ((0.5, cutmix_jax.mixup),), num_classes=4,
     )  # fmt: skip
-
-
-# --------------------------------------------------------------- the figures
-
-
-def test_method_figures_are_written(tmp_path):
-  import matplotlib.pyplot as plt
-
-  plt.switch_backend("Agg")
-  for name, draw in (
-      ("resizemix.png", method_figures.resizemix_figure),
-      ("transmix.png", method_figures.transmix_figure),
-  ):
-    path = tmp_path / name
-    plt.close(draw(str(path)))
-    image = plt.imread(path)
-    # A real picture: large, and not one flat colour.
-    assert image.shape[0] > 300 and image.shape[1] > 600, image.shape
-    assert image[..., :3].std() > 0.05

@@ -495,7 +495,9 @@ def test_empty_labels_are_valid():
 
 
 # Compiled once for the three bad labels below.
-_MIX_LABELS_JIT = jax.jit(functools.partial(cutmix_jax.mix_labels, num_classes=K))
+_MIX_LABELS_JIT = jax.jit(
+    functools.partial(cutmix_jax.mix_labels, num_classes=K)
+)
 _LOSS_JIT = jax.jit(cutmix_jax.mixed_cross_entropy)
 _RANDOM_JIT = {
     fn: jax.jit(functools.partial(fn, num_classes=K, mode="elem"))
