@@ -71,8 +71,8 @@ test-suite: $(STAMP)
 	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # The library's own tests (LIBRARY_TESTS) without the whole-program `slow`
-# ones: the quick check while working on cutmix_jax/, about a minute on 2
-# cores.
+# ones: the quick check while working on cutmix_jax/, about 95 s on 2 cores
+# that another process half-loads (load average ~3), less on idle ones.
 test-lib: $(STAMP)
 	$(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS) $(LIBRARY_TESTS)
 
@@ -105,7 +105,7 @@ $(MIN_STAMP): pyproject.toml tools/min_requirements.py | $(STAMP)
 # and chi-square tests of the samplers' laws on draws of thousands): those
 # check the library's formulas, which no version of JAX or NumPy changes (and
 # JAX tests its own samplers); every other property runs here, the 8-device
-# sharding checks included.
+# sharding checks included. About 100 s on 2 half-loaded cores.
 test-min: $(MIN_STAMP)
 	$(VENV_MIN)/bin/python -m pip list 2>/dev/null | grep -E "^(jax|jaxlib|numpy) "
 	$(VENV_MIN)/bin/python -m pytest -p no:cacheprovider $(XDIST) -m "not statistical" $(PYTEST_ARGS) $(LIBRARY_TESTS)
