@@ -162,7 +162,7 @@ def pytest_configure(config):
   config.addinivalue_line(
       "markers",
       "statistical: a test of a law with large draws (KS, chi-square);"
-      " `make test-min` leaves these out (see the Makefile)",
+      " `make test-min` and `make test-lib` leave these out (see the Makefile)",
   )
 
 
