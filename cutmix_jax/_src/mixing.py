@@ -81,14 +81,6 @@ def blend_rows(images: jax.Array, params) -> jax.Array:
   return interpolate(images, partners, weight, mixed)
 
 
-def mix_both(images: jax.Array, params, axes: Sequence[int]) -> jax.Array:
-  """Pastes the CutMix rows and blends the others, in one program."""
-  is_cut = params.is_cutmix.reshape((-1,) + (1,) * (images.ndim - 1))
-  return jnp.where(
-      is_cut, paste(images, params, axes), blend_rows(images, params)
-  )
-
-
 def wide_labels(labels: jax.Array) -> jax.Array:
   """Integer labels in at least 32 bits, so that ``K`` itself fits (uint8, 256)."""
   return labels.astype(jnp.int32) if labels.dtype.itemsize < 4 else labels
