@@ -37,7 +37,11 @@ class BoxRule(abc.ABC):
 
   def __repr__(self) -> str:
     fields = dataclasses.fields(self)  # type: ignore[arg-type]
-    values = ", ".join(repr(getattr(self, f.name)) for f in fields)
+    values = ", ".join(
+        repr(getattr(self, f.name))
+        for f in fields
+        if getattr(self, f.name) is not None  # an unset option
+    )
     return f"boxes.{self._name}({values})"  # type: ignore[attr-defined]
 
 
@@ -58,9 +62,6 @@ class _Paper(BoxRule):
   @property
   def _name(self):
     return "paper" if self.std is None else "gaussian_center"
-
-  def __repr__(self) -> str:
-    return "boxes.paper()" if self.std is None else super().__repr__()
 
   def validate(self, size, where):
     # A side of floor(n r) pastes only once its half, side // 2, is >= 1,
