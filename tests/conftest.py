@@ -158,14 +158,6 @@ def pytest_generate_tests(metafunc):
       metafunc.parametrize(names, values)
 
 
-def pytest_configure(config):
-  config.addinivalue_line(
-      "markers",
-      "statistical: a test of a law with large draws (KS, chi-square);"
-      " `make test-min` and `make test-lib` leave these out (see the Makefile)",
-  )
-
-
 # ---------------------------------------------------------------- batches
 
 # Layouts: name -> (example shape for (h, w), the cut axes).
