@@ -11,8 +11,6 @@ from cutmix_jax._src import arguments
 from cutmix_jax._src import augment
 from cutmix_jax._src import steps
 
-_COMMON = ("num_classes", "mode", "label_smoothing", "axis_name")
-
 
 def _method_and_options(fn) -> tuple[steps.Method, dict]:
   """A choice's method, with its options: the function's defaults, then the bound ones."""
@@ -29,13 +27,13 @@ def _method_and_options(fn) -> tuple[steps.Method, dict]:
   arguments.require(
       method is not None, "choices", expected, repr(fn), TypeError
   )
-  shared = sorted(set(keywords) & set(_COMMON))
+  shared = sorted(set(keywords) & set(steps.COMMON))
   expected = "options shared by every method given to one_of itself"
   arguments.require(not shared, "choices", expected, shared, TypeError)
   options = {
       name: p.default
       for name, p in inspect.signature(fn).parameters.items()
-      if p.default is not p.empty and name not in _COMMON
+      if p.default is not p.empty and name not in steps.COMMON
   }
   unknown = sorted(set(keywords) - set(options))
   arguments.require(
@@ -52,7 +50,13 @@ def _one_of(rng, images, labels, choices, **common) -> steps.Mixed:
   arguments.require(
       ok, "choices", expected, arguments.describe(choices), TypeError
   )
-  parsed = [(p, *_method_and_options(fn)) for p, fn in choices]
+  parsed = [
+      (arguments.check("choices", p, rule="prob"), *_method_and_options(fn))
+      for p, fn in choices
+  ]
+  total = sum(p for p, _, _ in parsed if not arguments.is_traced(p))
+  expected = "probabilities of sum <= 1"
+  arguments.require(total <= 1 + 1e-6, "choices", expected, total)
   return steps.choose(rng, images, labels, parsed, common)
 
 

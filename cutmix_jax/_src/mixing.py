@@ -30,10 +30,28 @@ def paste(images: jax.Array, params, axes: Sequence[int]) -> jax.Array:
   params = sharding.shard_like_batch(params, images)
   size = tuple(images.shape[a] for a in axes)
   inside = boxes.mask(params.box, images.ndim, axes, size)
-  inside = inside & params.applied.reshape((-1,) + (1,) * (images.ndim - 1))
-  return jnp.where(
-      inside, sharding.take_partners(images, params.partner), images
-  )
+  inside = inside & _rows(params.applied, images.ndim)
+  partners = sharding.take_partners(images, params.partner)
+  return jnp.where(inside, partners, images)
+
+
+def _rows(flags: jax.Array, ndim: int) -> jax.Array:
+  return flags.reshape((-1,) + (1,) * (ndim - 1))
+
+
+def apply(images, params, axes, *, blends: bool, resize: str) -> jax.Array:
+  """Mixes each row as its flags say: pasted, its partner resized into the box
+  (``resize``: ``"linear"`` or ``"nearest"``), or blended (if ``blends``)."""
+  mixed = images if axes is None else paste(images, params, axes)
+  if params.resized is not None:
+    from cutmix_jax._src import resizing  # it casts back with cast_to, below
+
+    resized = resizing.resize_paste(images, params, axes, resize)
+    mixed = jnp.where(_rows(params.resized, images.ndim), resized, mixed)
+  if blends:
+    cut = _rows(params.is_cutmix, images.ndim)
+    mixed = jnp.where(cut, mixed, blend_rows(images, params))
+  return mixed
 
 
 def _blend_dtype(dtype):
@@ -177,14 +195,7 @@ def cut_and_paste(
   params = arguments.check(
       "params", params, batch=batch.shape[0], num_axes=len(cut)
   )
-  pasted = paste(batch, params, cut)
-  if params.resized is None:
-    return pasted
-  from cutmix_jax._src import resizing
-
-  resized = resizing.resize_paste(batch, params, cut, "nearest")
-  rows = params.resized.reshape((-1,) + (1,) * (batch.ndim - 1))
-  return jnp.where(rows, resized, pasted)
+  return apply(batch, params, cut, blends=False, resize="nearest")
 
 
 def blend(images: ArrayLike, params: sampling.MixParams) -> jax.Array:
