@@ -1,13 +1,7 @@
 """cutmix_jax: CutMix and MixUp for JAX, the paper's exact algorithm as pure functions.
 
-The random functions (`cutmix`, `mixup`, `resizemix`, and the choosers
-`one_of` and `mixup_or_cutmix`) check their arguments, draw parameters and
-apply them; `with_params` gives the drawn `MixParams` too. `transmix_weights`
-turns a ViT's attention into TransMix's label weights. The deterministic
-functions (`cut_and_paste`, `blend`, `mix_labels`, `pasted_fraction`,
-`mixed_cross_entropy`) apply given parameters and are exactly testable.
-`cutmix_jax.boxes` holds the box rules; `per_shard` mixes each device's shard
-of a sharded batch.
+Random functions (`cutmix`, `mixup`, ...) draw parameters and apply them;
+deterministic ones (`cut_and_paste`, `blend`, ...) apply given `MixParams`.
 """
 
 from cutmix_jax import boxes

@@ -1,12 +1,4 @@
-"""The rules that draw CutMix boxes: the paper's, its ablations, timm's, and two wrappers.
-
-A rule is a small frozen dataclass (hashable, so it can be a static argument
-of `jax.jit`) with ``validate(size, where)``, which refuses at trace time
-cut axes on which it could never paste anything, and ``draw(key, shape,
-size, alpha)``, which returns ``int32[*shape, 2k]`` boxes (see `boxes`). A
-new rule is one such class and one constructor below; the public names are
-in `cutmix_jax.boxes`.
-"""
+"""The box rules of `cutmix`: hashable, so they are static for `jax.jit`."""
 
 import abc
 import dataclasses
@@ -64,8 +56,7 @@ class _Paper(BoxRule):
     return "paper" if self.std is None else "gaussian_center"
 
   def validate(self, size, where):
-    # A side of floor(n r) pastes only once its half, side // 2, is >= 1,
-    # which needs n >= 3 (n = 2 would need lam = 0 exactly).
+    # The box pastes once side // 2 >= 1: n >= 3 (n = 2 needs lam = 0).
     if min(size) < 3:
       self._refuse(where, "the paper's box needs at least 3 cells per axis")
 
@@ -121,8 +112,6 @@ class _MinMax(BoxRule):
       self._refuse(where, "its largest sides are 0")
 
   def draw(self, key, shape, size, alpha):
-    # timm's cutmix_minmax: sides uniform in [int(lo n), int(hi n)), the box
-    # placed fully inside, every position equally likely.
     side_key, place_key = jax.random.split(key)
     lo, hi = (jnp.asarray(b) for b in self._bounds(size))
     sides = jax.random.randint(side_key, (*shape, len(size)), lo, hi)
@@ -178,25 +167,16 @@ class _AtResolution(BoxRule):
     return boxes.rescale(box, self.input_size, size)
 
 
-# The constructors: the public names of `cutmix_jax.boxes`.
+# The constructors.
 
 
 def paper() -> BoxRule:
   """The paper's box (the default): its side from ``lam ~ Beta(alpha, alpha)``.
 
-  For images ``r = sqrt(1 - lam)``, ``cut = floor(n r)`` on each axis, the
-  centre uniform on each axis, the box ``[c - cut // 2, c + cut // 2)``
-  clipped to the image; over ``k`` cut axes ``r = (1 - lam)^(1/k)``. The
-  label weight is then the exact pasted fraction of the clipped box. Needs
-  at least 3 cells on each cut axis.
-
-  Examples:
-    >>> import jax, jax.numpy as jnp
-    >>> import cutmix_jax
-    >>> images, labels = jnp.zeros((4, 32, 32, 3)), jnp.arange(4)
-    >>> mixed, soft = cutmix_jax.cutmix(
-    ...     jax.random.key(0), images, labels, 1.0, num_classes=4,
-    ...     box=cutmix_jax.boxes.paper())
+  Over ``k`` cut axes each side is ``floor(n (1 - lam)^(1/k))`` (``floor(n
+  sqrt(1 - lam))`` for images), the centre uniform, and the box ``[c - side
+  // 2, c + side // 2)`` clipped; the label weight is the exact pasted
+  fraction. Needs at least 3 cells on each cut axis.
   """
   return _Paper()
 
@@ -204,14 +184,13 @@ def paper() -> BoxRule:
 def gaussian_center(std: float) -> BoxRule:
   """The paper's centre-Gaussian ablation: the paper's sides, centres near the middle.
 
-  Each centre is ``floor(n (0.5 + std z))``, ``z ~ N(0, 1)``, clipped to the
-  axis.
+  Each centre is ``floor(n (0.5 + std z))``, ``z ~ N(0, 1)``, clipped.
 
   Args:
-    std: the standard deviation in units of the axis' length, > 0 (static).
+    std: the standard deviation as a fraction of the axis, > 0 (static).
 
   Raises:
-    ValueError, TypeError: for a ``std`` that is not a positive number.
+    TypeError, ValueError: for a ``std`` that is not a positive number.
   """
   return _Paper(arguments.check("std", std))
 
@@ -219,14 +198,13 @@ def gaussian_center(std: float) -> BoxRule:
 def fixed_size(size: int | tuple[int, ...]) -> BoxRule:
   """The paper's fixed-size ablation: boxes of a given size, centred uniformly.
 
-  Placed and clipped as the paper's boxes (an odd side loses an element to
-  ``side // 2``); ``alpha`` is unused.
+  Clipped as the paper's (an odd side loses one cell); ``alpha`` is unused.
 
   Args:
     size: one side for every cut axis, or one per axis, >= 2 (static).
 
   Raises:
-    ValueError, TypeError: for sides that are not positive ints.
+    TypeError, ValueError: for sides that are not positive ints.
   """
   return _FixedSize(arguments.check("size", size, rule="sides"))
 
@@ -234,15 +212,14 @@ def fixed_size(size: int | tuple[int, ...]) -> BoxRule:
 def minmax(lo: float, hi: float) -> BoxRule:
   """timm's ``cutmix_minmax``: sides uniform in ``[int(lo n), int(hi n))``.
 
-  The box is placed fully inside, every position equally likely; ``alpha``
-  is unused.
+  Placed fully inside, every position equally likely; ``alpha`` is unused.
 
   Args:
     lo: the smallest side as a fraction of each axis.
     hi: the largest, with ``0 < lo < hi <= 1``.
 
   Raises:
-    ValueError, TypeError: for bounds outside ``0 < lo < hi <= 1``.
+    TypeError, ValueError: for bounds outside ``0 < lo < hi <= 1``.
   """
   return _MinMax(*arguments.check("minmax", (lo, hi)))
 
@@ -252,18 +229,14 @@ def on_patch_grid(
 ) -> BoxRule:
   """Boxes on a ViT's patch grid: every token comes whole from one image.
 
-  ``rule`` draws on the grid (each cut axis divided by its patch side) and
-  the box is scaled up by the patch; the label weight is still the exact
-  pasted fraction.
-
   Args:
     patch_size: one side for every cut axis, or one per axis, each dividing
       its axis (static), e.g. ``16``.
-    rule: the rule on the grid; the paper's by default.
+    rule: the rule drawing on the grid (each axis divided by its patch side);
+      the paper's by default.
 
   Examples:
-    >>> import jax, jax.numpy as jnp
-    >>> import cutmix_jax
+    >>> import jax, jax.numpy as jnp, cutmix_jax
     >>> mixed, _, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
     ...     jax.random.key(0), jnp.zeros((4, 64, 64, 3)), jnp.arange(4),
     ...     num_classes=4, box=cutmix_jax.boxes.on_patch_grid(16))
@@ -279,12 +252,12 @@ def at_resolution(
 ) -> BoxRule:
   """Feature-level CutMix (the paper's variant): boxes drawn at another size.
 
-  ``rule`` draws at ``input_size`` (the images' ``(H, W)`` when `cutmix`
-  mixes a feature map) and each bound is mapped to the array's size and
-  rounded; the label weight is the pasted fraction at the array's size.
+  ``rule`` draws at ``input_size``; each bound is mapped to the array's size
+  and rounded, and the label weight is the pasted fraction at that size.
 
   Args:
-    input_size: the sizes of the cut axes the boxes are drawn at (static).
+    input_size: the sizes the boxes are drawn at (static), e.g. the images'
+      ``(H, W)`` when `cutmix` mixes a feature map.
     rule: the rule at that size; the paper's by default.
   """
   rule = arguments.check("rule", rule, rule="box", size=None)

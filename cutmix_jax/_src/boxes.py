@@ -1,13 +1,4 @@
-"""Boxes: the paper's geometry in integers, masks, and the rules that draw boxes.
-
-A box over ``k`` cut axes of sizes ``size = (n_1, ..., n_k)`` is
-``int32[..., 2k]``: the ``k`` starts, then the ``k`` ends, so an image box is
-``(y0, x0, y1, x1)`` and covers rows ``[y0, y1)`` and columns ``[x0, x1)``.
-Everything that reads a box (the mask, the area, the label weight) clips it
-to ``size`` first, so the label weight always equals what the mask pastes.
-
-The rules that draw boxes are in `box_rules`.
-"""
+"""Box geometry: ``int32[..., 2k]`` boxes (starts, ends), always clipped."""
 
 from collections.abc import Sequence
 import math
@@ -22,11 +13,7 @@ from cutmix_jax._src import arguments
 
 
 def box_from_center(center, cut_size, size: Sequence[int]) -> jax.Array:
-  """The paper's clipping: ``[clip(c - cut // 2, 0, n), clip(c + cut // 2, 0, n))``.
-
-  An odd side loses one element to the floor division, as in the reference
-  code; a box that sticks out is clipped.
-  """
+  """The paper's box ``[c - cut // 2, c + cut // 2)``, clipped to ``size``."""
   limit = jnp.asarray(size, jnp.int32)
   center = jnp.asarray(center, jnp.int32)
   half = jnp.asarray(cut_size, jnp.int32) // 2
@@ -36,10 +23,7 @@ def box_from_center(center, cut_size, size: Sequence[int]) -> jax.Array:
 
 
 def cut_sides(lam: jax.Array, size: Sequence[int]) -> jax.Array:
-  """The paper's unclipped sides ``floor(n_i (1 - lam)^(1/k))``, ``int32[..., k]``.
-
-  For two axes that is the paper's ``cut_rat = sqrt(1 - lam)``.
-  """
+  """The paper's sides ``floor(n_i (1 - lam)^(1/k))``, ``int32[..., k]``."""
   rest = 1.0 - jnp.asarray(lam, jnp.float32)
   ratio = (rest, jnp.sqrt(rest), jnp.cbrt(rest))[len(size) - 1]
   sides = jnp.floor(ratio[..., None] * jnp.asarray(size, jnp.float32))
@@ -64,9 +48,8 @@ def fraction(box: jax.Array, size: Sequence[int]) -> jax.Array:
 def pasted_fraction(box: ArrayLike, size: Sequence[int]) -> jax.Array:
   """The fraction of the cut axes covered by each box, clipped to ``size``.
 
-  CutMix's weight of an example's own label is ``1 - pasted_fraction`` of its
-  box. Bounds outside ``[0, n_i]`` are clipped first, exactly as the mask
-  clips them, so the fraction always equals what the mask pastes.
+  CutMix's weight of an example's own label is ``1 - pasted_fraction``;
+  bounds outside ``[0, n_i]`` are clipped as the mask clips them.
 
   Args:
     box: ``int[..., 2k]`` boxes: the ``k`` starts, then the ``k`` ends.
@@ -76,8 +59,7 @@ def pasted_fraction(box: ArrayLike, size: Sequence[int]) -> jax.Array:
     ``float32[...]``, in ``[0, 1]``.
 
   Raises:
-    TypeError: for non-integer bounds.
-    ValueError: for boxes that do not have ``2 * len(size)`` bounds.
+    TypeError, ValueError: for non-integer bounds, or not ``2 * len(size)``.
 
   Examples:
     >>> import cutmix_jax
@@ -100,11 +82,8 @@ def rescale(box: jax.Array, source: Sequence[int], target: Sequence[int]):
 def mask(
     box: jax.Array, ndim: int, axes: Sequence[int], size: Sequence[int]
 ) -> jax.Array:
-  """``bool`` of rank ``ndim``: the box of each example, broadcastable to the batch.
-
-  Only the batch axis and the cut axes have their size, so XLA fuses the
-  comparisons into the select that uses the mask.
-  """
+  """Each example's box as a ``bool`` mask of rank ``ndim``, broadcastable."""
+  # Only the batch and cut axes have their size: XLA fuses it into the select.
   k = len(axes)
   batch_shape = (box.shape[0],) + (1,) * (ndim - 1)
   inside = jnp.ones(batch_shape, bool)

@@ -74,39 +74,29 @@ def one_of(  # type: ignore[empty-body]
 ) -> tuple[jax.Array, jax.Array]:
   """Mixes with one of several methods, chosen with given probabilities.
 
-  Like mmpretrain's ``RandomBatchAugment``: each choice is ``(probability,
-  fn)``, ``fn`` one of `cutmix`, `mixup`, `resizemix` (a `functools.partial`
-  binds its own options, e.g. ``partial(cutmix, alpha=1.0,
-  box=boxes.minmax(0.2, 0.8))``) or None for "mix nothing"; probabilities
-  left over (they sum to at most 1) also mix nothing. The choice is made per
-  batch (``mode="batch"``), per example or per pair, inside one compiled
-  program: every method is computed on the batch with the same partners and
-  each example keeps the result of its choice, so the probabilities may be
-  traced (a schedule) without recompiling. `mixup_or_cutmix` is this with
-  two choices.
+  Like mmpretrain's ``RandomBatchAugment``. Every method runs with the same
+  partners and each example keeps its choice's result, so the probabilities
+  may be traced. A ``None`` fn, and any probability left over, mix nothing.
 
   Args:
-    rng: a PRNG key.
+    choices: ``(probability, fn)`` pairs, the probabilities summing to at
+      most 1; ``fn`` is `cutmix`, `mixup` or `resizemix` (options bound with
+      `functools.partial`) or None (static).
     images: ``[B, ...]``; bool only if no choice blends (MixUp).
-    labels: ``int[B]`` (needs ``num_classes``) or ``float[B, K]``.
-    choices: ``(probability, fn)`` pairs; the functions are static.
-    num_classes: ``K``, for integer labels (static).
     mode: ``"batch"``, ``"elem"`` or ``"pair"``: what a choice is made for,
-      and the mode of every method.
-    label_smoothing: ``eps`` in ``[0, 1)``, applied before mixing.
-    axis_name: the mesh axis inside `jax.shard_map`; `per_shard` sets it.
+      and every method's mode.
+    rng, labels, num_classes, label_smoothing, axis_name: as for `cutmix`.
 
   Returns:
-    ``(mixed_images, mixed_labels)``; `with_params` also gives the
-    `MixParams` of the choice each example got.
+    ``(mixed_images, mixed_labels)``; `with_params` gives the `MixParams` of
+    each example's choice.
 
   Raises:
     TypeError, ValueError: for a choice that is not a random function, for
       probabilities outside ``[0, 1]`` or of sum over 1, and as `cutmix`.
 
   Examples:
-    >>> import functools, jax, jax.numpy as jnp
-    >>> import cutmix_jax
+    >>> import functools, jax, jax.numpy as jnp, cutmix_jax
     >>> choices = [(0.4, functools.partial(cutmix_jax.cutmix, alpha=1.0)),
     ...            (0.3, functools.partial(cutmix_jax.mixup, alpha=0.8)),
     ...            (0.2, cutmix_jax.resizemix)]

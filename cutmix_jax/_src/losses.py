@@ -19,32 +19,26 @@ def mixed_cross_entropy(
 ) -> jax.Array:
   """Softmax cross-entropy of a mixed batch, from integer labels.
 
-  The weights are ``params.lam``, as `cutmix` returns them for its label
-  rule. The paper's code computes ``lam * CE(logits, y) + (1 - lam) * CE(logits,
-  y[partner])``: with integer labels it never builds the ``[B, K]`` soft
-  labels, which matters for large label spaces (ImageNet-21k's K = 21,841).
-  Cross-entropy is linear in its target, so this equals
-  ``optax.softmax_cross_entropy(logits, mix_labels(labels, params, ...))``,
-  label smoothing included (the smoothed loss is ``(1 - eps) CE(y) + eps *
-  mean_k CE(k)``).
+  The paper's ``lam * CE(logits, y) + (1 - lam) * CE(logits, y[partner])``,
+  ``lam = params.lam``, without building ``[B, K]`` soft labels (for large
+  K). It equals ``optax.softmax_cross_entropy(logits, mix_labels(labels,
+  params, ...))``, label smoothing included.
 
   Args:
     logits: ``float[B, K]``.
-    labels: ``int[B]`` class indices, the batch's own (not mixed) labels.
+    labels: ``int[B]``, the batch's own (not mixed) class indices.
     params: the `MixParams` the images were mixed with (`with_params`).
     label_smoothing: ``eps`` in ``[0, 1)``.
 
   Returns:
-    ``float32[B]`` per-example losses (wider floats keep their dtype); the
-    caller reduces them.
+    ``float32[B]`` per-example losses (wider floats keep their dtype).
 
   Raises:
     TypeError: for logits that are not float, or labels that are not integer.
     ValueError: for shapes that do not fit, or known labels out of range.
 
   Examples:
-    >>> import jax, jax.numpy as jnp, optax
-    >>> import cutmix_jax
+    >>> import jax, jax.numpy as jnp, optax, cutmix_jax
     >>> images, labels = jnp.zeros((4, 8, 8, 3)), jnp.arange(4)
     >>> mixed, soft, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
     ...     jax.random.key(0), images, labels, num_classes=4)

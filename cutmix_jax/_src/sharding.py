@@ -15,7 +15,7 @@ from cutmix_jax._src import sampling
 
 
 def _batch_sharding(x: jax.Array):
-  """The sharding of ``x`` if its batch axis is sharded over explicit mesh axes."""
+  """``x``'s sharding if its batch axis is sharded over explicit mesh axes."""
   sharding = getattr(jax.typeof(x), "sharding", None)
   spec = getattr(sharding, "spec", None)
   if spec is None or len(spec) == 0 or spec[0] is None:
@@ -24,13 +24,8 @@ def _batch_sharding(x: jax.Array):
 
 
 def shard_like_batch(values, batch: jax.Array):
-  """Lays per-example arrays out along ``batch``'s explicitly sharded axis.
-
-  On an explicit-axes mesh (`jax.set_mesh` with `jax.make_mesh`'s default) an
-  elementwise select needs its operands sharded alike; the parameters are
-  drawn replicated, so they are resharded to the batch's first axis (a local
-  slice, no communication). Elsewhere ``values`` come back unchanged.
-  """
+  """Reshards per-example ``values`` like ``batch`` on explicit-axes meshes."""
+  # Drawn replicated, but a select there needs its operands sharded alike.
   sharding = _batch_sharding(batch)
   if sharding is None:
     return values
@@ -69,7 +64,7 @@ def _static_hint(arg: str, got: str) -> TypeError:
 
 
 def _runtime_value(value, arg: str):
-  """A call-time argument as an array; options that shape the program are refused."""
+  """A call-time argument as an array; refuses options shaping the program."""
   if value is None or isinstance(value, (str, bytes, tuple, list, dict)):
     raise _static_hint(arg, repr(value))
   return value if isinstance(value, jax.Array) else jnp.asarray(value)
@@ -100,56 +95,36 @@ def per_shard(
 ) -> Callable:
   """Runs a mixing function on each device's shard of the batch.
 
-  On a batch sharded along its first axis (``NamedSharding(mesh,
-  P(axis_name))``), plain `cutmix` would pick partners across the whole batch
-  and XLA would move images between devices to fetch them. Wrapped with
-  `per_shard`, every device mixes its own shard through `jax.shard_map`, and
-  no pixel crosses a device:
+  Each device mixes its own shard of a batch sharded along axis 0
+  (``NamedSharding(mesh, P(axis_name))``) in `jax.shard_map`: no image crosses
+  devices, unlike plain `cutmix`. Partners form a random cycle within a shard
+  (random pairs in ``"pair"`` mode), so none is its own; ``"batch"`` mode makes
+  the same draw (lambda, box, coin) on every shard. Shards need >= 2 examples.
 
-  * partners are drawn within the shard, and no example is its own partner:
-    they form a random cycle through the shard (``"pair"`` mode: random
-    pairs; with an odd shard the one left over takes from another example);
-  * in ``"batch"`` mode lambda, box and coin are the same on every shard, so
-    the global batch has one box, as in the paper.
-
-  A shard must hold at least 2 examples: with one there is no partner on the
-  device, and the call is refused rather than silently mixing nothing.
-
-  The contract, for any ``mix_fn`` (the library's functions or your own):
-
-  * ``mix_fn(rng, images, labels, *args, axis_name=axis_name, **kwargs)`` is
-    called once per shard with that shard's images and labels and the same
-    ``rng``.
-  * Arguments given at call time after ``labels`` are run-time values: each
-    becomes an array passed to every shard, replicated (an ``alpha`` or a
-    ``prob`` from a schedule; changing them does not recompile). Static
-    options (``num_classes``, ``mode``, ``box``, ...) are bound with
-    `functools.partial` before wrapping.
-  * The library's functions check their arguments on the whole batch first,
-    as an unwrapped call does (known values, label ranges; the messages give
-    the caller's global sizes).
-  * Every output is a pytree of arrays with the batch on axis 0, sharded
-    along ``axis_name``; a `MixParams` in it has global partner indices.
+  ``mix_fn(rng, images, labels, *args, axis_name=axis_name, **kwargs)`` runs
+  once per shard with the same ``rng``. Call-time arguments after ``labels``
+  are run-time arrays, replicated (a scheduled ``prob`` does not recompile);
+  bind static options (``num_classes``, ``mode``, ``box``, ...) with
+  `functools.partial`. The library's functions check their arguments on the
+  whole batch first. Outputs are pytrees with the batch on axis 0, sharded
+  along ``axis_name``; a `MixParams` in them has global partner indices.
 
   Args:
-    mix_fn: `cutmix`, `mixup` or `mixup_or_cutmix` (or `with_params` of one)
-      with static options bound by `functools.partial`, or a function with
-      the same contract.
+    mix_fn: `cutmix`, `mixup`, `mixup_or_cutmix` or `with_params` of one,
+      static options bound; or a function with the same contract.
     mesh: the device mesh.
     axis_name: the mesh axis the batch is sharded over.
 
   Returns:
-    ``fn(rng, images, labels, *args, **kwargs)`` with ``mix_fn``'s outputs.
+    ``fn(rng, images, labels, *args, **kwargs)`` returning ``mix_fn``'s outputs.
 
   Raises:
-    ValueError: for an ``axis_name`` that is not a mesh axis; when ``fn`` is
-      called, for a batch that does not divide into shards of 2 or more, and
-      for anything the unwrapped call refuses.
+    ValueError: for an ``axis_name`` not in ``mesh``; at call time, for a batch
+      not splitting into shards of 2 or more, or what ``mix_fn`` refuses.
     TypeError: for a static option given at call time.
 
   Examples:
-    >>> import functools, jax, jax.numpy as jnp
-    >>> import cutmix_jax
+    >>> import functools, jax, jax.numpy as jnp, cutmix_jax
     >>> mesh = jax.make_mesh((jax.device_count(),), ("data",))
     >>> mix = cutmix_jax.per_shard(
     ...     functools.partial(cutmix_jax.cutmix, num_classes=10), mesh)
@@ -207,8 +182,8 @@ def per_shard(
 
     in_specs = (P(), P(axis_name), P(axis_name), P(), P())
     operands = (rng, images, labels, args, kwargs)
-    # An explicit-axes mesh (jax.make_mesh's default) wants inputs already
-    # laid out as in_specs; resharding is free when they already are.
+    # An explicit-axes mesh (jax.make_mesh's default) wants inputs laid out
+    # as in_specs; resharding is free when they already are.
     if axis_name in _explicit_axes(mesh):
       operands = tuple(
           jax.tree.map(

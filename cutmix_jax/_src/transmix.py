@@ -19,38 +19,31 @@ def transmix_weights(
 ) -> jax.Array:
   """The own-label weights of TransMix: the share of attention on own tokens.
 
-  CutMix weighs the labels by area; TransMix weighs them by how much the
-  class token attends to each image's tokens: with ``a`` the class token's
-  attention over the ``N`` patch tokens and ``m`` the tokens pasted from the
-  partner (a token counts as pasted when its top-left pixel is in the box,
-  the paper's nearest downsampling of the mask), the own label gets
-  ``sum(a * (1 - m)) / sum(a)`` and the partner's label the rest. Use it
-  with a patch-aligned CutMix (``box=boxes.on_patch_grid(patch_size)``), so
-  every token comes whole from one image, and the attention of the batch
-  the model saw (the paper takes the last block's). Rows not pasted (not
-  applied, MixUp rows) keep ``params.lam``. Feed the weights to
-  `mix_labels` or `mixed_cross_entropy` as ``params._replace(lam=weights)``.
+  With ``a`` the class token's attention over the ``N`` patch tokens and
+  ``m`` the tokens pasted from the partner (top-left pixel in the box, the
+  paper's nearest downsampling), the own label gets ``sum(a * (1 - m)) /
+  sum(a)``; rows not CutMix-pasted keep ``params.lam``. Mix with a
+  patch-aligned box (``boxes.on_patch_grid``) and apply the weights as
+  ``params._replace(lam=weights)`` in `mix_labels` or `mixed_cross_entropy`.
 
   Args:
     attention: ``float[B, N]``, the class token's attention over the patch
-      tokens (the class token's own column removed), already averaged over
-      heads; or ``float[B, heads, N]``, which this function averages.
+      tokens (its own column removed; the paper takes the last block's), or
+      ``float[B, heads, N]`` (averaged over heads).
     params: the `MixParams` the images were mixed with (`with_params`).
-    image_size: ``(H, W)`` of the images (static); DeiT's 224 by default.
-    patch_size: the ViT's patch side, or ``(ph, pw)`` (static), 16 by
-      default as in DeiT and ViT-B/16; ``N`` must be
+    image_size: ``(H, W)`` of the images (static).
+    patch_size: ``ph`` or ``(ph, pw)`` (static); ``N`` must be
       ``(H / ph) (W / pw)``, tokens in row-major order.
 
   Returns:
     ``float32[B]``, the own label's weight of each example.
 
   Raises:
-    TypeError, ValueError: for attention that is not float, or whose token
-      count does not match the patch grid, and for params that do not fit.
+    TypeError, ValueError: for attention that is not float or does not match
+      the patch grid, and for params that do not fit.
 
   Examples:
-    >>> import functools, jax, jax.numpy as jnp
-    >>> import cutmix_jax
+    >>> import jax, jax.numpy as jnp, cutmix_jax
     >>> images, labels = jnp.zeros((4, 32, 32, 3)), jnp.arange(4)
     >>> mix = cutmix_jax.with_params(cutmix_jax.cutmix)
     >>> mixed, _, params = mix(jax.random.key(0), images, labels, num_classes=4,
