@@ -1,17 +1,14 @@
 """The argument rules: every check of a user's argument, written once.
 
-Each public function checks each of its arguments once, at its entry, with
-`check`, which looks the argument up in `_RULES`: the batch's arrays,
-run-time numbers with their ranges (checked when known; a traced one passes
-and the samplers keep every draw in range), and static options (Python
-values that shape the program). The private core trusts what it gets. Every
-message has one form, ``"{arg}: expected {what}, got {what came}."``:
-`TypeError` for a wrong type or dtype, `ValueError` for a wrong shape or
-value.
+Public functions check each argument once, at their entry, with `check`,
+which looks its rule up in `_RULES`; the private core trusts what it gets.
+Run-time numbers are checked when known (a traced one passes, and the
+samplers keep every draw in range). Every message reads ``"{arg}: expected
+{what}, got {what came}."``: `TypeError` for a wrong type or dtype,
+`ValueError` for a wrong shape or value.
 """
 
 from collections.abc import Callable
-import dataclasses
 import functools
 import math
 import numbers
@@ -25,11 +22,10 @@ MODES = ("batch", "elem", "pair")
 LABEL_MODES = ("area", "larger_area", "complete")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MAX_ELEMENTS = (1 << 31) - 1  # box areas are int32
-_POSITIVE = "a positive int"
+_REAL = (jnp.integer, jnp.floating)
 
 
 def is_traced(x) -> bool:
-  """Whether ``x`` is a tracer, whose value is unknown until run time."""
   return isinstance(x, jax.core.Tracer)
 
 
@@ -61,7 +57,6 @@ class StaticOptionTracedError(TypeError):
 
 
 def _static(x, arg: str, expected: str):
-  """``x``, unless it is an array: an option that shapes the program."""
   if isinstance(x, jax.Array):
     raise StaticOptionTracedError(arg, expected, x)
   return x
@@ -80,9 +75,6 @@ def _is(dtype, *kinds) -> bool:
   return dtype is not None and any(jnp.issubdtype(dtype, k) for k in kinds)
 
 
-_REAL = (jnp.integer, jnp.floating)
-
-
 def _array(x, arg: str, kinds: str, dtypes=_REAL) -> jax.Array:
   """``x`` as an array whose dtype is one of ``dtypes``."""
   is_array = not (x is None or isinstance(x, (dict, str, bytes, set)))
@@ -92,39 +84,28 @@ def _array(x, arg: str, kinds: str, dtypes=_REAL) -> jax.Array:
   return jnp.asarray(x)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Number:
-  """A run-time scalar with a range; known values are checked."""
+def _number(x, arg: str, *, expected: str, ok: Callable, static=False):
+  """A run-time real scalar (a static one if ``static``); checked if known."""
+  if static:
+    _static(x, arg, "a Python number")
+  real = not isinstance(x, (bool, np.bool_)) and _is(_dtype_of(x), *_REAL)
+  require(
+      real and np.shape(x) == (), arg, "a real scalar", describe(x), TypeError
+  )
+  if is_traced(x):
+    return x
+  value = float(np.asarray(x))
+  require(math.isfinite(value), arg, "a finite number", value)
+  require(abs(value) <= _FLOAT32_MAX, arg, "a float32 number", value)
+  require(ok(value), arg, expected, value)
+  return value
 
-  low: float
-  high: float = math.inf
-  low_open: bool = False
-  high_open: bool = False
-  meaning: str = ""
-  static: bool = False  # a Python number that shapes the program
 
-  def __str__(self) -> str:
-    if self.high == math.inf:
-      bound = ">" if self.low_open else ">="
-      return f"a value {bound} {self.low:g}{self.meaning}"
-    lo, hi = "[("[self.low_open], "])"[self.high_open]
-    return f"a value in {lo}{self.low:g}, {self.high:g}{hi}{self.meaning}"
+def _range(expected: str, ok: Callable, static=False):
+  return functools.partial(_number, expected=expected, ok=ok, static=static)
 
-  def __call__(self, x, arg: str):
-    if self.static:
-      _static(x, arg, "a Python number")
-    real = not isinstance(x, (bool, np.bool_)) and _is(_dtype_of(x), *_REAL)
-    ok = real and np.shape(x) == ()
-    require(ok, arg, "a real scalar", describe(x), TypeError)
-    if is_traced(x):
-      return x
-    value = float(np.asarray(x))
-    require(math.isfinite(value), arg, "a finite number", value)
-    require(abs(value) <= _FLOAT32_MAX, arg, "a float32 number", value)
-    above = value >= self.high if self.high_open else value > self.high
-    below = value <= self.low if self.low_open else value < self.low
-    require(not (above or below), arg, str(self), value)
-    return value
+
+_UNIT = _range("a value in [0, 1]", lambda v: 0 <= v <= 1)
 
 
 def _one_of(x, arg: str, options: tuple[str, ...]) -> str:
@@ -142,10 +123,7 @@ def _int(x, arg: str, expected: str, low: int | None = None) -> int:
 
 
 def _sides(x, arg: str, *, per_axis: bool = True):
-  """1 to 3 positive sizes (of cut axes, patches, boxes) as a tuple.
-
-  With ``per_axis=False`` a single int stays an int (one side for every axis).
-  """
+  """1 to 3 positive sizes as a tuple (a single int stays one unless ``per_axis``)."""
   expected = "an int or a tuple of ints"
   _static(x, arg, expected)
   single = not isinstance(x, (tuple, list))
@@ -167,14 +145,13 @@ def _minmax(x, arg: str) -> tuple[float, float]:
 
 
 def _scale(x, arg: str):
-  """ResizeMix's ``(lo, hi)``: a pair, or an array of shape ``(2,)`` (as
-  `per_shard` passes it), of run-time numbers in [0, 1], lo <= hi when known."""
+  """ResizeMix's ``(lo, hi)`` in [0, 1]: a pair, or (from `per_shard`) an array."""
   ok = isinstance(x, (tuple, list)) and len(x) == 2 or np.shape(x) == (2,)
   expected = "a pair (lo, hi) of numbers in [0, 1]"
   require(ok and not isinstance(x, str), arg, expected, describe(x), TypeError)
   if not isinstance(x, (tuple, list)) and not is_traced(x):
     x = np.asarray(x)  # indexing a concrete array under a trace would trace it
-  lo, hi = (_Number(0, 1)(x[i], arg) for i in range(2))
+  lo, hi = (_UNIT(x[i], arg) for i in range(2))
   known = not (is_traced(lo) or is_traced(hi))
   require(not known or lo <= hi, arg, "lo <= hi", (lo, hi))
   return lo, hi
@@ -295,7 +272,7 @@ def _bounds(x, arg: str, *, size: tuple[int, ...]) -> jax.Array:
   return x.astype(jnp.int32)
 
 
-# MixParams' fields: what each holds, and its dtype in the core.
+# MixParams' fields: the kind of dtype each takes, and its dtype in the core.
 _FIELDS = dict(
     box=(jnp.integer, jnp.int32),
     lam=(jnp.number, jnp.float32),
@@ -315,9 +292,10 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
   fields = {"resized": x.resized}
   for name, (kind, dtype) in _FIELDS.items():
     value = getattr(x, name)
-    ok = _is(_dtype_of(value), kind)
     expected = f"{name} of {np.dtype(dtype).name} values"
-    require(ok, arg, expected, describe(value), TypeError)
+    require(
+        _is(_dtype_of(value), kind), arg, expected, describe(value), TypeError
+    )
     value = jnp.asarray(value)
     ok, expected = value.ndim == 1, f"{name} of shape ({batch},)"
     if name == "box":
@@ -336,19 +314,12 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
   return sampling.MixParams(**fields)
 
 
-def _axis_name(x, arg: str):
-  if x is not None:
-    _static(x, arg, "a mesh axis name")
-  return x
-
-
 def _num_classes(x, arg: str) -> int | None:
   return None if x is None else _int(x, arg, "a positive int", low=1)
 
 
-def _std(x, arg: str) -> float:
-  _static(x, arg, "a positive float")
-  return _Number(0, low_open=True)(x, arg)
+def _axis_name(x, arg: str):
+  return _static(x, arg, "a mesh axis name")
 
 
 _RULES: dict[str, Callable[..., Any]] = {
@@ -365,29 +336,29 @@ _RULES: dict[str, Callable[..., Any]] = {
     ),
     "params": _params,
     # Run-time numbers: may be traced (a schedule) without recompiling.
-    "alpha": _Number(0, low_open=True, meaning=" (Beta(alpha, alpha))"),
-    "mixup_alpha": _Number(0, meaning=" (0 turns MixUp off)"),
-    "cutmix_alpha": _Number(0, meaning=" (0 turns CutMix off)"),
-    "prob": _Number(0, 1),
-    "switch_prob": _Number(0, 1),
-    "label_smoothing": _Number(0, 1, high_open=True),
+    "alpha": _range("a value > 0 (Beta(alpha, alpha))", lambda v: v > 0),
+    "mixup_alpha": _range("a value >= 0 (0 turns MixUp off)", lambda v: v >= 0),
+    "cutmix_alpha": _range(
+        "a value >= 0 (0 turns CutMix off)", lambda v: v >= 0
+    ),
+    "prob": _UNIT,
+    "switch_prob": _UNIT,
+    "label_smoothing": _range("a value in [0, 1)", lambda v: 0 <= v < 1),
     "scale": _scale,
     # Static options: Python values that shape the program.
     "mode": functools.partial(_one_of, options=MODES),
     "label_mode": functools.partial(_one_of, options=LABEL_MODES),
-    "num_classes": lambda x, arg: x
-    if x is None
-    else _int(x, arg, _POSITIVE, 1),
+    "num_classes": _num_classes,
     "axes": _axes,
     "box": _box,
-    "axis_name": lambda x, arg: _static(x, arg, "a mesh axis name"),
+    "axis_name": _axis_name,
     # The arguments of the box rules and of the geometry.
     "size": _sides,
     "input_size": _sides,
-    "sides": lambda x, arg: _sides(x, arg, per_axis=False),
-    "patch_size": lambda x, arg: _sides(x, arg, per_axis=False),
+    "sides": functools.partial(_sides, per_axis=False),
+    "patch_size": functools.partial(_sides, per_axis=False),
     "bounds": _bounds,
-    "std": _Number(0, low_open=True, static=True),
+    "std": _range("a value > 0", lambda v: v > 0, static=True),
     "minmax": _minmax,
 }
 
