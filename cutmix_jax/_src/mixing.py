@@ -1,8 +1,7 @@
-"""Applying drawn parameters: paste (CutMix), blend (MixUp), and mix labels.
+"""Applying parameters: paste (CutMix), blend (MixUp), and mix labels.
 
-Everything ends in a select: a row that is not applied is its own input,
-bitwise, whatever its partner holds (inf, NaN, -0.0), and a weight of
-exactly 0 gives the partner's values bitwise.
+Everything ends in a select, so a row not applied is its own input bitwise
+(whatever its partner holds) and a weight of 0 gives the partner's bitwise.
 """
 
 from collections.abc import Sequence
@@ -40,8 +39,7 @@ def _rows(flags: jax.Array, ndim: int) -> jax.Array:
 
 
 def apply(images, params, axes, *, blends: bool, resize: str) -> jax.Array:
-  """Mixes each row as its flags say: pasted, its partner resized into the box
-  (``resize``: ``"linear"`` or ``"nearest"``), or blended (if ``blends``)."""
+  """Pastes, resizes into the box (``resize``) or blends each row, by its flags."""
   mixed = images if axes is None else paste(images, params, axes)
   if params.resized is not None:
     from cutmix_jax._src import resizing  # it casts back with cast_to, below
@@ -55,7 +53,7 @@ def apply(images, params, axes, *, blends: bool, resize: str) -> jax.Array:
 
 
 def _blend_dtype(dtype):
-  """Floats blend in (at least) float32; integers in float32, or float64 with x64."""
+  """At least float32; float64 for 32- and 64-bit integers under x64."""
   if jnp.issubdtype(dtype, jnp.floating):
     return jnp.promote_types(dtype, jnp.float32)
   if np.dtype(dtype).itemsize >= 4 and jax.config.read("jax_enable_x64"):
@@ -76,14 +74,14 @@ def _integer_bounds(dtype, compute):
 
 
 def cast_to(x: jax.Array, dtype) -> jax.Array:
-  """Float values back to ``dtype``: integers rounded, then clipped to its range."""
+  """Back to ``dtype``: integers rounded, then clipped to its range."""
   if jnp.issubdtype(dtype, jnp.integer):
     x = jnp.clip(jnp.round(x), *_integer_bounds(dtype, x.dtype))
   return x.astype(dtype)
 
 
 def blend_rows(images: jax.Array, params) -> jax.Array:
-  """MixUp of every applied row by ``params.lam``, cast back to the dtype."""
+  """MixUp of every applied row by ``params.lam``."""
   params = sharding.shard_like_batch(params, images)
   compute = _blend_dtype(images.dtype)
   shape = (-1,) + (1,) * (images.ndim - 1)
@@ -100,7 +98,7 @@ def blend_rows(images: jax.Array, params) -> jax.Array:
 
 
 def wide_labels(labels: jax.Array) -> jax.Array:
-  """Integer labels in at least 32 bits, so that ``K`` itself fits (uint8, 256)."""
+  """Integer labels of at least 32 bits, so that ``K`` fits (uint8, 256)."""
   return labels.astype(jnp.int32) if labels.dtype.itemsize < 4 else labels
 
 
@@ -120,8 +118,7 @@ def soft(labels: jax.Array, num_classes: int, label_smoothing) -> jax.Array:
 
 
 def mix_soft(soft_labels: jax.Array, params) -> jax.Array:
-  """``lam * own + (1 - lam) * partner's`` rows; a weight of 1 keeps its own."""
-  # A row not applied keeps its own label, whatever its lam says.
+  """``lam * own + (1 - lam) * partner's``; a row not applied keeps its own."""
   own_weight = jnp.where(params.applied, params.lam, 1.0)
   weight, partner = sharding.shard_like_batch(
       (own_weight, params.partner), soft_labels
@@ -131,12 +128,10 @@ def mix_soft(soft_labels: jax.Array, params) -> jax.Array:
 
 
 def label_rule(params, label_mode: str) -> jax.Array:
-  """The weights of the paper's label rules, from the area weights in ``lam``.
+  """The paper's label rules on pasted rows, from the area weights in ``lam``.
 
-  ``"area"``: the paper's, ``1 -`` the pasted fraction. ``"larger_area"``:
-  the one-hot ablation, weight 1 for the label of the larger area (a tie
-  keeps the example's own). ``"complete"``: 0.5 / 0.5 for every pasted row.
-  MixUp rows and rows not applied keep theirs.
+  ``"area"``: ``1 -`` the pasted fraction. ``"larger_area"``: 1 for the
+  larger area's label (a tie keeps the own). ``"complete"``: 0.5 / 0.5.
   """
   if label_mode == "area":
     return params.lam
@@ -154,23 +149,18 @@ def cut_and_paste(
     *,
     axes: int | Sequence[int] | None = None,
 ) -> jax.Array:
-  """Pastes each applied example's box from its partner: CutMix as a pure select.
+  """Pastes each applied row's box from its partner: CutMix as a pure select.
 
-  No arithmetic touches the values, so any dtype (uint8, bfloat16, float32,
-  integer or bool segmentation masks) is kept and every value comes from the
-  example or its partner. Rows whose ``applied`` is False come out bitwise
-  unchanged, whatever box they carry. ResizeMix rows (``params.resized``)
-  get their whole partner resized into the box by nearest neighbour, still
-  a select: that is how a segmentation mask follows `resizemix`'s images.
-  Works on any array whose cut axes match the boxes: NHWC images, NCHW
-  (``axes=(2, 3)``), masks ``(B, H, W)``, video ``(B, T, H, W, C)``,
-  spectrograms ``(B, T, F)`` (``axes=(1,)``).
+  Any dtype is kept (bool and integer masks too) and every value comes from
+  the row or its partner; rows not applied come out bitwise unchanged.
+  ResizeMix rows (``params.resized``) get the whole partner resized into the
+  box by nearest neighbour: that is how a mask follows `resizemix`.
 
   Args:
-    images: the batch, ``[B, ...]``.
-    params: `MixParams` for a batch of ``B`` with ``int[B, 2k]`` boxes for the
-      ``k`` cut axes.
-    axes: the ``k`` axes the boxes cut; ``(1, 2)`` (NHWC) by default.
+    images: ``[B, ...]``: NHWC images, masks ``[B, H, W]``, video, any array
+      whose cut axes match the boxes.
+    params: `MixParams` for ``B`` rows, boxes ``int[B, 2k]`` for ``k`` axes.
+    axes: the ``k`` cut axes; ``(1, 2)`` by default, ``(2, 3)`` for NCHW.
 
   Returns:
     An array of the shape and dtype of ``images``.
@@ -179,10 +169,9 @@ def cut_and_paste(
     TypeError, ValueError: for images, axes or params that do not fit.
 
   Examples:
-    >>> import jax.numpy as jnp
-    >>> import cutmix_jax
-    >>> images = jnp.stack([jnp.zeros((4, 4, 1), jnp.uint8),
-    ...                     jnp.ones((4, 4, 1), jnp.uint8)])
+    >>> import jax.numpy as jnp, cutmix_jax
+    >>> images = jnp.arange(2, dtype=jnp.uint8).reshape(2, 1, 1, 1) * jnp.ones(
+    ...     (2, 4, 4, 1), jnp.uint8)
     >>> params = cutmix_jax.MixParams(
     ...     box=jnp.array([[0, 0, 2, 2], [0, 0, 0, 0]]), lam=jnp.array([0.75, 1.0]),
     ...     partner=jnp.array([1, 1]), applied=jnp.array([True, False]),
@@ -201,26 +190,22 @@ def cut_and_paste(
 def blend(images: ArrayLike, params: sampling.MixParams) -> jax.Array:
   """MixUp on values: ``lam * own + (1 - lam) * partner's`` for applied rows.
 
-  Computed in float32 (float64 for 32- and 64-bit integers when x64 is on)
-  and cast back; integers are rounded to the nearest, then clipped to the
-  dtype's range. Rows not applied, or whose ``lam`` is 1, come out bitwise
-  unchanged; a ``lam`` of 0 gives the partner's values bitwise, and two
-  equal values blend to that value in every dtype.
+  Computed in float32 (float64 for 32- and 64-bit integers under x64), then
+  cast back, integers rounded and clipped. A ``lam`` of 1 or 0 gives the own
+  or the partner's values bitwise, and two equal values give that value.
 
   Args:
     images: ``[B, ...]``, any layout and numeric dtype.
-    params: `MixParams` for a batch of ``B``; ``params.lam`` is the weight.
+    params: `MixParams` for ``B`` rows; ``params.lam`` is the weight.
 
   Returns:
     An array of the shape and dtype of ``images``.
 
   Raises:
-    TypeError: for bool or non-numeric images, or params of the wrong type.
-    ValueError: for params that do not fit the batch.
+    TypeError, ValueError: for bool images, or params that do not fit.
 
   Examples:
-    >>> import jax.numpy as jnp
-    >>> import cutmix_jax
+    >>> import jax.numpy as jnp, cutmix_jax
     >>> params = cutmix_jax.MixParams(
     ...     box=jnp.zeros((2, 4), jnp.int32), lam=jnp.array([0.25, 1.0]),
     ...     partner=jnp.array([1, 1]), applied=jnp.array([True, False]),
@@ -241,31 +226,27 @@ def mix_labels(
     num_classes: int | None = None,
     label_smoothing: ArrayLike = 0.0,
 ) -> jax.Array:
-  """Mixes labels with drawn parameters: ``lam * own + (1 - lam) * partner's``.
+  """Mixes labels: ``lam * own + (1 - lam) * partner's``, smoothed first.
 
-  Labels are smoothed first (timm's order: ``eps / K`` to every class and
-  ``1 - eps`` more to the true one, as `optax.smooth_labels`), then mixed
-  with the weights in ``params.lam``. A row whose weight is 1 is its own
-  smoothed label, bitwise. An integer label outside ``[0, K)`` that is only
-  known at run time gives a row of NaN, never another class.
+  Smoothing is timm's order (as `optax.smooth_labels`, then mixed). An
+  integer label outside ``[0, K)`` known only at run time gives a row of
+  NaN, never another class.
 
   Args:
-    labels: ``int[B]`` class indices (needs ``num_classes``), or
-      ``float[B, K]`` one-hot or soft labels.
-    params: `MixParams` for a batch of ``B``.
+    labels: ``int[B]`` (needs ``num_classes``) or ``float[B, K]``.
+    params: `MixParams` for ``B`` rows.
     num_classes: ``K``, for integer labels (static).
     label_smoothing: ``eps`` in ``[0, 1)``.
 
   Returns:
-    ``float32[B, K]`` soft labels whose rows sum to 1 when the inputs do.
+    ``float32[B, K]`` soft labels.
 
   Raises:
-    TypeError, ValueError: for labels that do not fit the batch or
-      ``num_classes``, or known labels out of range.
+    TypeError, ValueError: for labels that do not fit, or known labels out
+      of range.
 
   Examples:
-    >>> import jax.numpy as jnp
-    >>> import cutmix_jax
+    >>> import jax.numpy as jnp, cutmix_jax
     >>> params = cutmix_jax.MixParams(
     ...     box=jnp.array([[0, 0, 2, 2], [0, 0, 0, 0]]), lam=jnp.array([0.75, 1.0]),
     ...     partner=jnp.array([1, 1]), applied=jnp.array([True, False]),

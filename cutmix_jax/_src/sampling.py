@@ -1,27 +1,15 @@
-"""Drawing the parameters of a mixing: keys, partners, coins, lambdas, `MixParams`.
+"""Drawing a mixing: keys by purpose, partners, coins, lambdas, `MixParams`.
 
-Modes (as timm names them):
+Modes (timm's names): ``"batch"`` (the paper's) draws one lambda, box and
+coin for the batch, ``"elem"`` one per example, and in both partners are a
+uniform permutation (the paper's ``torch.randperm``); ``"pair"`` splits the
+batch into random pairs that swap one box. A call splits its key once into
+keys by purpose, so an option that changes one draw leaves the others alone.
 
-* ``"batch"``: the paper's. One lambda, one box and one ``prob`` coin for the
-  whole batch; example ``i`` takes from ``partner[i]``, a uniformly random
-  permutation of the batch (the paper's ``torch.randperm``).
-* ``"elem"``: every example draws its own lambda, box and coin; partners as
-  above.
-* ``"pair"``: the batch is split into random pairs, and both members of a
-  pair swap the same box; with an odd batch one example pairs with itself.
-
-Every draw comes from `jax.random`, each from its own key: a call splits its
-key once into keys named by purpose, so an option that changes one draw
-leaves the others alone.
-
-Inside `per_shard` (``axis_name`` set) each device draws partners within its
-shard, and no example of a shard of two or more is its own partner: partners
-are a uniformly random cyclic permutation of the shard (``"batch"`` and
-``"elem"``), and in ``"pair"`` mode the example left over by an odd shard
-takes from a random other example, one way. Batch-wide draws (``"batch"``
-mode's lambda, box and coin) use the unfolded key, so every shard agrees and
-the global batch has one box; per-example draws use the key folded with the
-shard index.
+Inside `per_shard` (``axis_name`` set) partners are drawn within the shard
+and none of a shard of two or more is its own: a uniform random cycle (in
+``"pair"`` mode an odd shard's leftover takes from another, one way).
+Batch-wide draws use the unfolded key, so every shard has the same box.
 """
 
 from collections.abc import Sequence
@@ -38,27 +26,22 @@ from cutmix_jax._src import boxes
 class MixParams(NamedTuple):
   """What was drawn for each example of a batch of ``B``.
 
-  `with_params` returns it next to the mixed batch; the deterministic
-  functions (`cut_and_paste`, `blend`, `mix_labels`, `mixed_cross_entropy`)
-  take it, drawn or built by hand.
+  `with_params` returns it; `cut_and_paste`, `blend`, `mix_labels` and
+  `mixed_cross_entropy` take it, drawn or built by hand.
 
   Attributes:
-    box: ``int32[B, 2k]`` for ``k`` cut axes: the ``k`` starts, then the ``k``
-      ends; ``(y0, x0, y1, x1)`` for images. Rows that paste nothing (not
-      applied, MixUp rows) have the box of zeros.
-    lam: ``float32[B]``, the weight of the example's own label; the partner's
-      gets ``1 - lam``. For CutMix rows it is the fraction of elements not
-      pasted (under the paper's label rule), for MixUp rows the blend weight
-      of the example's own image; ``1.0`` where not applied.
+    box: ``int32[B, 2k]``: the ``k`` starts, then the ``k`` ends of the cut
+      axes, ``(y0, x0, y1, x1)`` for images; zeros where nothing is pasted.
+    lam: ``float32[B]``, the weight of the example's own label (the
+      partner's gets ``1 - lam``): the fraction not pasted for CutMix rows,
+      the blend weight for MixUp rows, 1 where not applied.
     partner: ``int32[B]``, the example that lends its pixels and label.
-    applied: ``bool[B]``, whether anything of the partner reaches the
-      example: its ``prob`` coin came up, its partner is another example and
-      its box is not empty (CutMix) or its ``lam`` is below 1 (MixUp). Rows
-      with ``applied`` False come out bitwise unchanged.
-    is_cutmix: ``bool[B]``, whether the row is pasted in a box (True) or
-      blended (False); `one_of` and `mixup_or_cutmix` mix both ways.
-    resized: ``bool[B]``, whether the row's box holds its whole partner
-      resized (ResizeMix), or None when the method never resizes.
+    applied: ``bool[B]``: the ``prob`` coin came up, the partner is another
+      example and something is pasted or blended. Rows not applied come out
+      bitwise unchanged.
+    is_cutmix: ``bool[B]``, pasted in a box (True) or blended (False).
+    resized: ``bool[B]``, the box holds the whole partner resized
+      (ResizeMix); None when the method never resizes.
   """
 
   box: jax.Array
@@ -76,12 +59,11 @@ _INF_BITS = int(np.float32(np.inf).view(np.int32))
 
 
 def sample_lambda(rng: jax.Array, alpha, shape: Sequence[int] = ()):
-  """``lam ~ Beta(alpha, alpha)``, ``float32[shape]``, for any alpha.
+  """``lam ~ Beta(alpha, alpha)``, ``float32[shape]``; Uniform(0, 1) for 1.
 
-  ``alpha == 1`` (the paper's) draws a Uniform(0, 1), exactly Beta(1, 1). A
-  known alpha has been checked; a traced one decides at run time: 0,
-  negative or NaN gives lambda 1 (nothing mixed), a value below float32's
-  smallest normal is drawn as that number, and ``inf`` gives 0.5.
+  A traced alpha that is 0, negative or NaN gives 1 (nothing mixed); one
+  below float32's smallest normal is drawn as that number; ``inf`` gives
+  0.5.
   """
   shape = tuple(shape)
   f32 = jnp.float32
@@ -132,18 +114,15 @@ def _permutation(rng: jax.Array, n: int) -> jax.Array:
 
 
 def _cycle(rng: jax.Array, n: int) -> jax.Array:
-  """A uniformly random cyclic permutation: each takes from the next in a shuffle."""
+  """A uniform random cycle: each takes from the next in a shuffle."""
   order = _permutation(rng, n)
   position = jnp.argsort(order).astype(jnp.int32)
   return order[(position + 1) % n]
 
 
 def _pairs(rng: jax.Array, n: int, *, sharded: bool) -> jax.Array:
-  """A random pairing (an involution); neighbours in a shuffle are paired.
-
-  With an odd ``n`` the last in the shuffle is left over: it pairs with
-  itself, or (``sharded``) takes from the first in the shuffle, one way.
-  """
+  """Neighbours in a shuffle pair up; with an odd ``n`` the last pairs with
+  itself, or (``sharded``) takes from the first, one way."""
   order = _permutation(rng, n)
   position = jnp.argsort(order).astype(jnp.int32)
   neighbour = position ^ 1
@@ -152,7 +131,7 @@ def _pairs(rng: jax.Array, n: int, *, sharded: bool) -> jax.Array:
 
 
 class _Layout(NamedTuple):
-  """How one draw maps to the examples of the batch in a mode."""
+  """How the draws map to the examples in a mode."""
 
   mode: str
   partner: jax.Array
@@ -163,7 +142,7 @@ class _Layout(NamedTuple):
 
   @property
   def shape(self) -> tuple[int, ...]:
-    """One draw per batch, or one per example (a pair reads its smaller index)."""
+    """One draw, or one per example (a pair reads its smaller index's)."""
     return () if self.mode == "batch" else (self.batch_size,)
 
   def per_example(self, x: jax.Array) -> jax.Array:
@@ -173,16 +152,6 @@ class _Layout(NamedTuple):
       own = jnp.arange(self.batch_size, dtype=jnp.int32)
       return x[jnp.minimum(own, self.partner)]
     return x
-
-  def coin(self, key: jax.Array, prob) -> jax.Array:
-    """``bool[B]``: heads with probability ``prob`` (a NaN is never heads)."""
-    heads = jax.random.uniform(key, self.shape) < jnp.asarray(prob, jnp.float32)
-    return self.per_example(heads)
-
-  def active(self, key: jax.Array, prob) -> jax.Array:
-    """The coin came up and the partner is another example."""
-    own = jnp.arange(self.batch_size, dtype=jnp.int32)
-    return self.coin(key, prob) & (self.partner != own)
 
 
 def layout(rng, batch_size: int, mode: str, axis_name) -> tuple[_Keys, _Layout]:
@@ -198,27 +167,38 @@ def layout(rng, batch_size: int, mode: str, axis_name) -> tuple[_Keys, _Layout]:
   return keys, _Layout(mode, partner)
 
 
+def _settle(keys, layout, prob, box, lam, *, cut: bool) -> MixParams:
+  """A row mixes if its coin comes up (a NaN ``prob`` never does), its
+  partner is another example and its ``lam`` is below 1."""
+  heads = jax.random.uniform(keys.coin, layout.shape) < jnp.float32(prob)
+  own = jnp.arange(layout.batch_size, dtype=jnp.int32)
+  applied = layout.per_example(heads) & (layout.partner != own) & (lam < 1)
+  return MixParams(
+      box=jnp.where(applied[:, None], box, 0).astype(jnp.int32),
+      lam=jnp.where(applied, lam, 1.0).astype(jnp.float32),
+      partner=layout.partner,
+      applied=applied,
+      is_cutmix=jnp.full(layout.batch_size, cut),
+  )
+
+
 def draw_cutmix(keys, layout, size, alpha, prob, rule) -> MixParams:
-  """The paper's draw: a box per batch, example or pair, from ``rule``."""
+  """The paper's draw: a box from ``rule``, its label weight the area not pasted."""
   box = layout.per_example(rule.draw(keys.box, layout.shape, size, alpha))
-  cut = jnp.ones(layout.batch_size, bool)
-  return _params(layout, box, layout.active(keys.coin, prob), size, cut, 1.0)
+  lam = 1.0 - boxes.fraction(box, size)
+  return _settle(keys, layout, prob, box, lam, cut=True)
 
 
 def draw_mixup(keys, layout, alpha, prob) -> MixParams:
-  """MixUp's draw: ``lam ~ Beta(alpha, alpha)`` per batch, example or pair."""
+  """MixUp's draw: ``lam ~ Beta(alpha, alpha)``."""
   lam = layout.per_example(sample_lambda(keys.blend, alpha, layout.shape))
   box = jnp.zeros((layout.batch_size, 4), jnp.int32)
-  cut = jnp.zeros(layout.batch_size, bool)
-  return _params(layout, box, layout.active(keys.coin, prob), (1, 1), cut, lam)
+  return _settle(keys, layout, prob, box, lam, cut=False)
 
 
 def draw_resizemix(keys, layout, size, scale, prob) -> MixParams:
-  """ResizeMix's draw: sides ``floor(tau n_i)``, ``tau ~ U(lo, hi)``, placed inside.
-
-  One ``tau`` per batch, example or pair scales every cut axis; the box is
-  placed uniformly among the positions where it fits.
-  """
+  """ResizeMix's: sides ``floor(tau n_i)``, ``tau ~ U(lo, hi)``, placed uniformly
+  where the box fits."""
   side_key, place_key = jax.random.split(keys.box)
   lo, hi = (jnp.asarray(s, jnp.float32) for s in scale)
   tau = jax.random.uniform(side_key, layout.shape, jnp.float32, lo, hi)
@@ -227,40 +207,18 @@ def draw_resizemix(keys, layout, size, scale, prob) -> MixParams:
   sides = jnp.clip(sides.astype(jnp.int32), 0, limit)
   start = jax.random.randint(place_key, sides.shape, 0, limit - sides + 1)
   box = layout.per_example(jnp.concatenate([start, start + sides], axis=-1))
-  cut = jnp.ones(layout.batch_size, bool)
-  params = _params(layout, box, layout.active(keys.coin, prob), size, cut, 1.0)
+  lam = 1.0 - boxes.fraction(box, size)
+  params = _settle(keys, layout, prob, box, lam, cut=True)
   return params._replace(resized=params.applied)
-
-
-def _params(layout, box, active, size, is_cutmix, blend_lam) -> MixParams:
-  """Settles the flags and weights once, from the box and the coins.
-
-  A CutMix row pastes only a non-empty box, and its weight is ``1 -`` the
-  fraction that box covers; a MixUp row blends only when its lambda is
-  below 1. Every other row gets the box of zeros and weight 1.
-  """
-  area_lam = 1.0 - boxes.fraction(box, size)
-  pasted = is_cutmix & active & (area_lam < 1)
-  blended = ~is_cutmix & active & (jnp.asarray(blend_lam) < 1)
-  return MixParams(
-      box=jnp.where(pasted[:, None], box, 0).astype(jnp.int32),
-      lam=jnp.where(
-          pasted, area_lam, jnp.where(blended, blend_lam, 1.0)
-      ).astype(jnp.float32),
-      partner=layout.partner,
-      applied=pasted | blended,
-      is_cutmix=is_cutmix,
-  )
 
 
 def identity(batch_size: int, num_axes: int) -> MixParams:
   """Parameters that mix nothing: every example is its own partner."""
-  own = jnp.arange(batch_size, dtype=jnp.int32)
   no = jnp.zeros(batch_size, bool)
   return MixParams(
       box=jnp.zeros((batch_size, 2 * num_axes), jnp.int32),
       lam=jnp.ones(batch_size, jnp.float32),
-      partner=own,
+      partner=jnp.arange(batch_size, dtype=jnp.int32),
       applied=no,
       is_cutmix=no,
   )
