@@ -1,8 +1,4 @@
-"""cutmix_jax: CutMix and MixUp for JAX, the paper's exact algorithm as pure functions.
-
-Random functions (`cutmix`, `mixup`, ...) draw parameters and apply them;
-deterministic ones (`cut_and_paste`, `blend`, ...) apply given `MixParams`.
-"""
+"""cutmix_jax: CutMix and MixUp for JAX, the paper's exact algorithm as pure functions."""
 
 from cutmix_jax import boxes
 from cutmix_jax._src.augment import cutmix

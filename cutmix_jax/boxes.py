@@ -1,7 +1,6 @@
 """Box rules for `cutmix_jax.cutmix`'s ``box`` option; ``None`` is `paper`.
 
-Each constructor returns a hashable rule, so it can be a static argument of
-`jax.jit`; `on_patch_grid` and `at_resolution` wrap another rule.
+Rules are hashable, so they can be static arguments of `jax.jit`.
 """
 
 from cutmix_jax._src.box_rules import at_resolution

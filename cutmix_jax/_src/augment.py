@@ -58,47 +58,40 @@ def cutmix(  # type: ignore[empty-body]
 ) -> tuple[jax.Array, jax.Array]:
   """CutMix (Yun et al., 2019): paste a box from a partner, mix labels by area.
 
-  Pastes with a pure select (the dtype is kept; every value comes from the
-  example or its partner) and mixes labels by the exact pasted fraction.
-  ``alpha``, ``prob`` and ``label_smoothing`` may be traced (no recompiling).
-  On ``(B, T, H, W, C)`` video ``axes=(2, 3)`` is S-VideoMix, ``(1,)`` T- and
-  ``(1, 2, 3)`` ST-VideoMix (Yun et al., 2020); ``axes=(1,)`` on
-  ``(B, T, F)`` spectrograms cuts a time segment.
+  Pastes a box of about ``1 - lam`` of the area, ``lam ~ Beta(alpha, alpha)``,
+  from the partner by a pure select (the dtype is kept); labels mix by the exact
+  pasted fraction. ``alpha``, ``prob``, ``label_smoothing`` may be traced.
+  On ``(B, T, H, W, C)`` video, ``axes=(2, 3)`` is S-, ``(1,)`` T- and
+  ``(1, 2, 3)`` ST-VideoMix; ``(1,)`` on ``(B, T, F)`` spectrograms cuts time.
 
   Args:
-    rng: a PRNG key, e.g. ``jax.random.fold_in(aug_key, step)``.
-    images: ``[B, H, W, C]``, or any layout whose cut axes ``axes`` names;
-      any real dtype, or bool.
+    rng: a PRNG key.
+    images: ``[B, H, W, C]`` or any layout ``axes`` names; real dtype or bool.
     labels: ``int[B]`` class indices (needs ``num_classes``) or ``float[B, K]``.
-    alpha: the Beta(alpha, alpha) parameter, > 0; a traced one that is <= 0
-      or NaN mixes nothing.
+    alpha: the Beta parameter, > 0; a traced one <= 0 or NaN mixes nothing.
     num_classes: ``K``, for integer labels (static).
     mode: ``"batch"`` (the paper: one box per batch), ``"elem"`` (a box per
       example) or ``"pair"`` (random pairs swap one box).
-    prob: the probability of mixing a batch, example or pair, in ``[0, 1]``.
+    prob: the probability of mixing a batch, example or pair.
     label_smoothing: ``eps`` in ``[0, 1)``, applied before mixing.
     axes: the 1 to 3 cut axes (static); ``(1, 2)`` by default, NCHW ``(2, 3)``.
     box: a rule from `cutmix_jax.boxes` (static); the paper's by default.
-    label_mode: ``"area"`` (the paper), or its ablations ``"larger_area"``
-      and ``"complete"``.
+    label_mode: ``"area"`` (the paper), ``"larger_area"`` or ``"complete"``.
     axis_name: the mesh axis inside `jax.shard_map`; `per_shard` sets it.
 
   Returns:
-    ``(mixed_images, mixed_labels)``: images of the input shape and dtype,
-    and ``float32[B, K]`` labels.
+    ``(mixed_images, mixed_labels)``: input shape and dtype; ``float32[B, K]``.
 
   Raises:
     TypeError: for a wrong type or dtype, or a static option as an array.
-    ValueError: for a wrong shape or value (also a box rule that cannot paste
-      on these axes); the message names the argument.
+    ValueError: for a wrong shape or value, or a box rule the axes cannot take.
 
   Examples:
     >>> import jax, jax.numpy as jnp, cutmix_jax
-    >>> images, labels = jnp.zeros((8, 32, 32, 3), jnp.uint8), jnp.arange(8)
+    >>> x, y = jnp.zeros((8, 32, 32, 3), jnp.uint8), jnp.arange(8)
     >>> mix = jax.jit(cutmix_jax.cutmix, static_argnames="num_classes")
-    >>> mixed, soft = mix(jax.random.key(0), images, labels, 1.0, num_classes=10)
-    >>> mixed.dtype, soft.shape
-    (dtype('uint8'), (8, 10))
+    >>> mix(jax.random.key(0), x, y, 0.5, num_classes=10)[1].shape
+    (8, 10)
   """
 
 
@@ -117,15 +110,10 @@ def mixup(  # type: ignore[empty-body]
 ) -> tuple[jax.Array, jax.Array]:
   """MixUp (Zhang et al., 2018): blend images and labels by ``lam ~ Beta(alpha, alpha)``.
 
-  Blends in float32 (float64 for 32- and 64-bit integers under x64) and
-  casts back, integers rounded and clipped (see `blend`); rows not mixed come
-  out bitwise unchanged.
-
   Args:
-    images: ``[B, ...]``, any real dtype and layout.
-    alpha: the Beta parameter, > 0.
-    rng, labels, num_classes, mode, prob, label_smoothing, axis_name: as for
-      `cutmix`.
+    images: ``[B, ...]``, any real dtype (kept as by `blend`) and layout.
+    rng, labels, alpha, num_classes, mode, prob, label_smoothing, axis_name:
+      as for `cutmix`.
 
   Returns:
     ``(mixed_images, mixed_labels)``, as for `cutmix`.
@@ -135,11 +123,9 @@ def mixup(  # type: ignore[empty-body]
 
   Examples:
     >>> import jax, jax.numpy as jnp, cutmix_jax
-    >>> images = jnp.ones((4, 8, 8, 3), jnp.bfloat16)
-    >>> mixed, soft = cutmix_jax.mixup(jax.random.key(0), images, jnp.arange(4),
-    ...                                0.2, num_classes=4)
-    >>> mixed.dtype, soft.shape
-    (dtype(bfloat16), (4, 4))
+    >>> x, y = jnp.ones((4, 8, 8, 3), jnp.bfloat16), jnp.arange(4)
+    >>> cutmix_jax.mixup(jax.random.key(0), x, y, num_classes=4)[0].dtype
+    dtype(bfloat16)
   """
 
 
@@ -161,17 +147,13 @@ def mixup_or_cutmix(  # type: ignore[empty-body]
     label_mode: str = "area",
     axis_name: str | None = None,
 ) -> tuple[jax.Array, jax.Array]:
-  """timm's ``Mixup`` as a pure function: CutMix with ``switch_prob``, else MixUp.
-
-  The method is chosen per batch, example or pair (``mode``). An alpha of 0
-  (traced: <= 0) turns its method off, though a box rule with its own sides
-  (``boxes.minmax``) keeps CutMix on. The defaults are DeiT's recipe.
+  """timm's ``Mixup``, DeiT's defaults: CutMix with ``switch_prob``, else MixUp.
 
   Args:
-    mixup_alpha, cutmix_alpha: each method's Beta parameter, >= 0.
+    mixup_alpha, cutmix_alpha: each method's Beta parameter, >= 0; 0 (traced:
+      <= 0) turns it off, but a ``box`` that sizes itself keeps CutMix on.
     switch_prob: the probability of CutMix when both are on.
-    prob: the probability of mixing at all.
-    rng, images, labels, mode, label_smoothing, num_classes, axes, box,
+    rng, images, labels, prob, mode, label_smoothing, num_classes, axes, box,
       label_mode, axis_name: as for `cutmix`.
 
   Returns:
@@ -182,10 +164,8 @@ def mixup_or_cutmix(  # type: ignore[empty-body]
 
   Examples:
     >>> import jax, jax.numpy as jnp, cutmix_jax
-    >>> mixed, soft = cutmix_jax.mixup_or_cutmix(
-    ...     jax.random.key(0), jnp.zeros((4, 32, 32, 3)), jnp.arange(4),
-    ...     num_classes=10, mode="elem", label_smoothing=0.1)
-    >>> soft.shape
+    >>> key, x, y = jax.random.key(0), jnp.zeros((4, 8, 8, 3)), jnp.arange(4)
+    >>> cutmix_jax.mixup_or_cutmix(key, x, y, num_classes=10)[1].shape
     (4, 10)
   """
 
@@ -193,12 +173,11 @@ def mixup_or_cutmix(  # type: ignore[empty-body]
 def with_params(fn: Callable) -> Callable:
   """The same random function, returning the drawn `MixParams` as well.
 
-  Use the parameters to mix other arrays alike (masks: `cut_and_paste`), for
-  `mixed_cross_entropy`, or to log the boxes.
+  One return type per function; the params come from the very call that mixed.
 
   Args:
-    fn: `cutmix`, `mixup` or `mixup_or_cutmix`, or a `functools.partial` of
-      one. Wrap the result with `per_shard`, not the other way around.
+    fn: a random function (`cutmix`, ...) or a `functools.partial` of one;
+      wrap the result with `per_shard`, not the other way around.
 
   Returns:
     ``fn`` returning ``(mixed_images, mixed_labels, params)``.
@@ -208,12 +187,10 @@ def with_params(fn: Callable) -> Callable:
 
   Examples:
     >>> import jax, jax.numpy as jnp, cutmix_jax
-    >>> images, masks = jnp.zeros((4, 32, 32, 3)), jnp.zeros((4, 32, 32), int)
-    >>> mixed, soft, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
-    ...     jax.random.key(0), images, jnp.arange(4), num_classes=4)
-    >>> mixed_masks = cutmix_jax.cut_and_paste(masks, params)
-    >>> params.box.shape, mixed_masks.shape
-    ((4, 4), (4, 32, 32))
+    >>> key, x, y = jax.random.key(0), jnp.zeros((4, 8, 8, 3)), jnp.eye(4)
+    >>> _, _, params = cutmix_jax.with_params(cutmix_jax.cutmix)(key, x, y)
+    >>> cutmix_jax.cut_and_paste(jnp.zeros((4, 8, 8), bool), params).shape
+    (4, 8, 8)
   """
   if isinstance(fn, functools.partial):
     return functools.partial(with_params(fn.func), *fn.args, **fn.keywords)

@@ -13,7 +13,7 @@ from cutmix_jax._src import steps
 
 
 def _method_and_options(fn) -> tuple[steps.Method, dict]:
-  """A choice's method, with its options: the function's defaults, then the bound ones."""
+  """A choice's method, and its options: the defaults, then the bound ones."""
   if fn is None:
     return steps.NOTHING, {}
   keywords: dict = {}
@@ -74,35 +74,28 @@ def one_of(  # type: ignore[empty-body]
 ) -> tuple[jax.Array, jax.Array]:
   """Mixes with one of several methods, chosen with given probabilities.
 
-  Like mmpretrain's ``RandomBatchAugment``. Every method runs with the same
-  partners and each example keeps its choice's result, so the probabilities
-  may be traced. A ``None`` fn, and any probability left over, mix nothing.
+  Like mmpretrain's ``RandomBatchAugment``. Every method runs (same partners),
+  so the probabilities may be traced; a ``None`` fn, or probability left over,
+  mixes nothing.
 
   Args:
-    choices: ``(probability, fn)`` pairs, the probabilities summing to at
-      most 1; ``fn`` is `cutmix`, `mixup` or `resizemix` (options bound with
-      `functools.partial`) or None (static).
+    choices: ``(probability, fn)`` pairs, of sum <= 1; ``fn`` (static) is
+      `cutmix`, `mixup`, `resizemix`, a `functools.partial` of one, or None.
     images: ``[B, ...]``; bool only if no choice blends (MixUp).
-    mode: ``"batch"``, ``"elem"`` or ``"pair"``: what a choice is made for,
-      and every method's mode.
+    mode: what a choice is made for, and every method's mode; as for `cutmix`.
     rng, labels, num_classes, label_smoothing, axis_name: as for `cutmix`.
 
   Returns:
-    ``(mixed_images, mixed_labels)``; `with_params` gives the `MixParams` of
-    each example's choice.
+    ``(mixed_images, mixed_labels)``, as for `cutmix`.
 
   Raises:
-    TypeError, ValueError: for a choice that is not a random function, for
-      probabilities outside ``[0, 1]`` or of sum over 1, and as `cutmix`.
+    TypeError, ValueError: as for `cutmix`, and for a bad choice or sum.
 
   Examples:
     >>> import functools, jax, jax.numpy as jnp, cutmix_jax
-    >>> choices = [(0.4, functools.partial(cutmix_jax.cutmix, alpha=1.0)),
-    ...            (0.3, functools.partial(cutmix_jax.mixup, alpha=0.8)),
-    ...            (0.2, cutmix_jax.resizemix)]
-    >>> mixed, soft = cutmix_jax.one_of(
-    ...     jax.random.key(0), jnp.zeros((8, 32, 32, 3)), jnp.arange(8),
-    ...     choices, num_classes=8, mode="elem")
-    >>> soft.shape
+    >>> choices = [(0.5, cutmix_jax.cutmix), (0.2, cutmix_jax.resizemix),
+    ...            (0.3, functools.partial(cutmix_jax.mixup, alpha=0.2))]
+    >>> key, x, y = jax.random.key(0), jnp.zeros((8, 8, 8, 3)), jnp.arange(8)
+    >>> cutmix_jax.one_of(key, x, y, choices, num_classes=8)[1].shape
     (8, 8)
   """
