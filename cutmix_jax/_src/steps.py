@@ -1,9 +1,8 @@
-"""The steps of every random function: check the arguments once, draw, apply.
+"""Every random function's steps: check the arguments once, draw, apply.
 
-A method is ``options``, which checks its own options at the public entry,
-and ``draw``, which draws its `MixParams` on a given layout (keys and
-partners). `choose` draws one or several methods on the same partners,
-keeps one draw per batch, example or pair, and applies it once.
+A method checks its options (``options``) and draws its `MixParams` on a
+layout of keys and partners (``draw``). `choose` draws one or several on the
+same partners, keeps one per batch, example or pair, and applies it once.
 """
 
 from collections.abc import Callable, Sequence
@@ -130,10 +129,9 @@ def choose(
   Args:
     rng, images, labels, common: the arguments every method shares
       (`COMMON`), unchecked.
-    choices: ``(probability, method, options)``; the probabilities are
-      checked and sum to at most 1 (the rest mixes nothing); a sole choice
-      of probability 1 draws no choice.
-    known: whether the methods' numbers are already checked.
+    choices: ``(probability, method, options)``: checked probabilities of
+      sum <= 1 (the rest mixes nothing); unchecked options.
+    known: whether the methods' numbers (alpha, prob) are checked.
   """
   rng = check("rng", rng)
   blends = any(method.blends for _, method, _ in choices)
