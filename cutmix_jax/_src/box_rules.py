@@ -32,7 +32,7 @@ class BoxRule(abc.ABC):
     values = ", ".join(
         repr(getattr(self, f.name))
         for f in fields
-        if getattr(self, f.name) is not None  # an unset option
+        if f.repr and getattr(self, f.name) is not None  # an unset option
     )
     return f"boxes.{self._name}({values})"  # type: ignore[attr-defined]
 
@@ -121,62 +121,55 @@ class _MinMax(BoxRule):
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class _OnPatchGrid(BoxRule):
-  patch_size: int | tuple[int, ...]
+class _Rescaled(BoxRule):
+  """``rule`` draws at ``sides``, or on the grid of patches of ``sides``."""
+
+  sides: int | tuple[int, ...]
   rule: BoxRule
-  _name = "on_patch_grid"
+  on_grid: bool = dataclasses.field(default=False, repr=False)
+
+  @property
+  def _name(self):
+    return "on_patch_grid" if self.on_grid else "at_resolution"
 
   @property
   def uses_alpha(self):  # type: ignore[override]
     return self.rule.uses_alpha
 
-  def validate(self, size, where):
-    patch = _per_axis(self.patch_size, size)
-    if len(patch) != len(size) or any(n % p for n, p in zip(size, patch)):
-      raise ValueError(
-          f"box: {self} needs one patch side per cut axis, each dividing "
-          f"its axis; got {where}."
-      )
-    grid = tuple(n // p for n, p in zip(size, patch))
-    self.rule.validate(grid, f"a patch grid of {grid} cells ({where})")
-
-  def draw(self, key, shape, size, alpha):
-    patch = _per_axis(self.patch_size, size)
-    grid = tuple(n // p for n, p in zip(size, patch))
-    box = self.rule.draw(key, shape, grid, alpha)
-    return box * jnp.asarray(patch * 2, jnp.int32)
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class _AtResolution(BoxRule):
-  input_size: tuple[int, ...]
-  rule: BoxRule
-  _name = "at_resolution"
-
-  @property
-  def uses_alpha(self):  # type: ignore[override]
-    return self.rule.uses_alpha
+  def _draw_size(self, size):
+    if not self.on_grid:
+      return self.sides
+    return tuple(n // p for n, p in zip(size, _per_axis(self.sides, size)))
 
   def validate(self, size, where):
-    if len(self.input_size) != len(size):
+    draw_size = self._draw_size(size)
+    if self.on_grid:
+      patch = _per_axis(self.sides, size)
+      if len(patch) != len(size) or any(n % p for n, p in zip(size, patch)):
+        raise ValueError(
+            f"box: {self} needs one patch side per cut axis, each dividing "
+            f"its axis; got {where}."
+        )
+      where = f"a patch grid of {draw_size} cells ({where})"
+    elif len(draw_size) != len(size):
       raise ValueError(f"box: {self} does not fit the {where}.")
-    self.rule.validate(self.input_size, f"input size {self.input_size}")
+    else:
+      where = f"input size {draw_size}"
+    self.rule.validate(draw_size, where)
 
   def draw(self, key, shape, size, alpha):
-    box = self.rule.draw(key, shape, self.input_size, alpha)
-    return boxes.rescale(box, self.input_size, size)
-
-
-# The constructors.
+    # On the grid the scale is the patch side, exact: edges fall on patches.
+    draw_size = self._draw_size(size)
+    box = self.rule.draw(key, shape, draw_size, alpha)
+    return boxes.rescale(box, draw_size, size)
 
 
 def paper() -> BoxRule:
   """The paper's box (the default): its side from ``lam ~ Beta(alpha, alpha)``.
 
-  Over ``k`` cut axes each side is ``floor(n (1 - lam)^(1/k))`` (``floor(n
-  sqrt(1 - lam))`` for images), the centre uniform, and the box ``[c - side
-  // 2, c + side // 2)`` clipped; the label weight is the exact pasted
-  fraction. Needs at least 3 cells on each cut axis.
+  Each side is ``floor(n (1 - lam)^(1/k))`` over ``k`` cut axes, the box ``[c -
+  side // 2, c + side // 2)`` clipped, the centre ``c`` uniform; the label
+  weight is the exact pasted fraction. Needs 3 or more cells per cut axis.
   """
   return _Paper()
 
@@ -235,16 +228,13 @@ def on_patch_grid(
     rule: the rule drawing on the grid (each axis divided by its patch side);
       the paper's by default.
 
-  Examples:
-    >>> import jax, jax.numpy as jnp, cutmix_jax
-    >>> mixed, _, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
-    ...     jax.random.key(0), jnp.zeros((4, 64, 64, 3)), jnp.arange(4),
-    ...     num_classes=4, box=cutmix_jax.boxes.on_patch_grid(16))
-    >>> bool((params.box % 16 == 0).all())
-    True
+  Raises:
+    TypeError, ValueError: for sides that are not positive ints, or a ``rule``
+      that is not a `BoxRule`.
   """
   rule = arguments.check("rule", rule, rule="box", size=None)
-  return _OnPatchGrid(arguments.check("patch_size", patch_size), rule)
+  patch_size = arguments.check("patch_size", patch_size)
+  return _Rescaled(patch_size, rule, on_grid=True)
 
 
 def at_resolution(
@@ -259,6 +249,10 @@ def at_resolution(
     input_size: the sizes the boxes are drawn at (static), e.g. the images'
       ``(H, W)`` when `cutmix` mixes a feature map.
     rule: the rule at that size; the paper's by default.
+
+  Raises:
+    TypeError, ValueError: for sizes that are not positive ints, or a ``rule``
+      that is not a `BoxRule`.
   """
   rule = arguments.check("rule", rule, rule="box", size=None)
-  return _AtResolution(arguments.check("input_size", input_size), rule)
+  return _Rescaled(arguments.check("input_size", input_size), rule)

@@ -9,8 +9,6 @@ from jax.typing import ArrayLike
 
 from cutmix_jax._src import arguments
 
-# Geometry.
-
 
 def box_from_center(center, cut_size, size: Sequence[int]) -> jax.Array:
   """The paper's box ``[c - cut // 2, c + cut // 2)``, clipped to ``size``."""
@@ -30,26 +28,19 @@ def cut_sides(lam: jax.Array, size: Sequence[int]) -> jax.Array:
   return sides.astype(jnp.int32)
 
 
-def extents(box: jax.Array, size: Sequence[int]) -> jax.Array:
-  """The sides of boxes clipped to ``size``, ``int32[..., k]``."""
-  k = len(size)
-  limit = jnp.asarray(size, jnp.int32)
-  start = jnp.clip(box[..., :k], 0, limit)
-  end = jnp.clip(box[..., k:], 0, limit)
-  return jnp.maximum(end - start, 0)
-
-
 def fraction(box: jax.Array, size: Sequence[int]) -> jax.Array:
   """The clipped fraction of the cut axes each box covers, ``float32[...]``."""
-  area = jnp.prod(extents(box, size), axis=-1, dtype=jnp.int32)
+  k = len(size)
+  limit = jnp.asarray(size, jnp.int32)
+  sides = jnp.clip(box[..., k:], 0, limit) - jnp.clip(box[..., :k], 0, limit)
+  area = jnp.prod(jnp.maximum(sides, 0), axis=-1, dtype=jnp.int32)
   return area.astype(jnp.float32) / jnp.float32(math.prod(size))
 
 
 def pasted_fraction(box: ArrayLike, size: Sequence[int]) -> jax.Array:
   """The fraction of the cut axes covered by each box, clipped to ``size``.
 
-  CutMix's weight of an example's own label is ``1 - pasted_fraction``;
-  bounds outside ``[0, n_i]`` are clipped as the mask clips them.
+  CutMix's weight of an example's own label is ``1 - pasted_fraction``.
 
   Args:
     box: ``int[..., 2k]`` boxes: the ``k`` starts, then the ``k`` ends.

@@ -19,12 +19,11 @@ def transmix_weights(
 ) -> jax.Array:
   """The own-label weights of TransMix: the share of attention on own tokens.
 
-  With ``a`` the class token's attention over the ``N`` patch tokens and
-  ``m`` the tokens pasted from the partner (top-left pixel in the box, the
-  paper's nearest downsampling), the own label gets ``sum(a * (1 - m)) /
-  sum(a)``; rows not CutMix-pasted keep ``params.lam``. Mix with a
-  patch-aligned box (``boxes.on_patch_grid``) and apply the weights as
-  ``params._replace(lam=weights)`` in `mix_labels` or `mixed_cross_entropy`.
+  The own label gets ``sum(a * (1 - m)) / sum(a)``, ``a`` the class token's
+  attention over the ``N`` patch tokens and ``m`` the tokens pasted from the
+  partner (top-left pixel in the box, the paper's nearest downsampling); rows
+  not CutMix-pasted keep ``params.lam``. Mix with ``boxes.on_patch_grid`` and
+  use ``params._replace(lam=weights)`` in `mix_labels` or `mixed_cross_entropy`.
 
   Args:
     attention: ``float[B, N]``, the class token's attention over the patch
@@ -41,20 +40,6 @@ def transmix_weights(
   Raises:
     TypeError, ValueError: for attention that is not float or does not match
       the patch grid, and for params that do not fit.
-
-  Examples:
-    >>> import jax, jax.numpy as jnp, cutmix_jax
-    >>> images, labels = jnp.zeros((4, 32, 32, 3)), jnp.arange(4)
-    >>> mix = cutmix_jax.with_params(cutmix_jax.cutmix)
-    >>> mixed, _, params = mix(jax.random.key(0), images, labels, num_classes=4,
-    ...                        box=cutmix_jax.boxes.on_patch_grid(8))
-    >>> attention = jax.nn.softmax(jax.random.normal(jax.random.key(1), (4, 16)))
-    >>> weights = cutmix_jax.transmix_weights(
-    ...     attention, params, image_size=(32, 32), patch_size=8)
-    >>> soft = cutmix_jax.mix_labels(labels, params._replace(lam=weights),
-    ...                              num_classes=4)
-    >>> soft.shape
-    (4, 4)
   """
   attn = arguments.check("attention", attention)
   size = arguments.check("image_size", image_size, rule="size")
@@ -72,15 +57,12 @@ def transmix_weights(
     attn = attn.mean(axis=1)
   attn = attn.astype(jnp.float32)
   # The top-left pixel of every token, against each example's box.
-  rows = jnp.arange(grid[0]) * patch[0]
-  cols = jnp.arange(grid[1]) * patch[1]
+  rows = jnp.arange(grid[0])[None, :] * patch[0]
+  cols = jnp.arange(grid[1])[None, :] * patch[1]
   box = params.box
-  inside_rows = (rows[None, :] >= box[:, :1]) & (rows[None, :] < box[:, 2:3])
-  inside_cols = (cols[None, :] >= box[:, 1:2]) & (cols[None, :] < box[:, 3:4])
-  pasted = (inside_rows[:, :, None] & inside_cols[:, None, :]).reshape(
-      attn.shape[0], tokens
-  )
-  total = attn.sum(axis=-1)
-  own = jnp.where(pasted, 0.0, attn).sum(axis=-1) / total
+  in_rows = (rows >= box[:, :1]) & (rows < box[:, 2:3])
+  in_cols = (cols >= box[:, 1:2]) & (cols < box[:, 3:4])
+  pasted = (in_rows[:, :, None] & in_cols[:, None, :]).reshape(-1, tokens)
+  own = jnp.where(pasted, 0.0, attn).sum(axis=-1) / attn.sum(axis=-1)
   rows_mixed = params.applied & params.is_cutmix
   return jnp.where(rows_mixed, own, params.lam).astype(jnp.float32)
