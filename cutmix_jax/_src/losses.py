@@ -35,6 +35,16 @@ def mixed_cross_entropy(
   Raises:
     TypeError: for logits that are not float, or labels that are not integer.
     ValueError: for shapes that do not fit, or known labels out of range.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp, optax, cutmix_jax
+    >>> images, labels = jnp.zeros((4, 8, 8, 3)), jnp.arange(4)
+    >>> _, soft, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
+    ...     jax.random.key(0), images, labels, num_classes=4)
+    >>> logits = jax.random.normal(jax.random.key(1), (4, 4))
+    >>> loss = cutmix_jax.mixed_cross_entropy(logits, labels, params)
+    >>> bool(jnp.allclose(loss, optax.softmax_cross_entropy(logits, soft)))
+    True
   """
   scores = arguments.check("logits", logits)
   targets = arguments.check(

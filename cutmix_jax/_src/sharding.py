@@ -61,9 +61,13 @@ def per_shard(
   """Runs a mixing function on each device's shard of the batch.
 
   Each device mixes its shard of the batch (axis 0, sharded over ``axis_name``)
-  in `jax.shard_map`, partners within the shard: no image crosses devices.
-  Arguments after ``labels`` go to every shard as replicated run-time arrays;
-  bind static options with `functools.partial` first.
+  in `jax.shard_map`: no image crosses devices. Partners form a uniform random
+  cycle through each shard (random pairs in ``"pair"`` mode), so no example is
+  its own partner; shards need 2 examples or more. ``"batch"`` mode draws the
+  same lambda, box and coin on every shard. Arguments after ``labels`` go to
+  every shard as replicated run-time arrays; bind static options with
+  `functools.partial` first. The library's functions check their arguments on
+  the whole batch, as an unwrapped call does.
 
   Args:
     mix_fn: `cutmix`, `mixup`, `mixup_or_cutmix` or `with_params` of one, or a
@@ -80,6 +84,16 @@ def per_shard(
     ValueError: for an ``axis_name`` not in ``mesh``; at call time, for a batch
       not splitting into shards of 2 or more, or what ``mix_fn`` refuses.
     TypeError: for a static option given at call time.
+
+  Examples:
+    >>> import functools, jax, jax.numpy as jnp, cutmix_jax
+    >>> mesh = jax.make_mesh((jax.device_count(),), ("data",))
+    >>> mix = cutmix_jax.per_shard(
+    ...     functools.partial(cutmix_jax.cutmix, num_classes=10), mesh)
+    >>> mixed, soft = jax.jit(mix)(jax.random.key(0), jnp.zeros((8, 32, 32, 3)),
+    ...                            jnp.arange(8), 0.5)
+    >>> soft.shape
+    (8, 10)
   """
   ok = callable(mix_fn)
   arguments.require(ok, "mix_fn", "a function", repr(mix_fn), TypeError)

@@ -40,6 +40,16 @@ def transmix_weights(
   Raises:
     TypeError, ValueError: for attention that is not float or does not match
       the patch grid, and for params that do not fit.
+
+  Examples:
+    >>> import jax, jax.numpy as jnp, cutmix_jax
+    >>> _, _, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
+    ...     jax.random.key(0), jnp.zeros((4, 32, 32, 3)), jnp.arange(4),
+    ...     num_classes=4, box=cutmix_jax.boxes.on_patch_grid(8))
+    >>> attention = jax.nn.softmax(jnp.ones((4, 16)))
+    >>> cutmix_jax.transmix_weights(attention, params, image_size=(32, 32),
+    ...                             patch_size=8).shape
+    (4,)
   """
   attn = arguments.check("attention", attention)
   size = arguments.check("image_size", image_size, rule="size")
