@@ -153,8 +153,8 @@ def mixup_or_cutmix(  # type: ignore[empty-body]
     mixup_alpha, cutmix_alpha: each method's Beta parameter, >= 0; 0 (traced:
       <= 0) turns it off, but a ``box`` that sizes itself keeps CutMix on.
     switch_prob: the probability of CutMix when both are on.
-    rng, images, labels, prob, mode, label_smoothing, num_classes, axes, box,
-      label_mode, axis_name: as for `cutmix`.
+    rng, images, labels, prob, mode, label_smoothing: as for `cutmix`.
+    num_classes, axes, box, label_mode, axis_name: as for `cutmix`.
 
   Returns:
     ``(mixed_images, mixed_labels)``, as for `cutmix`.

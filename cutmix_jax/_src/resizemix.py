@@ -37,8 +37,8 @@ def resizemix(  # type: ignore[empty-body]
 
   Args:
     scale: ``(lo, hi)`` in ``[0, 1]``, the range of ``tau``.
-    rng, images, labels, num_classes, mode, prob, label_smoothing, axes,
-      axis_name: as for `cutmix`.
+    rng, images, labels, num_classes, mode, prob: as for `cutmix`.
+    label_smoothing, axes, axis_name: as for `cutmix`.
 
   Returns:
     ``(mixed_images, mixed_labels)``, as for `cutmix`.
