@@ -9,6 +9,7 @@ from jax.typing import ArrayLike
 
 from cutmix_jax._src import arguments
 from cutmix_jax._src import augment
+from cutmix_jax._src import checks
 from cutmix_jax._src import steps
 
 
@@ -24,21 +25,17 @@ def _method_and_options(fn) -> tuple[steps.Method, dict]:
   expected = (
       "(probability, fn) pairs, fn a random function (or a partial) or None"
   )
-  arguments.require(
-      method is not None, "choices", expected, repr(fn), TypeError
-  )
+  checks.require(method is not None, "choices", expected, repr(fn), TypeError)
   shared = sorted(set(keywords) & set(steps.COMMON))
   expected = "options shared by every method given to one_of itself"
-  arguments.require(not shared, "choices", expected, shared, TypeError)
+  checks.require(not shared, "choices", expected, shared, TypeError)
   options = {
       name: p.default
       for name, p in inspect.signature(fn).parameters.items()
       if p.default is not p.empty and name not in steps.COMMON
   }
   unknown = sorted(set(keywords) - set(options))
-  arguments.require(
-      not unknown, "choices", f"options of {fn.__name__}", unknown
-  )
+  checks.require(not unknown, "choices", f"options of {fn.__name__}", unknown)
   assert method is not None
   return method, {**options, **keywords}
 
@@ -47,16 +44,14 @@ def _one_of(rng, images, labels, choices, **common) -> steps.Mixed:
   ok = isinstance(choices, (tuple, list)) and len(choices) > 0
   ok = ok and all(isinstance(c, (tuple, list)) and len(c) == 2 for c in choices)
   expected = "a non-empty sequence of (probability, fn) pairs"
-  arguments.require(
-      ok, "choices", expected, arguments.describe(choices), TypeError
-  )
+  checks.require(ok, "choices", expected, checks.describe(choices), TypeError)
   parsed = [
       (arguments.check("choices", p, rule="prob"), *_method_and_options(fn))
       for p, fn in choices
   ]
-  total = sum(p for p, _, _ in parsed if not arguments.is_traced(p))
+  total = sum(p for p, _, _ in parsed if not checks.is_traced(p))
   expected = "probabilities of sum <= 1"
-  arguments.require(total <= 1 + 1e-6, "choices", expected, total)
+  checks.require(total <= 1 + 1e-6, "choices", expected, total)
   return steps.choose(rng, images, labels, parsed, common)
 
 

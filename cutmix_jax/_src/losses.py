@@ -5,6 +5,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from cutmix_jax._src import arguments
+from cutmix_jax._src import checks
 from cutmix_jax._src import mixing
 from cutmix_jax._src import sampling
 from cutmix_jax._src import sharding
@@ -61,7 +62,7 @@ def mixed_cross_entropy(
   def loss_for(target):
     index = jnp.clip(target, 0, num_classes - 1)[:, None]
     loss = -jnp.take_along_axis(log_probs, index, axis=-1)[:, 0]
-    if arguments.is_traced(eps) or eps != 0:
+    if checks.is_traced(eps) or eps != 0:
       eps_ = jnp.asarray(eps, log_probs.dtype)
       loss = (1 - eps_) * loss - eps_ * log_probs.mean(axis=-1)
     # A label out of range is no class: its loss is NaN, never another's.

@@ -13,6 +13,7 @@ import numpy as np
 
 from cutmix_jax._src import arguments
 from cutmix_jax._src import boxes
+from cutmix_jax._src import checks
 from cutmix_jax._src import sampling
 from cutmix_jax._src import sharding
 
@@ -111,7 +112,7 @@ def soft(labels: jax.Array, num_classes: int, label_smoothing) -> jax.Array:
     out = jnp.where(valid[:, None], out, jnp.nan)
   else:
     out = labels.astype(jnp.promote_types(labels.dtype, jnp.float32))
-  if not arguments.is_traced(label_smoothing) and label_smoothing == 0:
+  if not checks.is_traced(label_smoothing) and label_smoothing == 0:
     return out
   eps = jnp.asarray(label_smoothing, out.dtype)
   return out * (1 - eps) + eps / num_classes

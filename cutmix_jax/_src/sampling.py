@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cutmix_jax._src import arguments
 from cutmix_jax._src import boxes
+from cutmix_jax._src import checks
 
 
 class MixParams(NamedTuple):
@@ -67,7 +67,7 @@ def sample_lambda(rng: jax.Array, alpha, shape: Sequence[int] = ()):
   """
   shape = tuple(shape)
   f32 = jnp.float32
-  if not arguments.is_traced(alpha):
+  if not checks.is_traced(alpha):
     if alpha == 1:
       return jax.random.uniform(rng, shape, f32)
     a = jnp.float32(max(alpha, _SMALLEST_NORMAL))

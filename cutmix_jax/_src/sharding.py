@@ -10,7 +10,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 
-from cutmix_jax._src import arguments
+from cutmix_jax._src import checks
 from cutmix_jax._src import sampling
 
 
@@ -96,12 +96,12 @@ def per_shard(
     (8, 10)
   """
   ok = callable(mix_fn)
-  arguments.require(ok, "mix_fn", "a function", repr(mix_fn), TypeError)
+  checks.require(ok, "mix_fn", "a function", repr(mix_fn), TypeError)
   ok = isinstance(mesh, Mesh)
-  arguments.require(ok, "mesh", "a jax.sharding.Mesh", repr(mesh), TypeError)
+  checks.require(ok, "mesh", "a jax.sharding.Mesh", repr(mesh), TypeError)
   axes = tuple(mesh.axis_names)
   expected = f"one of the mesh's axes {axes}"
-  arguments.require(axis_name in axes, "axis_name", expected, repr(axis_name))
+  checks.require(axis_name in axes, "axis_name", expected, repr(axis_name))
   shards = mesh.shape[axis_name]
   axis_types = dict(zip(axes, getattr(mesh, "axis_types", None) or ()))
   explicit = axis_types.get(axis_name) == jax.sharding.AxisType.Explicit
@@ -109,7 +109,9 @@ def per_shard(
   fn = mix_fn
   while isinstance(fn, functools.partial):
     fn = fn.func
-  checks = getattr(fn, "_checks_arguments", False)  # the library's functions
+  checks_args = getattr(
+      fn, "_checks_arguments", False
+  )  # the library's functions
 
   def body(rng, images, labels, args, kwargs):
     out = mix_fn(rng, images, labels, *args, axis_name=axis_name, **kwargs)
@@ -137,7 +139,7 @@ def per_shard(
     )
     kwargs = {k: _runtime_value(v, k) for k, v in kwargs.items()}
     try:
-      if checks:
+      if checks_args:
         # Known values stay concrete in eval_shape only as JAX arrays.
         images, labels = (
             jnp.asarray(x) if isinstance(x, np.ndarray) else x
@@ -159,7 +161,7 @@ def per_shard(
         layout = tuple(NamedSharding(mesh, spec) for spec in in_specs)
         operands = jax.sharding.reshard(operands, layout)
       return mapped(*operands)
-    except arguments.StaticOptionTracedError as e:
+    except checks.StaticOptionTracedError as e:
       # Raised tracing mix_fn on the whole batch or on a shard.
       raise _static_hint(e.arg, "a value it needs at trace time") from None
 

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from cutmix_jax._src import arguments
+from cutmix_jax._src import checks
 from cutmix_jax._src import mixing
 from cutmix_jax._src import sampling
 
@@ -90,7 +91,7 @@ def _select(index, i, chosen, current):
 
 
 def _is_one(probability) -> bool:
-  return not arguments.is_traced(probability) and probability == 1
+  return not checks.is_traced(probability) and probability == 1
 
 
 def _fold(keys, i: int):
@@ -146,7 +147,7 @@ def choose(
   options = [m.options(images.shape, known=known, **o) for _, m, o in choices]
   cut_axes = {o["axes"] for o in options if "axes" in o}
   expected = "methods that cut the same axes"
-  arguments.require(len(cut_axes) <= 1, "choices", expected, sorted(cut_axes))
+  checks.require(len(cut_axes) <= 1, "choices", expected, sorted(cut_axes))
   axes = cut_axes.pop() if cut_axes else None
 
   keys, layout = sampling.layout(rng, images.shape[0], mode, axis_name)
@@ -192,13 +193,13 @@ def mixup_or_cutmix(
   """timm's switch as `choose` over CutMix and MixUp; an alpha of 0 is off."""
   mixup_alpha = check("mixup_alpha", mixup_alpha)
   cutmix_alpha = check("cutmix_alpha", cutmix_alpha)
-  switch_prob = check("switch_prob", switch_prob)
+  switch_prob = check("switch_prob", switch_prob, rule="prob")
   prob = check("prob", prob)
   mixup_on, cutmix_on = _is_on(mixup_alpha), _is_on(cutmix_alpha)
   if box is not None and not getattr(box, "uses_alpha", True):
     cutmix_on = True  # the rule draws its own sides (minmax)
   if mixup_on is False and cutmix_on is False:
-    arguments.require(False, "mixup_alpha, cutmix_alpha", "one of them > 0", 0)
+    checks.require(False, "mixup_alpha, cutmix_alpha", "one of them > 0", 0)
   # The switch picks the method; each method's own coin then says whether it
   # mixes (prob), so is_cutmix marks the switch as in timm.
   if isinstance(mixup_on, bool) and isinstance(cutmix_on, bool):
@@ -216,4 +217,4 @@ def mixup_or_cutmix(
 
 def _is_on(alpha) -> bool | jax.Array:
   """A method with this checked alpha is on: alpha > 0 (traced: at run time)."""
-  return alpha > 0 if arguments.is_traced(alpha) else alpha != 0
+  return alpha > 0 if checks.is_traced(alpha) else alpha != 0

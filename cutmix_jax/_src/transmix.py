@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from cutmix_jax._src import arguments
+from cutmix_jax._src import checks
 from cutmix_jax._src import sampling
 
 
@@ -58,10 +59,10 @@ def transmix_weights(
   grid = tuple(n // p for n, p in zip(size, patch))
   ok = len(size) == len(patch) == 2
   ok = ok and all(n % p == 0 for n, p in zip(size, patch))
-  arguments.require(ok, "patch_size", f"sides dividing {size}", patch)
+  checks.require(ok, "patch_size", f"sides dividing {size}", patch)
   tokens = grid[0] * grid[1]
   expected = f"{tokens} tokens ({grid[0]} x {grid[1]} patches of {patch})"
-  arguments.require(attn.shape[-1] == tokens, "attention", expected, attn.shape)
+  checks.require(attn.shape[-1] == tokens, "attention", expected, attn.shape)
   params = arguments.check("params", params, batch=attn.shape[0], num_axes=2)
   if attn.ndim == 3:
     attn = attn.mean(axis=1)

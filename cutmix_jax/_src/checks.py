@@ -1,0 +1,72 @@
+"""The checks' toolkit: one message form, and what every argument rule builds on.
+
+Every message reads ``"{arg}: expected {what}, got {what came}."``: `TypeError`
+for a wrong type or dtype, `ValueError` for a wrong shape or value.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+REAL = (jnp.integer, jnp.floating)
+
+
+def is_traced(x) -> bool:
+  return isinstance(x, jax.core.Tracer)
+
+
+def describe(x) -> str:
+  """A short description of a value for messages."""
+  if is_traced(x):
+    return f"a traced {x.dtype}{list(x.shape)}"
+  if isinstance(x, (jax.Array, np.ndarray, np.generic)):
+    return f"{x.dtype}{list(np.shape(x))}"
+  return type(x).__name__ if len(repr(x)) > 60 else repr(x)
+
+
+def require(ok, arg: str, expected: str, got, error=ValueError) -> None:
+  """Raises ``error`` in the one message form unless ``ok``."""
+  if not ok:
+    raise error(f"{arg}: expected {expected}, got {got}.")
+
+
+class StaticOptionTracedError(TypeError):
+  """An option that shapes the program arrived as an array, not a Python value."""
+
+  def __init__(self, arg: str, expected: str, value):
+    super().__init__(
+        f"{arg}: expected {expected} known at trace time, got "
+        f"{describe(value)}; pass a Python value (under jax.jit, mark it "
+        f"static: jax.jit(fn, static_argnames=({arg!r},)))."
+    )
+    self.arg = arg
+
+
+def static(x, arg: str, expected: str):
+  """``x``, unless it is an array: options that shape the program are Python."""
+  if isinstance(x, jax.Array):
+    raise StaticOptionTracedError(arg, expected, x)
+  return x
+
+
+def dtype_of(x):
+  """The dtype ``x`` has or would have as an array; None if it has none."""
+  if hasattr(x, "dtype") or isinstance(x, (str, bytes, dict)) or x is None:
+    return getattr(x, "dtype", None)
+  try:
+    return np.asarray(x).dtype
+  except (TypeError, ValueError):
+    return None
+
+
+def is_kind(dtype, *kinds) -> bool:
+  return dtype is not None and any(jnp.issubdtype(dtype, k) for k in kinds)
+
+
+def array(x, arg: str, kinds: str, dtypes=REAL) -> jax.Array:
+  """``x`` as an array whose dtype is one of ``dtypes`` (named ``kinds``)."""
+  is_array = not (x is None or isinstance(x, (dict, str, bytes, set)))
+  require(is_array, arg, "an array", type(x).__name__, TypeError)
+  dtype = dtype_of(x)
+  require(is_kind(dtype, *dtypes), arg, f"{kinds} dtype", dtype, TypeError)
+  return jnp.asarray(x)
