@@ -62,22 +62,14 @@ def _blend_dtype(dtype):
   return jnp.float32
 
 
-def _integer_bounds(dtype, compute):
-  """The dtype's range as ``compute`` floats that cast back without overflow."""
-  info = jnp.iinfo(dtype)
-  bounds = []
-  for value, toward in ((info.min, np.inf), (info.max, -np.inf)):
-    x = np.asarray(value, compute)
-    if int(x) < info.min or int(x) > info.max:
-      x = np.nextafter(x, np.asarray(toward, compute))
-    bounds.append(x)
-  return bounds
-
-
 def cast_to(x: jax.Array, dtype) -> jax.Array:
   """Back to ``dtype``: integers rounded, then clipped to its range."""
   if jnp.issubdtype(dtype, jnp.integer):
-    x = jnp.clip(jnp.round(x), *_integer_bounds(dtype, x.dtype))
+    info = jnp.iinfo(dtype)
+    lo, hi = np.asarray(info.min, x.dtype), np.asarray(info.max, x.dtype)
+    if int(hi) > info.max:  # rounded up out of range (int32's in float32)
+      hi = np.nextafter(hi, lo)
+    x = jnp.clip(jnp.round(x), lo, hi)
   return x.astype(dtype)
 
 
