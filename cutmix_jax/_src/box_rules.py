@@ -115,9 +115,7 @@ class _MinMax(BoxRule):
     side_key, place_key = jax.random.split(key)
     lo, hi = (jnp.asarray(b) for b in self._bounds(size))
     sides = jax.random.randint(side_key, (*shape, len(size)), lo, hi)
-    limit = jnp.asarray(size, jnp.int32) - sides + 1
-    start = jax.random.randint(place_key, sides.shape, 0, limit)
-    return jnp.concatenate([start, start + sides], axis=-1)
+    return boxes.place(place_key, sides, size)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

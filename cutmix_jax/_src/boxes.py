@@ -63,6 +63,13 @@ def pasted_fraction(box: ArrayLike, size: Sequence[int]) -> jax.Array:
   return fraction(arguments.check("box", box, rule="bounds", size=sides), sides)
 
 
+def place(key: jax.Array, sides: jax.Array, size: Sequence[int]) -> jax.Array:
+  """Boxes of ``sides`` fully inside ``size``, every position equally likely."""
+  limit = jnp.asarray(size, jnp.int32) - sides + 1
+  start = jax.random.randint(key, sides.shape, 0, limit)
+  return jnp.concatenate([start, start + sides], axis=-1)
+
+
 def rescale(box: jax.Array, source: Sequence[int], target: Sequence[int]):
   """Maps boxes between resolutions, each bound rounded to the nearest integer."""
   scale = jnp.asarray([t / s for s, t in zip(source, target)] * 2, jnp.float32)

@@ -30,13 +30,14 @@ def paste(images: jax.Array, params, axes: Sequence[int]) -> jax.Array:
   params = sharding.shard_like_batch(params, images)
   size = tuple(images.shape[a] for a in axes)
   inside = boxes.mask(params.box, images.ndim, axes, size)
-  inside = inside & _rows(params.applied, images.ndim)
+  inside = inside & per_row(params.applied, images.ndim)
   partners = sharding.take_partners(images, params.partner)
   return jnp.where(inside, partners, images)
 
 
-def _rows(flags: jax.Array, ndim: int) -> jax.Array:
-  return flags.reshape((-1,) + (1,) * (ndim - 1))
+def per_row(values: jax.Array, ndim: int) -> jax.Array:
+  """``[B]`` values shaped to broadcast against a batch of rank ``ndim``."""
+  return values.reshape((-1,) + (1,) * (ndim - 1))
 
 
 def apply(images, params, axes, *, blends: bool, resize: str) -> jax.Array:
@@ -46,9 +47,9 @@ def apply(images, params, axes, *, blends: bool, resize: str) -> jax.Array:
     from cutmix_jax._src import resizing  # it casts back with cast_to, below
 
     resized = resizing.resize_paste(images, params, axes, resize)
-    mixed = jnp.where(_rows(params.resized, images.ndim), resized, mixed)
+    mixed = jnp.where(per_row(params.resized, images.ndim), resized, mixed)
   if blends:
-    cut = _rows(params.is_cutmix, images.ndim)
+    cut = per_row(params.is_cutmix, images.ndim)
     mixed = jnp.where(cut, mixed, blend_rows(images, params))
   return mixed
 
@@ -77,8 +78,7 @@ def blend_rows(images: jax.Array, params) -> jax.Array:
   """MixUp of every applied row by ``params.lam``."""
   params = sharding.shard_like_batch(params, images)
   compute = _blend_dtype(images.dtype)
-  shape = (-1,) + (1,) * (images.ndim - 1)
-  weight = params.lam.astype(compute).reshape(shape)
+  weight = per_row(params.lam.astype(compute), images.ndim)
   partners = sharding.take_partners(images, params.partner)
   mixed = weight * images.astype(compute) + (1 - weight) * partners.astype(
       compute
@@ -86,7 +86,7 @@ def blend_rows(images: jax.Array, params) -> jax.Array:
   # A blend of two equal values is that value, even where the compute dtype
   # cannot hold it (uint32's largest in float32).
   mixed = jnp.where(images == partners, images, cast_to(mixed, images.dtype))
-  weight = jnp.where(params.applied, params.lam, 1.0).reshape(shape)
+  weight = per_row(jnp.where(params.applied, params.lam, 1.0), images.ndim)
   return interpolate(images, partners, weight, mixed)
 
 

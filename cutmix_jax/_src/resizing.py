@@ -63,5 +63,5 @@ def resize_paste(
   resample = _nearest if method == "nearest" else _linear
   resized = resample(partners, start, side, axes, size)
   inside = boxes.mask(params.box, images.ndim, axes, size)
-  inside = inside & params.applied.reshape((-1,) + (1,) * (images.ndim - 1))
+  inside = inside & mixing.per_row(params.applied, images.ndim)
   return jnp.where(inside, resized, images)

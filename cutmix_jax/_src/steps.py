@@ -86,8 +86,7 @@ NOTHING = Method(_nothing_options, _nothing_draw, blends=False)
 
 
 def _select(index, i, chosen, current):
-  rows = (index == i).reshape((-1,) + (1,) * (current.ndim - 1))
-  return jnp.where(rows, chosen, current)
+  return jnp.where(mixing.per_row(index == i, current.ndim), chosen, current)
 
 
 def _is_one(probability) -> bool:
