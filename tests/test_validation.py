@@ -317,6 +317,8 @@ RULE_CASES = [
     (boxes.minmax, (0.6, 0.4), ValueError, r"\blo\b"),
     (boxes.minmax, (0.2, 1.2), ValueError, r"\bhi\b"),
     (boxes.minmax, (NAN, 0.5), ValueError, r"\blo\b"),
+    (boxes.minmax, ("0.2", 0.8), TypeError, r"^minmax\b"),
+    (boxes.minmax, (jnp.float32(0.2), 0.8), TypeError, r"^minmax\b.*static_argnames"),
     (boxes.on_patch_grid, (0,), ValueError, r"^patch_size\b"),
     (boxes.on_patch_grid, (16, "paper"), TypeError, r"^rule\b"),
     (boxes.at_resolution, ((0, 32),), ValueError, r"^input_size\b"),
@@ -391,6 +393,7 @@ CORE_CASES = {
     "params_short_box": (lambda: cutmix_jax.cut_and_paste(IMAGES, P._replace(box=P.box[:-1])), ValueError, r"^params\b.*\bbox\b"),  # noqa: E501
     "params_short_applied": (lambda: cutmix_jax.blend(IMAGES, P._replace(applied=P.applied[:-1])), ValueError, r"^params\b.*\bapplied\b"),  # noqa: E501
     "params_float_partner": (lambda: cutmix_jax.blend(IMAGES, P._replace(partner=jnp.zeros(B))), TypeError, r"^params\b.*\bpartner\b"),  # noqa: E501
+    "params_complex_lam": (lambda: cutmix_jax.blend(IMAGES, P._replace(lam=jnp.ones(B, jnp.complex64))), TypeError, r"^params\b.*\blam\b"),  # noqa: E501
     "params_string_field": (lambda: cutmix_jax.blend(IMAGES, P._replace(lam="x")), TypeError, r"^params\b.*\blam\b"),  # noqa: E501
     "blend_bool": (lambda: cutmix_jax.blend(IMAGES > 0, P), TypeError, r"^images\b"),
     "blend_batch": (lambda: cutmix_jax.blend(IMAGES[:3], P), ValueError, r"^(images|params)\b"),
@@ -413,6 +416,9 @@ CORE_CASES = {
     "per_shard_axis": (lambda: cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE, axis_name="batch"), ValueError, r"^axis_name\b.*'data'"),  # noqa: E501
     "per_shard_fn": (lambda: cutmix_jax.per_shard("cutmix", SINGLE_DEVICE), TypeError, r"^mix_fn\b"),  # noqa: E501
     "with_params_fn": (lambda: cutmix_jax.with_params("cutmix"), TypeError, r"^fn\b"),
+    # with_params and one_of see a per_shard wrapper, not the function inside.
+    "with_params_of_per_shard": (lambda: cutmix_jax.with_params(cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE)), TypeError, r"^fn\b.*per_shard\(with_params"),  # noqa: E501
+    "one_of_per_shard": (lambda: cutmix_jax.one_of(KEY, IMAGES, LABELS, [(1.0, cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE))], num_classes=K), TypeError, r"^choices\b"),  # noqa: E501
 }
 # fmt: on
 
@@ -677,3 +683,36 @@ def test_no_public_function_calls_another(name):
   assert _calls_into_public(lambda fns: cutmix_jax.blend(IMAGES, P)) == [
       "blend"
   ]
+
+
+# ------------------------------------------ accepted: what 0.2 accepted too
+
+
+def test_an_alpha_free_box_rule_takes_any_alpha():
+  """``alpha`` is unused by minmax and fixed_size, so 0 or -1 is no error."""
+  for alpha in (0.0, -1.0):
+    for box in (boxes.minmax(0.4, 0.8), boxes.fixed_size(4)):
+      mix = cutmix_jax.with_params(cutmix_jax.cutmix)
+      _, soft, params = mix(KEY, IMAGES, LABELS, alpha, num_classes=K, box=box)
+      assert np.asarray(params.applied).any()
+      np.testing.assert_allclose(np.asarray(soft).sum(-1), 1.0, atol=1e-6)
+  with pytest.raises(TypeError, match=r"^alpha\b"):
+    cutmix_jax.cutmix(KEY, IMAGES, LABELS, "0", num_classes=K, box=box)
+
+
+def test_axes_may_be_a_single_int():
+  spectrograms = jnp.arange(4 * 20 * 6, dtype=jnp.float32).reshape(4, 20, 6)
+  for fn in (cutmix_jax.cutmix, cutmix_jax.resizemix):
+    mix = cutmix_jax.with_params(fn)
+    by_int = mix(KEY, spectrograms, LABELS, num_classes=K, axes=1)
+    by_tuple = mix(KEY, spectrograms, LABELS, num_classes=K, axes=(1,))
+    jax.tree.map(np.testing.assert_array_equal, by_int, by_tuple)
+
+
+@pytest.mark.parametrize("shape", [(8, 4, 4, 512), (8, 2, 2, 64), (8, 3, 3, 3)])
+def test_small_nhwc_feature_maps_are_not_taken_for_nchw(shape):
+  """Issue 17, 14 refuses NCHW-looking batches; a 4x4x512 map is NHWC."""
+  maps = jnp.zeros(shape)
+  box = boxes.at_resolution((32, 32))
+  mixed, _ = cutmix_jax.cutmix(KEY, maps, jnp.arange(8), num_classes=8, box=box)
+  assert mixed.shape == shape

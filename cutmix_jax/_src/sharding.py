@@ -165,4 +165,6 @@ def per_shard(
       # Raised tracing mix_fn on the whole batch or on a shard.
       raise _static_hint(e.arg, "a value it needs at trace time") from None
 
-  return functools.wraps(mix_fn)(wrapped)
+  # Not mix_fn's __dict__: with_params and one_of must not see the function
+  # inside as if it were the wrapper (they would skip per_shard).
+  return functools.wraps(mix_fn, updated=())(wrapped)

@@ -34,8 +34,9 @@ def _size(shape, axes) -> tuple[int, ...]:
 def _cutmix_options(shape, *, alpha, prob, axes, box, label_mode, known=False):
   axes = check("axes", axes, shape=shape)
   box = check("box", box, size=_size(shape, axes))
-  if not known:
-    alpha, prob = check("alpha", alpha), check("prob", prob)
+  if not known:  # a rule that draws its own sides (minmax) ignores alpha
+    alpha = check("alpha", alpha, rule=None if box.uses_alpha else "number")
+    prob = check("prob", prob)
   label_mode = check("label_mode", label_mode)
   return dict(alpha=alpha, prob=prob, axes=axes, box=box, label_mode=label_mode)
 
