@@ -34,7 +34,10 @@ def fraction(box: jax.Array, size: Sequence[int]) -> jax.Array:
   limit = jnp.asarray(size, jnp.int32)
   sides = jnp.clip(box[..., k:], 0, limit) - jnp.clip(box[..., :k], 0, limit)
   area = jnp.prod(jnp.maximum(sides, 0), axis=-1, dtype=jnp.int32)
-  return area.astype(jnp.float32) / jnp.float32(math.prod(size))
+  # XLA turns a division by a scalar into a product by its reciprocal, one ulp
+  # off; a divisor per box (equal to n, as area <= n) keeps the exact quotient.
+  total = jnp.maximum(area, math.prod(size)).astype(jnp.float32)
+  return area.astype(jnp.float32) / total
 
 
 def pasted_fraction(box: ArrayLike, size: Sequence[int]) -> jax.Array:
