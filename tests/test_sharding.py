@@ -341,3 +341,28 @@ def test_per_shard_names_partial_for_a_static_option_given_at_call_time(how):
     assert "functools.partial(mix_fn, num_classes=...)" in message
   else:
     assert "positional" in message
+
+
+def test_per_shard_call_time_values_are_what_the_function_takes():
+  """A pair for ResizeMix's scale is a run-time value; a box rule is static."""
+  images, labels = jnp.zeros((4, 8, 8, 3)), jnp.arange(4)
+  key = jax.random.key(0)
+  resize = functools.partial(cutmix_jax.resizemix, num_classes=K)
+  mix = cutmix_jax.per_shard(resize, ONE_DEVICE)
+  for call in (
+      lambda: mix(key, images, labels, (0.2, 0.5)),
+      lambda: mix(key, images, labels, scale=[0.2, 0.5]),
+  ):
+    np.testing.assert_allclose(np.asarray(call()[1]).sum(-1), 1.0, atol=1e-6)
+  cut = cutmix_jax.per_shard(
+      functools.partial(cutmix_jax.cutmix, num_classes=K), ONE_DEVICE
+  )
+  with pytest.raises(
+      TypeError, match=r"^box:.*functools.partial\(mix_fn, box="
+  ):
+    cut(key, images, labels, box=cutmix_jax.boxes.minmax(0.2, 0.8))
+  # A positional value is named by the function's own parameter.
+  with pytest.raises(TypeError, match=r"^alpha: expected a real scalar"):
+    cut(key, images, labels, "1.0")
+  with pytest.raises(TypeError, match=r"^axis_name:"):
+    cut(key, images, labels, axis_name="data")

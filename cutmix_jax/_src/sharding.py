@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -41,18 +42,30 @@ def take_partners(x: jax.Array, partner: jax.Array) -> jax.Array:
 
 def _static_hint(arg: str, got: str) -> TypeError:
   return TypeError(
-      f"{arg}: per_shard passes call-time arguments to every shard as "
-      f"run-time arrays, got {got}; bind static options (num_classes, mode, "
-      f"box, axes, ...) before wrapping: per_shard(functools.partial(mix_fn, "
-      f"{arg}=...), mesh)."
+      f"{arg}: expected a run-time number or array at call time, or a static "
+      f"option bound before wrapping: per_shard(functools.partial(mix_fn, "
+      f"{arg}=...), mesh), got {got} (per_shard passes call-time arguments to "
+      "every shard as arrays)."
   )
 
 
-def _runtime_value(value, arg: str):
+def _runtime_value(value, arg: str) -> jax.Array:
   """A call-time argument as an array; refuses options shaping the program."""
-  if value is None or isinstance(value, (str, bytes, tuple, list, dict)):
-    raise _static_hint(arg, repr(value))
-  return value if isinstance(value, jax.Array) else jnp.asarray(value)
+  try:
+    array = None if isinstance(value, (str, bytes)) else jnp.asarray(value)
+  except (TypeError, ValueError):
+    array = None
+  if value is None or array is None:
+    raise _static_hint(arg, checks.describe(value))
+  return array
+
+
+def _names(mix_fn: Callable) -> list[str]:
+  """The names of ``mix_fn``'s positional arguments after ``labels``."""
+  try:
+    return list(inspect.signature(mix_fn).parameters)[3:]
+  except (TypeError, ValueError):
+    return []
 
 
 def per_shard(
@@ -109,9 +122,8 @@ def per_shard(
   fn = mix_fn
   while isinstance(fn, functools.partial):
     fn = fn.func
-  checks_args = getattr(
-      fn, "_checks_arguments", False
-  )  # the library's functions
+  checks_args = getattr(fn, "_checks_arguments", False)  # a library function
+  names = _names(mix_fn)
 
   def body(rng, images, labels, args, kwargs):
     out = mix_fn(rng, images, labels, *args, axis_name=axis_name, **kwargs)
@@ -133,13 +145,11 @@ def per_shard(
 
   def wrapped(rng, images, labels, *args, **kwargs):
     if "axis_name" in kwargs:
-      raise TypeError("axis_name: per_shard sets it; pass it to per_shard.")
-    args = tuple(
-        _runtime_value(v, f"argument {i + 4}") for i, v in enumerate(args)
-    )
-    kwargs = {k: _runtime_value(v, k) for k, v in kwargs.items()}
+      expected = "none at call time (per_shard sets it; give it to per_shard)"
+      given = repr(kwargs["axis_name"])
+      checks.require(False, "axis_name", expected, given, TypeError)
     try:
-      if checks_args:
+      if checks_args:  # on the whole batch, with the values as given
         # Known values stay concrete in eval_shape only as JAX arrays.
         images, labels = (
             jnp.asarray(x) if isinstance(x, np.ndarray) else x
@@ -148,22 +158,29 @@ def per_shard(
         jax.eval_shape(lambda: mix_fn(rng, images, labels, *args, **kwargs))
       for arg, x in (("images", images), ("labels", labels)):
         batch = np.shape(x)[0]
-        if batch % shards or batch // shards < 2:
-          raise ValueError(
-              f"{arg}: per_shard mixes within each shard, so it needs a batch"
-              f" that divides into the {shards} shards of mesh axis "
-              f"{axis_name!r} with at least 2 examples each, got a batch of "
-              f"{batch}; use a batch of {2 * shards} or more, or call the "
-              "function without per_shard (partners then cross devices)."
-          )
-      operands = (rng, images, labels, args, kwargs)
+        expected = (
+            f"a batch that divides into the {shards} shards of mesh axis "
+            f"{axis_name!r} with at least 2 examples each (per_shard mixes "
+            f"within each shard): a multiple of {shards}, at least {2 * shards}"
+        )
+        ok = batch % shards == 0 and batch // shards >= 2
+        checks.require(ok, arg, expected, f"a batch of {batch}")
+      arrays = tuple(
+          _runtime_value(v, names[i] if i < len(names) else f"argument {i + 4}")
+          for i, v in enumerate(args)
+      )
+      keywords = {k: _runtime_value(v, k) for k, v in kwargs.items()}
+      operands = (rng, images, labels, arrays, keywords)
       if explicit:  # shard_map wants its inputs laid out as in_specs
         layout = tuple(NamedSharding(mesh, spec) for spec in in_specs)
         operands = jax.sharding.reshard(operands, layout)
       return mapped(*operands)
     except checks.StaticOptionTracedError as e:
       # Raised tracing mix_fn on the whole batch or on a shard.
-      raise _static_hint(e.arg, "a value it needs at trace time") from None
+      given = {**dict(zip(names, args)), **kwargs}.get(e.arg)
+      raise _static_hint(
+          e.arg, f"{checks.describe(given)} at call time"
+      ) from None
 
   # Not mix_fn's __dict__: with_params and one_of must not see the function
   # inside as if it were the wrapper (they would skip per_shard).
