@@ -59,8 +59,14 @@ class Case(NamedTuple):
   hows: tuple[str, ...] = ("eager", "jit", "per_shard")
 
 
-def unexpected(name):
-  return rf"unexpected keyword argument '{name}'"
+def unexpected(name, replaced_by=""):
+  """0.2's keywords are named, with what replaces each (the CHANGELOG's)."""
+  hint = (
+      rf".*0\.3 replaced it with {re.escape(replaced_by)}"
+      if replaced_by
+      else ""
+  )
+  return rf"^{name}: .*unexpected keyword argument '{name}'{hint}"
 
 
 # fmt: off
@@ -158,9 +164,9 @@ CASES = [
     Case("box", boxes.on_patch_grid(16), ValueError, fns=CUT, also={"images": jnp.zeros((B, 32, 32, 3))}),  # noqa: E501
     Case("box", boxes.at_resolution((32, 32, 3)), ValueError, fns=CUT),
     # Removed in 0.3 (the CHANGELOG says what replaces each).
-    Case("spatial_axes", (1, 2), TypeError, unexpected("spatial_axes"), CUT),
-    Case("return_params", True, TypeError, unexpected("return_params")),
-    Case("minmax", (0.2, 0.8), TypeError, unexpected("minmax"), CUT),
+    Case("spatial_axes", (1, 2), TypeError, unexpected("spatial_axes", "axes="), CUT),
+    Case("return_params", True, TypeError, unexpected("return_params", "with_params(fn)")),
+    Case("minmax", (0.2, 0.8), TypeError, unexpected("minmax", "box=boxes.minmax(lo, hi)"), CUT),
     Case("center_std", 0.1, TypeError, unexpected("center_std"), CUT),
     Case("box_size", 2, TypeError, unexpected("box_size"), CUT),
     Case("patch_size", 2, TypeError, unexpected("patch_size"), CUT),
@@ -415,7 +421,8 @@ CORE_CASES = {
     "per_shard_mesh": (lambda: cutmix_jax.per_shard(cutmix_jax.cutmix, "mesh"), TypeError, r"^mesh\b"),  # noqa: E501
     "per_shard_axis": (lambda: cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE, axis_name="batch"), ValueError, r"^axis_name\b.*'data'"),  # noqa: E501
     "per_shard_fn": (lambda: cutmix_jax.per_shard("cutmix", SINGLE_DEVICE), TypeError, r"^mix_fn\b"),  # noqa: E501
-    "with_params_fn": (lambda: cutmix_jax.with_params("cutmix"), TypeError, r"^fn\b"),
+    "with_params_fn": (lambda: cutmix_jax.with_params("cutmix"), TypeError, r"^fn\b.*resizemix, one_of"),  # noqa: E501
+    "transmix_image_size": (lambda: cutmix_jax.transmix_weights(jnp.ones((B, 16)), P, image_size=(32, 32, 3), patch_size=8), ValueError, r"^image_size\b"),  # noqa: E501
     # with_params and one_of see a per_shard wrapper, not the function inside.
     "with_params_of_per_shard": (lambda: cutmix_jax.with_params(cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE)), TypeError, r"^fn\b.*per_shard\(with_params"),  # noqa: E501
     "one_of_per_shard": (lambda: cutmix_jax.one_of(KEY, IMAGES, LABELS, [(1.0, cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE))], num_classes=K), TypeError, r"^choices\b"),  # noqa: E501

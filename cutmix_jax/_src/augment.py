@@ -10,6 +10,33 @@ from jax.typing import ArrayLike
 from cutmix_jax._src import box_rules
 from cutmix_jax._src import steps
 
+# 0.2's keywords, and what replaces each (the CHANGELOG says more).
+_REPLACED = {
+    "spatial_axes": "axes=",
+    "return_params": "with_params(fn)",
+    "minmax": "box=boxes.minmax(lo, hi)",
+    "center_std": "box=boxes.gaussian_center(std)",
+    "box_size": "box=boxes.fixed_size(size)",
+    "patch_size": "box=boxes.on_patch_grid(patch_size)",
+    "input_size": "box=boxes.at_resolution(input_size)",
+}
+
+
+def _bind(signature: inspect.Signature, name: str, args, kwargs):
+  """The call's arguments by name; an unknown keyword is named, as in 0.3."""
+  for key in kwargs:
+    if key not in signature.parameters:
+      hint = (
+          f"; 0.3 replaced it with {_REPLACED[key]}" if key in _REPLACED else ""
+      )
+      raise TypeError(
+          f"{key}: expected an argument of {name}, got an unexpected keyword "
+          f"argument {key!r}{hint}."
+      )
+  bound = signature.bind(*args, **kwargs)
+  bound.apply_defaults()
+  return bound.arguments
+
 
 def random_function(
     draw_and_apply: Callable, method: steps.Method | None = None
@@ -21,9 +48,8 @@ def random_function(
 
     @functools.wraps(declaration)
     def twin(*args, **kwargs) -> steps.Mixed:
-      bound = signature.bind(*args, **kwargs)
-      bound.apply_defaults()
-      return draw_and_apply(**bound.arguments)
+      name = declaration.__name__
+      return draw_and_apply(**_bind(signature, name, args, kwargs))
 
     @functools.wraps(declaration)
     def public(*args, **kwargs) -> tuple[jax.Array, jax.Array]:
@@ -200,7 +226,8 @@ def with_params(fn: Callable) -> Callable:
     if hasattr(fn, "__wrapped__"):
       hint = "; for per_shard write per_shard(with_params(fn), mesh)"
     raise TypeError(
-        "fn: expected cutmix_jax.cutmix, mixup or mixup_or_cutmix, or a "
-        f"functools.partial of one, got {fn!r}{hint}."
+        "fn: expected a random function of cutmix_jax (cutmix, mixup, "
+        "mixup_or_cutmix, resizemix, one_of) or a functools.partial of one, "
+        f"got {fn!r}{hint}."
     )
   return twin

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from cutmix_jax._src import arguments
 from cutmix_jax._src import boxes
+from cutmix_jax._src import checks
 from cutmix_jax._src import sampling
 
 
@@ -24,8 +25,9 @@ class BoxRule(abc.ABC):
   def draw(self, key, shape, size, alpha) -> jax.Array:
     """``int32[*shape, 2k]`` boxes on cut axes of ``size``."""
 
-  def _refuse(self, where: str, why: str):
-    raise ValueError(f"box: {self} can never paste anything on {where}: {why}.")
+  def _refuse(self, where: str, why: str, expected: str = "can paste"):
+    expected = f"a rule that {expected} on {where}"
+    checks.require(False, "box", expected, f"{self}, which {why}")
 
   def __repr__(self) -> str:
     fields = dataclasses.fields(self)  # type: ignore[arg-type]
@@ -58,7 +60,7 @@ class _Paper(BoxRule):
   def validate(self, size, where):
     # The box pastes once side // 2 >= 1: n >= 3 (n = 2 needs lam = 0).
     if min(size) < 3:
-      self._refuse(where, "the paper's box needs at least 3 cells per axis")
+      self._refuse(where, "needs at least 3 cells per axis")
 
   def draw(self, key, shape, size, alpha):
     side_key, place_key = jax.random.split(key)
@@ -81,9 +83,9 @@ class _FixedSize(BoxRule):
   def validate(self, size, where):
     sides = _per_axis(self.sides, size)
     if len(sides) != len(size) or any(s > n for s, n in zip(sides, size)):
-      raise ValueError(f"box: {self} does not fit the {where}.")
+      self._refuse(where, "is larger or has another number of sides", "fits")
     if min(sides) < 2:
-      self._refuse(where, "a side of 1 loses its only cell to the side // 2")
+      self._refuse(where, "loses a side of 1 to the side // 2")
 
   def draw(self, key, shape, size, alpha):
     sides = jnp.asarray(_per_axis(self.sides, size))
@@ -104,12 +106,10 @@ class _MinMax(BoxRule):
   def validate(self, size, where):
     lo, hi = self._bounds(size)
     if any(a >= b for a, b in zip(lo, hi)):
-      raise ValueError(
-          f"box: {self} leaves no box side to draw on {where} (int(lo * n) "
-          "= int(hi * n))."
-      )
+      why = "leaves no box side to draw (int(lo * n) = int(hi * n))"
+      self._refuse(where, why)
     if min(hi) < 2:
-      self._refuse(where, "its largest sides are 0")
+      self._refuse(where, "draws sides of 0 only")
 
   def draw(self, key, shape, size, alpha):
     side_key, place_key = jax.random.split(key)
@@ -144,13 +144,11 @@ class _Rescaled(BoxRule):
     if self.on_grid:
       patch = _per_axis(self.sides, size)
       if len(patch) != len(size) or any(n % p for n, p in zip(size, patch)):
-        raise ValueError(
-            f"box: {self} needs one patch side per cut axis, each dividing "
-            f"its axis; got {where}."
-        )
+        why = "needs one patch side per cut axis, each dividing its axis"
+        self._refuse(where, why, "fits")
       where = f"a patch grid of {draw_size} cells ({where})"
     elif len(draw_size) != len(size):
-      raise ValueError(f"box: {self} does not fit the {where}.")
+      self._refuse(where, "has another number of sides", "fits")
     else:
       where = f"input size {draw_size}"
     self.rule.validate(draw_size, where)

@@ -57,8 +57,9 @@ def transmix_weights(
   patch = arguments.check("patch_size", patch_size)
   patch = (patch, patch) if isinstance(patch, int) else patch
   grid = tuple(n // p for n, p in zip(size, patch))
-  ok = len(size) == len(patch) == 2
-  ok = ok and all(n % p == 0 for n, p in zip(size, patch))
+  expected = "(H, W), the images' two sides"
+  checks.require(len(size) == 2, "image_size", expected, size)
+  ok = len(patch) == 2 and all(n % p == 0 for n, p in zip(size, patch))
   checks.require(ok, "patch_size", f"sides dividing {size}", patch)
   tokens = grid[0] * grid[1]
   expected = f"{tokens} tokens ({grid[0]} x {grid[1]} patches of {patch})"
