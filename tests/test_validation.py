@@ -324,7 +324,7 @@ RULE_CASES = [
     (boxes.minmax, (0.2, 1.2), ValueError, r"\bhi\b"),
     (boxes.minmax, (NAN, 0.5), ValueError, r"\blo\b"),
     (boxes.minmax, ("0.2", 0.8), TypeError, r"^minmax\b"),
-    (boxes.minmax, (jnp.float32(0.2), 0.8), TypeError, r"^minmax\b.*static_argnames"),
+    (boxes.minmax, (jnp.float32(0.2), 0.8), TypeError, r"^minmax\b.*Python value"),
     (boxes.on_patch_grid, (0,), ValueError, r"^patch_size\b"),
     (boxes.on_patch_grid, (16, "paper"), TypeError, r"^rule\b"),
     (boxes.at_resolution, ((0, 32),), ValueError, r"^input_size\b"),

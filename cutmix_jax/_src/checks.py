@@ -34,10 +34,12 @@ class StaticOptionTracedError(TypeError):
   """An option that shapes the program arrived as an array, not a Python value."""
 
   def __init__(self, arg: str, expected: str, value):
+    hint = "pass a Python value"
+    if is_traced(value):
+      hint += f" (under jax.jit, mark it static: jax.jit(fn, static_argnames=({arg!r},)))"
     super().__init__(
         f"{arg}: expected {expected} known at trace time, got "
-        f"{describe(value)}; pass a Python value (under jax.jit, mark it "
-        f"static: jax.jit(fn, static_argnames=({arg!r},)))."
+        f"{describe(value)}; {hint}."
     )
     self.arg = arg
 
