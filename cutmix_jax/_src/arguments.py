@@ -20,6 +20,7 @@ from cutmix_jax._src.checks import dtype_of
 from cutmix_jax._src.checks import is_kind
 from cutmix_jax._src.checks import is_traced
 from cutmix_jax._src.checks import REAL
+from cutmix_jax._src.checks import refuse
 from cutmix_jax._src.checks import require
 from cutmix_jax._src.checks import static
 
@@ -27,22 +28,21 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MAX_ELEMENTS = (1 << 31) - 1  # box areas are int32
 
 
-def _number(expected: str, ok: Callable, is_static=False) -> Callable:
+def _number(expected: str, test: Callable, is_static=False) -> Callable:
   """The rule of a run-time real scalar (static if ``is_static``), checked if known."""
 
   def rule(x, arg: str):
     if is_static:
       static(x, arg, "a Python number")
     real = not isinstance(x, (bool, np.bool_)) and is_kind(dtype_of(x), *REAL)
-    require(
-        real and np.shape(x) == (), arg, "a real scalar", describe(x), TypeError
-    )
+    ok = real and np.shape(x) == ()
+    require(ok, arg, "a real scalar", describe(x), TypeError)
     if is_traced(x):
       return x
     value = float(np.asarray(x))
     require(math.isfinite(value), arg, "a finite number", value)
     require(abs(value) <= _FLOAT32_MAX, arg, "a float32 number", value)
-    require(ok(value), arg, expected, value)
+    require(test(value), arg, expected, value)
     return value
 
   return rule
@@ -97,8 +97,7 @@ def _scale(x, arg: str):
   if not isinstance(x, (tuple, list)) and not is_traced(x):
     x = np.asarray(x)  # indexing a concrete array under a trace would trace it
   lo, hi = (_RULES["prob"](x[i], arg) for i in range(2))
-  traced = is_traced(lo) or is_traced(hi)
-  require(traced or lo <= hi, arg, "lo <= hi", (lo, hi))
+  require(is_traced(lo + hi) or lo <= hi, arg, "lo <= hi", (lo, hi))
   return lo, hi
 
 
@@ -176,8 +175,9 @@ def _labels(x, arg: str, *, batch: int | None, num_classes: int | None):
   x = array(x, arg, "an integer or float")
   if jnp.issubdtype(x.dtype, jnp.integer):
     require(x.ndim == 1, arg, "integer labels of shape (batch,)", x.shape)
-    expected = "a number of classes for integer labels (or one-hot labels)"
-    require(num_classes is not None, "num_classes", expected, None)
+    if num_classes is None:
+      expected = "a number of classes for integer labels (or one-hot labels)"
+      refuse("num_classes", expected, None)
     _in_range(x, num_classes, arg)
   else:
     expected = "float labels of shape (batch, num_classes)"

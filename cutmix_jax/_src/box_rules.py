@@ -27,7 +27,7 @@ class BoxRule(abc.ABC):
 
   def _refuse(self, where: str, why: str, expected: str = "can paste"):
     expected = f"a rule that {expected} on {where}"
-    checks.require(False, "box", expected, f"{self}, which {why}")
+    checks.refuse("box", expected, f"{self}, which {why}")
 
   def __repr__(self) -> str:
     fields = dataclasses.fields(self)  # type: ignore[arg-type]

@@ -4,6 +4,8 @@ Every message reads ``"{arg}: expected {what}, got {what came}."``: `TypeError`
 for a wrong type or dtype, `ValueError` for a wrong shape or value.
 """
 
+from typing import NoReturn
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,10 +26,15 @@ def describe(x) -> str:
   return type(x).__name__ if len(repr(x)) > 60 else repr(x)
 
 
+def refuse(arg: str, expected: str, got, error=ValueError) -> NoReturn:
+  """Raises ``error`` in the one message form."""
+  raise error(f"{arg}: expected {expected}, got {got}.")
+
+
 def require(ok, arg: str, expected: str, got, error=ValueError) -> None:
   """Raises ``error`` in the one message form unless ``ok``."""
   if not ok:
-    raise error(f"{arg}: expected {expected}, got {got}.")
+    refuse(arg, expected, got, error)
 
 
 class StaticOptionTracedError(TypeError):

@@ -147,7 +147,7 @@ def per_shard(
     if "axis_name" in kwargs:
       expected = "none at call time (per_shard sets it; give it to per_shard)"
       given = repr(kwargs["axis_name"])
-      checks.require(False, "axis_name", expected, given, TypeError)
+      checks.refuse("axis_name", expected, given, TypeError)
     try:
       if checks_args:  # on the whole batch, with the values as given
         # Known values stay concrete in eval_shape only as JAX arrays.
@@ -177,9 +177,9 @@ def per_shard(
       return mapped(*operands)
     except checks.StaticOptionTracedError as e:
       # Raised tracing mix_fn on the whole batch or on a shard.
-      given = {**dict(zip(names, args)), **kwargs}.get(e.arg)
+      value = {**dict(zip(names, args)), **kwargs}.get(e.arg)
       raise _static_hint(
-          e.arg, f"{checks.describe(given)} at call time"
+          e.arg, f"{checks.describe(value)} at call time"
       ) from None
 
   # Not mix_fn's __dict__: with_params and one_of must not see the function

@@ -199,7 +199,7 @@ def mixup_or_cutmix(
   if box is not None and not getattr(box, "uses_alpha", True):
     cutmix_on = True  # the rule draws its own sides (minmax)
   if mixup_on is False and cutmix_on is False:
-    checks.require(False, "mixup_alpha, cutmix_alpha", "one of them > 0", 0)
+    checks.refuse("mixup_alpha, cutmix_alpha", "one of them > 0", 0)
   # The switch picks the method; each method's own coin then says whether it
   # mixes (prob), so is_cutmix marks the switch as in timm.
   if isinstance(mixup_on, bool) and isinstance(cutmix_on, bool):
