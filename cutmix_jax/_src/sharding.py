@@ -60,14 +60,6 @@ def _runtime_value(value, arg: str) -> jax.Array:
   return array
 
 
-def _names(mix_fn: Callable) -> list[str]:
-  """The names of ``mix_fn``'s positional arguments after ``labels``."""
-  try:
-    return list(inspect.signature(mix_fn).parameters)[3:]
-  except (TypeError, ValueError):
-    return []
-
-
 def per_shard(
     mix_fn: Callable, mesh: Mesh, *, axis_name: str = "data"
 ) -> Callable:
@@ -123,7 +115,10 @@ def per_shard(
   while isinstance(fn, functools.partial):
     fn = fn.func
   checks_args = getattr(fn, "_checks_arguments", False)  # a library function
-  names = _names(mix_fn)
+  try:  # the names of the arguments after labels, for messages
+    names = list(inspect.signature(mix_fn).parameters)[3:]
+  except (TypeError, ValueError):
+    names = []
 
   def body(rng, images, labels, args, kwargs):
     out = mix_fn(rng, images, labels, *args, axis_name=axis_name, **kwargs)
