@@ -184,9 +184,18 @@ def _settle(keys, layout, prob, box, lam, *, cut: bool) -> MixParams:
 
 def draw_cutmix(keys, layout, size, alpha, prob, rule) -> MixParams:
   """The paper's draw: a box from ``rule``, its label weight the area not pasted."""
-  box = layout.per_example(rule.draw(keys.box, layout.shape, size, alpha))
+  box = rule.draw(keys.box, layout.shape, size, alpha)
+  return _settle(keys, layout, prob, *_per_example(layout, box, size), cut=True)
+
+
+def _per_example(layout, box: jax.Array, size) -> tuple[jax.Array, jax.Array]:
+  """Each example's box and label weight from the drawn boxes (one per draw).
+
+  The weight is computed per draw: on a broadcast batch box, XLA would turn
+  its division into a product by the reciprocal, one ulp off.
+  """
   lam = 1.0 - boxes.fraction(box, size)
-  return _settle(keys, layout, prob, box, lam, cut=True)
+  return layout.per_example(box), layout.per_example(lam)
 
 
 def draw_mixup(keys, layout, alpha, prob) -> MixParams:
@@ -205,8 +214,7 @@ def draw_resizemix(keys, layout, size, scale, prob) -> MixParams:
   limit = jnp.asarray(size, jnp.int32)
   sides = jnp.floor(tau[..., None] * limit.astype(jnp.float32))
   sides = jnp.clip(sides.astype(jnp.int32), 0, limit)
-  box = layout.per_example(boxes.place(place_key, sides, size))
-  lam = 1.0 - boxes.fraction(box, size)
+  box, lam = _per_example(layout, boxes.place(place_key, sides, size), size)
   params = _settle(keys, layout, prob, box, lam, cut=True)
   return params._replace(resized=params.applied)
 
