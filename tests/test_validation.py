@@ -106,6 +106,9 @@ CASES = [
     Case("labels", np.array([0, 1, 2, K]), ValueError, r"^labels\b.*\[0, 5\)", hows=KNOWN),
     Case("labels", jnp.array([0, -1, 2, 3]), ValueError, r"^labels\b.*\[0, 5\)", hows=KNOWN),
     Case("labels", np.array([0, 1, 2, 99], np.uint8), ValueError, hows=KNOWN),
+    # Beyond int32, before JAX would wrap them to a valid class.
+    Case("labels", np.array([0, 1, 2, 2**32], np.int64), ValueError, r"^labels\b.*4294967296", hows=KNOWN),  # noqa: E501
+    Case("labels", [0, 1, 2, 2**40], ValueError, r"^labels\b", hows=("eager",)),
     # num_classes
     Case("num_classes", None, ValueError),
     Case("num_classes", 0, ValueError),
@@ -395,6 +398,7 @@ CORE_CASES = {
     "params_dict": (lambda: cutmix_jax.blend(IMAGES, P._asdict()), TypeError, r"^params\b"),
     "params_lam_column": (lambda: cutmix_jax.mix_labels(LABELS, P._replace(lam=jnp.ones((B, 1))), num_classes=K), ValueError, r"^params\b.*\blam\b"),  # noqa: E501
     "params_partner_7": (lambda: cutmix_jax.mix_labels(LABELS, P._replace(partner=jnp.array([7, 0, 1, 2])), num_classes=K), ValueError, r"^params\b.*\bpartner\b"),  # noqa: E501
+    "params_partner_2_32": (lambda: cutmix_jax.blend(IMAGES, P._replace(partner=np.array([2**32 + 1, 0, 1, 2]))), ValueError, r"^params\b.*\bpartner\b"),  # noqa: E501
     "params_partner_neg": (lambda: cutmix_jax.blend(IMAGES, P._replace(partner=jnp.array([-1, 0, 1, 2]))), ValueError, r"^params\b.*\bpartner\b"),  # noqa: E501
     "params_short_box": (lambda: cutmix_jax.cut_and_paste(IMAGES, P._replace(box=P.box[:-1])), ValueError, r"^params\b.*\bbox\b"),  # noqa: E501
     "params_short_applied": (lambda: cutmix_jax.blend(IMAGES, P._replace(applied=P.applied[:-1])), ValueError, r"^params\b.*\bapplied\b"),  # noqa: E501

@@ -172,13 +172,13 @@ def _in_range(labels: jax.Array, num_classes: int, arg: str) -> None:
 
 def _labels(x, arg: str, *, batch: int | None, num_classes: int | None):
   """Integer ``(B,)`` or float ``(B, K)`` labels; returns them and ``K``."""
-  x = array(x, arg, "an integer or float")
+  raw, x = x, array(x, arg, "an integer or float")  # raw: before int32 wraps
   if jnp.issubdtype(x.dtype, jnp.integer):
     require(x.ndim == 1, arg, "integer labels of shape (batch,)", x.shape)
     if num_classes is None:
       expected = "a number of classes for integer labels (or one-hot labels)"
       refuse("num_classes", expected, None)
-    _in_range(x, num_classes, arg)
+    _in_range(raw, num_classes, arg)
   else:
     expected = "float labels of shape (batch, num_classes)"
     require(x.ndim == 2, arg, expected, x.shape)
@@ -192,12 +192,12 @@ def _labels(x, arg: str, *, batch: int | None, num_classes: int | None):
 
 def _class_indices(x, arg: str, *, logits_shape) -> jax.Array:
   """Integer labels ``(B,)`` for the loss, whose classes the logits give."""
-  x = array(x, arg, "an integer")
+  raw, x = x, array(x, arg, "an integer")
   expected = "integer class indices (soft labels: optax.softmax_cross_entropy)"
   require(is_kind(x.dtype, jnp.integer), arg, expected, x.dtype, TypeError)
   expected = f"shape ({logits_shape[0]},) to match logits"
   require(x.shape == logits_shape[:1], arg, expected, x.shape)
-  _in_range(x, logits_shape[1], arg)
+  _in_range(raw, logits_shape[1], arg)
   return x
 
 
@@ -253,8 +253,8 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
       expected = f"box of shape ({batch}, {' or '.join(map(str, widths))})"
     require(ok and value.shape[0] == batch, arg, expected, value.shape)
     fields[name] = value.astype(dtype)
-  if not is_traced(fields["partner"]):
-    partner = np.asarray(fields["partner"])
+  if not is_traced(x.partner):  # as given: an int32 cast would wrap it
+    partner = np.asarray(x.partner)
     ok = bool(((partner >= 0) & (partner < batch)).all())
     require(ok, arg, f"partner indices in [0, {batch})", partner.tolist()[:8])
   return sampling.MixParams(**fields)

@@ -78,4 +78,9 @@ def array(x, arg: str, kinds: str, dtypes=REAL) -> jax.Array:
   require(is_array, arg, "an array", type(x).__name__, TypeError)
   dtype = dtype_of(x)
   require(is_kind(dtype, *dtypes), arg, f"{kinds} dtype", dtype, TypeError)
-  return jnp.asarray(x)
+  try:
+    return jnp.asarray(x)
+  except OverflowError:
+    refuse(
+        arg, "values that fit JAX's integers (int32 without x64)", describe(x)
+    )

@@ -145,9 +145,12 @@ def per_shard(
       checks.refuse("axis_name", expected, given, TypeError)
     try:
       if checks_args:  # on the whole batch, with the values as given
-        # Known values stay concrete in eval_shape only as JAX arrays.
+        # Known values stay concrete in eval_shape only as JAX arrays; 64-bit
+        # ones stay NumPy's, read as they are (an int32 cast would wrap them).
         images, labels = (
-            jnp.asarray(x) if isinstance(x, np.ndarray) else x
+            jnp.asarray(x)
+            if isinstance(x, np.ndarray) and x.dtype.itemsize <= 4
+            else x
             for x in (images, labels)
         )
         jax.eval_shape(lambda: mix_fn(rng, images, labels, *args, **kwargs))
