@@ -429,6 +429,10 @@ CORE_CASES = {
     "transmix_image_size": (lambda: cutmix_jax.transmix_weights(jnp.ones((B, 16)), P, image_size=(32, 32, 3), patch_size=8), ValueError, r"^image_size\b"),  # noqa: E501
     # with_params and one_of see a per_shard wrapper, not the function inside.
     "with_params_of_per_shard": (lambda: cutmix_jax.with_params(cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE)), TypeError, r"^fn\b.*per_shard\(with_params"),  # noqa: E501
+    # ... nor jax.jit's or any functools.wraps wrapper, which copies them.
+    "with_params_of_jit": (lambda: cutmix_jax.with_params(jax.jit(cutmix_jax.cutmix)), TypeError, r"^fn\b.*jax.jit\(with_params"),  # noqa: E501
+    "with_params_twice": (lambda: cutmix_jax.with_params(cutmix_jax.with_params(cutmix_jax.cutmix)), TypeError, r"^fn\b.*with_params\(cutmix\)"),  # noqa: E501
+    "one_of_jit": (lambda: cutmix_jax.one_of(KEY, IMAGES, LABELS, [(1.0, jax.jit(cutmix_jax.cutmix))], num_classes=K), TypeError, r"^choices\b"),  # noqa: E501
     "one_of_per_shard": (lambda: cutmix_jax.one_of(KEY, IMAGES, LABELS, [(1.0, cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE))], num_classes=K), TypeError, r"^choices\b"),  # noqa: E501
 }
 # fmt: on

@@ -57,13 +57,25 @@ def random_function(
       return mixed, soft
 
     twin.__doc__ = f"`{declaration.__name__}`, also returning MixParams."
+    twin.__name__ = twin.__qualname__ = f"with_params({declaration.__name__})"
     # per_shard checks these functions' arguments on the whole batch first.
     public._checks_arguments = twin._checks_arguments = True  # type: ignore
     public._with_params = twin  # type: ignore
     public._method = method  # type: ignore
+    twin._public = public  # type: ignore
     return public
 
   return decorate
+
+
+def twin_of(fn):
+  """``fn``'s `with_params` twin if ``fn`` is a random function itself.
+
+  A wrapper made with `functools.wraps` (`jax.jit`, ...) carries the same
+  attributes, but is not the function: it gets None.
+  """
+  twin = getattr(fn, "_with_params", None)
+  return twin if getattr(twin, "_public", None) is fn else None
 
 
 @random_function(functools.partial(steps.run, steps.CUTMIX), steps.CUTMIX)
@@ -220,11 +232,14 @@ def with_params(fn: Callable) -> Callable:
   """
   if isinstance(fn, functools.partial):
     return functools.partial(with_params(fn.func), *fn.args, **fn.keywords)
-  twin = getattr(fn, "_with_params", None)
+  twin = twin_of(fn)
   if twin is None:
     hint = ""
-    if hasattr(fn, "__wrapped__"):
-      hint = "; for per_shard write per_shard(with_params(fn), mesh)"
+    if hasattr(fn, "__wrapped__"):  # per_shard, jax.jit, with_params, ...
+      hint = (
+          "; give with_params the function itself and wrap what it returns: "
+          "per_shard(with_params(fn), mesh), jax.jit(with_params(fn))"
+      )
     raise TypeError(
         "fn: expected a random function of cutmix_jax (cutmix, mixup, "
         "mixup_or_cutmix, resizemix, one_of) or a functools.partial of one, "

@@ -21,7 +21,7 @@ def _method_and_options(fn) -> tuple[steps.Method, dict]:
   while isinstance(fn, functools.partial) and not fn.args:
     keywords = {**fn.keywords, **keywords}
     fn = fn.func
-  method = getattr(fn, "_method", None)
+  method = fn._method if augment.twin_of(fn) else None
   expected = (
       "(probability, fn) pairs, fn a random function (or a partial) or None"
   )
