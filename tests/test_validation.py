@@ -731,3 +731,31 @@ def test_small_nhwc_feature_maps_are_not_taken_for_nchw(shape):
   box = boxes.at_resolution((32, 32))
   mixed, _ = cutmix_jax.cutmix(KEY, maps, jnp.arange(8), num_classes=8, box=box)
   assert mixed.shape == shape
+
+
+@pytest.mark.parametrize("bad", [NAN, INF, 1.5, -0.5])
+def test_a_traced_bad_smoothing_or_probability_mixes_nothing_wrong(bad):
+  """A traced bad label_smoothing smooths nothing; a bad share reads as 0."""
+  bad = jnp.float32(bad)
+  smooth = jax.jit(
+      lambda e: cutmix_jax.cutmix(
+          KEY, IMAGES, LABELS, num_classes=K, label_smoothing=e
+      )
+  )
+  plain = cutmix_jax.cutmix(KEY, IMAGES, LABELS, num_classes=K)
+  np.testing.assert_array_equal(smooth(bad)[1], plain[1])
+  loss = jax.jit(
+      lambda e: cutmix_jax.mixed_cross_entropy(
+          jnp.zeros((B, K)), LABELS, P, label_smoothing=e
+      )
+  )
+  np.testing.assert_allclose(loss(bad), np.log(K), rtol=1e-6)
+  mix = jax.jit(
+      lambda q, key: cutmix_jax.with_params(cutmix_jax.mixup_or_cutmix)(
+          key, IMAGES, LABELS, num_classes=K, mode="elem", switch_prob=q
+      )
+  )
+  for seed in range(8):
+    params = mix(bad, jax.random.key(seed))[2]
+    cut = np.asarray(params.is_cutmix)
+    assert cut.all() if bad > 1 else not cut.any(), (bad, cut)

@@ -63,7 +63,7 @@ def mixed_cross_entropy(
     index = jnp.clip(target, 0, num_classes - 1)[:, None]
     loss = -jnp.take_along_axis(log_probs, index, axis=-1)[:, 0]
     if checks.is_traced(eps) or eps != 0:
-      eps_ = jnp.asarray(eps, log_probs.dtype)
+      eps_ = mixing.smoothing(eps, log_probs.dtype)
       loss = (1 - eps_) * loss - eps_ * log_probs.mean(axis=-1)
     # A label out of range is no class: its loss is NaN, never another's.
     return jnp.where((target >= 0) & (target < num_classes), loss, jnp.nan)

@@ -106,8 +106,14 @@ def soft(labels: jax.Array, num_classes: int, label_smoothing) -> jax.Array:
     out = labels.astype(jnp.promote_types(labels.dtype, jnp.float32))
   if not checks.is_traced(label_smoothing) and label_smoothing == 0:
     return out
-  eps = jnp.asarray(label_smoothing, out.dtype)
+  eps = smoothing(label_smoothing, out.dtype)
   return out * (1 - eps) + eps / num_classes
+
+
+def smoothing(label_smoothing, dtype) -> jax.Array:
+  """``eps`` as an array; a traced one outside [0, 1) (NaN too) smooths nothing."""
+  eps = jnp.asarray(label_smoothing, dtype)
+  return jnp.where((eps >= 0) & (eps < 1), eps, 0)
 
 
 def mix_soft(soft_labels: jax.Array, params) -> jax.Array:

@@ -94,6 +94,13 @@ def _is_one(probability) -> bool:
   return not checks.is_traced(probability) and probability == 1
 
 
+def _probability(p):
+  """A traced probability outside [0, 1] is clipped, and NaN reads as 0."""
+  if not checks.is_traced(p):
+    return p  # checked
+  return jnp.where(p >= 0, jnp.minimum(p, 1.0), 0.0)
+
+
 def _fold(keys, i: int):
   return type(keys)(*(jax.random.fold_in(k, i) for k in keys))
 
@@ -101,7 +108,8 @@ def _fold(keys, i: int):
 def _choice(keys, layout, probabilities, drawn, num_axes):
   """Each row's draw: the first whose cumulative probability exceeds u."""
   u = layout.per_example(jax.random.uniform(keys.switch, layout.shape))
-  cumulative = jnp.cumsum(jnp.stack([jnp.float32(p) for p in probabilities]))
+  shares = [jnp.float32(_probability(p)) for p in probabilities]
+  cumulative = jnp.cumsum(jnp.stack(shares))
   index = jnp.sum(u[:, None] >= cumulative[None, :], axis=1)
   params = sampling.identity(layout.batch_size, num_axes)
   params = params._replace(partner=layout.partner, resized=params.applied)
@@ -193,7 +201,7 @@ def mixup_or_cutmix(
   """timm's switch as `choose` over CutMix and MixUp; an alpha of 0 is off."""
   mixup_alpha = check("mixup_alpha", mixup_alpha)
   cutmix_alpha = check("cutmix_alpha", cutmix_alpha)
-  switch_prob = check("switch_prob", switch_prob, rule="prob")
+  switch_prob = _probability(check("switch_prob", switch_prob, rule="prob"))
   prob = check("prob", prob)
   mixup_on, cutmix_on = _is_on(mixup_alpha), _is_on(cutmix_alpha)
   if box is not None and not getattr(box, "uses_alpha", True):
