@@ -426,6 +426,7 @@ CORE_CASES = {
     "per_shard_axis": (lambda: cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE, axis_name="batch"), ValueError, r"^axis_name\b.*'data'"),  # noqa: E501
     "per_shard_fn": (lambda: cutmix_jax.per_shard("cutmix", SINGLE_DEVICE), TypeError, r"^mix_fn\b"),  # noqa: E501
     "with_params_fn": (lambda: cutmix_jax.with_params("cutmix"), TypeError, r"^fn\b.*resizemix, one_of"),  # noqa: E501
+    "resizemix_one_cell": (lambda: cutmix_jax.resizemix(KEY, jnp.ones((B, 1, 1, 3)), LABELS, num_classes=K), ValueError, r"^images\b.*2 or more cells"),  # noqa: E501
     "transmix_image_size": (lambda: cutmix_jax.transmix_weights(jnp.ones((B, 16)), P, image_size=(32, 32, 3), patch_size=8), ValueError, r"^image_size\b"),  # noqa: E501
     # with_params and one_of see a per_shard wrapper, not the function inside.
     "with_params_of_per_shard": (lambda: cutmix_jax.with_params(cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE)), TypeError, r"^fn\b.*per_shard\(with_params"),  # noqa: E501
@@ -759,3 +760,20 @@ def test_a_traced_bad_smoothing_or_probability_mixes_nothing_wrong(bad):
     params = mix(bad, jax.random.key(seed))[2]
     cut = np.asarray(params.is_cutmix)
     assert cut.all() if bad > 1 else not cut.any(), (bad, cut)
+
+
+def test_degenerate_inputs_keep_the_documented_shapes_and_values():
+  """A None-only one_of has MixUp's boxes of 4; no attention keeps lam."""
+  mix = cutmix_jax.with_params(cutmix_jax.one_of)
+  params = mix(KEY, IMAGES, LABELS, [(1.0, None)], num_classes=K)[2]
+  assert params.box.shape == (B, 4)
+  mask = jnp.zeros((B, H, W), bool)
+  assert cutmix_jax.cut_and_paste(mask, params).shape == mask.shape
+  cut = cutmix_jax.with_params(cutmix_jax.cutmix)
+  images = jnp.zeros((B, 32, 32, 3))
+  grid = boxes.on_patch_grid(8)
+  params = cut(KEY, images, LABELS, num_classes=K, box=grid, mode="elem")[2]
+  weights = cutmix_jax.transmix_weights(
+      jnp.zeros((B, 16)), params, image_size=(32, 32), patch_size=8
+  )
+  np.testing.assert_array_equal(weights, params.lam)

@@ -118,7 +118,8 @@ def cutmix(  # type: ignore[empty-body]
     axis_name: the mesh axis inside `jax.shard_map`; `per_shard` sets it.
 
   Returns:
-    ``(mixed_images, mixed_labels)``: input shape and dtype; ``float32[B, K]``.
+    ``(mixed_images, mixed_labels)``: input shape and dtype; ``float32[B, K]``
+    (float64 for float64 labels).
 
   Raises:
     TypeError: for a wrong type or dtype, or a static option as an array.

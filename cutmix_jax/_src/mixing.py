@@ -238,7 +238,7 @@ def mix_labels(
     label_smoothing: ``eps`` in ``[0, 1)``.
 
   Returns:
-    ``float32[B, K]`` soft labels.
+    ``float32[B, K]`` soft labels (float64 for float64 labels).
 
   Raises:
     TypeError, ValueError: for labels that do not fit, or known labels out

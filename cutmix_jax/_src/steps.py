@@ -62,6 +62,8 @@ def _mixup_draw(keys, layout, shape, *, alpha, prob):
 def _resizemix_options(shape, *, scale, prob, axes, known=False):
   del known
   axes = check("axes", axes, shape=shape)
+  expected = f"cut axes {axes} of 2 or more cells (ResizeMix pastes none on 1)"
+  checks.require(min(_size(shape, axes)) >= 2, "images", expected, shape)
   return dict(scale=check("scale", scale), prob=check("prob", prob), axes=axes)
 
 
@@ -76,7 +78,7 @@ def _nothing_options(shape, *, known=False):
 
 def _nothing_draw(keys, layout, shape):
   del keys
-  params = sampling.identity(shape[0], 1)
+  params = sampling.identity(shape[0], 2)  # boxes of 4, as MixUp's
   return params._replace(partner=layout.partner)
 
 

@@ -23,7 +23,7 @@ def transmix_weights(
   The own label gets ``sum(a * (1 - m)) / sum(a)``, ``a`` the class token's
   attention over the ``N`` patch tokens and ``m`` the tokens pasted from the
   partner (top-left pixel in the box, the paper's nearest downsampling); rows
-  not CutMix-pasted keep ``params.lam``. Mix with ``boxes.on_patch_grid`` and
+  not CutMix-pasted, or with no attention at all, keep ``params.lam``. Mix with ``boxes.on_patch_grid`` and
   use ``params._replace(lam=weights)`` in `mix_labels` or `mixed_cross_entropy`.
 
   Args:
@@ -75,6 +75,9 @@ def transmix_weights(
   in_rows = (rows >= box[:, :1]) & (rows < box[:, 2:3])
   in_cols = (cols >= box[:, 1:2]) & (cols < box[:, 3:4])
   pasted = (in_rows[:, :, None] & in_cols[:, None, :]).reshape(-1, tokens)
-  own = jnp.where(pasted, 0.0, attn).sum(axis=-1) / attn.sum(axis=-1)
-  rows_mixed = params.applied & params.is_cutmix
+  total = attn.sum(axis=-1)
+  own = jnp.where(pasted, 0.0, attn).sum(axis=-1) / jnp.where(
+      total > 0, total, 1
+  )
+  rows_mixed = params.applied & params.is_cutmix & (total > 0)  # else: the area
   return jnp.where(rows_mixed, own, params.lam).astype(jnp.float32)
