@@ -1094,7 +1094,9 @@ def _cutmix10(*args, **kwargs):  # a function, but not one of the library's
          TypeError),
         (((0.5, functools.partial(cutmix_jax.mixup, label_smoothing=0.1)),),
          TypeError),
-        (((0.5, functools.partial(cutmix_jax.cutmix, beta=1.0)),), ValueError),
+        # An unknown keyword is a TypeError, as in a direct call.
+        (((0.5, functools.partial(cutmix_jax.cutmix, beta=1.0)),), TypeError),
+        (((0.5, functools.partial(cutmix_jax.cutmix, box_size=4)),), TypeError),
         (((0.5, cutmix_jax.with_params(cutmix_jax.cutmix)),), TypeError),
         ((), TypeError),
         (((0.5,),), TypeError),

@@ -11,7 +11,7 @@ from cutmix_jax._src import box_rules
 from cutmix_jax._src import steps
 
 # 0.2's keywords, and what replaces each (the CHANGELOG says more).
-_REPLACED = {
+REPLACED = {
     "spatial_axes": "axes=",
     "return_params": "with_params(fn)",
     "minmax": "box=boxes.minmax(lo, hi)",
@@ -27,7 +27,7 @@ def _bind(signature: inspect.Signature, name: str, args, kwargs):
   for key in kwargs:
     if key not in signature.parameters:
       hint = (
-          f"; 0.3 replaced it with {_REPLACED[key]}" if key in _REPLACED else ""
+          f"; 0.3 replaced it with {REPLACED[key]}" if key in REPLACED else ""
       )
       raise TypeError(
           f"{key}: expected an argument of {name}, got an unexpected keyword "

@@ -25,7 +25,8 @@ def _method_and_options(fn) -> tuple[steps.Method, dict]:
   expected = (
       "(probability, fn) pairs, fn a random function (or a partial) or None"
   )
-  checks.require(method is not None, "choices", expected, repr(fn), TypeError)
+  got = checks.describe(fn)  # a partial with arrays in it: its type
+  checks.require(method is not None, "choices", expected, got, TypeError)
   shared = sorted(set(keywords) & set(steps.COMMON))
   expected = "options shared by every method given to one_of itself"
   checks.require(not shared, "choices", expected, shared, TypeError)
@@ -35,7 +36,12 @@ def _method_and_options(fn) -> tuple[steps.Method, dict]:
       if p.default is not p.empty and name not in steps.COMMON
   }
   unknown = sorted(set(keywords) - set(options))
-  checks.require(not unknown, "choices", f"options of {fn.__name__}", unknown)
+  expected = f"options of {fn.__name__}" + "".join(
+      f" ({name}: 0.3 replaced it with {augment.REPLACED[name]})"
+      for name in unknown
+      if name in augment.REPLACED
+  )
+  checks.require(not unknown, "choices", expected, unknown, TypeError)
   assert method is not None
   return method, {**options, **keywords}
 

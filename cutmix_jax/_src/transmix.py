@@ -23,8 +23,9 @@ def transmix_weights(
   The own label gets ``sum(a * (1 - m)) / sum(a)``, ``a`` the class token's
   attention over the ``N`` patch tokens and ``m`` the tokens pasted from the
   partner (top-left pixel in the box, the paper's nearest downsampling); rows
-  not CutMix-pasted, or with no attention at all, keep ``params.lam``. Mix with ``boxes.on_patch_grid`` and
-  use ``params._replace(lam=weights)`` in `mix_labels` or `mixed_cross_entropy`.
+  not CutMix-pasted, or with no attention at all, keep ``params.lam``. Mix
+  with ``boxes.on_patch_grid`` and use ``params._replace(lam=weights)`` in
+  `mix_labels` or `mixed_cross_entropy`.
 
   Args:
     attention: ``float[B, N]``, the class token's attention over the patch
