@@ -1,8 +1,4 @@
-"""The argument rules: every check of a user's argument, written once.
-
-Public functions call `check` once per argument, at their entry; the core
-trusts what it returns. Known run-time numbers are checked; traced ones pass.
-"""
+"""The argument rules, each written once: `check` runs one on an argument."""
 
 from collections.abc import Callable
 import functools
@@ -257,6 +253,10 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
     partner = np.asarray(x.partner)
     ok = bool(((partner >= 0) & (partner < batch)).all())
     require(ok, arg, f"partner indices in [0, {batch})", partner.tolist()[:8])
+  if not is_traced(fields["lam"]):
+    lam = np.asarray(fields["lam"])
+    ok = bool(((lam >= 0) & (lam <= 1)).all())  # NaN too is refused
+    require(ok, arg, "lam in [0, 1]", lam.tolist()[:8])
   return sampling.MixParams(**fields)
 
 
@@ -269,7 +269,7 @@ _RULES: dict[str, Callable[..., Any]] = {
     "logits": _floats((2,), "float[batch, num_classes]"),
     "attention": _floats((2, 3), "float[batch, (heads,) tokens]"),
     "params": _params,
-    # Run-time numbers: may be traced (a schedule) without recompiling.
+    # Run-time numbers: checked when known; a traced one (a schedule) passes.
     "alpha": _number("a value > 0 (Beta(alpha, alpha))", lambda v: v > 0),
     "mixup_alpha": _number("a value >= 0 (0 turns it off)", lambda v: v >= 0),
     "cutmix_alpha": _number("a value >= 0 (0 turns it off)", lambda v: v >= 0),
