@@ -267,9 +267,9 @@ _X64_SCRIPT = textwrap.dedent("""
     assert jax.config.jax_enable_x64
     images = jnp.zeros((4, 8, 6, 3))
     for fn in (cutmix_jax.cutmix, cutmix_jax.mixup, cutmix_jax.mixup_or_cutmix):
-      for call in (fn, jax.jit(fn, static_argnames="num_classes")):
-        _, soft, p = cutmix_jax.with_params(call)(
-            jax.random.key(0), images, jnp.arange(4), num_classes=4)
+      twin = cutmix_jax.with_params(fn)
+      for call in (twin, jax.jit(twin, static_argnames="num_classes")):
+        _, soft, p = call(jax.random.key(0), images, jnp.arange(4), num_classes=4)
         # Issue 17, 12: the lambdas are float32 with x64 as without.
         assert p.lam.dtype == jnp.float32, (fn.__name__, p.lam.dtype)
         assert p.box.dtype == jnp.int32 and p.partner.dtype == jnp.int32
