@@ -11,7 +11,7 @@ from cutmix_jax._src import box_rules
 from cutmix_jax._src import steps
 
 # 0.2's keywords, and what replaces each (the CHANGELOG says more).
-REPLACED = {
+_REPLACED = {
     "spatial_axes": "axes=",
     "return_params": "with_params(fn)",
     "minmax": "box=boxes.minmax(lo, hi)",
@@ -22,16 +22,20 @@ REPLACED = {
 }
 
 
+def replaced(name: str) -> str:
+  """What replaced a 0.2 keyword, as a hint for a message ("" if none did)."""
+  return (
+      f" (0.3 replaced it with {_REPLACED[name]})" if name in _REPLACED else ""
+  )
+
+
 def _bind(signature: inspect.Signature, name: str, args, kwargs):
   """The call's arguments by name; an unknown keyword is named, as in 0.3."""
   for key in kwargs:
     if key not in signature.parameters:
-      hint = (
-          f"; 0.3 replaced it with {REPLACED[key]}" if key in REPLACED else ""
-      )
       raise TypeError(
           f"{key}: expected an argument of {name}, got an unexpected keyword "
-          f"argument {key!r}{hint}."
+          f"argument {key!r}{replaced(key)}."
       )
   bound = signature.bind(*args, **kwargs)
   bound.apply_defaults()

@@ -36,11 +36,8 @@ def _method_and_options(fn) -> tuple[steps.Method, dict]:
       if p.default is not p.empty and name not in steps.COMMON
   }
   unknown = sorted(set(keywords) - set(options))
-  expected = f"options of {fn.__name__}" + "".join(
-      f" ({name}: 0.3 replaced it with {augment.REPLACED[name]})"
-      for name in unknown
-      if name in augment.REPLACED
-  )
+  hints = "".join(augment.replaced(name) for name in unknown)
+  expected = f"options of {fn.__name__}{hints}"
   checks.require(not unknown, "choices", expected, unknown, TypeError)
   assert method is not None
   return method, {**options, **keywords}

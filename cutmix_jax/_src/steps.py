@@ -209,7 +209,8 @@ def mixup_or_cutmix(
   if box is not None and not getattr(box, "uses_alpha", True):
     cutmix_on = True  # the rule draws its own sides (minmax)
   if cutmix_on is False:  # CutMix is off, but a wrong option is still wrong
-    check("label_mode", label_mode), check("box", box, size=None)
+    check("label_mode", label_mode)
+    check("box", box, size=None)
   if mixup_on is False and cutmix_on is False:
     checks.refuse("mixup_alpha, cutmix_alpha", "one of them > 0", 0)
   # The switch picks the method; each method's own coin then says whether it

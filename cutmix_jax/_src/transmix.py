@@ -77,8 +77,7 @@ def transmix_weights(
   in_cols = (cols >= box[:, 1:2]) & (cols < box[:, 3:4])
   pasted = (in_rows[:, :, None] & in_cols[:, None, :]).reshape(-1, tokens)
   total = attn.sum(axis=-1)
-  own = jnp.where(pasted, 0.0, attn).sum(axis=-1) / jnp.where(
-      total > 0, total, 1
-  )
+  safe_total = jnp.where(total > 0, total, 1)
+  own = jnp.where(pasted, 0.0, attn).sum(axis=-1) / safe_total
   rows_mixed = params.applied & params.is_cutmix & (total > 0)  # else: the area
   return jnp.where(rows_mixed, own, params.lam).astype(jnp.float32)
