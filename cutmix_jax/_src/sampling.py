@@ -54,7 +54,6 @@ class MixParams(NamedTuple):
 
 _SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)
 _LARGEST = float(np.finfo(np.float32).max)
-_SMALLEST_NORMAL_BITS = int(np.float32(_SMALLEST_NORMAL).view(np.int32))
 _INF_BITS = int(np.float32(np.inf).view(np.int32))
 
 
@@ -62,26 +61,22 @@ def sample_lambda(rng: jax.Array, alpha, shape: Sequence[int] = ()):
   """``lam ~ Beta(alpha, alpha)``, ``float32[shape]``; Uniform(0, 1) for 1.
 
   A traced alpha that is 0, negative or NaN gives 1 (nothing mixed); one
-  below float32's smallest normal is drawn as that number; ``inf`` gives
-  0.5.
+  below float32's smallest normal is drawn as that number; ``inf`` as the
+  largest float32 (0.5).
   """
-  shape = tuple(shape)
-  f32 = jnp.float32
+  shape, f32 = tuple(shape), jnp.float32
   if not checks.is_traced(alpha):
     if alpha == 1:
       return jax.random.uniform(rng, shape, f32)
     a = jnp.float32(max(alpha, _SMALLEST_NORMAL))
     return jax.random.beta(rng, a, a, shape, f32)
   a = jnp.asarray(alpha, f32)
-  # Read the sign and range from the bits: XLA on CPU flushes subnormal
-  # floats to zero in comparisons, and a subnormal alpha is a valid one.
+  # Read the sign from the bits: XLA on CPU flushes subnormal floats to zero
+  # in comparisons, and a subnormal alpha is a valid one.
   bits = jax.lax.bitcast_convert_type(a, jnp.int32)
   on = (bits > 0) & (bits <= _INF_BITS)
-  safe = jnp.where(
-      bits < _SMALLEST_NORMAL_BITS,
-      _SMALLEST_NORMAL,
-      jnp.where(bits >= _INF_BITS, _LARGEST, a),
-  )
+  # Never NaN into the sampler: its rejection loop would not end.
+  safe = jnp.clip(jnp.where(on, a, 1.0), _SMALLEST_NORMAL, _LARGEST)
   lam = jnp.where(
       a == 1,
       jax.random.uniform(rng, shape, f32),
@@ -219,13 +214,14 @@ def draw_resizemix(keys, layout, size, scale, prob) -> MixParams:
   return params._replace(resized=params.applied)
 
 
-def identity(batch_size: int, num_axes: int) -> MixParams:
-  """Parameters that mix nothing: every example is its own partner."""
+def identity(batch_size: int, num_axes: int, partner=None) -> MixParams:
+  """Parameters that mix nothing (each example its own partner by default)."""
   no = jnp.zeros(batch_size, bool)
+  own = jnp.arange(batch_size, dtype=jnp.int32)
   return MixParams(
       box=jnp.zeros((batch_size, 2 * num_axes), jnp.int32),
       lam=jnp.ones(batch_size, jnp.float32),
-      partner=jnp.arange(batch_size, dtype=jnp.int32),
+      partner=own if partner is None else partner,
       applied=no,
       is_cutmix=no,
   )

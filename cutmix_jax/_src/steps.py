@@ -1,11 +1,11 @@
 """Every random function's steps: check the arguments once, draw, apply.
 
-A method checks its options (``options``) and draws its `MixParams` on a
-layout of keys and partners (``draw``). `choose` draws one or several on the
-same partners, keeps one per batch, example or pair, and applies it once.
+A method checks its options and returns the cut axes and a ``draw(keys,
+layout)`` of its `MixParams`. `choose` draws one or several on the same
+partners, keeps one per batch, example or pair, and applies it once.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -22,74 +22,54 @@ COMMON = ("num_classes", "mode", "label_smoothing", "axis_name")
 
 
 class Method(NamedTuple):
-  options: Callable[..., dict[str, Any]]
-  draw: Callable[..., sampling.MixParams]
+  prepare: Callable[..., tuple[Any, Callable[..., sampling.MixParams]]]
   blends: bool  # it computes new values, so bool images cannot take it
 
 
-def _size(shape, axes) -> tuple[int, ...]:
+def _cut_size(shape, axes) -> tuple[int, ...]:
   return tuple(shape[a] for a in axes)
 
 
-def _cutmix_options(shape, *, alpha, prob, axes, box, label_mode, known=False):
+def _cutmix(shape, *, alpha, prob, axes, box, label_mode, known=False):
   axes = check("axes", axes, shape=shape)
-  box = check("box", box, size=_size(shape, axes))
+  size = _cut_size(shape, axes)
+  box = check("box", box, size=size)
   if not known:  # a rule that draws its own sides (minmax) ignores alpha
     alpha = check("alpha", alpha, rule=None if box.uses_alpha else "number")
     prob = check("prob", prob)
   label_mode = check("label_mode", label_mode)
-  return dict(alpha=alpha, prob=prob, axes=axes, box=box, label_mode=label_mode)
+
+  def draw(keys, layout):
+    params = sampling.draw_cutmix(keys, layout, size, alpha, prob, box)
+    return params._replace(lam=mixing.label_rule(params, label_mode))
+
+  return axes, draw
 
 
-def _cutmix_draw(keys, layout, shape, *, alpha, prob, axes, box, label_mode):
-  size = _size(shape, axes)
-  params = sampling.draw_cutmix(keys, layout, size, alpha, prob, box)
-  return params._replace(lam=mixing.label_rule(params, label_mode))
-
-
-def _mixup_options(shape, *, alpha, prob, known=False):
-  del shape
+def _mixup(shape, *, alpha, prob, known=False):
   if not known:
     alpha, prob = check("alpha", alpha), check("prob", prob)
-  return dict(alpha=alpha, prob=prob)
+  return None, lambda k, lay: sampling.draw_mixup(k, lay, alpha, prob)
 
 
-def _mixup_draw(keys, layout, shape, *, alpha, prob):
-  del shape
-  return sampling.draw_mixup(keys, layout, alpha, prob)
-
-
-def _resizemix_options(shape, *, scale, prob, axes, known=False):
-  del known
+def _resizemix(shape, *, scale, prob, axes, known=False):
   axes = check("axes", axes, shape=shape)
+  size = _cut_size(shape, axes)
   expected = f"cut axes {axes} of 2 or more cells (ResizeMix pastes none on 1)"
-  checks.require(min(_size(shape, axes)) >= 2, "images", expected, shape)
-  return dict(scale=check("scale", scale), prob=check("prob", prob), axes=axes)
+  checks.require(min(size) >= 2, "images", expected, shape)
+  scale, prob = check("scale", scale), check("prob", prob)
+  return axes, lambda k, lay: sampling.draw_resizemix(k, lay, size, scale, prob)
 
 
-def _resizemix_draw(keys, layout, shape, *, scale, prob, axes):
-  return sampling.draw_resizemix(keys, layout, _size(shape, axes), scale, prob)
+def _nothing(shape, *, known=False):
+  # Boxes of 4, as MixUp's.
+  return None, lambda k, lay: sampling.identity(shape[0], 2, lay.partner)
 
 
-def _nothing_options(shape, *, known=False):
-  del shape, known
-  return {}
-
-
-def _nothing_draw(keys, layout, shape):
-  del keys
-  params = sampling.identity(shape[0], 2)  # boxes of 4, as MixUp's
-  return params._replace(partner=layout.partner)
-
-
-CUTMIX = Method(_cutmix_options, _cutmix_draw, blends=False)
-MIXUP = Method(_mixup_options, _mixup_draw, blends=True)
-RESIZEMIX = Method(_resizemix_options, _resizemix_draw, blends=False)
-NOTHING = Method(_nothing_options, _nothing_draw, blends=False)
-
-
-def _select(index, i, chosen, current):
-  return jnp.where(mixing.per_row(index == i, current.ndim), chosen, current)
+CUTMIX = Method(_cutmix, blends=False)
+MIXUP = Method(_mixup, blends=True)
+RESIZEMIX = Method(_resizemix, blends=False)
+NOTHING = Method(_nothing, blends=False)
 
 
 def _is_one(probability) -> bool:
@@ -98,43 +78,32 @@ def _is_one(probability) -> bool:
 
 def _probability(p):
   """A traced probability outside [0, 1] is clipped, and NaN reads as 0."""
-  if not checks.is_traced(p):
-    return p  # checked
-  return jnp.where(p >= 0, jnp.minimum(p, 1.0), 0.0)
-
-
-def _fold(keys, i: int):
-  return type(keys)(*(jax.random.fold_in(k, i) for k in keys))
+  traced = checks.is_traced(p)
+  return jnp.where(p >= 0, jnp.minimum(p, 1.0), 0.0) if traced else p
 
 
 def _choice(keys, layout, probabilities, drawn, num_axes):
   """Each row's draw: the first whose cumulative probability exceeds u."""
   u = layout.per_example(jax.random.uniform(keys.switch, layout.shape))
   shares = [jnp.float32(_probability(p)) for p in probabilities]
-  cumulative = jnp.cumsum(jnp.stack(shares))
-  index = jnp.sum(u[:, None] >= cumulative[None, :], axis=1)
-  params = sampling.identity(layout.batch_size, num_axes)
-  params = params._replace(partner=layout.partner, resized=params.applied)
+  index = jnp.sum(u[:, None] >= jnp.cumsum(jnp.stack(shares)), axis=1)
+  params = sampling.identity(layout.batch_size, num_axes, layout.partner)
+  params = params._replace(resized=params.applied)
   for i, p in enumerate(drawn):
     # One MixParams holds every row: boxes of one width, `resized` always.
     box = p.box if p.box.shape == params.box.shape else params.box
     resized = params.applied if p.resized is None else p.resized
-    p = p._replace(box=box, resized=resized)
     params = jax.tree.map(
-        lambda new, old, i=i: _select(index, i, new, old), p, params
+        lambda new, old, i=i: jnp.where(
+            mixing.per_row(index == i, old.ndim), new, old
+        ),
+        p._replace(box=box, resized=resized),
+        params,
     )
   return params
 
 
-def choose(
-    rng,
-    images,
-    labels,
-    choices: Sequence[tuple[Any, Method, dict[str, Any]]],
-    common: dict[str, Any],
-    *,
-    known: bool = False,
-) -> Mixed:
+def choose(rng, images, labels, choices, common, *, known=False) -> Mixed:
   """Draws every method of ``choices``, keeps one per draw by probability, applies it.
 
   Args:
@@ -154,20 +123,19 @@ def choose(
   eps = check("label_smoothing", common["label_smoothing"])
   mode = check("mode", common["mode"])
   axis_name = check("axis_name", common["axis_name"])
-  options = [m.options(images.shape, known=known, **o) for _, m, o in choices]
-  cut_axes = {o["axes"] for o in options if "axes" in o}
+  prepared = [m.prepare(images.shape, known=known, **o) for _, m, o in choices]
+  cut_axes = sorted({axes for axes, _ in prepared if axes is not None})
   expected = "methods that cut the same axes"
-  checks.require(len(cut_axes) <= 1, "choices", expected, sorted(cut_axes))
-  axes = cut_axes.pop() if cut_axes else None
+  checks.require(len(cut_axes) <= 1, "choices", expected, cut_axes)
+  axes = cut_axes[0] if cut_axes else None
 
   keys, layout = sampling.layout(rng, images.shape[0], mode, axis_name)
-  probability, method, _ = choices[0]
-  if len(choices) == 1 and _is_one(probability):
-    params = method.draw(keys, layout, images.shape, **options[0])
+  if len(choices) == 1 and _is_one(choices[0][0]):
+    params = prepared[0][1](keys, layout)
   else:
     drawn = [
-        method.draw(_fold(keys, i), layout, images.shape, **opts)
-        for i, ((_, method, _), opts) in enumerate(zip(choices, options))
+        draw(type(keys)(*(jax.random.fold_in(k, i) for k in keys)), layout)
+        for i, (_, draw) in enumerate(prepared)
     ]
     probabilities = [p for p, _, _ in choices]
     num_axes = len(axes) if axes else 2
@@ -187,30 +155,20 @@ def run(method: Method, rng, images, labels, **options) -> Mixed:
 
 
 def mixup_or_cutmix(
-    rng,
-    images,
-    labels,
-    *,
-    mixup_alpha,
-    cutmix_alpha,
-    switch_prob,
-    prob,
-    box,
-    axes,
-    label_mode,
-    **common,
+    rng, images, labels, *, mixup_alpha, cutmix_alpha, switch_prob, **options
 ) -> Mixed:
   """timm's switch as `choose` over CutMix and MixUp; an alpha of 0 is off."""
+  common = {name: options.pop(name) for name in COMMON}
   mixup_alpha = check("mixup_alpha", mixup_alpha)
   cutmix_alpha = check("cutmix_alpha", cutmix_alpha)
   switch_prob = _probability(check("switch_prob", switch_prob, rule="prob"))
-  prob = check("prob", prob)
+  prob = options["prob"] = check("prob", options["prob"])
   mixup_on, cutmix_on = _is_on(mixup_alpha), _is_on(cutmix_alpha)
-  if box is not None and not getattr(box, "uses_alpha", True):
+  if not getattr(options["box"], "uses_alpha", True):
     cutmix_on = True  # the rule draws its own sides (minmax)
   if cutmix_on is False:  # CutMix is off, but a wrong option is still wrong
-    check("label_mode", label_mode)
-    check("box", box, size=None)
+    check("label_mode", options["label_mode"])
+    check("box", options["box"], size=None)
   if mixup_on is False and cutmix_on is False:
     checks.refuse("mixup_alpha, cutmix_alpha", "one of them > 0", 0)
   # The switch picks the method; each method's own coin then says whether it
@@ -221,8 +179,7 @@ def mixup_or_cutmix(
     cut_share = jnp.where(mixup_on, jnp.where(cutmix_on, switch_prob, 0.0), 1.0)
   choices = []
   if cutmix_on is not False:
-    cutmix = dict(alpha=cutmix_alpha, prob=prob, axes=axes, box=box)
-    choices.append((cut_share, CUTMIX, dict(cutmix, label_mode=label_mode)))
+    choices.append((cut_share, CUTMIX, dict(options, alpha=cutmix_alpha)))
   if mixup_on is not False:
     choices.append((1 - cut_share, MIXUP, dict(alpha=mixup_alpha, prob=prob)))
   return choose(rng, images, labels, choices, common, known=True)
