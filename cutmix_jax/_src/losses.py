@@ -68,11 +68,7 @@ def mixed_cross_entropy(
     # A label out of range is no class: its loss is NaN, never another's.
     return jnp.where((target >= 0) & (target < num_classes), loss, jnp.nan)
 
-  own_weight = jnp.where(params.applied, params.lam, 1.0)
-  partner, weight = sharding.shard_like_batch(
-      (params.partner, own_weight), targets
-  )
-  own = loss_for(targets)
-  other = loss_for(sharding.take_partners(targets, partner))
-  weight = sharding.shard_like_batch(weight.astype(own.dtype), own)
-  return mixing.interpolate(own, other, weight)
+  params, partners = sharding.with_partners(targets, params)
+  own, other = loss_for(targets), loss_for(partners)
+  weight = mixing.own_weight(params).astype(own.dtype)
+  return mixing.interpolate(own, other, sharding.shard_like_batch(weight, own))

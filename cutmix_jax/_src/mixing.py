@@ -25,42 +25,38 @@ def interpolate(own, other, weight, mixed=None) -> jax.Array:
   return jnp.where(weight == 1, own, jnp.where(weight == 0, other, mixed))
 
 
-def paste(images: jax.Array, params, axes: Sequence[int]) -> jax.Array:
-  """Each applied row takes its box from its partner; a pure select."""
-  params = sharding.shard_like_batch(params, images)
-  size = tuple(images.shape[a] for a in axes)
-  inside = boxes.mask(params.box, images.ndim, axes, size)
-  inside = inside & per_row(params.applied, images.ndim)
-  partners = sharding.take_partners(images, params.partner)
-  return jnp.where(inside, partners, images)
-
-
 def per_row(values: jax.Array, ndim: int) -> jax.Array:
   """``[B]`` values shaped to broadcast against a batch of rank ``ndim``."""
   return values.reshape((-1,) + (1,) * (ndim - 1))
 
 
+def own_weight(params) -> jax.Array:
+  """Each row's weight of its own values: ``lam`` where applied, else 1."""
+  return jnp.where(params.applied, params.lam, 1.0)
+
+
 def apply(images, params, axes, *, blends: bool, resize: str) -> jax.Array:
-  """Pastes, resizes into the box (``resize``) or blends each row, by its flags."""
-  mixed = images if axes is None else paste(images, params, axes)
-  if params.resized is not None:
-    from cutmix_jax._src import resizing  # it casts back with cast_to, below
+  """Each applied row takes its box from its partner (resized into it where
+  ``params.resized``, by ``resize``), or a blend where it is not CutMix's."""
+  params, partners = sharding.with_partners(images, params)
+  mixed = images
+  if axes is not None:
+    size = tuple(images.shape[a] for a in axes)
+    if params.resized is not None:
+      from cutmix_jax._src import resizing  # it casts back with cast_to
 
-    resized = resizing.resize_paste(images, params, axes, resize)
-    mixed = jnp.where(per_row(params.resized, images.ndim), resized, mixed)
+      resized = resizing.resample(partners, params.box, axes, size, resize)
+      is_resized = per_row(params.resized, images.ndim)
+      partners_or_resized = jnp.where(is_resized, resized, partners)
+    else:
+      partners_or_resized = partners
+    inside = boxes.mask(params.box, images.ndim, axes, size)
+    inside = inside & per_row(params.applied, images.ndim)
+    mixed = jnp.where(inside, partners_or_resized, images)
   if blends:
-    cut = per_row(params.is_cutmix, images.ndim)
-    mixed = jnp.where(cut, mixed, blend_rows(images, params))
+    blended = _blend(images, partners, params)
+    mixed = jnp.where(per_row(params.is_cutmix, images.ndim), mixed, blended)
   return mixed
-
-
-def _blend_dtype(dtype):
-  """At least float32; float64 for 32- and 64-bit integers under x64."""
-  if jnp.issubdtype(dtype, jnp.floating):
-    return jnp.promote_types(dtype, jnp.float32)
-  if np.dtype(dtype).itemsize >= 4 and jax.config.read("jax_enable_x64"):
-    return jnp.float64
-  return jnp.float32
 
 
 def cast_to(x: jax.Array, dtype) -> jax.Array:
@@ -74,19 +70,19 @@ def cast_to(x: jax.Array, dtype) -> jax.Array:
   return x.astype(dtype)
 
 
-def blend_rows(images: jax.Array, params) -> jax.Array:
-  """MixUp of every applied row by ``params.lam``."""
-  params = sharding.shard_like_batch(params, images)
-  compute = _blend_dtype(images.dtype)
+def _blend(images: jax.Array, partners: jax.Array, params) -> jax.Array:
+  """MixUp of every applied row by ``params.lam``, at least in float32."""
+  compute = jnp.promote_types(images.dtype, jnp.float32)
+  if not jnp.issubdtype(images.dtype, jnp.floating):
+    wide = images.dtype.itemsize >= 4 and jax.config.read("jax_enable_x64")
+    compute = jnp.float64 if wide else jnp.float32
   weight = per_row(params.lam.astype(compute), images.ndim)
-  partners = sharding.take_partners(images, params.partner)
-  mixed = weight * images.astype(compute) + (1 - weight) * partners.astype(
-      compute
-  )
+  own, other = images.astype(compute), partners.astype(compute)
+  mixed = cast_to(weight * own + (1 - weight) * other, images.dtype)
   # A blend of two equal values is that value, even where the compute dtype
   # cannot hold it (uint32's largest in float32).
-  mixed = jnp.where(images == partners, images, cast_to(mixed, images.dtype))
-  weight = per_row(jnp.where(params.applied, params.lam, 1.0), images.ndim)
+  mixed = jnp.where(images == partners, images, mixed)
+  weight = per_row(own_weight(params), images.ndim)
   return interpolate(images, partners, weight, mixed)
 
 
@@ -118,12 +114,8 @@ def smoothing(label_smoothing, dtype) -> jax.Array:
 
 def mix_soft(soft_labels: jax.Array, params) -> jax.Array:
   """``lam * own + (1 - lam) * partner's``; a row not applied keeps its own."""
-  own_weight = jnp.where(params.applied, params.lam, 1.0)
-  weight, partner = sharding.shard_like_batch(
-      (own_weight, params.partner), soft_labels
-  )
-  partners = sharding.take_partners(soft_labels, partner)
-  return interpolate(soft_labels, partners, weight[:, None])
+  params, partners = sharding.with_partners(soft_labels, params)
+  return interpolate(soft_labels, partners, own_weight(params)[:, None])
 
 
 def label_rule(params, label_mode: str) -> jax.Array:
@@ -215,7 +207,8 @@ def blend(images: ArrayLike, params: sampling.MixParams) -> jax.Array:
   """
   batch = arguments.check("images", images, allow_bool=False)
   params = arguments.check("params", params, batch=batch.shape[0])
-  return blend_rows(batch, params)
+  params, partners = sharding.with_partners(batch, params)
+  return _blend(batch, partners, params)
 
 
 def mix_labels(

@@ -13,9 +13,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from cutmix_jax._src import boxes
 from cutmix_jax._src import mixing
-from cutmix_jax._src import sharding
 
 
 def _nearest(partners, start, side, axes, size) -> jax.Array:
@@ -51,17 +49,11 @@ def _linear(partners, start, side, axes, size) -> jax.Array:
   return mixing.cast_to(out, dtype)
 
 
-def resize_paste(
-    images: jax.Array, params, axes: Sequence[int], method: str
+def resample(
+    partners: jax.Array, box: jax.Array, axes: Sequence[int], size, method: str
 ) -> jax.Array:
-  """Pastes each applied row's partner, resized to its box (``"linear"`` or ``"nearest"``)."""
-  params = sharding.shard_like_batch(params, images)
-  size = tuple(images.shape[a] for a in axes)
+  """Each row of ``partners`` resized into its box (``"linear"`` or ``"nearest"``)."""
   k = len(axes)
-  start, side = params.box[:, :k], params.box[:, k:] - params.box[:, :k]
-  partners = sharding.take_partners(images, params.partner)
+  start, side = box[:, :k], box[:, k:] - box[:, :k]
   resample = _nearest if method == "nearest" else _linear
-  resized = resample(partners, start, side, axes, size)
-  inside = boxes.mask(params.box, images.ndim, axes, size)
-  inside = inside & mixing.per_row(params.applied, images.ndim)
-  return jnp.where(inside, resized, images)
+  return resample(partners, start, side, axes, size)

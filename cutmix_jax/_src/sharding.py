@@ -40,6 +40,12 @@ def take_partners(x: jax.Array, partner: jax.Array) -> jax.Array:
   return x[partner]
 
 
+def with_partners(x: jax.Array, params):
+  """``params`` laid out like ``x``'s batch, and ``x[params.partner]``."""
+  params = shard_like_batch(params, x)
+  return params, take_partners(x, params.partner)
+
+
 def _static_hint(arg: str, got: str) -> TypeError:
   return TypeError(
       f"{arg}: expected a run-time number or array at call time, or a static "
