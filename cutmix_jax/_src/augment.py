@@ -8,6 +8,7 @@ import jax
 from jax.typing import ArrayLike
 
 from cutmix_jax._src import box_rules
+from cutmix_jax._src import checks
 from cutmix_jax._src import steps
 
 # 0.2's keywords, and what replaces each (the CHANGELOG says more).
@@ -24,9 +25,8 @@ _REPLACED = {
 
 def replaced(name: str) -> str:
   """What replaced a 0.2 keyword, as a hint for a message ("" if none did)."""
-  return (
-      f" (0.3 replaced it with {_REPLACED[name]})" if name in _REPLACED else ""
-  )
+  hint = _REPLACED.get(name)
+  return f" (0.3 replaced it with {hint})" if hint else ""
 
 
 def _bind(signature: inspect.Signature, name: str, args, kwargs):
@@ -64,8 +64,7 @@ def random_function(
     twin.__name__ = twin.__qualname__ = f"with_params({declaration.__name__})"
     # per_shard checks these functions' arguments on the whole batch first.
     public._checks_arguments = twin._checks_arguments = True  # type: ignore
-    public._with_params = twin  # type: ignore
-    public._method = method  # type: ignore
+    public._with_params, public._method = twin, method  # type: ignore
     twin._public = public  # type: ignore
     return public
 
@@ -245,9 +244,9 @@ def with_params(fn: Callable) -> Callable:
           "; give with_params the function itself and wrap what it returns: "
           "per_shard(with_params(fn), mesh), jax.jit(with_params(fn))"
       )
-    raise TypeError(
-        "fn: expected a random function of cutmix_jax (cutmix, mixup, "
-        "mixup_or_cutmix, resizemix, one_of) or a functools.partial of one, "
-        f"got {fn!r}{hint}."
+    expected = (
+        "a random function of cutmix_jax (cutmix, mixup, mixup_or_cutmix, "
+        "resizemix, one_of) or a functools.partial of one"
     )
+    checks.refuse("fn", expected, f"{fn!r}{hint}", TypeError)
   return twin

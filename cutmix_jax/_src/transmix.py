@@ -7,6 +7,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from cutmix_jax._src import arguments
+from cutmix_jax._src import boxes
 from cutmix_jax._src import checks
 from cutmix_jax._src import sampling
 
@@ -69,13 +70,10 @@ def transmix_weights(
   if attn.ndim == 3:
     attn = attn.mean(axis=1)
   attn = attn.astype(jnp.float32)
-  # The top-left pixel of every token, against each example's box.
-  rows = jnp.arange(grid[0])[None, :] * patch[0]
-  cols = jnp.arange(grid[1])[None, :] * patch[1]
-  box = params.box
-  in_rows = (rows >= box[:, :1]) & (rows < box[:, 2:3])
-  in_cols = (cols >= box[:, 1:2]) & (cols < box[:, 3:4])
-  pasted = (in_rows[:, :, None] & in_cols[:, None, :]).reshape(-1, tokens)
+  # A token is pasted if its top-left pixel is: on the grid, the box's bounds
+  # divided by the patch sides, rounded up.
+  on_grid = -(-params.box // jnp.asarray(patch * 2, jnp.int32))
+  pasted = boxes.mask(on_grid, 3, (1, 2), grid).reshape(-1, tokens)
   total = attn.sum(axis=-1)
   safe_total = jnp.where(total > 0, total, 1)
   own = jnp.where(pasted, 0.0, attn).sum(axis=-1) / safe_total
