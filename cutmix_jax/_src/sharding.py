@@ -26,8 +26,7 @@ def _batch_sharding(x: jax.Array):
 def shard_like_batch(values, batch: jax.Array):
   """Reshards per-example ``values`` like ``batch`` on explicit-axes meshes."""
   # Drawn replicated, but a select there needs its operands sharded alike.
-  sharding = _batch_sharding(batch)
-  if sharding is None:
+  if (sharding := _batch_sharding(batch)) is None:
     return values
   spec = P(sharding.spec[0])
   return jax.sharding.reshard(values, NamedSharding(sharding.mesh, spec))
@@ -35,8 +34,7 @@ def shard_like_batch(values, batch: jax.Array):
 
 def take_partners(x: jax.Array, partner: jax.Array) -> jax.Array:
   """``x[partner]``, keeping the batch's sharding on explicit-axes meshes."""
-  sharding = _batch_sharding(x)
-  if sharding is None:
+  if (sharding := _batch_sharding(x)) is None:
     return x[partner]
   return x.at[partner].get(out_sharding=sharding)
 
