@@ -21,7 +21,7 @@ def _method_and_options(fn) -> tuple[steps.Method, dict]:
   while isinstance(fn, functools.partial) and not fn.args:
     keywords = {**fn.keywords, **keywords}
     fn = fn.func
-  method = fn._method if augment.twin_of(fn) else None
+  method = augment.twin_of(fn) and fn._method  # None for one_of itself
   expected = (
       "(probability, fn) pairs, fn a random function (or a partial) or None"
   )
@@ -39,7 +39,6 @@ def _method_and_options(fn) -> tuple[steps.Method, dict]:
   hints = "".join(augment.replaced(name) for name in unknown)
   expected = f"options of {fn.__name__}{hints}"
   checks.require(not unknown, "choices", expected, unknown, TypeError)
-  assert method is not None
   return method, {**options, **keywords}
 
 

@@ -1,6 +1,7 @@
 """Mixing a batch sharded over devices: `per_shard`, and explicit-mesh layouts."""
 
 from collections.abc import Callable
+import contextlib
 import functools
 import inspect
 
@@ -25,8 +26,7 @@ def _batch_sharding(x: jax.Array):
 def shard_like_batch(values, batch: jax.Array):
   """Reshards per-example ``values`` like ``batch`` on explicit-axes meshes."""
   # Drawn replicated, but a select there needs its operands sharded alike.
-  sharding = _batch_sharding(batch)
-  if sharding is None:
+  if (sharding := _batch_sharding(batch)) is None:
     return values
   spec = P(sharding.spec[0])
   return jax.sharding.reshard(values, NamedSharding(sharding.mesh, spec))
@@ -34,10 +34,9 @@ def shard_like_batch(values, batch: jax.Array):
 
 def take_partners(x: jax.Array, partner: jax.Array) -> jax.Array:
   """``x[partner]``, keeping the batch's sharding on explicit-axes meshes."""
-  sharding = _batch_sharding(x)
-  if sharding is not None:
-    return x.at[partner].get(out_sharding=sharding)
-  return x[partner]
+  if (sharding := _batch_sharding(x)) is None:
+    return x[partner]
+  return x.at[partner].get(out_sharding=sharding)
 
 
 def with_partners(x: jax.Array, params):
@@ -46,24 +45,21 @@ def with_partners(x: jax.Array, params):
   return params, take_partners(x, params.partner)
 
 
-def _static_hint(arg: str, got: str) -> TypeError:
+def _static_hint(arg: str, value, when: str = "") -> TypeError:
   return TypeError(
       f"{arg}: expected a run-time number or array at call time, or a static "
       f"option bound before wrapping: per_shard(functools.partial(mix_fn, "
-      f"{arg}=...), mesh), got {got} (per_shard passes call-time arguments to "
-      "every shard as arrays)."
+      f"{arg}=...), mesh), got {checks.describe(value)}{when} (per_shard "
+      "passes call-time arguments to every shard as arrays)."
   )
 
 
 def _runtime_value(value, arg: str) -> jax.Array:
   """A call-time argument as an array; refuses options shaping the program."""
-  try:
-    array = None if isinstance(value, (str, bytes)) else jnp.asarray(value)
-  except (TypeError, ValueError):
-    array = None
-  if value is None or array is None:
-    raise _static_hint(arg, checks.describe(value))
-  return array
+  with contextlib.suppress(TypeError, ValueError):
+    if value is not None and not isinstance(value, (str, bytes)):
+      return jnp.asarray(value)
+  raise _static_hint(arg, value)
 
 
 def per_shard(
@@ -74,11 +70,10 @@ def per_shard(
   Each device mixes its shard of the batch (axis 0, sharded over ``axis_name``)
   in `jax.shard_map`: no image crosses devices. Partners form a uniform random
   cycle through each shard (random pairs in ``"pair"`` mode), so no example is
-  its own partner; shards need 2 examples or more. ``"batch"`` mode draws the
-  same lambda, box and coin on every shard. Arguments after ``labels`` go to
-  every shard as replicated run-time arrays; bind static options with
-  `functools.partial` first. The library's functions check their arguments on
-  the whole batch, as an unwrapped call does.
+  its own partner and shards need 2 examples or more; ``"batch"`` mode draws
+  the same lambda, box and coin on every shard. Arguments after ``labels`` reach
+  every shard as replicated run-time arrays (bind static options first, with
+  `functools.partial`). Library functions check arguments on the whole batch.
 
   Args:
     mix_fn: `cutmix`, `mixup`, `mixup_or_cutmix` or `with_params` of one, or a
@@ -99,32 +94,34 @@ def per_shard(
   Examples:
     >>> import functools, jax, jax.numpy as jnp, cutmix_jax
     >>> mesh = jax.make_mesh((jax.device_count(),), ("data",))
-    >>> mix = cutmix_jax.per_shard(
-    ...     functools.partial(cutmix_jax.cutmix, num_classes=10), mesh)
-    >>> mixed, soft = jax.jit(mix)(jax.random.key(0), jnp.zeros((8, 32, 32, 3)),
-    ...                            jnp.arange(8), 0.5)
-    >>> soft.shape
+    >>> mix = jax.jit(cutmix_jax.per_shard(
+    ...     functools.partial(cutmix_jax.cutmix, num_classes=10), mesh))
+    >>> x, y = jnp.zeros((8, 32, 32, 3)), jnp.arange(8)
+    >>> mix(jax.random.key(0), x, y, 0.5)[1].shape
     (8, 10)
   """
   ok = callable(mix_fn)
   checks.require(ok, "mix_fn", "a function", repr(mix_fn), TypeError)
   ok = isinstance(mesh, Mesh)
   checks.require(ok, "mesh", "a jax.sharding.Mesh", repr(mesh), TypeError)
-  axes = tuple(mesh.axis_names)
-  expected = f"one of the mesh's axes {axes}"
-  checks.require(axis_name in axes, "axis_name", expected, repr(axis_name))
+  expected = f"one of the mesh's axes {mesh.axis_names}"
+  ok = axis_name in mesh.axis_names
+  checks.require(ok, "axis_name", expected, repr(axis_name))
   shards = mesh.shape[axis_name]
-  axis_types = dict(zip(axes, getattr(mesh, "axis_types", None) or ()))
-  explicit = axis_types.get(axis_name) == jax.sharding.AxisType.Explicit
-  in_specs = (P(), P(axis_name), P(axis_name), P(), P())
+  divisible = (
+      f"a batch that divides into the {shards} shards of mesh axis "
+      f"{axis_name!r} with at least 2 examples each (per_shard mixes within "
+      f"each shard): a multiple of {shards}, at least {2 * shards}"
+  )
+  sharded = P(axis_name)
+  specs = (P(), sharded, sharded, P(), P())
   fn = mix_fn
   while isinstance(fn, functools.partial):
     fn = fn.func
   checks_args = getattr(fn, "_checks_arguments", False)  # a library function
-  try:  # the names of the arguments after labels, for messages
+  names: list[str] = []  # of the arguments after labels, for messages
+  with contextlib.suppress(TypeError, ValueError):
     names = list(inspect.signature(mix_fn).parameters)[3:]
-  except (TypeError, ValueError):
-    names = []
 
   def body(rng, images, labels, args, kwargs):
     out = mix_fn(rng, images, labels, *args, axis_name=axis_name, **kwargs)
@@ -140,15 +137,12 @@ def per_shard(
         to_global, out, is_leaf=lambda x: isinstance(x, sampling.MixParams)
     )
 
-  mapped = jax.shard_map(
-      body, mesh=mesh, in_specs=in_specs, out_specs=P(axis_name)
-  )
+  mapped = jax.shard_map(body, mesh=mesh, in_specs=specs, out_specs=sharded)
 
   def wrapped(rng, images, labels, *args, **kwargs):
     if "axis_name" in kwargs:
       expected = "none at call time (per_shard sets it; give it to per_shard)"
-      given = repr(kwargs["axis_name"])
-      checks.refuse("axis_name", expected, given, TypeError)
+      checks.refuse("axis_name", expected, repr(kwargs["axis_name"]), TypeError)
     try:
       if checks_args:  # on the whole batch, with the values as given
         # Known values stay concrete in eval_shape only as JAX arrays; 64-bit
@@ -162,29 +156,20 @@ def per_shard(
         jax.eval_shape(lambda: mix_fn(rng, images, labels, *args, **kwargs))
       for arg, x in (("images", images), ("labels", labels)):
         batch = np.shape(x)[0]
-        expected = (
-            f"a batch that divides into the {shards} shards of mesh axis "
-            f"{axis_name!r} with at least 2 examples each (per_shard mixes "
-            f"within each shard): a multiple of {shards}, at least {2 * shards}"
-        )
         ok = batch % shards == 0 and batch // shards >= 2
-        checks.require(ok, arg, expected, f"a batch of {batch}")
-      arrays = tuple(
-          _runtime_value(v, names[i] if i < len(names) else f"argument {i + 4}")
-          for i, v in enumerate(args)
-      )
+        checks.require(ok, arg, divisible, f"a batch of {batch}")
+      unnamed = (f"argument {i + 4}" for i in range(len(names), len(args)))
+      arrays = tuple(map(_runtime_value, args, [*names, *unnamed]))
       keywords = {k: _runtime_value(v, k) for k, v in kwargs.items()}
       operands = (rng, images, labels, arrays, keywords)
-      if explicit:  # shard_map wants its inputs laid out as in_specs
-        layout = tuple(NamedSharding(mesh, spec) for spec in in_specs)
+      if axis_name in mesh.explicit_axes:  # shard_map requires this layout
+        layout = tuple(NamedSharding(mesh, spec) for spec in specs)
         operands = jax.sharding.reshard(operands, layout)
       return mapped(*operands)
     except checks.StaticOptionTracedError as e:
       # Raised tracing mix_fn on the whole batch or on a shard.
       value = {**dict(zip(names, args)), **kwargs}.get(e.arg)
-      raise _static_hint(
-          e.arg, f"{checks.describe(value)} at call time"
-      ) from None
+      raise _static_hint(e.arg, value, " at call time") from None
 
   # Not mix_fn's __dict__: with_params and one_of must not see the function
   # inside as if it were the wrapper (they would skip per_shard).
