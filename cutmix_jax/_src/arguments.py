@@ -157,16 +157,7 @@ def _box(x, arg: str, *, size: tuple[int, ...] | None):
   return x
 
 
-def _in_range(labels: jax.Array, num_classes: int, arg: str) -> None:
-  """Known integer labels lie in ``[0, K)``, whatever their dtype."""
-  if not is_traced(labels):
-    values = np.asarray(labels).astype(np.int64)
-    bad = values[(values < 0) | (values >= num_classes)]
-    expected = f"class indices in [0, {num_classes})"
-    require(bad.size == 0, arg, expected, bad[:5].tolist())
-
-
-def _labels(x, arg: str, *, batch: int | None, num_classes: int | None):
+def _labels(x, arg: str, *, batch, num_classes, of: str = "images"):
   """Integer ``(B,)`` or float ``(B, K)`` labels; returns them and ``K``."""
   raw, x = x, array(x, arg, "an integer or float")  # raw: before int32 wraps
   if jnp.issubdtype(x.dtype, jnp.integer):
@@ -174,7 +165,11 @@ def _labels(x, arg: str, *, batch: int | None, num_classes: int | None):
     if num_classes is None:
       expected = "a number of classes for integer labels (or one-hot labels)"
       refuse("num_classes", expected, None)
-    _in_range(raw, num_classes, arg)
+    if not is_traced(raw):  # whatever their dtype, read as given
+      values = np.asarray(raw).astype(np.int64)
+      bad = values[(values < 0) | (values >= num_classes)]
+      expected = f"class indices in [0, {num_classes})"
+      require(bad.size == 0, arg, expected, bad[:5].tolist())
   else:
     expected = "float labels of shape (batch, num_classes)"
     require(x.ndim == 2, arg, expected, x.shape)
@@ -182,19 +177,18 @@ def _labels(x, arg: str, *, batch: int | None, num_classes: int | None):
     require(ok, arg, f"{num_classes} classes on the last axis", x.shape)
     num_classes = x.shape[1]
   ok = batch in (None, x.shape[0])
-  require(ok, arg, f"a batch of {batch} to match images", f"shape {x.shape}")
+  require(ok, arg, f"a batch of {batch} to match {of}", f"shape {x.shape}")
   return x, num_classes
 
 
 def _class_indices(x, arg: str, *, logits_shape) -> jax.Array:
   """Integer labels ``(B,)`` for the loss, whose classes the logits give."""
-  raw, x = x, array(x, arg, "an integer")
+  dtype = dtype_of(x)  # None (not an array): _labels says so
   expected = "integer class indices (soft labels: optax.softmax_cross_entropy)"
-  require(is_kind(x.dtype, jnp.integer), arg, expected, x.dtype, TypeError)
-  expected = f"shape ({logits_shape[0]},) to match logits"
-  require(x.shape == logits_shape[:1], arg, expected, x.shape)
-  _in_range(raw, logits_shape[1], arg)
-  return x
+  ok = dtype is None or is_kind(dtype, jnp.integer)
+  require(ok, arg, expected, dtype, TypeError)
+  batch, num_classes = logits_shape
+  return _labels(x, arg, batch=batch, num_classes=num_classes, of="logits")[0]
 
 
 def _floats(ranks: tuple[int, ...], shapes: str) -> Callable:
