@@ -11,6 +11,8 @@ from cutmix_jax._src import boxes
 from cutmix_jax._src import checks
 from cutmix_jax._src import sampling
 
+Sides = int | tuple[int, ...]  # one side for every cut axis, or one per axis
+
 
 class BoxRule(abc.ABC):
   """How `cutmix` draws boxes; make one with a constructor of `cutmix_jax.boxes`."""
@@ -25,26 +27,31 @@ class BoxRule(abc.ABC):
   def draw(self, key, shape, size, alpha) -> jax.Array:
     """``int32[*shape, 2k]`` boxes on cut axes of ``size``."""
 
-  def _refuse(self, where: str, why: str, expected: str = "can paste"):
-    expected = f"a rule that {expected} on {where}"
-    checks.refuse("box", expected, f"{self}, which {why}")
+  def _require(self, ok, where: str, why: str, expected: str = "can paste"):
+    if not ok:
+      expected = f"a rule that {expected} on {where}"
+      checks.refuse("box", expected, f"{self}, which {why}")
 
   def __repr__(self) -> str:
     fields = dataclasses.fields(self)  # type: ignore[arg-type]
-    values = ", ".join(
-        repr(getattr(self, f.name))
-        for f in fields
-        if f.repr and getattr(self, f.name) is not None  # an unset option
-    )
-    return f"boxes.{self._name}({values})"  # type: ignore[attr-defined]
+    values = (getattr(self, f.name) for f in fields if f.repr)
+    args = ", ".join(repr(v) for v in values if v is not None)  # None: unset
+    return f"boxes.{self._name}({args})"  # type: ignore[attr-defined]
 
 
 def _per_axis(sides, size) -> tuple[int, ...]:
   return (sides,) * len(size) if isinstance(sides, int) else tuple(sides)
 
 
-def _uniform_centers(key, shape, size) -> jax.Array:
-  return jax.random.randint(key, (*shape, len(size)), 0, jnp.asarray(size))
+def _centred(key, shape, size, sides, std=None) -> jax.Array:
+  """Boxes of ``sides`` centred uniformly or, with ``std``, near the middle."""
+  if std is None:
+    center = jax.random.randint(key, (*shape, len(size)), 0, jnp.asarray(size))
+  else:
+    z = jax.random.normal(key, (*shape, len(size)), jnp.float32)
+    n = jnp.asarray(size, jnp.float32)
+    center = jnp.clip(jnp.floor(n * (0.5 + std * z)), 0, n - 1)
+  return boxes.box_from_center(center, sides, size)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -59,38 +66,29 @@ class _Paper(BoxRule):
 
   def validate(self, size, where):
     # The box pastes once side // 2 >= 1: n >= 3 (n = 2 needs lam = 0).
-    if min(size) < 3:
-      self._refuse(where, "needs at least 3 cells per axis")
+    self._require(min(size) >= 3, where, "needs at least 3 cells per axis")
 
   def draw(self, key, shape, size, alpha):
-    side_key, place_key = jax.random.split(key)
-    if self.std is None:
-      center = _uniform_centers(place_key, shape, size)
-    else:
-      z = jax.random.normal(place_key, (*shape, len(size)), jnp.float32)
-      n = jnp.asarray(size, jnp.float32)
-      center = jnp.clip(jnp.floor(n * (0.5 + self.std * z)), 0, n - 1)
+    side_key, key = jax.random.split(key)
     lam = sampling.sample_lambda(side_key, alpha, shape)
-    return boxes.box_from_center(center, boxes.cut_sides(lam, size), size)
+    return _centred(key, shape, size, boxes.cut_sides(lam, size), self.std)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class _FixedSize(BoxRule):
-  sides: int | tuple[int, ...]
+  sides: Sides
   uses_alpha = False
   _name = "fixed_size"
 
   def validate(self, size, where):
     sides = _per_axis(self.sides, size)
-    if len(sides) != len(size) or any(s > n for s, n in zip(sides, size)):
-      self._refuse(where, "is larger or has another number of sides", "fits")
-    if min(sides) < 2:
-      self._refuse(where, "loses a side of 1 to the side // 2")
+    fits = len(sides) == len(size) and all(s <= n for s, n in zip(sides, size))
+    why = "is larger or has another number of sides"
+    self._require(fits, where, why, "fits")
+    self._require(min(sides) >= 2, where, "loses a side of 1 to the side // 2")
 
   def draw(self, key, shape, size, alpha):
-    sides = jnp.asarray(_per_axis(self.sides, size))
-    center = _uniform_centers(key, shape, size)
-    return boxes.box_from_center(center, sides, size)
+    return _centred(key, shape, size, _per_axis(self.sides, size))
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -105,11 +103,9 @@ class _MinMax(BoxRule):
 
   def validate(self, size, where):
     lo, hi = self._bounds(size)
-    if any(a >= b for a, b in zip(lo, hi)):
-      why = "leaves no box side to draw (int(lo * n) = int(hi * n))"
-      self._refuse(where, why)
-    if min(hi) < 2:
-      self._refuse(where, "draws sides of 0 only")
+    why = "leaves no box side to draw (int(lo * n) = int(hi * n))"
+    self._require(all(a < b for a, b in zip(lo, hi)), where, why)
+    self._require(min(hi) >= 2, where, "draws sides of 0 only")
 
   def draw(self, key, shape, size, alpha):
     side_key, place_key = jax.random.split(key)
@@ -122,7 +118,7 @@ class _MinMax(BoxRule):
 class _Rescaled(BoxRule):
   """``rule`` draws at ``sides``, or on the grid of patches of ``sides``."""
 
-  sides: int | tuple[int, ...]
+  sides: Sides
   rule: BoxRule
   on_grid: bool = dataclasses.field(default=False, repr=False)
 
@@ -140,16 +136,15 @@ class _Rescaled(BoxRule):
     return tuple(n // p for n, p in zip(size, _per_axis(self.sides, size)))
 
   def validate(self, size, where):
-    draw_size = self._draw_size(size)
+    sides, draw_size = _per_axis(self.sides, size), self._draw_size(size)
+    fits = len(sides) == len(size)
     if self.on_grid:
-      patch = _per_axis(self.sides, size)
-      if len(patch) != len(size) or any(n % p for n, p in zip(size, patch)):
-        why = "needs one patch side per cut axis, each dividing its axis"
-        self._refuse(where, why, "fits")
+      fits = fits and not any(n % p for n, p in zip(size, sides))
+      why = "needs one patch side per cut axis, each dividing its axis"
+      self._require(fits, where, why, "fits")
       where = f"a patch grid of {draw_size} cells ({where})"
-    elif len(draw_size) != len(size):
-      self._refuse(where, "has another number of sides", "fits")
     else:
+      self._require(fits, where, "has another number of sides", "fits")
       where = f"input size {draw_size}"
     self.rule.validate(draw_size, where)
 
@@ -173,10 +168,9 @@ def paper() -> BoxRule:
 def gaussian_center(std: float) -> BoxRule:
   """The paper's centre-Gaussian ablation: the paper's sides, centres near the middle.
 
-  Each centre is ``floor(n (0.5 + std z))``, ``z ~ N(0, 1)``, clipped.
-
   Args:
-    std: the standard deviation as a fraction of the axis, > 0 (static).
+    std: the spread of each centre ``floor(n (0.5 + std z))`` (``z ~ N(0, 1)``,
+      clipped) as a fraction of the axis, > 0 (static).
 
   Raises:
     TypeError, ValueError: for a ``std`` that is not a positive number.
@@ -184,7 +178,7 @@ def gaussian_center(std: float) -> BoxRule:
   return _Paper(arguments.check("std", std))
 
 
-def fixed_size(size: int | tuple[int, ...]) -> BoxRule:
+def fixed_size(size: Sides) -> BoxRule:
   """The paper's fixed-size ablation: boxes of a given size, centred uniformly.
 
   Clipped as the paper's (an odd side loses one cell); ``alpha`` is unused.
@@ -213,9 +207,7 @@ def minmax(lo: float, hi: float) -> BoxRule:
   return _MinMax(*arguments.check("minmax", (lo, hi)))
 
 
-def on_patch_grid(
-    patch_size: int | tuple[int, ...], rule: BoxRule | None = None
-) -> BoxRule:
+def on_patch_grid(patch_size: Sides, rule: BoxRule | None = None) -> BoxRule:
   """Boxes on a ViT's patch grid: every token comes whole from one image.
 
   Args:

@@ -12,12 +12,10 @@ from cutmix_jax._src import arguments
 
 def box_from_center(center, cut_size, size: Sequence[int]) -> jax.Array:
   """The paper's box ``[c - cut // 2, c + cut // 2)``, clipped to ``size``."""
-  limit = jnp.asarray(size, jnp.int32)
   center = jnp.asarray(center, jnp.int32)
   half = jnp.asarray(cut_size, jnp.int32) // 2
-  start = jnp.clip(center - half, 0, limit)
-  end = jnp.clip(center + half, 0, limit)
-  return jnp.concatenate(jnp.broadcast_arrays(start, end), axis=-1)
+  box = jnp.concatenate(jnp.broadcast_arrays(center - half, center + half), -1)
+  return jnp.clip(box, 0, jnp.asarray(tuple(size) * 2, jnp.int32))
 
 
 def cut_sides(lam: jax.Array, size: Sequence[int]) -> jax.Array:
@@ -86,13 +84,10 @@ def mask(
   """Each example's box as a ``bool`` mask of rank ``ndim``, broadcastable."""
   # Only the batch and cut axes have their size: XLA fuses it into the select.
   k = len(axes)
-  batch_shape = (box.shape[0],) + (1,) * (ndim - 1)
-  inside = jnp.ones(batch_shape, bool)
+  bounds = box.reshape((box.shape[0], 2 * k) + (1,) * (ndim - 1))
+  inside = jnp.ones_like(bounds[:, 0], bool)
   for i, (axis, n) in enumerate(zip(axes, size)):
-    shape = [1] * ndim
-    shape[axis] = n
+    shape = [n if a == axis else 1 for a in range(ndim)]
     index = jax.lax.broadcasted_iota(jnp.int32, shape, axis)
-    start = box[:, i].reshape(batch_shape)
-    end = box[:, k + i].reshape(batch_shape)
-    inside = inside & (index >= start) & (index < end)
+    inside = inside & (index >= bounds[:, i]) & (index < bounds[:, k + i])
   return inside
