@@ -76,6 +76,11 @@ def _is_one(probability) -> bool:
   return not checks.is_traced(probability) and probability == 1
 
 
+def _is_on(alpha) -> bool | jax.Array:
+  """A method with this checked alpha is on: alpha > 0 (traced: at run time)."""
+  return alpha > 0 if checks.is_traced(alpha) else alpha != 0
+
+
 def _probability(p):
   """A traced probability outside [0, 1] is clipped, and NaN reads as 0."""
   traced = checks.is_traced(p)
@@ -183,8 +188,3 @@ def mixup_or_cutmix(
   if mixup_on is not False:
     choices.append((1 - cut_share, MIXUP, dict(alpha=mixup_alpha, prob=prob)))
   return choose(rng, images, labels, choices, common, known=True)
-
-
-def _is_on(alpha) -> bool | jax.Array:
-  """A method with this checked alpha is on: alpha > 0 (traced: at run time)."""
-  return alpha > 0 if checks.is_traced(alpha) else alpha != 0
