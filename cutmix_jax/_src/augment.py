@@ -33,10 +33,8 @@ def _bind(signature: inspect.Signature, name: str, args, kwargs):
   """The call's arguments by name; an unknown keyword is named, as in 0.3."""
   for key in kwargs:
     if key not in signature.parameters:
-      raise TypeError(
-          f"{key}: expected an argument of {name}, got an unexpected keyword "
-          f"argument {key!r}{replaced(key)}."
-      )
+      got = f"an unexpected keyword argument {key!r}{replaced(key)}"
+      checks.refuse(key, f"an argument of {name}", got, TypeError)
   bound = signature.bind(*args, **kwargs)
   bound.apply_defaults()
   return bound.arguments

@@ -93,16 +93,21 @@ def _choice(keys, layout, probabilities, drawn, num_axes):
   shares = [jnp.float32(_probability(p)) for p in probabilities]
   index = jnp.sum(u[:, None] >= jnp.cumsum(jnp.stack(shares)), axis=1)
   params = sampling.identity(layout.batch_size, num_axes, layout.partner)
-  params = params._replace(resized=params.applied)
+  # One MixParams holds every row: boxes of one width, and `resized` if any
+  # method resizes (all False in the others' rows).
+  if any(p.resized is not None for p in drawn):
+    params = params._replace(resized=params.applied)
+    drawn = [
+        p if p.resized is not None else p._replace(resized=params.applied)
+        for p in drawn
+    ]
   for i, p in enumerate(drawn):
-    # One MixParams holds every row: boxes of one width, `resized` always.
     box = p.box if p.box.shape == params.box.shape else params.box
-    resized = params.applied if p.resized is None else p.resized
     params = jax.tree.map(
         lambda new, old, i=i: jnp.where(
             mixing.per_row(index == i, old.ndim), new, old
         ),
-        p._replace(box=box, resized=resized),
+        p._replace(box=box),
         params,
     )
   return params
@@ -145,8 +150,6 @@ def choose(rng, images, labels, choices, common, *, known=False) -> Mixed:
     probabilities = [p for p, _, _ in choices]
     num_axes = len(axes) if axes else 2
     params = _choice(keys, layout, probabilities, drawn, num_axes)
-    if not any(method is RESIZEMIX for _, method, _ in choices):
-      params = params._replace(resized=None)
   resize = "nearest" if images.dtype == jnp.bool_ else "linear"
   mixed = mixing.apply(images, params, axes, blends=blends, resize=resize)
   soft = mixing.soft(labels, num_classes, eps)
