@@ -4,6 +4,7 @@ from cutmix_jax import boxes
 from cutmix_jax._src.augment import cutmix
 from cutmix_jax._src.augment import mixup
 from cutmix_jax._src.augment import mixup_or_cutmix
+from cutmix_jax._src.augment import resizemix
 from cutmix_jax._src.augment import with_params
 from cutmix_jax._src.boxes import pasted_fraction
 from cutmix_jax._src.choice import one_of
@@ -11,7 +12,6 @@ from cutmix_jax._src.losses import mixed_cross_entropy
 from cutmix_jax._src.mixing import blend
 from cutmix_jax._src.mixing import cut_and_paste
 from cutmix_jax._src.mixing import mix_labels
-from cutmix_jax._src.resizemix import resizemix
 from cutmix_jax._src.sampling import MixParams
 from cutmix_jax._src.sharding import per_shard
 from cutmix_jax._src.transmix import transmix_weights

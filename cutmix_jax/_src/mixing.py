@@ -1,4 +1,4 @@
-"""Applying parameters: paste (CutMix), blend (MixUp), and mix labels.
+"""Applying parameters: paste (CutMix, ResizeMix), blend (MixUp), mix labels.
 
 Everything ends in a select, so a row not applied is its own input bitwise
 (whatever its partner holds) and a weight of 0 gives the partner's bitwise.
@@ -42,17 +42,20 @@ def apply(images, params, axes, *, blends: bool, resize: str) -> jax.Array:
   mixed = images
   if axes is not None:
     size = tuple(images.shape[a] for a in axes)
+    source = partners
     if params.resized is not None:
-      from cutmix_jax._src import resizing  # it casts back with cast_to
-
-      resized = resizing.resample(partners, params.box, axes, size, resize)
+      # Boxes differ in size at run time, so the partner is resampled at the
+      # array's own size, scaled and moved into its box; the select below
+      # keeps it there. Inside, it equals jax.image.resize to the box.
+      k = len(axes)
+      start, side = params.box[:, :k], params.box[:, k:] - params.box[:, :k]
+      resample = _nearest if resize == "nearest" else _linear
+      resized = resample(partners, start, side, axes, size)
       is_resized = per_row(params.resized, images.ndim)
-      partners_or_resized = jnp.where(is_resized, resized, partners)
-    else:
-      partners_or_resized = partners
+      source = jnp.where(is_resized, resized, partners)
     inside = boxes.mask(params.box, images.ndim, axes, size)
     inside = inside & per_row(params.applied, images.ndim)
-    mixed = jnp.where(inside, partners_or_resized, images)
+    mixed = jnp.where(inside, source, images)
   if blends:
     blended = _blend(images, partners, params)
     mixed = jnp.where(per_row(params.is_cutmix, images.ndim), mixed, blended)
@@ -68,6 +71,39 @@ def cast_to(x: jax.Array, dtype) -> jax.Array:
       hi = np.nextafter(hi, lo)
     x = jnp.clip(jnp.round(x), lo, hi)
   return x.astype(dtype)
+
+
+def _nearest(partners, start, side, axes, size) -> jax.Array:
+  """Nearest-neighbour resampling, a pure gather (for masks and bools)."""
+  out = partners
+  for i, (axis, n) in enumerate(zip(axes, size)):
+    position = jnp.arange(n, dtype=jnp.int32)[None, :] - start[:, i : i + 1]
+    # jax.image.resize's own formula: floor((j + 0.5) * n / side), in float32.
+    scaled = (position.astype(jnp.float32) + 0.5) * jnp.float32(n)
+    source = jnp.floor(scaled / jnp.maximum(side[:, i : i + 1], 1))
+    source = jnp.clip(source.astype(jnp.int32), 0, n - 1)
+    shape = [1] * partners.ndim
+    shape[0], shape[axis] = partners.shape[0], n
+    out = jnp.take_along_axis(out, source.reshape(shape), axis=axis)
+  return out
+
+
+def _linear(partners, start, side, axes, size) -> jax.Array:
+  """Bilinear resampling (antialiased when shrinking), cast back to the dtype."""
+  dtype = partners.dtype
+  compute = jnp.promote_types(dtype, jnp.float32)
+  if not jnp.issubdtype(dtype, jnp.floating):
+    compute = jnp.float32
+  dims = tuple(a - 1 for a in axes)
+  scale = side.astype(jnp.float32) / jnp.asarray(size, jnp.float32)
+
+  def one(x, s, t):
+    return jax.image.scale_and_translate(
+        x.astype(compute), x.shape, dims, s, t.astype(jnp.float32), "linear"
+    )
+
+  out = jax.vmap(one)(partners, jnp.maximum(scale, 1e-6), start)
+  return cast_to(out, dtype)
 
 
 def _blend(images: jax.Array, partners: jax.Array, params) -> jax.Array:
