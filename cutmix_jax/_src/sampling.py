@@ -95,31 +95,17 @@ class _Keys(NamedTuple):
   blend: jax.Array
 
 
-def _split_keys(rng: jax.Array, mode: str, axis_name) -> _Keys:
-  keys = _Keys(*jax.random.split(rng, len(_Keys._fields)))
-  if axis_name is None:
-    return keys
-  shard = jax.lax.axis_index(axis_name)
-  local = _Keys(*(jax.random.fold_in(k, shard) for k in keys))
-  return keys._replace(partner=local.partner) if mode == "batch" else local
-
-
-def _permutation(rng: jax.Array, n: int) -> jax.Array:
-  return jax.random.permutation(rng, n).astype(jnp.int32)
-
-
-def _cycle(rng: jax.Array, n: int) -> jax.Array:
-  """A uniform random cycle: each takes from the next in a shuffle."""
-  order = _permutation(rng, n)
+def _partners(rng: jax.Array, n: int, mode: str, sharded: bool) -> jax.Array:
+  """Each example's partner: a uniform permutation, or (``sharded``) a uniform
+  random cycle, each taking from the next in a shuffle; in ``"pair"`` mode
+  neighbours in a shuffle swap, and with an odd ``n`` the last pairs with
+  itself or (``sharded``) takes from the first, one way."""
+  order = jax.random.permutation(rng, n).astype(jnp.int32)
+  if mode != "pair" and not sharded:
+    return order
   position = jnp.argsort(order).astype(jnp.int32)
-  return order[(position + 1) % n]
-
-
-def _pairs(rng: jax.Array, n: int, *, sharded: bool) -> jax.Array:
-  """Neighbours in a shuffle pair up; with an odd ``n`` the last pairs with
-  itself, or (``sharded``) takes from the first, one way."""
-  order = _permutation(rng, n)
-  position = jnp.argsort(order).astype(jnp.int32)
+  if mode != "pair":
+    return order[(position + 1) % n]
   neighbour = position ^ 1
   lone = 0 if sharded and n > 1 else position
   return order[jnp.where(neighbour < n, neighbour, lone)]
@@ -151,14 +137,12 @@ class _Layout(NamedTuple):
 
 def layout(rng, batch_size: int, mode: str, axis_name) -> tuple[_Keys, _Layout]:
   """Splits the key by purpose and draws the partners of a batch."""
-  keys = _split_keys(rng, mode, axis_name)
-  sharded = axis_name is not None
-  if mode == "pair":
-    partner = _pairs(keys.partner, batch_size, sharded=sharded)
-  elif sharded:
-    partner = _cycle(keys.partner, batch_size)
-  else:
-    partner = _permutation(keys.partner, batch_size)
+  keys = _Keys(*jax.random.split(rng, len(_Keys._fields)))
+  if axis_name is not None:  # keys of the shard, but one batch-wide draw
+    shard = jax.lax.axis_index(axis_name)
+    local = _Keys(*(jax.random.fold_in(k, shard) for k in keys))
+    keys = keys._replace(partner=local.partner) if mode == "batch" else local
+  partner = _partners(keys.partner, batch_size, mode, axis_name is not None)
   return keys, _Layout(mode, partner)
 
 
