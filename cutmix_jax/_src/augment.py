@@ -210,9 +210,7 @@ def mixup_or_cutmix(  # type: ignore[empty-body]
   """
 
 
-@random_function(
-    functools.partial(steps.run, steps.RESIZEMIX), steps.RESIZEMIX
-)
+@random_function(functools.partial(steps.run, steps.RESIZEMIX), steps.RESIZEMIX)
 def resizemix(  # type: ignore[empty-body]
     rng: jax.Array,
     images: ArrayLike,

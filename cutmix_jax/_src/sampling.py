@@ -138,7 +138,7 @@ class _Layout(NamedTuple):
 def layout(rng, batch_size: int, mode: str, axis_name) -> tuple[_Keys, _Layout]:
   """Splits the key by purpose and draws the partners of a batch."""
   keys = _Keys(*jax.random.split(rng, len(_Keys._fields)))
-  if axis_name is not None:  # keys of the shard, but one batch-wide draw
+  if axis_name is not None:  # per shard; "batch" mode keeps one box batch-wide
     shard = jax.lax.axis_index(axis_name)
     local = _Keys(*(jax.random.fold_in(k, shard) for k in keys))
     keys = keys._replace(partner=local.partner) if mode == "batch" else local

@@ -26,13 +26,9 @@ class Method(NamedTuple):
   blends: bool  # it computes new values, so bool images cannot take it
 
 
-def _cut_size(shape, axes) -> tuple[int, ...]:
-  return tuple(shape[a] for a in axes)
-
-
 def _cutmix(shape, *, alpha, prob, axes, box, label_mode, known=False):
   axes = check("axes", axes, shape=shape)
-  size = _cut_size(shape, axes)
+  size = tuple(shape[a] for a in axes)
   box = check("box", box, size=size)
   if not known:  # a rule that draws its own sides (minmax) ignores alpha
     alpha = check("alpha", alpha, rule=None if box.uses_alpha else "number")
@@ -54,7 +50,7 @@ def _mixup(shape, *, alpha, prob, known=False):
 
 def _resizemix(shape, *, scale, prob, axes, known=False):
   axes = check("axes", axes, shape=shape)
-  size = _cut_size(shape, axes)
+  size = tuple(shape[a] for a in axes)
   expected = f"cut axes {axes} of 2 or more cells (ResizeMix pastes none on 1)"
   checks.require(min(size) >= 2, "images", expected, shape)
   scale, prob = check("scale", scale), check("prob", prob)
@@ -70,10 +66,6 @@ CUTMIX = Method(_cutmix, blends=False)
 MIXUP = Method(_mixup, blends=True)
 RESIZEMIX = Method(_resizemix, blends=False)
 NOTHING = Method(_nothing, blends=False)
-
-
-def _is_one(probability) -> bool:
-  return not checks.is_traced(probability) and probability == 1
 
 
 def _is_on(alpha) -> bool | jax.Array:
@@ -140,7 +132,8 @@ def choose(rng, images, labels, choices, common, *, known=False) -> Mixed:
   axes = cut_axes[0] if cut_axes else None
 
   keys, layout = sampling.layout(rng, images.shape[0], mode, axis_name)
-  if len(choices) == 1 and _is_one(choices[0][0]):
+  first = choices[0][0]
+  if len(choices) == 1 and not checks.is_traced(first) and first == 1:
     params = prepared[0][1](keys, layout)
   else:
     drawn = [
