@@ -32,17 +32,13 @@ def shard_like_batch(values, batch: jax.Array):
   return jax.sharding.reshard(values, NamedSharding(sharding.mesh, spec))
 
 
-def take_partners(x: jax.Array, partner: jax.Array) -> jax.Array:
-  """``x[partner]``, keeping the batch's sharding on explicit-axes meshes."""
-  if (sharding := _batch_sharding(x)) is None:
-    return x[partner]
-  return x.at[partner].get(out_sharding=sharding)
-
-
 def with_partners(x: jax.Array, params):
-  """``params`` laid out like ``x``'s batch, and ``x[params.partner]``."""
+  """``params`` laid out like ``x``'s batch, and ``x[params.partner]`` (kept
+  sharded like the batch on explicit-axes meshes)."""
   params = shard_like_batch(params, x)
-  return params, take_partners(x, params.partner)
+  if (sharding := _batch_sharding(x)) is None:
+    return params, x[params.partner]
+  return params, x.at[params.partner].get(out_sharding=sharding)
 
 
 def _static_hint(arg: str, value, when: str = "") -> TypeError:
