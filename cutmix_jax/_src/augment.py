@@ -224,7 +224,7 @@ def resizemix(  # type: ignore[empty-body]
     axes: int | Sequence[int] | None = None,
     axis_name: str | None = None,
 ) -> tuple[jax.Array, jax.Array]:
-  """ResizeMix: paste the whole partner, resized to a box, and mix labels by area.
+  """ResizeMix (Qin et al., 2020): paste the whole partner, resized into a box.
 
   Draws ``tau ~ U(lo, hi)``: the box has sides ``floor(tau n_i)`` on the cut
   axes, placed uniformly where it fits; the own label weighs 1 minus the pasted
