@@ -242,13 +242,15 @@ def resizemix(  # type: ignore[empty-body]
     ``(mixed_images, mixed_labels)``, as for `cutmix`.
 
   Raises:
-    TypeError, ValueError: as for `cutmix`.
+    TypeError, ValueError: as for `cutmix`; ValueError for a cut axis of 1.
 
   Examples:
     >>> import jax, jax.numpy as jnp, cutmix_jax
     >>> x, y = jnp.zeros((4, 32, 32, 3), jnp.uint8), jnp.arange(4)
-    >>> cutmix_jax.resizemix(jax.random.key(0), x, y, num_classes=4)[0].dtype
-    dtype('uint8')
+    >>> mixed, soft = cutmix_jax.resizemix(
+    ...     jax.random.key(0), x, y, (0.25, 0.5), num_classes=4)
+    >>> mixed.dtype, soft.shape
+    (dtype('uint8'), (4, 4))
   """
 
 
