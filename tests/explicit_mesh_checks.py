@@ -145,9 +145,8 @@ def explicit_mesh_report(meshes, *, eager_devices: int):
       if eager:
         for name, call in calls.items():
           try:
-            # per_shard eagerly (slow: every operation goes to each device
-            # on its own) takes numpy labels beside the sharded images, as
-            # a host pipeline gives them: per_shard converts them itself.
+            # per_shard eagerly takes numpy labels beside the sharded
+            # images, as a host pipeline gives them: it converts them itself.
             numpy_labels = name.startswith("per_shard")
             out = call(x, np.asarray(labels) if numpy_labels else y)
           except Exception as e:

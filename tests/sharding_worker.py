@@ -144,9 +144,8 @@ def main():
   lap("mixers")
 
   # Small shards: no example of a shard of 2 or more is its own partner
-  # (issue 17, 2), over several keys. Jitted: per_shard runs eagerly (slow,
-  # every operation dispatched to each device on its own) on 8 devices in
-  # explicit_mesh_checks, and in-process on one device.
+  # (issue 17, 2), over several keys. (Eager calls: explicit_mesh_checks
+  # and in-process on one device.)
   small = {}
   for n, mode in ((16, "elem"), (16, "batch"), (16, "pair"), (24, "pair"),
                   (40, "elem")):  # fmt: skip

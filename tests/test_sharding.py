@@ -283,11 +283,7 @@ ONE_DEVICE = jax.make_mesh((1,), ("data",), devices=jax.devices()[:1])
 
 
 def test_per_shard_on_a_one_device_mesh():
-  """A one-device mesh is a valid mesh: the whole batch is one shard.
-
-  Jitted: eagerly, per_shard dispatches each operation on its own (seconds
-  a call); it runs eagerly on 8 devices in the worker.
-  """
+  """A one-device mesh is a valid mesh: the whole batch is one shard."""
   mix = cutmix_jax.per_shard(
       cutmix_jax.with_params(
           functools.partial(cutmix_jax.cutmix, num_classes=K, mode="elem")
@@ -296,10 +292,8 @@ def test_per_shard_on_a_one_device_mesh():
   )
   images = constant_images(8, (6, 5, 3), jnp.float32)
   labels = jnp.arange(8)
-  for seed in (0, 1):
-    mixed, soft, params = jax.jit(mix)(
-        jax.random.key(seed), images, labels, prob=0.7
-    )
+  for seed, call in ((0, mix), (1, jax.jit(mix))):
+    mixed, soft, params = call(jax.random.key(seed), images, labels, prob=0.7)
     check_cutmix_provenance(
         mixed,
         soft,
@@ -366,3 +360,22 @@ def test_per_shard_call_time_values_are_what_the_function_takes():
     cut(key, images, labels, "1.0")
   with pytest.raises(TypeError, match=r"^axis_name:"):
     cut(key, images, labels, axis_name="data")
+
+
+@pytest.mark.parametrize("fn", [cutmix_jax.mixup, cutmix_jax.resizemix])
+def test_per_shard_called_eagerly_is_the_jitted_call_bitwise(fn):
+  """One compile per shape, eager or not: the same program, the same bits."""
+  mix = cutmix_jax.per_shard(
+      cutmix_jax.with_params(
+          functools.partial(fn, num_classes=K, mode="elem", prob=0.8)
+      ),
+      ONE_DEVICE,
+  )
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.normal(size=(8, 6, 5, 3)), jnp.float32)
+  labels = jnp.arange(8) % K
+  key = jax.random.key(2)
+  eager = mix(key, images, labels, label_smoothing=0.1)
+  jitted = jax.jit(mix)(key, images, labels, label_smoothing=0.1)
+  for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

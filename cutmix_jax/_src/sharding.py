@@ -133,7 +133,10 @@ def per_shard(
         to_global, out, is_leaf=lambda x: isinstance(x, sampling.MixParams)
     )
 
-  mapped = jax.shard_map(body, mesh=mesh, in_specs=specs, out_specs=sharded)
+  # Jitted: eagerly, shard_map would compile each operation anew every call.
+  mapped = jax.jit(
+      jax.shard_map(body, mesh=mesh, in_specs=specs, out_specs=sharded)
+  )
 
   def wrapped(rng, images, labels, *args, **kwargs):
     if "axis_name" in kwargs:
