@@ -24,9 +24,10 @@ from conftest import ROOT
 from conftest import run_program
 import cutmix_jax
 
-# The report is made once: --dist loadfile keeps these tests on one pytest-xdist
-# worker, the session scope keeps it while other modules' tests
-# run in between.
+# The report is a whole program on 8 devices, so its tests are `slow` (make
+# test and make test-min run them, make test-lib does not). It is made once:
+# --dist loadfile keeps these tests on one pytest-xdist worker, the session
+# scope keeps it while other modules' tests run in between.
 pytestmark = pytest.mark.xdist_group("sharding")
 
 B, SHARDS, K = 64, 8, 10
@@ -58,15 +59,18 @@ def sharding_report():
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_worker_saw_eight_devices(sharding_report):
   assert sharding_report["devices"] == SHARDS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MIXERS)
 def test_per_shard_program_has_no_collectives(sharding_report, name):
   assert sharding_report[name]["collectives"] == []
 
 
+@pytest.mark.slow
 def test_per_shard_on_an_auto_axes_mesh(sharding_report):
   """A mesh with Auto axes (no reshard is asked for): no collectives either."""
   report = sharding_report["auto_mesh"]
@@ -76,11 +80,13 @@ def test_per_shard_on_an_auto_axes_mesh(sharding_report):
   np.testing.assert_array_equal(partner // LOCAL, np.arange(B) // LOCAL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MIXERS)
 def test_per_shard_outputs_are_sharded_along_data(sharding_report, name):
   assert all(sharding_report[name]["data_sharded"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MIXERS)
 def test_partners_stay_in_their_shard_and_pixels_name_their_source(
     sharding_report, name
@@ -125,6 +131,7 @@ def test_partners_stay_in_their_shard_and_pixels_name_their_source(
   )
 
 
+@pytest.mark.slow
 def test_batch_mode_uses_one_box_on_every_shard(sharding_report):
   report = sharding_report["cutmix_batch"]
   applied = np.asarray(report["applied"])
@@ -134,6 +141,7 @@ def test_batch_mode_uses_one_box_on_every_shard(sharding_report):
   assert set(np.nonzero(applied)[0] // LOCAL) == set(range(SHARDS))
 
 
+@pytest.mark.slow
 def test_elem_mode_boxes_differ_across_shards(sharding_report):
   box = np.asarray(sharding_report["cutmix_elem"]["box"])
   per_shard = [
@@ -143,11 +151,13 @@ def test_elem_mode_boxes_differ_across_shards(sharding_report):
   assert len(set(per_shard)) == SHARDS
 
 
+@pytest.mark.slow
 def test_pair_mode_pairs_within_shards(sharding_report):
   partner = np.asarray(sharding_report["cutmix_pair"]["partner"])
   np.testing.assert_array_equal(partner[partner], np.arange(B))
 
 
+@pytest.mark.slow
 def test_traced_prob_reaches_every_shard_without_retracing(sharding_report):
   assert sharding_report["prob_traces"] == 1
   off = sharding_report["prob_zero"]
@@ -159,6 +169,7 @@ def test_traced_prob_reaches_every_shard_without_retracing(sharding_report):
   assert sum(sharding_report["prob_one"]["applied"]) > B // 2
 
 
+@pytest.mark.slow
 def test_plain_jit_on_sharded_batch_moves_pixels(sharding_report):
   """The contrast: without per_shard, partners cross devices (the check can fail)."""
   report = sharding_report["plain_cutmix"]
@@ -171,6 +182,7 @@ def test_plain_jit_on_sharded_batch_moves_pixels(sharding_report):
   assert np.any(partner // LOCAL != np.arange(B) // LOCAL)
 
 
+@pytest.mark.slow
 def test_video_cuboids_are_pasted_within_each_shard(sharding_report):
   report = sharding_report["video_st_elem"]
   box = np.asarray(report["box"])
@@ -187,6 +199,7 @@ def test_video_cuboids_are_pasted_within_each_shard(sharding_report):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "run", ["elem_16", "batch_16", "pair_16", "pair_24", "elem_40"]
 )
@@ -220,6 +233,7 @@ def test_no_example_of_a_small_shard_is_its_own_partner(sharding_report, run):
     assert np.asarray(draw["applied"]).any()
 
 
+@pytest.mark.slow
 def test_per_shard_refuses_what_the_plain_function_refuses(sharding_report):
   """Issue 17, 1 and 9: value checks, with the caller's global sizes."""
   c = sharding_report["per_shard_contract"]
@@ -252,6 +266,7 @@ def test_per_shard_refuses_what_the_plain_function_refuses(sharding_report):
   assert "error" not in eager and all(eager["eager_sharded"]), eager
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("devices", ["4", "8"])
 def test_every_function_works_inside_set_mesh_on_explicit_axes(
     sharding_report, devices
