@@ -70,6 +70,7 @@ def per_shard(
   the same lambda, box and coin on every shard. Arguments after ``labels`` reach
   every shard as replicated run-time arrays (bind static options first, with
   `functools.partial`). Library functions check arguments on the whole batch.
+  The sharded call is compiled once per shape, outside `jax.jit` too.
 
   Args:
     mix_fn: `cutmix`, `mixup`, `mixup_or_cutmix` or `with_params` of one, or a
