@@ -535,6 +535,9 @@ def test_resizemix_traced_prob_and_scale_do_not_recompile():
         (dict(scale=(0.2, 1.5)), ValueError),
         (dict(scale=0.5), TypeError),
         (dict(scale=(0.1, 0.2, 0.3)), TypeError),
+        # A known array is read as the pair it holds.
+        (dict(scale=np.array([0.6, 0.5])), ValueError),
+        (dict(scale=jnp.array([0.2, 1.5])), ValueError),
     ],
 )
 def test_resizemix_refuses_a_bad_scale(kwargs, error):
@@ -543,6 +546,22 @@ def test_resizemix_refuses_a_bad_scale(kwargs, error):
         jax.random.key(0), jnp.zeros((4, 8, 8, 3)), jnp.arange(4),
         num_classes=4, **kwargs,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("as_array", [np.array, jnp.array])
+def test_resizemix_takes_a_known_scale_array_as_its_pair(as_array):
+  images, labels = jnp.zeros((4, 16, 16, 3)), jnp.arange(4)
+  draw = cutmix_jax.with_params(cutmix_jax.resizemix)
+  key = jax.random.key(0)
+  pair = draw(key, images, labels, (0.25, 0.5), num_classes=4, mode="elem")
+  array = draw(key, images, labels, as_array([0.25, 0.5]), num_classes=4,
+               mode="elem")  # fmt: skip
+  for a, b in zip(jax.tree.leaves(pair), jax.tree.leaves(array)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # A known array closed over by a jitted function: checked when traced.
+  bad = as_array([0.6, 0.5])
+  with pytest.raises(ValueError, match=r"^scale: expected lo <= hi"):
+    jax.jit(lambda k: draw(k, images, labels, bad, num_classes=4))(key)
 
 
 _PER_SHARD = textwrap.dedent("""

@@ -83,6 +83,7 @@ CASES = [
     Case("images", jnp.zeros((B, H, W, 1), bool), TypeError, fns=("mixup", "mixup_or_cutmix")),
     Case("images", jnp.zeros((0, H, W, 3)), ValueError),
     Case("images", "images", TypeError, r"^images: expected an array, got str"),
+    Case("images", [[1.0, 2.0], [3.0]], TypeError, r"^images: expected a rectangular array, got \[\[1\.0"),  # noqa: E501
     # Issue 17, 15: a batch dict.
     Case("images", {"image": IMAGES, "label": LABELS}, TypeError, r"^images: expected an array, got dict"),  # noqa: E501
     # Issue 17, 14: channels-first with the default axes.

@@ -77,6 +77,7 @@ def array(x, arg: str, kinds: str, dtypes=REAL) -> jax.Array:
   is_array = not (x is None or isinstance(x, (dict, str, bytes, set)))
   require(is_array, arg, "an array", type(x).__name__, TypeError)
   dtype = dtype_of(x)
+  require(dtype is not None, arg, "a rectangular array", describe(x), TypeError)
   require(is_kind(dtype, *dtypes), arg, f"{kinds} dtype", dtype, TypeError)
   try:
     return jnp.asarray(x)
