@@ -383,6 +383,121 @@ def test_mocked_cifar_gives_each_process_a_disjoint_half_and_images_stay_local(
     assert r["collectives"] == [] and r["all_reduce"]
 
 
+# One process of a 2 x 2 job: the library itself on a batch spread over both
+# processes (16 examples, example i filled with i), eagerly and jitted.
+_LIBRARY_ON_TWO_PROCESSES = textwrap.dedent("""
+    import functools, json, sys
+    import jax
+    port, pid = sys.argv[1], int(sys.argv[2])
+    jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2,
+                               process_id=pid, initialization_timeout=60)
+    import numpy as np
+    from jax.experimental import multihost_utils
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    import cutmix_jax
+
+    mesh = jax.make_mesh((4,), ("data",))
+    sharding = NamedSharding(mesh, P("data"))
+    n = 16
+
+    def global_batch(values):  # this process holds its half
+      return jax.make_array_from_process_local_data(
+          sharding, values[pid * 8:(pid + 1) * 8], values.shape)
+
+    def gather(tree):
+      return [np.asarray(multihost_utils.process_allgather(x, tiled=True)).tolist()
+              for x in jax.tree.leaves(tree)]
+
+    values = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1)
+    images = global_batch(np.broadcast_to(values, (n, 6, 5, 3)).copy())
+    labels = global_batch(np.arange(n, dtype=np.int32) % 10)
+    key = jax.random.key(7)
+    cut = functools.partial(cutmix_jax.cutmix, num_classes=10, mode="elem")
+    sharded = cutmix_jax.per_shard(cutmix_jax.with_params(cut), mesh)
+    plain = cutmix_jax.with_params(cut)
+    report = {}
+    for name, call in (("per_shard_eager", sharded),
+                       ("per_shard_jit", jax.jit(sharded))):
+      report[name] = gather(call(key, images, labels))
+    with jax.set_mesh(mesh):
+      for name, call in (("plain_eager", plain), ("plain_jit", jax.jit(plain))):
+        out = call(key, images, labels)
+        again = cutmix_jax.mix_labels(labels, out[2], num_classes=10)
+        report[name] = gather(out) + gather(again)
+    # An out-of-range label in process 1's half: that process reads its own.
+    bad = global_batch(np.where(np.arange(n) == 12, 99, np.arange(n) % 10))
+    try:
+      sharded(key, images, bad)
+      report["bad_label"] = "no error"
+    except ValueError as e:
+      report["bad_label"] = str(e)
+    print("REPORT " + json.dumps(report), flush=True)
+    jax.distributed.shutdown()
+""")
+
+
+def test_the_library_mixes_a_batch_spread_over_two_processes(
+    tmp_path, cache_dir
+):
+  """per_shard eagerly and jitted (partners within each device's shard), and
+  the plain functions under jax.set_mesh, on 2 processes of 2 devices; known
+  labels are checked where they live."""
+  port = train_helpers.free_port()
+  processes = [
+      _start(
+          [sys.executable, "-c", _LIBRARY_ON_TWO_PROCESSES, str(port), str(i)],
+          _env(cache_dir),
+          tmp_path,
+          f"library{i}",
+      )
+      for i in range(2)
+  ]
+  assert _wait_all(processes, timeout=300) == [0, 0], [
+      p.stderr[-3000:] for p in processes
+  ]
+  reports = [
+      json.loads(_final_line_starting(p.stdout, "REPORT ")) for p in processes
+  ]
+  own = np.arange(16)
+  for name in ("per_shard_eager", "per_shard_jit", "plain_eager", "plain_jit"):
+    # Both processes gathered the same global arrays.
+    assert reports[0][name] == reports[1][name], name
+    images, soft, box, lam, partner, applied, is_cutmix = map(
+        np.asarray, reports[0][name][:7]
+    )
+    images = images[..., 0]  # (16, 6, 5): example i's pixels are i
+    assert applied.any() and is_cutmix.all(), name
+    assert not np.any(partner[applied] == own[applied]), name
+    # Every pixel is its own example's or its partner's; the label weight is
+    # the fraction not pasted.
+    pasted = images != own[:, None, None]
+    assert np.all(~pasted | (images == partner[:, None, None])), name
+    np.testing.assert_allclose(
+        1 - pasted.mean(axis=(1, 2)), lam, atol=1e-6, err_msg=name
+    )
+    np.testing.assert_allclose(np.sum(soft, -1), 1.0, atol=1e-6)
+  # per_shard: partners within each device's shard of 4; eager is the
+  # jitted call, bitwise.
+  partner = np.asarray(reports[0]["per_shard_jit"][4])
+  assert np.all(partner // 4 == own // 4), partner
+  assert reports[0]["per_shard_eager"] == reports[0]["per_shard_jit"]
+  # The plain functions: mix_labels of the drawn params is the soft labels.
+  for name in ("plain_eager", "plain_jit"):
+    np.testing.assert_allclose(
+        reports[0][name][7], reports[0][name][1], atol=1e-6
+    )
+  assert reports[0]["bad_label"] == "no error"  # its half is valid
+  assert reports[1]["bad_label"].startswith(
+      "labels: expected class indices in [0, 10), got [99]"
+  ), reports[1]["bad_label"]
+
+
+def _final_line_starting(text: str, prefix: str) -> str:
+  return [line for line in text.splitlines() if line.startswith(prefix)][-1][
+      len(prefix) :
+  ]
+
+
 def test_a_process_that_cannot_reach_the_coordinator_stops_and_says_what_to_check(
     tmp_path, cache_dir
 ):

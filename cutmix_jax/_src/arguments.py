@@ -15,6 +15,7 @@ from cutmix_jax._src.checks import describe
 from cutmix_jax._src.checks import dtype_of
 from cutmix_jax._src.checks import is_kind
 from cutmix_jax._src.checks import is_traced
+from cutmix_jax._src.checks import known_values
 from cutmix_jax._src.checks import REAL
 from cutmix_jax._src.checks import refuse
 from cutmix_jax._src.checks import require
@@ -165,8 +166,9 @@ def _labels(x, arg: str, *, batch, num_classes, of: str = "images"):
     if num_classes is None:
       expected = "a number of classes for integer labels (or one-hot labels)"
       refuse("num_classes", expected, None)
-    if not is_traced(raw):  # whatever their dtype, read as given
-      values = np.asarray(raw).astype(np.int64)
+    values = known_values(raw)  # whatever their dtype, read as given
+    if values is not None:
+      values = values.astype(np.int64)
       bad = values[(values < 0) | (values >= num_classes)]
       expected = f"class indices in [0, {num_classes})"
       require(bad.size == 0, arg, expected, bad[:5].tolist())
@@ -243,12 +245,12 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
       expected = f"box of shape ({batch}, {' or '.join(map(str, widths))})"
     require(ok and value.shape[0] == batch, arg, expected, value.shape)
     fields[name] = value.astype(dtype)
-  if not is_traced(x.partner):  # as given: an int32 cast would wrap it
-    partner = np.asarray(x.partner)
+  partner = known_values(x.partner)  # as given: an int32 cast would wrap it
+  if partner is not None:
     ok = bool(((partner >= 0) & (partner < batch)).all())
     require(ok, arg, f"partner indices in [0, {batch})", partner.tolist()[:8])
-  if not is_traced(fields["lam"]):
-    lam = np.asarray(fields["lam"])
+  lam = known_values(fields["lam"])
+  if lam is not None:
     ok = bool(((lam >= 0) & (lam <= 1)).all())  # NaN too is refused
     require(ok, arg, "lam in [0, 1]", lam.tolist()[:8])
   return sampling.MixParams(**fields)

@@ -17,6 +17,16 @@ def is_traced(x) -> bool:
   return isinstance(x, jax.core.Tracer)
 
 
+def known_values(x) -> np.ndarray | None:
+  """The values of ``x`` this process can read: None if traced; of an array
+  spread over several processes, the shards this one holds (flattened)."""
+  if is_traced(x):
+    return None
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    return np.concatenate([np.ravel(s.data) for s in x.addressable_shards])
+  return np.asarray(x)
+
+
 def describe(x) -> str:
   """A short description of a value for messages."""
   if is_traced(x):
