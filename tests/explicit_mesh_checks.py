@@ -84,6 +84,25 @@ def _calls(mesh):
       "mixed_cross_entropy": lambda x, y: (
           cutmix_jax.mixed_cross_entropy(logits, y, params),
       ),
+      "resizemix_elem": lambda x, y: with_params(cutmix_jax.resizemix)(
+          key, x, y, mode="elem", **opts
+      ),
+      "one_of_elem": lambda x, y: with_params(cutmix_jax.one_of)(
+          key, x, y, [(0.4, cutmix_jax.cutmix), (0.6, cutmix_jax.resizemix)],
+          mode="elem", **opts,
+      ),  # fmt: skip
+      # Params drawn from the same batch, and an attention over its 4 x 3
+      # grid of 2 x 2 patches.
+      "transmix_weights": lambda x, y: (
+          cutmix_jax.transmix_weights(
+              jnp.abs(x[:, ::2, ::2, 0]).reshape(BATCH, 12),
+              with_params(cutmix_jax.cutmix)(
+                  key, x, y, mode="elem", box=cutmix_jax.boxes.on_patch_grid(2),
+                  **opts,
+              )[2],
+              image_size=(8, 6), patch_size=2,
+          ),
+      ),  # fmt: skip
   }
   if mesh is not None:
     calls["per_shard_cutmix"] = lambda x, y: cutmix_jax.per_shard(

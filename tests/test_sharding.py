@@ -281,7 +281,7 @@ def test_every_function_works_inside_set_mesh_on_explicit_axes(
   report = sharding_report["explicit_mesh"][devices]
   assert report["devices"] == int(devices)
   assert report["eager"] == (devices == "8")
-  assert len(report["calls"]) == 10
+  assert len(report["calls"]) == 13
   for name, entry in report["calls"].items():
     assert "error" not in entry, (name, entry.get("error"))
     for how in ("eager", "jit") if report["eager"] else ("jit",):

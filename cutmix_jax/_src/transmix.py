@@ -10,6 +10,7 @@ from cutmix_jax._src import arguments
 from cutmix_jax._src import boxes
 from cutmix_jax._src import checks
 from cutmix_jax._src import sampling
+from cutmix_jax._src import sharding
 
 
 def transmix_weights(
@@ -67,6 +68,7 @@ def transmix_weights(
   expected = f"{tokens} tokens ({grid[0]} x {grid[1]} patches of {patch})"
   checks.require(attn.shape[-1] == tokens, "attention", expected, attn.shape)
   params = arguments.check("params", params, batch=attn.shape[0], num_axes=2)
+  params = sharding.shard_like_batch(params, attn)
   if attn.ndim == 3:
     attn = attn.mean(axis=1)
   attn = attn.astype(jnp.float32)
