@@ -261,8 +261,8 @@ def test_per_shard_refuses_what_the_plain_function_refuses(sharding_report):
       ("label_out_of_range", "labels"),
   ):
     assert c[name].startswith(f"ValueError: {arg}:"), (name, c[name])
-  # Valid numpy labels beside sharded images, eagerly on 8 devices.
-  eager = sharding_report["explicit_mesh"]["8"]["calls"]["per_shard_cutmix"]
+  # Valid numpy labels beside sharded images, eagerly on 4 of the 8 devices.
+  eager = sharding_report["explicit_mesh"]["4"]["calls"]["per_shard_cutmix"]
   assert "error" not in eager and all(eager["eager_sharded"]), eager
 
 
@@ -271,7 +271,7 @@ def test_per_shard_refuses_what_the_plain_function_refuses(sharding_report):
 def test_every_function_works_inside_set_mesh_on_explicit_axes(
     sharding_report, devices
 ):
-  """Jitted (and eagerly on 8 devices), on a batch sharded over ("data",).
+  """Jitted (and eagerly on 4 devices), on a batch sharded over ("data",).
 
   (The 4-device mesh leaves half of the devices out.)
 
@@ -280,7 +280,7 @@ def test_every_function_works_inside_set_mesh_on_explicit_axes(
   """
   report = sharding_report["explicit_mesh"][devices]
   assert report["devices"] == int(devices)
-  assert report["eager"] == (devices == "8")
+  assert report["eager"] == (devices == "4")
   assert len(report["calls"]) == 13
   for name, entry in report["calls"].items():
     assert "error" not in entry, (name, entry.get("error"))
