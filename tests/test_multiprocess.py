@@ -431,7 +431,7 @@ _LIBRARY_ON_TWO_PROCESSES = textwrap.dedent("""
       report["bad_label"] = "no error"
     except ValueError as e:
       report["bad_label"] = str(e)
-    print("REPORT " + json.dumps(report), flush=True)
+    print(json.dumps(report), flush=True)
     jax.distributed.shutdown()
 """)
 
@@ -455,9 +455,7 @@ def test_the_library_mixes_a_batch_spread_over_two_processes(
   assert _wait_all(processes, timeout=300) == [0, 0], [
       p.stderr[-3000:] for p in processes
   ]
-  reports = [
-      json.loads(_final_line_starting(p.stdout, "REPORT ")) for p in processes
-  ]
+  reports = [json.loads(p.stdout.strip().splitlines()[-1]) for p in processes]
   own = np.arange(16)
   for name in ("per_shard_eager", "per_shard_jit", "plain_eager", "plain_jit"):
     # Both processes gathered the same global arrays.
@@ -490,12 +488,6 @@ def test_the_library_mixes_a_batch_spread_over_two_processes(
   assert reports[1]["bad_label"].startswith(
       "labels: expected class indices in [0, 10), got [99]"
   ), reports[1]["bad_label"]
-
-
-def _final_line_starting(text: str, prefix: str) -> str:
-  return [line for line in text.splitlines() if line.startswith(prefix)][-1][
-      len(prefix) :
-  ]
 
 
 def test_a_process_that_cannot_reach_the_coordinator_stops_and_says_what_to_check(
