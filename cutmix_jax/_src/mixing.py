@@ -106,6 +106,19 @@ def _linear(partners, start, side, axes, size) -> jax.Array:
   return cast_to(out, dtype)
 
 
+@jax.custom_jvp
+def _equal_kept(mixed, own, other) -> jax.Array:
+  """``mixed``, but ``own`` where ``own == other``: a blend of two equal values
+  is that value, even where the compute dtype cannot hold it (uint32's largest
+  in float32). Differentiated as the blend (a select would give ``own`` all)."""
+  return jnp.where(own == other, own, mixed)
+
+
+@_equal_kept.defjvp
+def _equal_kept_jvp(primals, tangents):
+  return _equal_kept(*primals), tangents[0]
+
+
 def _blend(images: jax.Array, partners: jax.Array, params) -> jax.Array:
   """MixUp of every applied row by ``params.lam``, at least in float32."""
   compute = jnp.promote_types(images.dtype, jnp.float32)
@@ -114,10 +127,11 @@ def _blend(images: jax.Array, partners: jax.Array, params) -> jax.Array:
     compute = jnp.float64 if wide else jnp.float32
   weight = per_row(params.lam.astype(compute), images.ndim)
   own, other = images.astype(compute), partners.astype(compute)
-  mixed = cast_to(weight * own + (1 - weight) * other, images.dtype)
-  # A blend of two equal values is that value, even where the compute dtype
-  # cannot hold it (uint32's largest in float32).
-  mixed = jnp.where(images == partners, images, mixed)
+  mixed = _equal_kept(
+      cast_to(weight * own + (1 - weight) * other, images.dtype),
+      images,
+      partners,
+  )
   weight = per_row(own_weight(params), images.ndim)
   return interpolate(images, partners, weight, mixed)
 
