@@ -7,7 +7,8 @@
 * MixUp's lambda is Beta(alpha, alpha), Python or traced, from alpha 0.05 to
   1e3 (KS, with the power to reject a neighbouring alpha); a tiny alpha is a
   fair coin between 0 and 1. (The boxes' law: test_distributions.)
-* The same key gives the same draw however alpha is written.
+* The same key gives the same draw however alpha is written (an alpha of 0
+  that turns a method off too).
 * Every dtype blends within its range; with x64 the 64-bit integers too, and
   the lambdas stay float32.
 """
@@ -189,6 +190,27 @@ def test_same_key_same_draw_however_alpha_is_written(fn):
       np.testing.assert_array_equal(a, b)
     for a, b in zip(results[0][:2], other[:2]):
       np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("off", ["mixup_alpha", "cutmix_alpha"])
+def test_an_alpha_of_zero_draws_the_same_python_or_traced(off):
+  # A Python 0 leaves its method out of the program, a traced 0 is drawn and
+  # never chosen: the method that mixes draws the same either way.
+  images = constant_images(B, (H, W, 3), jnp.float32)
+  labels = jnp.arange(B, dtype=jnp.int32) % K
+  mix = functools.partial(
+      cutmix_jax.with_params(cutmix_jax.mixup_or_cutmix),
+      jax.random.key(5),
+      images,
+      labels,
+      num_classes=K,
+      mode="elem",
+  )
+  python = mix(**{off: 0.0})[2]
+  traced = jax.jit(lambda a: mix(**{off: a})[2])(0.0)
+  assert np.asarray(python.applied).any()
+  for a, b in zip(jax.tree.leaves(python), jax.tree.leaves(traced)):
+    np.testing.assert_array_equal(a, b)
 
 
 def test_raw_keys_of_the_rbg_implementation_are_accepted():

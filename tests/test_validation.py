@@ -156,6 +156,7 @@ CASES = [
     Case("axes", (), ValueError, fns=CUT),
     Case("axes", (1.0, 2.0), TypeError, fns=CUT),
     Case("axes", (1, 2, 3, 4), ValueError, fns=CUT, also={"images": jnp.zeros((B, 2, H, W, 3))}),
+    Case("axes", (1, 4), ValueError, fns=("mixup_or_cutmix",), also={"cutmix_alpha": 0}),
     # box: not a rule, or a rule that cannot paste on these cut axes
     Case("box", "paper", TypeError, fns=CUT),
     Case("box", (0.2, 0.8), TypeError, fns=CUT),
@@ -766,12 +767,22 @@ def test_a_traced_bad_smoothing_or_probability_mixes_nothing_wrong(bad):
 
 
 def test_degenerate_inputs_keep_the_documented_shapes_and_values():
-  """A None-only one_of has MixUp's boxes of 4; no attention keeps lam."""
+  """A None-only one_of has MixUp's boxes of 4, CutMix off the boxes of its
+  axes; no attention keeps lam."""
   mix = cutmix_jax.with_params(cutmix_jax.one_of)
   params = mix(KEY, IMAGES, LABELS, [(1.0, None)], num_classes=K)[2]
   assert params.box.shape == (B, 4)
   mask = jnp.zeros((B, H, W), bool)
   assert cutmix_jax.cut_and_paste(mask, params).shape == mask.shape
+  # CutMix off (a Python 0) draws no box, yet the boxes fit the axes given.
+  off = cutmix_jax.with_params(cutmix_jax.mixup_or_cutmix)
+  series = jnp.zeros((B, 10, 3))
+  params = off(KEY, series, LABELS, num_classes=K, cutmix_alpha=0.0, axes=(1,))[
+      2
+  ]
+  assert params.box.shape == (B, 2)
+  mask = jnp.zeros((B, 10), bool)
+  assert cutmix_jax.cut_and_paste(mask, params, axes=(1,)).shape == mask.shape
   cut = cutmix_jax.with_params(cutmix_jax.cutmix)
   images = jnp.zeros((B, 32, 32, 3))
   grid = boxes.on_patch_grid(8)

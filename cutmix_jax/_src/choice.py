@@ -72,8 +72,8 @@ def one_of(  # type: ignore[empty-body]
   """Mixes with one of several methods, chosen with given probabilities.
 
   Like mmpretrain's ``RandomBatchAugment``. Every method runs (same partners),
-  so the probabilities may be traced; a ``None`` fn, or probability left over,
-  mixes nothing.
+  so the probabilities may be traced; one of a Python 0 is left out. A
+  ``None`` fn, or probability left over, mixes nothing.
 
   Args:
     choices: ``(probability, fn)`` pairs, of sum <= 1; ``fn`` (static) is

@@ -1,7 +1,8 @@
 """Every random function's steps: check the arguments once, draw, apply.
 
-A method checks its options and returns the cut axes and a ``draw(keys,
-layout)`` of its `MixParams`. `choose` draws one or several on the same
+A method checks its options (``live=False``: for a method never drawn, not
+against the images) and returns the cut axes and a ``draw(keys, layout)`` of
+its `MixParams`. `choose` draws one or several on the same
 partners, keeps one per batch, example or pair, and applies it once.
 """
 
@@ -26,9 +27,15 @@ class Method(NamedTuple):
   blends: bool  # it computes new values, so bool images cannot take it
 
 
-def _cutmix(shape, *, alpha, prob, axes, box, label_mode, known=False):
-  axes = check("axes", axes, shape=shape)
-  size = tuple(shape[a] for a in axes)
+def _cut_axes(axes, shape, live: bool):
+  """The cut axes; a method never drawn cuts nothing, so only axes it is
+  given are checked, and the images' layout does not matter."""
+  return check("axes", axes, shape=shape) if live or axes is not None else None
+
+
+def _cutmix(shape, *, alpha, prob, axes, box, label_mode, known, live):
+  axes = _cut_axes(axes, shape, live)
+  size = tuple(shape[a] for a in axes) if live else None
   box = check("box", box, size=size)
   if not known:  # a rule that draws its own sides (minmax) ignores alpha
     alpha = check("alpha", alpha, rule=None if box.uses_alpha else "number")
@@ -42,22 +49,22 @@ def _cutmix(shape, *, alpha, prob, axes, box, label_mode, known=False):
   return axes, draw
 
 
-def _mixup(shape, *, alpha, prob, known=False):
+def _mixup(shape, *, alpha, prob, known, live):
   if not known:
     alpha, prob = check("alpha", alpha), check("prob", prob)
   return None, lambda k, lay: sampling.draw_mixup(k, lay, alpha, prob)
 
 
-def _resizemix(shape, *, scale, prob, axes, known=False):
-  axes = check("axes", axes, shape=shape)
-  size = tuple(shape[a] for a in axes)
+def _resizemix(shape, *, scale, prob, axes, known, live):
+  axes = _cut_axes(axes, shape, live)
+  size = tuple(shape[a] for a in axes) if live else None
   expected = f"cut axes {axes} of 2 or more cells (ResizeMix pastes none on 1)"
-  checks.require(min(size) >= 2, "images", expected, shape)
+  checks.require(size is None or min(size) >= 2, "images", expected, shape)
   scale, prob = check("scale", scale), check("prob", prob)
   return axes, lambda k, lay: sampling.draw_resizemix(k, lay, size, scale, prob)
 
 
-def _nothing(shape, *, known=False):
+def _nothing(shape, *, known, live):
   # Boxes of 4, as MixUp's.
   return None, lambda k, lay: sampling.identity(shape[0], 2, lay.partner)
 
@@ -82,8 +89,8 @@ def _probability(p):
 def _choice(keys, layout, probabilities, drawn, num_axes):
   """Each row's draw: the first whose cumulative probability exceeds u."""
   u = layout.per_example(jax.random.uniform(keys.switch, layout.shape))
-  shares = [jnp.float32(_probability(p)) for p in probabilities]
-  index = jnp.sum(u[:, None] >= jnp.cumsum(jnp.stack(shares)), axis=1)
+  shares = jnp.asarray([_probability(p) for p in probabilities], jnp.float32)
+  index = jnp.sum(u[:, None] >= jnp.cumsum(shares), axis=1)
   params = sampling.identity(layout.batch_size, num_axes, layout.partner)
   # One MixParams holds every row: boxes of one width, and `resized` if any
   # method resizes (all False in the others' rows).
@@ -106,7 +113,12 @@ def _choice(keys, layout, probabilities, drawn, num_axes):
 
 
 def choose(rng, images, labels, choices, common, *, known=False) -> Mixed:
-  """Draws every method of ``choices``, keeps one per draw by probability, applies it.
+  """Draws the methods of ``choices``, keeps one per draw by probability, applies it.
+
+  A choice of probability 0 (a Python number) is checked, never drawn. The
+  first draws from the call's keys, the others from keys folded with their
+  place: a draw does not depend on which others are drawn, so a traced 0
+  gives what a Python 0 gives.
 
   Args:
     rng, images, labels, common: the arguments every method shares
@@ -116,7 +128,8 @@ def choose(rng, images, labels, choices, common, *, known=False) -> Mixed:
     known: whether the methods' numbers (alpha, prob) are checked.
   """
   rng = check("rng", rng)
-  blends = any(method.blends for _, method, _ in choices)
+  live = [checks.is_traced(p) or p != 0 for p, _, _ in choices]
+  blends = any(m.blends for (_, m, _), on in zip(choices, live) if on)
   images = check("images", images, allow_bool=not blends)
   num_classes = check("num_classes", common["num_classes"])
   labels, num_classes = check(
@@ -125,24 +138,31 @@ def choose(rng, images, labels, choices, common, *, known=False) -> Mixed:
   eps = check("label_smoothing", common["label_smoothing"])
   mode = check("mode", common["mode"])
   axis_name = check("axis_name", common["axis_name"])
-  prepared = [m.prepare(images.shape, known=known, **o) for _, m, o in choices]
+  prepared = [
+      m.prepare(images.shape, known=known, live=on, **o)
+      for (_, m, o), on in zip(choices, live)
+  ]
   cut_axes = sorted({axes for axes, _ in prepared if axes is not None})
   expected = "methods that cut the same axes"
   checks.require(len(cut_axes) <= 1, "choices", expected, cut_axes)
   axes = cut_axes[0] if cut_axes else None
 
   keys, layout = sampling.layout(rng, images.shape[0], mode, axis_name)
+  folded = [keys] + [
+      type(keys)(*(jax.random.fold_in(k, i) for k in keys))
+      for i in range(1, len(choices))
+  ]
+  shares, drawn = [], []
+  for (p, _, _), (_, draw), k, on in zip(choices, prepared, folded, live):
+    if on:
+      shares.append(p)
+      drawn.append(draw(k, layout))
   first = choices[0][0]
   if len(choices) == 1 and not checks.is_traced(first) and first == 1:
-    params = prepared[0][1](keys, layout)
+    params = drawn[0]
   else:
-    drawn = [
-        draw(type(keys)(*(jax.random.fold_in(k, i) for k in keys)), layout)
-        for i, (_, draw) in enumerate(prepared)
-    ]
-    probabilities = [p for p, _, _ in choices]
     num_axes = len(axes) if axes else 2
-    params = _choice(keys, layout, probabilities, drawn, num_axes)
+    params = _choice(keys, layout, shares, drawn, num_axes)
   resize = "nearest" if images.dtype == jnp.bool_ else "linear"
   mixed = mixing.apply(images, params, axes, blends=blends, resize=resize)
   soft = mixing.soft(labels, num_classes, eps)
@@ -167,20 +187,20 @@ def mixup_or_cutmix(
   mixup_on, cutmix_on = _is_on(mixup_alpha), _is_on(cutmix_alpha)
   if not getattr(options["box"], "uses_alpha", True):
     cutmix_on = True  # the rule draws its own sides (minmax)
-  if cutmix_on is False:  # CutMix is off, but a wrong option is still wrong
-    check("label_mode", options["label_mode"])
-    check("box", options["box"], size=None)
   if mixup_on is False and cutmix_on is False:
     checks.refuse("mixup_alpha, cutmix_alpha", "one of them > 0", 0)
   # The switch picks the method; each method's own coin then says whether it
-  # mixes (prob), so is_cutmix marks the switch as in timm.
-  if isinstance(mixup_on, bool) and isinstance(cutmix_on, bool):
-    cut_share = switch_prob if mixup_on and cutmix_on else float(cutmix_on)
+  # mixes (prob), so is_cutmix marks the switch as in timm. A method off in
+  # Python has a Python share of 0: `choose` checks it, never draws it.
+  cut_share: float | jax.Array
+  if cutmix_on is False or mixup_on is False:
+    cut_share = float(cutmix_on is not False)
+  elif cutmix_on is True and mixup_on is True:
+    cut_share = switch_prob
   else:
     cut_share = jnp.where(mixup_on, jnp.where(cutmix_on, switch_prob, 0.0), 1.0)
-  choices = []
-  if cutmix_on is not False:
-    choices.append((cut_share, CUTMIX, dict(options, alpha=cutmix_alpha)))
-  if mixup_on is not False:
-    choices.append((1 - cut_share, MIXUP, dict(alpha=mixup_alpha, prob=prob)))
+  choices = [
+      (cut_share, CUTMIX, dict(options, alpha=cutmix_alpha)),
+      (1 - cut_share, MIXUP, dict(alpha=mixup_alpha, prob=prob)),
+  ]
   return choose(rng, images, labels, choices, common, known=True)
