@@ -118,6 +118,9 @@ class CoreProperties:
       )
       # A row not applied keeps its bits (-0.0 stays -0.0).
       np.testing.assert_array_equal(bits(out[3]), bits(images[3, :, None]))
+    # A batch of scalars, [B], as in 0.2.
+    for out in self.run(cutmix_jax.blend, images[:, 0], params):
+      np.testing.assert_allclose(np.asarray(out)[:3], [6.0, 4.0, 1.0])
 
   def test_blend_of_uint8_rounds_then_clips(self):
     images = jnp.array([0, 255, 1, 2], jnp.uint8).reshape(4, 1, 1, 1)

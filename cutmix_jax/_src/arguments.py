@@ -112,10 +112,11 @@ def _rng(x, arg: str) -> jax.Array:
   return jax.random.wrap_key_data(x)
 
 
-def _images(x, arg: str, *, allow_bool: bool = True) -> jax.Array:
+def _images(x, arg: str, *, allow_bool=True, min_rank=2) -> jax.Array:
   kinds = "a float, bfloat16, integer" + (" or bool" if allow_bool else "")
   x = array(x, arg, kinds, REAL + ((jnp.bool_,) if allow_bool else ()))
-  require(x.ndim >= 2, arg, "a batch of rank >= 2", f"shape {x.shape}")
+  expected = f"a batch of rank >= {min_rank}"
+  require(x.ndim >= min_rank, arg, expected, f"shape {x.shape}")
   require(x.shape[0] > 0, arg, "a non-empty batch", f"shape {x.shape}")
   return x
 

@@ -236,7 +236,7 @@ def blend(images: ArrayLike, params: sampling.MixParams) -> jax.Array:
   or the partner's values bitwise, and two equal values give that value.
 
   Args:
-    images: ``[B, ...]``, any layout and numeric dtype.
+    images: ``[B, ...]``, any layout and numeric dtype (``[B]`` too).
     params: `MixParams` for ``B`` rows; ``params.lam`` is the weight.
 
   Returns:
@@ -255,7 +255,7 @@ def blend(images: ArrayLike, params: sampling.MixParams) -> jax.Array:
     >>> cutmix_jax.blend(images, params).ravel().tolist()
     [150, 200]
   """
-  batch = arguments.check("images", images, allow_bool=False)
+  batch = arguments.check("images", images, allow_bool=False, min_rank=1)
   params = arguments.check("params", params, batch=batch.shape[0])
   params, partners = sharding.with_partners(batch, params)
   return _blend(batch, partners, params)
