@@ -225,6 +225,14 @@ def test_gaussian_centres_concentrate():
   ub = np.asarray(uniform.box)[np.asarray(uniform.applied)]
   uy = np.where(ub[:, 0] > 0, ub[:, 0] + 4, ub[:, 2] - 4)
   assert np.mean(np.abs(uy + 0.5 - H / 2) < H / 4) < 0.6
+  # Fixed sides, Gaussian centres (0.2's center_std with box_size).
+  rule = box_rules.gaussian_center(std, box_rules.fixed_size((8, 6)))
+  both = draw(N, (H, W), seed=8, box=rule)
+  fb = np.asarray(both.box)[np.asarray(both.applied)]
+  fy = np.where(fb[:, 0] > 0, fb[:, 0] + 4, fb[:, 2] - 4)
+  assert set(np.unique(fb[:, 2] - fb[:, 0])) <= set(range(4, 9))
+  ref = np.clip(np.floor(H * (0.5 + std * rng.normal(size=N_REF))), 0, H - 1)
+  assert stats.ks_2samp(fy, ref).pvalue > P_MIN
 
 
 def test_minmax_sides_in_range_and_uniform():

@@ -26,11 +26,12 @@ _MAX_ELEMENTS = (1 << 31) - 1  # box areas are int32
 
 
 def _number(expected: str, test: Callable, is_static=False) -> Callable:
-  """The rule of a run-time real scalar (static if ``is_static``), checked if known."""
+  """The rule of a run-time real scalar, checked if known; ``is_static``: one
+  known at trace time, as a Python float (a box rule must be hashable)."""
 
   def rule(x, arg: str):
-    if is_static:
-      static(x, arg, "a Python number")
+    if is_static and is_traced(x):
+      static(x, arg, "a number")
     real = not isinstance(x, (bool, np.bool_)) and is_kind(dtype_of(x), *REAL)
     ok = real and np.shape(x) == ()
     require(ok, arg, "a real scalar", describe(x), TypeError)
@@ -79,9 +80,12 @@ def _sides(x, arg: str, *, per_axis: bool = True):
 
 def _minmax(x, arg: str) -> tuple[float, float]:
   expected = "a pair (lo, hi) of floats"
-  ok = all(isinstance(static(v, arg, expected), numbers.Real) for v in x)
-  require(ok and bool not in map(type, x), arg, expected, repr(x), TypeError)
-  lo, hi = map(float, x)
+  for v in x:  # known ones of any kind, as for std
+    if is_traced(v):
+      static(v, arg, expected)
+  ok = all(is_kind(dtype_of(v), *REAL) and np.ndim(v) == 0 for v in x)
+  require(ok, arg, expected, repr(x), TypeError)
+  lo, hi = (float(np.asarray(v)) for v in x)
   require(0.0 < lo < hi <= 1.0, arg, "0 < lo < hi <= 1", (lo, hi))
   return lo, hi
 

@@ -43,44 +43,23 @@ def _per_axis(sides, size) -> tuple[int, ...]:
   return (sides,) * len(size) if isinstance(sides, int) else tuple(sides)
 
 
-def _centred(key, shape, size, sides, std=None) -> jax.Array:
-  """Boxes of ``sides`` centred uniformly or, with ``std``, near the middle."""
-  if std is None:
-    center = jax.random.randint(key, (*shape, len(size)), 0, jnp.asarray(size))
-  else:
-    z = jax.random.normal(key, (*shape, len(size)), jnp.float32)
-    n = jnp.asarray(size, jnp.float32)
-    center = jnp.clip(jnp.floor(n * (0.5 + std * z)), 0, n - 1)
-  return boxes.box_from_center(center, sides, size)
-
-
 @dataclasses.dataclass(frozen=True, repr=False)
-class _Paper(BoxRule):
-  """The paper's sides; centres uniform, or Gaussian around the middle."""
+class _Centred(BoxRule):
+  """The paper's sides, or ``sides``; centres uniform or, with ``std``,
+  Gaussian around the middle."""
 
+  sides: Sides | None = None  # None: the paper's, from lam
   std: float | None = None
 
   @property
-  def _name(self):
-    return "paper" if self.std is None else "gaussian_center"
+  def uses_alpha(self):  # type: ignore[override]
+    return self.sides is None
 
   def validate(self, size, where):
-    # The box pastes once side // 2 >= 1: n >= 3 (n = 2 needs lam = 0).
-    self._require(min(size) >= 3, where, "needs at least 3 cells per axis")
-
-  def draw(self, key, shape, size, alpha):
-    side_key, key = jax.random.split(key)
-    lam = sampling.sample_lambda(side_key, alpha, shape)
-    return _centred(key, shape, size, boxes.cut_sides(lam, size), self.std)
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class _FixedSize(BoxRule):
-  sides: Sides
-  uses_alpha = False
-  _name = "fixed_size"
-
-  def validate(self, size, where):
+    if self.sides is None:
+      # The box pastes once side // 2 >= 1: n >= 3 (n = 2 needs lam = 0).
+      self._require(min(size) >= 3, where, "needs at least 3 cells per axis")
+      return
     sides = _per_axis(self.sides, size)
     fits = len(sides) == len(size) and all(s <= n for s, n in zip(sides, size))
     why = "is larger or has another number of sides"
@@ -88,7 +67,29 @@ class _FixedSize(BoxRule):
     self._require(min(sides) >= 2, where, "loses a side of 1 to the side // 2")
 
   def draw(self, key, shape, size, alpha):
-    return _centred(key, shape, size, _per_axis(self.sides, size))
+    sides: jax.Array | tuple[int, ...]
+    if self.sides is None:
+      side_key, key = jax.random.split(key)
+      lam = sampling.sample_lambda(side_key, alpha, shape)
+      sides = boxes.cut_sides(lam, size)
+    else:
+      sides = _per_axis(self.sides, size)
+    if self.std is None:
+      center = jax.random.randint(
+          key, (*shape, len(size)), 0, jnp.asarray(size)
+      )
+    else:
+      z = jax.random.normal(key, (*shape, len(size)), jnp.float32)
+      n = jnp.asarray(size, jnp.float32)
+      center = jnp.clip(jnp.floor(n * (0.5 + self.std * z)), 0, n - 1)
+    return boxes.box_from_center(center, sides, size)
+
+  def __repr__(self) -> str:
+    sides = "" if self.sides is None else repr(self.sides)
+    rule = f"boxes.{'fixed_size' if sides else 'paper'}({sides})"
+    if self.std is None:
+      return rule
+    return f"boxes.gaussian_center({self.std!r}{', ' + rule if sides else ''})"
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -162,20 +163,27 @@ def paper() -> BoxRule:
   side // 2, c + side // 2)`` clipped, the centre ``c`` uniform; the label
   weight is the exact pasted fraction. Needs 3 or more cells per cut axis.
   """
-  return _Paper()
+  return _Centred()
 
 
-def gaussian_center(std: float) -> BoxRule:
-  """The paper's centre-Gaussian ablation: the paper's sides, centres near the middle.
+def gaussian_center(std: float, rule: BoxRule | None = None) -> BoxRule:
+  """The paper's centre-Gaussian ablation: ``rule``'s sides, centres near the middle.
 
   Args:
     std: the spread of each centre ``floor(n (0.5 + std z))`` (``z ~ N(0, 1)``,
       clipped) as a fraction of the axis, > 0 (static).
+    rule: whose sides: `paper` (the default) or a `fixed_size` rule.
 
   Raises:
-    TypeError, ValueError: for a ``std`` that is not a positive number.
+    TypeError, ValueError: for a ``std`` that is not a positive number, or
+      another ``rule``.
   """
-  return _Paper(arguments.check("std", std))
+  std = arguments.check("std", std)
+  rule = arguments.check("rule", rule, rule="box", size=None)
+  if not (isinstance(rule, _Centred) and rule.std is None):
+    expected = "boxes.paper() or boxes.fixed_size(size)"
+    checks.refuse("rule", expected, repr(rule), TypeError)
+  return _Centred(rule.sides, std)
 
 
 def fixed_size(size: Sides) -> BoxRule:
@@ -189,7 +197,7 @@ def fixed_size(size: Sides) -> BoxRule:
   Raises:
     TypeError, ValueError: for sides that are not positive ints.
   """
-  return _FixedSize(arguments.check("size", size, rule="sides"))
+  return _Centred(arguments.check("size", size, rule="sides"))
 
 
 def minmax(lo: float, hi: float) -> BoxRule:
