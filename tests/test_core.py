@@ -354,3 +354,17 @@ def test_the_random_functions_apply_their_params_with_the_core():
         ),
         atol=1e-7,
     )
+
+
+def test_wide_bounds_given_eagerly_are_clipped_not_wrapped():
+  """NumPy's int64 bounds beyond int32 (2**32 + 1 would wrap to 1) are
+  clipped, as any box is; under `jit`, JAX itself casts its arguments."""
+  wide = np.array([[0, 0, 2**32 + 1, 2**32 + 1], [-(2**40), 0, 2, 4]])
+  np.testing.assert_array_equal(
+      cutmix_jax.pasted_fraction(wide, (4, 4)), [1.0, 0.5]
+  )
+  params = mix_params(np.zeros((2, 4)), [0.0, 1.0], [1, 0])
+  params = params._replace(box=wide, applied=jnp.array([True, False]))
+  images = jnp.arange(2.0).reshape(2, 1, 1, 1) * jnp.ones((2, 4, 4, 1))
+  out = cutmix_jax.cut_and_paste(images, params)
+  np.testing.assert_array_equal(out[0], images[1])

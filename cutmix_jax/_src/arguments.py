@@ -1,6 +1,7 @@
 """The argument rules, each written once: `check` runs one on an argument."""
 
 from collections.abc import Callable
+import contextlib
 import functools
 import math
 import numbers
@@ -209,9 +210,22 @@ def _floats(ranks: tuple[int, ...], shapes: str) -> Callable:
   return rule
 
 
+def _int32_range(x):
+  """Integer box bounds clipped to int32's range, so that no cast wraps them
+  (a box is clipped to the size anyway); anything else as it is."""
+  if isinstance(x, (list, tuple)):  # read by NumPy: JAX would wrap them
+    with contextlib.suppress(ValueError, TypeError):
+      x = np.asarray(x)
+  if not isinstance(x, (np.ndarray, jax.Array)) or x.dtype.kind not in "iu":
+    return x
+  info, int32 = np.iinfo(x.dtype), np.iinfo(np.int32)
+  lo, hi = max(info.min, int32.min), min(info.max, int32.max)
+  return x if (lo, hi) == (info.min, info.max) else x.clip(lo, hi)
+
+
 def _bounds(x, arg: str, *, size: tuple[int, ...]) -> jax.Array:
   """Integer boxes ``[..., 2k]`` for ``k = len(size)`` cut axes."""
-  x = array(x, arg, "an integer", (jnp.integer,))
+  x = array(_int32_range(x), arg, "an integer", (jnp.integer,))
   expected = f"int[..., {2 * len(size)}] boxes (starts, then ends) for {size}"
   require(x.ndim >= 1 and x.shape[-1] == 2 * len(size), arg, expected, x.shape)
   return x.astype(jnp.int32)
@@ -243,7 +257,7 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
     expected = f"{name} of {np.dtype(dtype).name} values"
     got = describe(value)
     require(is_kind(dtype_of(value), *kinds), arg, expected, got, TypeError)
-    value = jnp.asarray(value)
+    value = jnp.asarray(_int32_range(value) if name == "box" else value)
     ok, expected = value.ndim == 1, f"{name} of shape ({batch},)"
     if name == "box":
       ok = value.ndim == 2 and value.shape[1] in widths
