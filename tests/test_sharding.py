@@ -319,6 +319,10 @@ def test_per_shard_on_a_one_device_mesh():
         images=images,
     )
     assert np.all(np.asarray(params.partner) != np.arange(8))
+  # Lists, as the plain functions take them.
+  listed = mix(jax.random.key(0), np.asarray(images).tolist(), list(range(8)))
+  as_arrays = mix(jax.random.key(0), images, labels)
+  jax.tree.map(np.testing.assert_array_equal, listed, as_arrays)
 
 
 def test_per_shard_refuses_a_shard_of_one_example():

@@ -158,6 +158,10 @@ def per_shard(
         batch = np.shape(x)[0]
         ok = batch % shards == 0 and batch // shards >= 2
         checks.require(ok, arg, divisible, f"a batch of {batch}")
+      # Lists, which the functions take too, become arrays to shard.
+      images, labels = (
+          x if hasattr(x, "shape") else jnp.asarray(x) for x in (images, labels)
+      )
       unnamed = (f"argument {i + 4}" for i in range(len(names), len(args)))
       arrays = tuple(map(_runtime_value, args, [*names, *unnamed]))
       keywords = {k: _runtime_value(v, k) for k, v in kwargs.items()}
