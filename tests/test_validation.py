@@ -138,6 +138,7 @@ CASES = [
     Case("prob", "0.5", TypeError),
     Case("switch_prob", 2.0, ValueError, fns=("mixup_or_cutmix",)),
     Case("label_smoothing", 1.0, ValueError),
+    Case("label_smoothing", 0.99999999, ValueError),  # 1.0 as a float32
     Case("label_smoothing", -0.5, ValueError),
     Case("label_smoothing", INF, ValueError),
     Case("label_smoothing", "0.1", TypeError),

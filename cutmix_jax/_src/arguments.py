@@ -290,7 +290,9 @@ _RULES: dict[str, Callable[..., Any]] = {
     "cutmix_alpha": _number("a value >= 0 (0 turns it off)", lambda v: v >= 0),
     "number": _number("a real number", lambda v: True),
     "prob": _number("a value in [0, 1]", lambda v: 0 <= v <= 1),
-    "label_smoothing": _number("a value in [0, 1)", lambda v: 0 <= v < 1),
+    "label_smoothing": _number(
+        "a value in [0, 1) as a float32", lambda v: 0 <= v and np.float32(v) < 1
+    ),
     "scale": _scale,
     # Static options: Python values that shape the program.
     "mode": _one_of(("batch", "elem", "pair")),
