@@ -301,6 +301,15 @@ def test_the_channels_first_check_leaves_explicit_axes_alone():
     shape(cutmix_jax.cutmix, nchw)
 
 
+def test_a_missing_or_extra_positional_argument_is_named():
+  with pytest.raises(TypeError, match=r"^cutmix: .*4 positional .*got 5"):
+    cutmix_jax.cutmix(KEY, IMAGES, LABELS, 1.0, K)
+  with pytest.raises(
+      TypeError, match=r"^labels: expected an argument of mixup"
+  ):
+    cutmix_jax.mixup(KEY, IMAGES)
+
+
 def test_a_traced_static_option_says_to_mark_it_static():
   for name, value in (("num_classes", K), ("axes", (1, 2))):
     fn = jax.jit(

@@ -30,11 +30,24 @@ def replaced(name: str) -> str:
 
 
 def _bind(signature: inspect.Signature, name: str, args, kwargs):
-  """The call's arguments by name; an unknown keyword is named, as in 0.3."""
+  """The call's arguments by name; an unknown keyword (with what replaced
+  it), a missing argument or one positional too many is named."""
   for key in kwargs:
     if key not in signature.parameters:
       got = f"an unexpected keyword argument {key!r}{replaced(key)}"
       checks.refuse(key, f"an argument of {name}", got, TypeError)
+  params = signature.parameters.values()
+  positional = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+  if len(args) > len(positional):
+    expected = (
+        f"at most {len(positional)} positional arguments "
+        f"({', '.join(positional)}; options are keyword-only)"
+    )
+    checks.refuse(name, expected, len(args), TypeError)
+  given = {*positional[: len(args)], *kwargs}
+  for p in params:
+    if p.default is p.empty and p.name not in given:
+      checks.refuse(p.name, f"an argument of {name}", "none", TypeError)
   bound = signature.bind(*args, **kwargs)
   bound.apply_defaults()
   return bound.arguments
