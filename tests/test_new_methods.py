@@ -1142,6 +1142,11 @@ def test_one_of_refuses_bool_images_only_when_a_choice_blends():
       masks,
   )  # fmt: skip
   assert out.dtype == jnp.bool_ and out.shape == masks.shape
+  # A blending choice of a Python 0 is left out of the program.
+  cutmix_jax.one_of(
+      jax.random.key(0), masks, jnp.arange(4),
+      ((0.0, cutmix_jax.mixup), (1.0, cutmix_jax.cutmix)), num_classes=4,
+  )  # fmt: skip
   with pytest.raises(TypeError, match="^images: "):
     cutmix_jax.one_of(
         jax.random.key(0), masks, jnp.arange(4),
