@@ -1,7 +1,6 @@
 """The argument rules, each written once: `check` runs one on an argument."""
 
 from collections.abc import Callable
-import contextlib
 import functools
 import math
 import numbers
@@ -14,6 +13,7 @@ import numpy as np
 from cutmix_jax._src.checks import array
 from cutmix_jax._src.checks import describe
 from cutmix_jax._src.checks import dtype_of
+from cutmix_jax._src.checks import int32_range
 from cutmix_jax._src.checks import is_kind
 from cutmix_jax._src.checks import is_traced
 from cutmix_jax._src.checks import known_values
@@ -80,13 +80,7 @@ def _sides(x, arg: str, *, per_axis: bool = True):
 
 
 def _minmax(x, arg: str) -> tuple[float, float]:
-  expected = "a pair (lo, hi) of floats"
-  for v in x:  # known ones of any kind, as for std
-    if is_traced(v):
-      static(v, arg, expected)
-  ok = all(is_kind(dtype_of(v), *REAL) and np.ndim(v) == 0 for v in x)
-  require(ok, arg, expected, repr(x), TypeError)
-  lo, hi = (float(np.asarray(v)) for v in x)
+  lo, hi = (_RULES["static_number"](v, arg) for v in x)
   require(0.0 < lo < hi <= 1.0, arg, "0 < lo < hi <= 1", (lo, hi))
   return lo, hi
 
@@ -210,22 +204,9 @@ def _floats(ranks: tuple[int, ...], shapes: str) -> Callable:
   return rule
 
 
-def _int32_range(x):
-  """Integer box bounds clipped to int32's range, so that no cast wraps them
-  (a box is clipped to the size anyway); anything else as it is."""
-  if isinstance(x, (list, tuple)):  # read by NumPy: JAX would wrap them
-    with contextlib.suppress(ValueError, TypeError):
-      x = np.asarray(x)
-  if not isinstance(x, (np.ndarray, jax.Array)) or x.dtype.kind not in "iu":
-    return x
-  info, int32 = np.iinfo(x.dtype), np.iinfo(np.int32)
-  lo, hi = max(info.min, int32.min), min(info.max, int32.max)
-  return x if (lo, hi) == (info.min, info.max) else x.clip(lo, hi)
-
-
 def _bounds(x, arg: str, *, size: tuple[int, ...]) -> jax.Array:
   """Integer boxes ``[..., 2k]`` for ``k = len(size)`` cut axes."""
-  x = array(_int32_range(x), arg, "an integer", (jnp.integer,))
+  x = array(int32_range(x), arg, "an integer", (jnp.integer,))
   expected = f"int[..., {2 * len(size)}] boxes (starts, then ends) for {size}"
   require(x.ndim >= 1 and x.shape[-1] == 2 * len(size), arg, expected, x.shape)
   return x.astype(jnp.int32)
@@ -257,7 +238,7 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
     expected = f"{name} of {np.dtype(dtype).name} values"
     got = describe(value)
     require(is_kind(dtype_of(value), *kinds), arg, expected, got, TypeError)
-    value = jnp.asarray(_int32_range(value) if name == "box" else value)
+    value = jnp.asarray(int32_range(value) if name == "box" else value)
     ok, expected = value.ndim == 1, f"{name} of shape ({batch},)"
     if name == "box":
       ok = value.ndim == 2 and value.shape[1] in widths
@@ -308,6 +289,7 @@ _RULES: dict[str, Callable[..., Any]] = {
     "patch_size": functools.partial(_sides, per_axis=False),
     "bounds": _bounds,
     "std": _number("a value > 0", lambda v: v > 0, is_static=True),
+    "static_number": _number("a real number", lambda v: True, is_static=True),
     "minmax": _minmax,
 }
 

@@ -11,47 +11,6 @@ from cutmix_jax._src import box_rules
 from cutmix_jax._src import checks
 from cutmix_jax._src import steps
 
-# 0.2's keywords, and what replaces each (the CHANGELOG says more).
-_REPLACED = {
-    "spatial_axes": "axes=",
-    "return_params": "with_params(fn)",
-    "minmax": "box=boxes.minmax(lo, hi)",
-    "center_std": "box=boxes.gaussian_center(std)",
-    "box_size": "box=boxes.fixed_size(size)",
-    "patch_size": "box=boxes.on_patch_grid(patch_size)",
-    "input_size": "box=boxes.at_resolution(input_size)",
-}
-
-
-def replaced(name: str) -> str:
-  """What replaced a 0.2 keyword, as a hint for a message ("" if none did)."""
-  hint = _REPLACED.get(name)
-  return f" (0.3 replaced it with {hint})" if hint else ""
-
-
-def _bind(signature: inspect.Signature, name: str, args, kwargs):
-  """The call's arguments by name; an unknown keyword (with what replaced
-  it), a missing argument or one positional too many is named."""
-  for key in kwargs:
-    if key not in signature.parameters:
-      got = f"an unexpected keyword argument {key!r}{replaced(key)}"
-      checks.refuse(key, f"an argument of {name}", got, TypeError)
-  params = signature.parameters.values()
-  positional = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
-  if len(args) > len(positional):
-    expected = (
-        f"at most {len(positional)} positional arguments "
-        f"({', '.join(positional)}; options are keyword-only)"
-    )
-    checks.refuse(name, expected, len(args), TypeError)
-  given = {*positional[: len(args)], *kwargs}
-  for p in params:
-    if p.default is p.empty and p.name not in given:
-      checks.refuse(p.name, f"an argument of {name}", "none", TypeError)
-  bound = signature.bind(*args, **kwargs)
-  bound.apply_defaults()
-  return bound.arguments
-
 
 def random_function(
     draw_and_apply: Callable, method: steps.Method | None = None
@@ -64,7 +23,7 @@ def random_function(
     @functools.wraps(declaration)
     def twin(*args, **kwargs) -> steps.Mixed:
       name = declaration.__name__
-      return draw_and_apply(**_bind(signature, name, args, kwargs))
+      return draw_and_apply(**steps.bind(signature, name, args, kwargs))
 
     @functools.wraps(declaration)
     def public(*args, **kwargs) -> tuple[jax.Array, jax.Array]:

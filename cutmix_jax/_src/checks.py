@@ -4,6 +4,7 @@ Every message reads ``"{arg}: expected {what}, got {what came}."``: `TypeError`
 for a wrong type or dtype, `ValueError` for a wrong shape or value.
 """
 
+import contextlib
 from typing import NoReturn
 
 import jax
@@ -95,3 +96,16 @@ def array(x, arg: str, kinds: str, dtypes=REAL) -> jax.Array:
     refuse(
         arg, "values that fit JAX's integers (int32 without x64)", describe(x)
     )
+
+
+def int32_range(x):
+  """Integer box bounds clipped to int32's range, so that no cast wraps them
+  (a box is clipped to the size anyway); anything else as it is."""
+  if isinstance(x, (list, tuple)):  # read by NumPy: JAX would wrap them
+    with contextlib.suppress(ValueError, TypeError):
+      x = np.asarray(x)
+  if not isinstance(x, (np.ndarray, jax.Array)) or x.dtype.kind not in "iu":
+    return x
+  info, int32 = np.iinfo(x.dtype), np.iinfo(np.int32)
+  lo, hi = max(info.min, int32.min), min(info.max, int32.max)
+  return x if (lo, hi) == (info.min, info.max) else x.clip(lo, hi)

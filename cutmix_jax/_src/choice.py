@@ -36,7 +36,7 @@ def _method_and_options(fn) -> tuple[steps.Method, dict]:
       if p.default is not p.empty and name not in steps.COMMON
   }
   unknown = sorted(set(keywords) - set(options))
-  hints = "".join(augment.replaced(name) for name in unknown)
+  hints = "".join(steps.replaced(name) for name in unknown)
   expected = f"options of {fn.__name__}{hints}"
   checks.require(not unknown, "choices", expected, unknown, TypeError)
   return method, {**options, **keywords}

@@ -114,9 +114,7 @@ def _equal_kept(mixed, own, other) -> jax.Array:
   return jnp.where(own == other, own, mixed)
 
 
-@_equal_kept.defjvp
-def _equal_kept_jvp(primals, tangents):
-  return _equal_kept(*primals), tangents[0]
+_equal_kept.defjvp(lambda primals, dots: (_equal_kept(*primals), dots[0]))
 
 
 def _blend(images: jax.Array, partners: jax.Array, params) -> jax.Array:
@@ -127,11 +125,8 @@ def _blend(images: jax.Array, partners: jax.Array, params) -> jax.Array:
     compute = jnp.float64 if wide else jnp.float32
   weight = per_row(params.lam.astype(compute), images.ndim)
   own, other = images.astype(compute), partners.astype(compute)
-  mixed = _equal_kept(
-      cast_to(weight * own + (1 - weight) * other, images.dtype),
-      images,
-      partners,
-  )
+  mixed = cast_to(weight * own + (1 - weight) * other, images.dtype)
+  mixed = _equal_kept(mixed, images, partners)
   weight = per_row(own_weight(params), images.ndim)
   return interpolate(images, partners, weight, mixed)
 
