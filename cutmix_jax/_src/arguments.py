@@ -238,7 +238,7 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
     expected = f"{name} of {np.dtype(dtype).name} values"
     got = describe(value)
     require(is_kind(dtype_of(value), *kinds), arg, expected, got, TypeError)
-    value = jnp.asarray(int32_range(value) if name == "box" else value)
+    value = jnp.asarray(int32_range(value))
     ok, expected = value.ndim == 1, f"{name} of shape ({batch},)"
     if name == "box":
       ok = value.ndim == 2 and value.shape[1] in widths

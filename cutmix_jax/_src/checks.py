@@ -99,8 +99,8 @@ def array(x, arg: str, kinds: str, dtypes=REAL) -> jax.Array:
 
 
 def int32_range(x):
-  """Integer box bounds clipped to int32's range, so that no cast wraps them
-  (a box is clipped to the size anyway); anything else as it is."""
+  """Integers clipped to int32's range, so that no cast wraps them (a box is
+  clipped to the size anyway, a partner checked as given); others as given."""
   if isinstance(x, (list, tuple)):  # read by NumPy: JAX would wrap them
     with contextlib.suppress(ValueError, TypeError):
       x = np.asarray(x)
