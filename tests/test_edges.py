@@ -9,8 +9,9 @@
   fair coin between 0 and 1. (The boxes' law: test_distributions.)
 * The same key gives the same draw however alpha is written (an alpha of 0
   that turns a method off too).
-* Every dtype blends within its range; with x64 the 64-bit integers too, and
-  the lambdas stay float32.
+* Every dtype blends within its range; with x64 the 64-bit integers too, the
+  lambdas stay float32, the same key draws the same as without x64, and
+  float64 labels and lambdas mix in float64.
 """
 
 import functools
@@ -283,10 +284,47 @@ def test_mixup_of_equal_images_returns_them(dtype):
   np.testing.assert_array_equal(bits(out), bits(images))
 
 
+def _draws() -> list[np.ndarray]:
+  """Every field of what each method draws, for the x64 program to match."""
+  x, box = jnp.zeros((8, 12, 10, 3)), cutmix_jax.boxes
+  calls = [
+      (cutmix_jax.cutmix, dict(alpha=0.3, prob=0.6)),
+      (cutmix_jax.cutmix, dict(box=box.minmax(0.2, 0.8), mode="pair")),
+      (
+          cutmix_jax.cutmix,
+          dict(box=box.gaussian_center(0.2, box.fixed_size(4))),
+      ),
+      (cutmix_jax.cutmix, dict(box=box.on_patch_grid(2), prob=0.5)),
+      (cutmix_jax.mixup, dict(prob=0.5)),
+      (cutmix_jax.mixup_or_cutmix, dict(prob=0.7)),
+      (cutmix_jax.resizemix, {}),
+  ]
+  out = []
+  for fn, options in calls:
+    options = {"mode": "elem", "num_classes": 8, **options}
+    mix = cutmix_jax.with_params(fn)
+    _, _, params = mix(jax.random.key(3), x, jnp.arange(8), **options)
+    out += [np.asarray(v) for v in params if v is not None]
+  return out
+
+
 _X64_SCRIPT = textwrap.dedent("""
-    import jax, jax.numpy as jnp, numpy as np
+    import sys, jax, jax.numpy as jnp, numpy as np
     import cutmix_jax
     assert jax.config.jax_enable_x64
+    sys.path.insert(0, "tests")
+    from test_edges import _draws
+    np.savez(sys.argv[1], *_draws())
+    labels = jnp.eye(4, dtype=jnp.float64)
+    for fn in (cutmix_jax.mixup, cutmix_jax.mixup_or_cutmix):
+      soft = fn(jax.random.key(0), jnp.zeros((4, 8, 6, 3)), labels, mode="elem")[1]
+      # 1 - lam in float64, not float32: the rows sum to 1.
+      assert soft.dtype == jnp.float64 and np.all(soft.sum(1) == 1), soft
+    params = cutmix_jax.MixParams(box=None, lam=jnp.array([1 / 3, 1.0]),
+      partner=jnp.array([1, 0]), applied=jnp.array([True, False]),
+      is_cutmix=jnp.array([False, False]))  # a float64 lam, kept as given
+    out = cutmix_jax.blend(jnp.array([[0.0], [1.0]]), params)
+    assert abs(out[0, 0] - 2 / 3) < 1e-15, out  # float32's lam: 3e-8 off
     images = jnp.zeros((4, 8, 6, 3))
     for fn in (cutmix_jax.cutmix, cutmix_jax.mixup, cutmix_jax.mixup_or_cutmix):
       twin = cutmix_jax.with_params(fn)
@@ -323,13 +361,17 @@ _X64_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.timeout(200)
-def test_x64_keeps_float32_lambdas_and_blends_64_bit_integers():
+def test_x64_keeps_float32_lambdas_and_blends_64_bit_integers(tmp_path):
   out = python_program(
-      _X64_SCRIPT,
+      _X64_SCRIPT.replace("sys.argv[1]", repr(str(tmp_path / "x64.npz"))),
       timeout=180,
       env=dict(JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu"),
   )
   assert "X64 OK" in out
+  with np.load(tmp_path / "x64.npz") as x64:
+    drawn = [x64[f"arr_{i}"] for i in range(len(x64.files))]
+  for without, with_x64 in zip(_draws(), drawn, strict=True):
+    np.testing.assert_array_equal(without, with_x64)
 
 
 def test_python_program_is_bounded():

@@ -115,6 +115,7 @@ CASES = [
     Case("num_classes", 0, ValueError),
     Case("num_classes", True, TypeError),
     Case("num_classes", 2.0, TypeError),
+    Case("num_classes", 2**31, ValueError),  # not JAX's overflow of the labels
     # alpha (mixup_or_cutmix has two alphas of its own)
     Case("alpha", 0.0, ValueError, fns=ALPHA),
     Case("alpha", -1.0, ValueError, fns=ALPHA),
@@ -381,6 +382,11 @@ def test_box_rules_are_hashable_static_values():
       0.25, 0.75
   )
   assert boxes.gaussian_center(jnp.float32(0.25)) == boxes.gaussian_center(0.25)
+  # Sides as NumPy arrays (a part of np.shape), as 0.2 took them.
+  assert boxes.fixed_size(np.array([4, 2])) == boxes.fixed_size((4, 2))
+  assert boxes.on_patch_grid(np.array([2, 2])) == boxes.on_patch_grid((2, 2))
+  size = np.asarray(IMAGES.shape)[1:3]
+  assert cutmix_jax.pasted_fraction([0, 0, 2, 2], size) == 4 / (H * W)
   for make in (boxes.gaussian_center, lambda v: boxes.minmax(v, 0.9)):
     with pytest.raises(TypeError, match=r"known at trace time"):
       jax.jit(make)(0.25)
@@ -431,6 +437,8 @@ CORE_CASES = {
     "params_float_partner": (lambda: cutmix_jax.blend(IMAGES, P._replace(partner=jnp.zeros(B))), TypeError, r"^params\b.*\bpartner\b"),  # noqa: E501
     "params_complex_lam": (lambda: cutmix_jax.blend(IMAGES, P._replace(lam=jnp.ones(B, jnp.complex64))), TypeError, r"^params\b.*\blam\b"),  # noqa: E501
     "params_string_field": (lambda: cutmix_jax.blend(IMAGES, P._replace(lam="x")), TypeError, r"^params\b.*\blam\b"),  # noqa: E501
+    "params_float_box": (lambda: cutmix_jax.cut_and_paste(IMAGES, P._replace(box=jnp.zeros((B, 4)))), TypeError, r"^params\b.*\bbox\b"),  # noqa: E501
+    "params_no_box_to_paste": (lambda: cutmix_jax.cut_and_paste(IMAGES, P._replace(box=None)), TypeError, r"^params\b.*\bbox\b"),  # noqa: E501
     "blend_bool": (lambda: cutmix_jax.blend(IMAGES > 0, P), TypeError, r"^images\b"),
     "blend_batch": (lambda: cutmix_jax.blend(IMAGES[:3], P), ValueError, r"^(images|params)\b"),
     "mix_labels_batch": (lambda: cutmix_jax.mix_labels(LABELS[:3], P, num_classes=K), ValueError, r"^(labels|params)\b"),  # noqa: E501
@@ -502,6 +510,27 @@ def test_hand_built_params_fields_are_converted_like_arrays():
   np.testing.assert_allclose(soft, [[0.75, 0.25], [0, 1]])
   blended = cutmix_jax.blend(images, listed._replace(is_cutmix=[False] * 2))
   np.testing.assert_allclose(np.asarray(blended)[0], 0.25)
+  # As 0.2 took them: 0/1 for bools, one value (or box) for every row, and
+  # no box where nothing reads it (MixUp's params).
+  short = cutmix_jax.MixParams(
+      box=np.array([0, 0, 2, 2]),
+      lam=0.75,
+      partner=[1, 0],
+      applied=np.array([1, 0]),
+      is_cutmix=1.0,
+  )
+  np.testing.assert_array_equal(
+      np.asarray(cutmix_jax.cut_and_paste(images, short))[..., 0], expected
+  )
+  mixup = short._replace(box=None, is_cutmix=0)
+  np.testing.assert_allclose(
+      np.asarray(cutmix_jax.blend(images, mixup))[0], 0.25
+  )
+  np.testing.assert_allclose(
+      cutmix_jax.mix_labels(np.array([0, 1]), mixup, num_classes=2), soft
+  )
+  loss = cutmix_jax.mixed_cross_entropy(jnp.zeros((2, 2)), [0, 1], mixup)
+  np.testing.assert_allclose(loss, np.log(2), rtol=1e-6)
 
 
 # ------------------------------------------- labels: dtypes, range, empty

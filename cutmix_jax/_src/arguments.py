@@ -3,7 +3,6 @@
 from collections.abc import Callable
 import functools
 import math
-import numbers
 from typing import Any
 
 import jax
@@ -21,6 +20,8 @@ from cutmix_jax._src.checks import REAL
 from cutmix_jax._src.checks import refuse
 from cutmix_jax._src.checks import require
 from cutmix_jax._src.checks import static
+from cutmix_jax._src.checks import static_int
+from cutmix_jax._src.checks import static_string
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _MAX_ELEMENTS = (1 << 31) - 1  # box areas are int32
@@ -47,32 +48,20 @@ def _number(expected: str, test: Callable, is_static=False) -> Callable:
   return rule
 
 
-def _one_of(options: tuple[str, ...]) -> Callable:
-  def rule(x, arg: str) -> str:
-    static(x, arg, f"one of {options}")
-    require(isinstance(x, str) and x in options, arg, f"one of {options}", x)
-    return x
-
-  return rule
-
-
-def _int(x, arg: str, expected: str, low: int | None = None) -> int:
-  static(x, arg, expected)
-  ok = isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
-  require(ok, arg, expected, describe(x), TypeError)
-  require(low is None or x >= low, arg, expected, x)
-  return int(x)
-
-
 def _num_classes(x, arg: str) -> int | None:
-  return x if x is None else _int(x, arg, "a positive int", low=1)
+  return (
+      x
+      if x is None
+      else static_int(x, arg, "an int in [1, 2**31)", 1, _MAX_ELEMENTS)
+  )
 
 
 def _sides(x, arg: str, *, per_axis: bool = True):
   """1 to 3 positive sizes as a tuple (a single int stays one unless ``per_axis``)."""
   expected = "an int or a tuple of ints"
+  x = x.tolist() if isinstance(x, np.ndarray) else x  # e.g. np.shape's part
   single = not isinstance(x, (tuple, list))
-  values = tuple(_int(v, arg, expected) for v in ([x] if single else x))
+  values = tuple(static_int(v, arg, expected) for v in ([x] if single else x))
   ok = 1 <= len(values) <= 3 and min(values) >= 1
   require(ok, arg, "1 to 3 positive sides", values)
   require(math.prod(values) <= _MAX_ELEMENTS, arg, "< 2**31 elements", values)
@@ -132,7 +121,7 @@ def _axes(x, arg: str, *, shape: tuple[int, ...]) -> tuple[int, ...]:
     require(not channels_first, "images", expected, f"shape {shape}")
     x = (1, 2)
   x = x if isinstance(x, (tuple, list, np.ndarray)) else (x,)
-  axes = tuple(_int(a, arg, "a tuple of ints") for a in x)
+  axes = tuple(static_int(a, arg, "a tuple of ints") for a in x)
   expected = f"1 to 3 different axes in [1, {ndim - 1}] for shape {shape}"
   ok = 1 <= len(axes) <= 3 and all(-ndim <= a < ndim for a in axes)
   require(ok, arg, expected, axes)
@@ -212,14 +201,16 @@ def _bounds(x, arg: str, *, size: tuple[int, ...]) -> jax.Array:
   return x.astype(jnp.int32)
 
 
-# MixParams' fields: the kind of dtype each takes, and its dtype in the core.
+# MixParams' fields: the kinds of dtype each takes (numbers read as bools, as
+# 0.2 read them: non-zero is True), and its dtype in the core.
+_BOOL = ((jnp.bool_, *REAL), jnp.bool_)
 _FIELDS = dict(
     box=((jnp.integer,), jnp.int32),
     lam=(REAL, jnp.float32),
     partner=((jnp.integer,), jnp.int32),
-    applied=((jnp.bool_,), jnp.bool_),
-    is_cutmix=((jnp.bool_,), jnp.bool_),
-    resized=((jnp.bool_,), jnp.bool_),  # or None: the method never resizes
+    applied=_BOOL,
+    is_cutmix=_BOOL,
+    resized=_BOOL,
 )
 
 
@@ -232,18 +223,23 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
   widths = (2 * num_axes,) if num_axes else (2, 4, 6)
   fields = {}
   for name, (kinds, dtype) in _FIELDS.items():
-    value = getattr(x, name)
-    if name == "resized" and value is None:
-      continue
+    value = fields[name] = getattr(x, name)
+    if value is None and (name == "resized" or name == "box" and not num_axes):
+      continue  # a method that never resizes; a box that no caller reads
     expected = f"{name} of {np.dtype(dtype).name} values"
     got = describe(value)
     require(is_kind(dtype_of(value), *kinds), arg, expected, got, TypeError)
     value = jnp.asarray(int32_range(value))
-    ok, expected = value.ndim == 1, f"{name} of shape ({batch},)"
+    ndim = 2 if name == "box" else 1
+    if value.ndim == ndim - 1:  # one value (or box) for every row
+      value = jnp.broadcast_to(value, (batch, *value.shape))
+    ok, expected = value.ndim == ndim, f"{name} of shape ({batch},)"
     if name == "box":
-      ok = value.ndim == 2 and value.shape[1] in widths
+      ok = ok and value.shape[1] in widths
       expected = f"box of shape ({batch}, {' or '.join(map(str, widths))})"
     require(ok and value.shape[0] == batch, arg, expected, value.shape)
+    if name == "lam":  # at least float32: x64's float64 stays
+      dtype = jnp.promote_types(value.dtype, dtype)
     fields[name] = value.astype(dtype)
   partner = known_values(x.partner)  # as given: an int32 cast would wrap it
   if partner is not None:
@@ -276,8 +272,8 @@ _RULES: dict[str, Callable[..., Any]] = {
     ),
     "scale": _scale,
     # Static options: Python values that shape the program.
-    "mode": _one_of(("batch", "elem", "pair")),
-    "label_mode": _one_of(("area", "larger_area", "complete")),
+    "mode": static_string(("batch", "elem", "pair")),
+    "label_mode": static_string(("area", "larger_area", "complete")),
     "num_classes": _num_classes,
     "axes": _axes,
     "box": _box,

@@ -75,9 +75,8 @@ class _Centred(BoxRule):
     else:
       sides = _per_axis(self.sides, size)
     if self.std is None:
-      center = jax.random.randint(
-          key, (*shape, len(size)), 0, jnp.asarray(size)
-      )
+      n = jnp.asarray(size, jnp.int32)
+      center = jax.random.randint(key, (*shape, len(size)), 0, n, jnp.int32)
     else:
       z = jax.random.normal(key, (*shape, len(size)), jnp.float32)
       n = jnp.asarray(size, jnp.float32)
@@ -111,7 +110,7 @@ class _MinMax(BoxRule):
   def draw(self, key, shape, size, alpha):
     side_key, place_key = jax.random.split(key)
     lo, hi = (jnp.asarray(b) for b in self._bounds(size))
-    sides = jax.random.randint(side_key, (*shape, len(size)), lo, hi)
+    sides = jax.random.randint(side_key, (*shape, len(size)), lo, hi, jnp.int32)
     return boxes.place(place_key, sides, size)
 
 

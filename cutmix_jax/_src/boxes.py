@@ -67,7 +67,7 @@ def pasted_fraction(box: ArrayLike, size: Sequence[int]) -> jax.Array:
 def place(key: jax.Array, sides: jax.Array, size: Sequence[int]) -> jax.Array:
   """Boxes of ``sides`` fully inside ``size``, every position equally likely."""
   limit = jnp.asarray(size, jnp.int32) - sides + 1
-  start = jax.random.randint(key, sides.shape, 0, limit)
+  start = jax.random.randint(key, sides.shape, 0, limit, jnp.int32)
   return jnp.concatenate([start, start + sides], axis=-1)
 
 

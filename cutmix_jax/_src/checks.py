@@ -5,6 +5,7 @@ for a wrong type or dtype, `ValueError` for a wrong shape or value.
 """
 
 import contextlib
+import numbers
 from typing import NoReturn
 
 import jax
@@ -67,6 +68,27 @@ def static(x, arg: str, expected: str):
   if isinstance(x, jax.Array):
     raise StaticOptionTracedError(arg, expected, x)
   return x
+
+
+def static_int(x, arg: str, expected: str, low=None, high=None) -> int:
+  """``x``, a Python int (not a bool) in ``[low, high]``."""
+  static(x, arg, expected)
+  ok = isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+  require(ok, arg, expected, describe(x), TypeError)
+  ok = (low is None or x >= low) and (high is None or x <= high)
+  require(ok, arg, expected, x)
+  return int(x)
+
+
+def static_string(options: tuple[str, ...]):
+  """The rule of an option that is one of the strings ``options``."""
+
+  def rule(x, arg: str) -> str:
+    static(x, arg, f"one of {options}")
+    require(isinstance(x, str) and x in options, arg, f"one of {options}", x)
+    return x
+
+  return rule
 
 
 def dtype_of(x):

@@ -70,5 +70,5 @@ def mixed_cross_entropy(
 
   params, partners = sharding.with_partners(targets, params)
   own, other = loss_for(targets), loss_for(partners)
-  weight = mixing.own_weight(params).astype(own.dtype)
+  weight = mixing.own_weight(params, own.dtype)
   return mixing.interpolate(own, other, sharding.shard_like_batch(weight, own))

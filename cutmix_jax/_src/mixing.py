@@ -30,9 +30,9 @@ def per_row(values: jax.Array, ndim: int) -> jax.Array:
   return values.reshape((-1,) + (1,) * (ndim - 1))
 
 
-def own_weight(params) -> jax.Array:
+def own_weight(params, dtype) -> jax.Array:
   """Each row's weight of its own values: ``lam`` where applied, else 1."""
-  return jnp.where(params.applied, params.lam, 1.0)
+  return jnp.where(params.applied, params.lam, 1.0).astype(dtype)
 
 
 def apply(images, params, axes, *, blends: bool, resize: str) -> jax.Array:
@@ -127,7 +127,7 @@ def _blend(images: jax.Array, partners: jax.Array, params) -> jax.Array:
   own, other = images.astype(compute), partners.astype(compute)
   mixed = cast_to(weight * own + (1 - weight) * other, images.dtype)
   mixed = _equal_kept(mixed, images, partners)
-  weight = per_row(own_weight(params), images.ndim)
+  weight = per_row(own_weight(params, compute), images.ndim)
   return interpolate(images, partners, weight, mixed)
 
 
@@ -157,10 +157,10 @@ def smoothing(label_smoothing, dtype) -> jax.Array:
   return jnp.where((eps >= 0) & (eps < 1), eps, 0)
 
 
-def mix_soft(soft_labels: jax.Array, params) -> jax.Array:
+def mix_soft(soft: jax.Array, params) -> jax.Array:
   """``lam * own + (1 - lam) * partner's``; a row not applied keeps its own."""
-  params, partners = sharding.with_partners(soft_labels, params)
-  return interpolate(soft_labels, partners, own_weight(params)[:, None])
+  params, partners = sharding.with_partners(soft, params)
+  return interpolate(soft, partners, own_weight(params, soft.dtype)[:, None])
 
 
 def label_rule(params, label_mode: str) -> jax.Array:

@@ -149,7 +149,8 @@ def layout(rng, batch_size: int, mode: str, axis_name) -> tuple[_Keys, _Layout]:
 def _settle(keys, layout, prob, box, lam, *, cut: bool) -> MixParams:
   """A row mixes if its coin comes up (a NaN ``prob`` never does), its
   partner is another example and its ``lam`` is below 1."""
-  heads = jax.random.uniform(keys.coin, layout.shape) < jnp.float32(prob)
+  u = jax.random.uniform(keys.coin, layout.shape, jnp.float32)
+  heads = u < jnp.float32(prob)
   own = jnp.arange(layout.batch_size, dtype=jnp.int32)
   applied = layout.per_example(heads) & (layout.partner != own) & (lam < 1)
   return MixParams(

@@ -131,7 +131,8 @@ def _probability(p):
 
 def _choice(keys, layout, probabilities, drawn, num_axes):
   """Each row's draw: the first whose cumulative probability exceeds u."""
-  u = layout.per_example(jax.random.uniform(keys.switch, layout.shape))
+  u = jax.random.uniform(keys.switch, layout.shape, jnp.float32)
+  u = layout.per_example(u)
   shares = jnp.asarray([_probability(p) for p in probabilities], jnp.float32)
   index = jnp.sum(u[:, None] >= jnp.cumsum(shares), axis=1)
   params = sampling.identity(layout.batch_size, num_axes, layout.partner)
