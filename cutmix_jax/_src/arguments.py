@@ -49,11 +49,8 @@ def _number(expected: str, test: Callable, is_static=False) -> Callable:
 
 
 def _num_classes(x, arg: str) -> int | None:
-  return (
-      x
-      if x is None
-      else static_int(x, arg, "an int in [1, 2**31)", 1, _MAX_ELEMENTS)
-  )
+  expected = "an int in [1, 2**31)"
+  return x if x is None else static_int(x, arg, expected, 1, _MAX_ELEMENTS)
 
 
 def _sides(x, arg: str, *, per_axis: bool = True):
