@@ -52,15 +52,16 @@ def require(ok, arg: str, expected: str, got, error=ValueError) -> None:
 class StaticOptionTracedError(TypeError):
   """An option that shapes the program arrived as an array, not a Python value."""
 
-  def __init__(self, arg: str, expected: str, value):
-    hint = "pass a Python value"
-    if is_traced(value):
-      hint += f" (under jax.jit, mark it static: jax.jit(fn, static_argnames=({arg!r},)))"
+  def __init__(self, arg: str, expected: str, value, hint: str | None = None):
+    if hint is None:
+      hint = "pass a Python value"
+      if is_traced(value):
+        hint += f" (under jax.jit, mark it static: jax.jit(fn, static_argnames=({arg!r},)))"
     super().__init__(
         f"{arg}: expected {expected} known at trace time, got "
         f"{describe(value)}; {hint}."
     )
-    self.arg = arg
+    self.arg, self.expected, self.value = arg, expected, value
 
 
 def static(x, arg: str, expected: str):
