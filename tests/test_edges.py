@@ -285,19 +285,13 @@ def test_mixup_of_equal_images_returns_them(dtype):
 
 
 def _draws() -> list[np.ndarray]:
-  """Every field of what each method draws, for the x64 program to match."""
+  """Every field of what each kind of draw gives, for the x64 program to match:
+  Beta lambdas, uniform centres, sides and places, coins, the switch."""
   x, box = jnp.zeros((8, 12, 10, 3)), cutmix_jax.boxes
   calls = [
       (cutmix_jax.cutmix, dict(alpha=0.3, prob=0.6)),
       (cutmix_jax.cutmix, dict(box=box.minmax(0.2, 0.8), mode="pair")),
-      (
-          cutmix_jax.cutmix,
-          dict(box=box.gaussian_center(0.2, box.fixed_size(4))),
-      ),
-      (cutmix_jax.cutmix, dict(box=box.on_patch_grid(2), prob=0.5)),
-      (cutmix_jax.mixup, dict(prob=0.5)),
       (cutmix_jax.mixup_or_cutmix, dict(prob=0.7)),
-      (cutmix_jax.resizemix, {}),
   ]
   out = []
   for fn, options in calls:
