@@ -388,9 +388,9 @@ def test_box_rules_are_hashable_static_values():
   size = np.asarray(IMAGES.shape)[1:3]
   assert cutmix_jax.pasted_fraction([0, 0, 2, 2], size) == 4 / (H * W)
   for make in (boxes.gaussian_center, lambda v: boxes.minmax(v, 0.9)):
-    # Not "static_argnames=('std',)": the jitted function has no such name.
+    # Not "static_argnames=('std',)": the jitted function need not have it.
     with pytest.raises(
-        TypeError, match=r"known at trace time.*static argument"
+        TypeError, match=r"known at trace time.*the argument it comes from"
     ):
       jax.jit(make)(0.25)
   traces = []
@@ -492,6 +492,16 @@ def test_mixed_cross_entropy_messages_never_mention_images():
     with pytest.raises(ValueError) as info:
       call()
     assert "images" not in str(info.value)
+
+
+def test_axes_as_numpy_arrays_are_the_same_axes():
+  """As a tuple, a NumPy array (a 0-d one too) names the same cut axes."""
+  mix = cutmix_jax.with_params(cutmix_jax.cutmix)
+  clips = jnp.zeros((B, 6, H, W, 3))
+  for given, axes in ((np.array(1), (1,)), (np.array([2, 3]), (2, 3))):
+    got = mix(KEY, clips, LABELS, num_classes=K, axes=given)[2]
+    want = mix(KEY, clips, LABELS, num_classes=K, axes=axes)[2]
+    np.testing.assert_array_equal(got.box, want.box)
 
 
 def test_hand_built_params_fields_are_converted_like_arrays():

@@ -117,7 +117,8 @@ def _axes(x, arg: str, *, shape: tuple[int, ...]) -> tuple[int, ...]:
     expected = "NHWC for the default axes; pass axes=(2, 3) for NCHW"
     require(not channels_first, "images", expected, f"shape {shape}")
     x = (1, 2)
-  x = x if isinstance(x, (tuple, list, np.ndarray)) else (x,)
+  x = x.tolist() if isinstance(x, np.ndarray) else x  # a 0-d one too
+  x = x if isinstance(x, (tuple, list)) else (x,)
   axes = tuple(static_int(a, arg, "a tuple of ints") for a in x)
   expected = f"1 to 3 different axes in [1, {ndim - 1}] for shape {shape}"
   ok = 1 <= len(axes) <= 3 and all(-ndim <= a < ndim for a in axes)

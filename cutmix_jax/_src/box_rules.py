@@ -2,7 +2,6 @@
 
 import abc
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -156,25 +155,6 @@ class _Rescaled(BoxRule):
     return boxes.rescale(box, draw_size, size)
 
 
-def _static_rule(make):
-  """``make``, whose traced argument says how to build a rule: outside jit."""
-
-  @functools.wraps(make)
-  def checked(*args, **kwargs):
-    try:
-      return make(*args, **kwargs)
-    except checks.StaticOptionTracedError as e:
-      hint = (
-          f"a rule is a static value: build boxes.{make.__name__}(...) from "
-          "Python values (a jitted function takes a rule as a static argument)"
-      )
-      raise checks.StaticOptionTracedError(
-          e.arg, e.expected, e.value, hint
-      ) from None
-
-  return checked
-
-
 def paper() -> BoxRule:
   """The paper's box (the default): its side from ``lam ~ Beta(alpha, alpha)``.
 
@@ -185,7 +165,6 @@ def paper() -> BoxRule:
   return _Centred()
 
 
-@_static_rule
 def gaussian_center(std: float, rule: BoxRule | None = None) -> BoxRule:
   """The paper's centre-Gaussian ablation: ``rule``'s sides, centres near the middle.
 
@@ -206,7 +185,6 @@ def gaussian_center(std: float, rule: BoxRule | None = None) -> BoxRule:
   return _Centred(rule.sides, std)
 
 
-@_static_rule
 def fixed_size(size: Sides) -> BoxRule:
   """The paper's fixed-size ablation: boxes of a given size, centred uniformly.
 
@@ -221,7 +199,6 @@ def fixed_size(size: Sides) -> BoxRule:
   return _Centred(arguments.check("size", size, rule="sides"))
 
 
-@_static_rule
 def minmax(lo: float, hi: float) -> BoxRule:
   """timm's ``cutmix_minmax``: sides uniform in ``[int(lo n), int(hi n))``.
 
@@ -237,7 +214,6 @@ def minmax(lo: float, hi: float) -> BoxRule:
   return _MinMax(*arguments.check("minmax", (lo, hi)))
 
 
-@_static_rule
 def on_patch_grid(patch_size: Sides, rule: BoxRule | None = None) -> BoxRule:
   """Boxes on a ViT's patch grid: every token comes whole from one image.
 
@@ -256,7 +232,6 @@ def on_patch_grid(patch_size: Sides, rule: BoxRule | None = None) -> BoxRule:
   return _Rescaled(patch_size, rule, on_grid=True)
 
 
-@_static_rule
 def at_resolution(
     input_size: tuple[int, ...], rule: BoxRule | None = None
 ) -> BoxRule:

@@ -52,16 +52,18 @@ def require(ok, arg: str, expected: str, got, error=ValueError) -> None:
 class StaticOptionTracedError(TypeError):
   """An option that shapes the program arrived as an array, not a Python value."""
 
-  def __init__(self, arg: str, expected: str, value, hint: str | None = None):
-    if hint is None:
-      hint = "pass a Python value"
-      if is_traced(value):
-        hint += f" (under jax.jit, mark it static: jax.jit(fn, static_argnames=({arg!r},)))"
+  def __init__(self, arg: str, expected: str, value):
+    hint = "pass a Python value"
+    if is_traced(value):
+      # The argument it comes from may have another name (boxes.minmax's lo).
+      hint += (
+          " (under jax.jit, list the argument it comes from in static_argnames)"
+      )
     super().__init__(
         f"{arg}: expected {expected} known at trace time, got "
         f"{describe(value)}; {hint}."
     )
-    self.arg, self.expected, self.value = arg, expected, value
+    self.arg = arg
 
 
 def static(x, arg: str, expected: str):
