@@ -434,6 +434,7 @@ CORE_CASES = {
     "params_lam_above_1": (lambda: cutmix_jax.mix_labels(LABELS, P._replace(lam=jnp.full(B, 1.5)), num_classes=K), ValueError, r"^params\b.*\blam\b"),  # noqa: E501
     "params_lam_nan": (lambda: cutmix_jax.blend(IMAGES, P._replace(lam=jnp.full(B, NAN))), ValueError, r"^params\b.*\blam\b"),  # noqa: E501
     "params_partner_2_32": (lambda: cutmix_jax.blend(IMAGES, P._replace(partner=np.array([2**32 + 1, 0, 1, 2]))), ValueError, r"^params\b.*\bpartner\b"),  # noqa: E501
+    "params_partner_scalar": (lambda: cutmix_jax.blend(IMAGES, P._replace(partner=9)), ValueError, r"^params\b.*\bpartner\b.*\[9\]"),  # noqa: E501
     "params_partner_neg": (lambda: cutmix_jax.blend(IMAGES, P._replace(partner=jnp.array([-1, 0, 1, 2]))), ValueError, r"^params\b.*\bpartner\b"),  # noqa: E501
     "params_short_box": (lambda: cutmix_jax.cut_and_paste(IMAGES, P._replace(box=P.box[:-1])), ValueError, r"^params\b.*\bbox\b"),  # noqa: E501
     "params_short_applied": (lambda: cutmix_jax.blend(IMAGES, P._replace(applied=P.applied[:-1])), ValueError, r"^params\b.*\bapplied\b"),  # noqa: E501

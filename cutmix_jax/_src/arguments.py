@@ -241,6 +241,7 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
     fields[name] = value.astype(dtype)
   partner = known_values(x.partner)  # as given: an int32 cast would wrap it
   if partner is not None:
+    partner = np.ravel(partner)  # one for every row too
     ok = bool(((partner >= 0) & (partner < batch)).all())
     require(ok, arg, f"partner indices in [0, {batch})", partner.tolist()[:8])
   lam = known_values(fields["lam"])
