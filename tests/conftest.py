@@ -206,7 +206,7 @@ def mix_params(box, lam, partner, applied=None, is_cutmix=None):
 def bits(x):
   """The raw bits of an array (bitwise comparisons see -0.0 and NaN payloads)."""
   x = jnp.asarray(x)
-  if x.dtype == jnp.bool_:
+  if not jnp.issubdtype(x.dtype, jnp.floating):  # values are bits (int4 too)
     return np.asarray(x)
   width = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
   return np.asarray(jax.lax.bitcast_convert_type(x, width[x.dtype.itemsize]))

@@ -141,6 +141,24 @@ def main():
       jax.device_put(np.asarray(labels), auto_sharding),
       sharding=auto_sharding,
   )
+  # A batch over two mesh axes, P(("data", "fsdp")) as in big_vision or t5x:
+  # one shard per device, so nothing crosses devices either.
+  grid = jax.make_mesh((4, 2), ("data", "fsdp"))
+  both = NamedSharding(grid, P(("data", "fsdp")))
+  two_axes = cutmix_jax.per_shard(
+      cutmix_jax.with_params(
+          functools.partial(cutmix_jax.cutmix, num_classes=classes, mode="elem")
+      ),
+      grid,
+      axis_name=("data", "fsdp"),
+  )
+  report["two_axes"] = summary(
+      jax.jit(two_axes),
+      key,
+      jax.device_put(np.asarray(images), both),
+      jax.device_put(np.asarray(labels), both),
+      sharding=both,
+  )
   lap("mixers")
 
   # Small shards: no example of a shard of 2 or more is its own partner

@@ -276,8 +276,12 @@ class CoreProperties:
       )
 
 
+# float8 and int4 have no promotion path to float32: the core casts them.
 SELECT_DTYPES = ["uint8", "bfloat16", "float16", "float32", "int32", "bool"]
+SELECT_DTYPES += ["float8_e4m3fn", "int4"]
 BLEND_DTYPES = [
+    "float8_e4m3fn",
+    "int4",
     "uint8",
     "int8",
     "uint16",

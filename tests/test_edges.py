@@ -236,6 +236,30 @@ def test_raw_keys_of_the_rbg_implementation_are_accepted():
 # ---------------------------------------------------------------- integers
 
 
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "int4"])
+def test_low_bit_dtypes_are_computed_in_float32(dtype):
+  """float8 and int4 have no promotion path to float32: each computation
+  casts them (ResizeMix's resampling, soft labels, the loss's logits)."""
+  key, labels = jax.random.key(0), jnp.arange(4)
+  images = jnp.asarray(np.arange(4 * 8 * 8) % 7).reshape(4, 8, 8, 1)
+  images = images.astype(dtype)
+  mixed, _, params = cutmix_jax.with_params(cutmix_jax.resizemix)(
+      key, images, labels, (0.5, 0.9), num_classes=4
+  )
+  assert mixed.dtype == images.dtype and np.asarray(params.applied).any()
+  values = np.asarray(mixed, np.float32)
+  assert values.min() >= 0 and values.max() <= 6  # resampled within range
+  soft = jnp.eye(4, dtype="float8_e4m3fn")
+  _, mixed_soft, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
+      key, jnp.zeros((4, 8, 8, 1)), soft
+  )
+  assert mixed_soft.dtype == jnp.float32
+  np.testing.assert_allclose(mixed_soft.sum(axis=1), 1.0, rtol=1e-6)
+  logits = jnp.zeros((4, 4), "float8_e4m3fn")
+  loss = cutmix_jax.mixed_cross_entropy(logits, labels, params)
+  np.testing.assert_allclose(loss, np.log(4), rtol=1e-6)
+
+
 def test_mixup_uint32_blends_in_range():
   top = np.iinfo(np.uint32).max
   x = jnp.asarray(

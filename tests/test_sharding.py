@@ -81,6 +81,20 @@ def test_per_shard_on_an_auto_axes_mesh(sharding_report):
 
 
 @pytest.mark.slow
+def test_per_shard_on_a_batch_over_two_mesh_axes(sharding_report):
+  """axis_name=("data", "fsdp"): a shard per device, each mixed on its own."""
+  report = sharding_report["two_axes"]
+  assert report["collectives"] == []
+  assert all(report["data_sharded"])
+  partner, index = np.asarray(report["partner"]), np.arange(B)
+  np.testing.assert_array_equal(partner // LOCAL, index // LOCAL)
+  assert np.all(partner != index)
+  images = np.asarray(report["images"])
+  for i in range(B):
+    assert np.all((images[i] == i + 1) | (images[i] == partner[i] + 1))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MIXERS)
 def test_per_shard_outputs_are_sharded_along_data(sharding_report, name):
   assert all(sharding_report[name]["data_sharded"])

@@ -95,6 +95,8 @@ CASES = [
     Case("images", jnp.zeros((B, 2, W, 3)), ValueError, r"^box\b", CUT),
     Case("images", jnp.zeros((B, 2, H, W, 3)), ValueError, r"^box\b", CUT, {"axes": (1, 2, 3)}),
     # labels
+    # NumPy's int64 beyond int32, before JAX would wrap it (x64 off).
+    Case("images", np.full((B, H, W, 3), 2**40, np.int64), ValueError, r"^images\b.*1099511627776", hows=KNOWN),  # noqa: E501
     Case("labels", jnp.arange(B + 1), ValueError),
     Case("labels", jnp.zeros((B - 1, K)), ValueError),
     Case("labels", jnp.zeros((B, K + 1)), ValueError),
@@ -462,6 +464,7 @@ CORE_CASES = {
     "loss_known_range": (lambda: cutmix_jax.mixed_cross_entropy(jnp.zeros((B, K)), jnp.array([0, 1, 2, K]), P), ValueError, r"^labels\b"),  # noqa: E501
     "per_shard_mesh": (lambda: cutmix_jax.per_shard(cutmix_jax.cutmix, "mesh"), TypeError, r"^mesh\b"),  # noqa: E501
     "per_shard_axis": (lambda: cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE, axis_name="batch"), ValueError, r"^axis_name\b.*'data'"),  # noqa: E501
+    "per_shard_axes": (lambda: cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE, axis_name=("data", "data")), ValueError, r"^axis_name\b.*tuple"),  # noqa: E501
     "per_shard_fn": (lambda: cutmix_jax.per_shard("cutmix", SINGLE_DEVICE), TypeError, r"^mix_fn\b"),  # noqa: E501
     "with_params_fn": (lambda: cutmix_jax.with_params("cutmix"), TypeError, r"^fn\b.*resizemix, one_of"),  # noqa: E501
     "resizemix_one_cell": (lambda: cutmix_jax.resizemix(KEY, jnp.ones((B, 1, 1, 3)), LABELS, num_classes=K), ValueError, r"^images\b.*2 or more cells"),  # noqa: E501

@@ -12,6 +12,7 @@ import numpy as np
 from cutmix_jax._src.checks import array
 from cutmix_jax._src.checks import describe
 from cutmix_jax._src.checks import dtype_of
+from cutmix_jax._src.checks import float_for
 from cutmix_jax._src.checks import int32_range
 from cutmix_jax._src.checks import is_kind
 from cutmix_jax._src.checks import is_traced
@@ -236,8 +237,8 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
       ok = ok and value.shape[1] in widths
       expected = f"box of shape ({batch}, {' or '.join(map(str, widths))})"
     require(ok and value.shape[0] == batch, arg, expected, value.shape)
-    if name == "lam":  # at least float32: x64's float64 stays
-      dtype = jnp.promote_types(value.dtype, dtype)
+    if name == "lam":  # x64's float64 stays
+      dtype = float_for(value.dtype)
     fields[name] = value.astype(dtype)
   partner = known_values(x.partner)  # as given: an int32 cast would wrap it
   if partner is not None:

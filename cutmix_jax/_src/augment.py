@@ -65,7 +65,7 @@ def cutmix(  # type: ignore[empty-body]
     axes: int | Sequence[int] | None = None,
     box: box_rules.BoxRule | None = None,
     label_mode: str = "area",
-    axis_name: str | None = None,
+    axis_name: str | tuple[str, ...] | None = None,
 ) -> tuple[jax.Array, jax.Array]:
   """CutMix (Yun et al., 2019): paste a box from a partner, mix labels by area.
 
@@ -88,7 +88,8 @@ def cutmix(  # type: ignore[empty-body]
     axes: the 1 to 3 cut axes (static); ``(1, 2)`` by default, NCHW ``(2, 3)``.
     box: a rule from `cutmix_jax.boxes` (static); the paper's by default.
     label_mode: ``"area"`` (the paper), ``"larger_area"`` or ``"complete"``.
-    axis_name: the mesh axis inside `jax.shard_map`; `per_shard` sets it.
+    axis_name: the mesh axis (or tuple of axes) inside `jax.shard_map`;
+      `per_shard` sets it.
 
   Returns:
     ``(mixed_images, mixed_labels)``: input shape and dtype; ``float32[B, K]``
@@ -118,7 +119,7 @@ def mixup(  # type: ignore[empty-body]
     mode: str = "batch",
     prob: ArrayLike = 1.0,
     label_smoothing: ArrayLike = 0.0,
-    axis_name: str | None = None,
+    axis_name: str | tuple[str, ...] | None = None,
 ) -> tuple[jax.Array, jax.Array]:
   """MixUp (Zhang et al., 2018): blend images and labels by ``lam ~ Beta(alpha, alpha)``.
 
@@ -157,7 +158,7 @@ def mixup_or_cutmix(  # type: ignore[empty-body]
     axes: int | Sequence[int] | None = None,
     box: box_rules.BoxRule | None = None,
     label_mode: str = "area",
-    axis_name: str | None = None,
+    axis_name: str | tuple[str, ...] | None = None,
 ) -> tuple[jax.Array, jax.Array]:
   """timm's ``Mixup``, DeiT's defaults: CutMix with ``switch_prob``, else MixUp.
 
@@ -194,7 +195,7 @@ def resizemix(  # type: ignore[empty-body]
     prob: ArrayLike = 1.0,
     label_smoothing: ArrayLike = 0.0,
     axes: int | Sequence[int] | None = None,
-    axis_name: str | None = None,
+    axis_name: str | tuple[str, ...] | None = None,
 ) -> tuple[jax.Array, jax.Array]:
   """ResizeMix (Qin et al., 2020): paste the whole partner, resized into a box.
 

@@ -104,6 +104,12 @@ def dtype_of(x):
     return None
 
 
+def float_for(dtype) -> jnp.dtype:
+  """The float that arithmetic on ``dtype`` values runs in: float64 for
+  float64, else float32 (float8, float4 and int4 have no promotion path)."""
+  return jnp.dtype(jnp.float64 if dtype == jnp.float64 else jnp.float32)
+
+
 def is_kind(dtype, *kinds) -> bool:
   return dtype is not None and any(jnp.issubdtype(dtype, k) for k in kinds)
 
@@ -115,12 +121,18 @@ def array(x, arg: str, kinds: str, dtypes=REAL) -> jax.Array:
   dtype = dtype_of(x)
   require(dtype is not None, arg, "a rectangular array", describe(x), TypeError)
   require(is_kind(dtype, *dtypes), arg, f"{kinds} dtype", dtype, TypeError)
+  expected = "values that fit JAX's integers (int32 without x64)"
+  # NumPy's int64 would wrap into JAX's int32 silently (a Python int overflows).
+  narrow = jax.dtypes.canonicalize_dtype(dtype)
+  wraps = narrow != dtype and narrow.kind in "iu"
+  if wraps and isinstance(x, np.ndarray) and x.size:
+    low, high = x.min(), x.max()
+    fits = np.iinfo(narrow).min <= low and high <= np.iinfo(narrow).max
+    require(fits, arg, expected, f"{dtype} values in [{low}, {high}]")
   try:
     return jnp.asarray(x)
   except OverflowError:
-    refuse(
-        arg, "values that fit JAX's integers (int32 without x64)", describe(x)
-    )
+    refuse(arg, expected, describe(x))
 
 
 def int32_range(x):

@@ -67,7 +67,7 @@ def one_of(  # type: ignore[empty-body]
     num_classes: int | None = None,
     mode: str = "batch",
     label_smoothing: ArrayLike = 0.0,
-    axis_name: str | None = None,
+    axis_name: str | tuple[str, ...] | None = None,
 ) -> tuple[jax.Array, jax.Array]:
   """Mixes with one of several methods, chosen with given probabilities.
 

@@ -53,9 +53,7 @@ def mixed_cross_entropy(
   )
   params = arguments.check("params", params, batch=scores.shape[0])
   eps = arguments.check("label_smoothing", label_smoothing)
-  log_probs = jax.nn.log_softmax(
-      scores.astype(jnp.promote_types(scores.dtype, jnp.float32))
-  )
+  log_probs = jax.nn.log_softmax(scores.astype(checks.float_for(scores.dtype)))
   num_classes = scores.shape[1]
   targets = mixing.wide_labels(targets)
 

@@ -91,9 +91,7 @@ def _nearest(partners, start, side, axes, size) -> jax.Array:
 def _linear(partners, start, side, axes, size) -> jax.Array:
   """Bilinear resampling (antialiased when shrinking), cast back to the dtype."""
   dtype = partners.dtype
-  compute = jnp.promote_types(dtype, jnp.float32)
-  if not jnp.issubdtype(dtype, jnp.floating):
-    compute = jnp.float32
+  compute = checks.float_for(dtype)
   dims = tuple(a - 1 for a in axes)
   scale = side.astype(jnp.float32) / jnp.asarray(size, jnp.float32)
 
@@ -119,7 +117,7 @@ _equal_kept.defjvp(lambda primals, dots: (_equal_kept(*primals), dots[0]))
 
 def _blend(images: jax.Array, partners: jax.Array, params) -> jax.Array:
   """MixUp of every applied row by ``params.lam``, at least in float32."""
-  compute = jnp.promote_types(images.dtype, jnp.float32)
+  compute = checks.float_for(images.dtype)
   if not jnp.issubdtype(images.dtype, jnp.floating):
     wide = images.dtype.itemsize >= 4 and jax.config.read("jax_enable_x64")
     compute = jnp.float64 if wide else jnp.float32
@@ -144,7 +142,7 @@ def soft(labels: jax.Array, num_classes: int, label_smoothing) -> jax.Array:
     valid = (labels >= 0) & (labels < num_classes)
     out = jnp.where(valid[:, None], out, jnp.nan)
   else:
-    out = labels.astype(jnp.promote_types(labels.dtype, jnp.float32))
+    out = labels.astype(checks.float_for(labels.dtype))
   if not checks.is_traced(label_smoothing) and label_smoothing == 0:
     return out
   eps = smoothing(label_smoothing, out.dtype)

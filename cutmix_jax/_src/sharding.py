@@ -4,6 +4,7 @@ from collections.abc import Callable
 import contextlib
 import functools
 import inspect
+import math
 
 import jax
 import jax.numpy as jnp
@@ -59,7 +60,7 @@ def _runtime_value(value, arg: str) -> jax.Array:
 
 
 def per_shard(
-    mix_fn: Callable, mesh: Mesh, *, axis_name: str = "data"
+    mix_fn: Callable, mesh: Mesh, *, axis_name: str | tuple[str, ...] = "data"
 ) -> Callable:
   """Runs a mixing function on each device's shard of the batch.
 
@@ -77,7 +78,9 @@ def per_shard(
       function with their contract, called as ``mix_fn(rng, images, labels,
       *args, axis_name=axis_name, **kwargs)`` with the same ``rng`` per shard.
     mesh: the device mesh.
-    axis_name: the mesh axis the batch is sharded over.
+    axis_name: the mesh axis the batch is sharded over, or a tuple of axes
+      (a batch laid out as ``P(("data", "fsdp"))``); a batch laid out
+      otherwise is resharded to ``P(axis_name)`` by `jax.shard_map`.
 
   Returns:
     ``fn(rng, images, labels, *args, **kwargs)`` returning ``mix_fn``'s outputs,
@@ -101,10 +104,12 @@ def per_shard(
   checks.require(ok, "mix_fn", "a function", repr(mix_fn), TypeError)
   ok = isinstance(mesh, Mesh)
   checks.require(ok, "mesh", "a jax.sharding.Mesh", repr(mesh), TypeError)
-  expected = f"one of the mesh's axes {mesh.axis_names}"
-  ok = axis_name in mesh.axis_names
+  batch_axes = axis_name if isinstance(axis_name, tuple) else (axis_name,)
+  expected = f"one of the mesh's axes {mesh.axis_names}, or a tuple of them"
+  ok = bool(batch_axes) and all(a in mesh.axis_names for a in batch_axes)
+  ok = ok and len(set(batch_axes)) == len(batch_axes)
   checks.require(ok, "axis_name", expected, repr(axis_name))
-  shards = mesh.shape[axis_name]
+  shards = math.prod(mesh.shape[a] for a in batch_axes)
   divisible = (
       f"a batch that divides into the {shards} shards of mesh axis "
       f"{axis_name!r} with at least 2 examples each (per_shard mixes within "
@@ -166,7 +171,8 @@ def per_shard(
       arrays = tuple(map(_runtime_value, args, [*names, *unnamed]))
       keywords = {k: _runtime_value(v, k) for k, v in kwargs.items()}
       operands = (rng, images, labels, arrays, keywords)
-      if axis_name in mesh.explicit_axes:  # shard_map requires this layout
+      # shard_map requires this layout on explicit axes.
+      if set(batch_axes) & set(mesh.explicit_axes):
         layout = tuple(NamedSharding(mesh, spec) for spec in specs)
         operands = jax.sharding.reshard(operands, layout)
       return mapped(*operands)
