@@ -99,8 +99,10 @@ def _rng(x, arg: str) -> jax.Array:
 
 
 def _images(x, arg: str, *, allow_bool=True, min_rank=2) -> jax.Array:
-  kinds = "a float, bfloat16, integer" + (" or bool" if allow_bool else "")
-  x = array(x, arg, kinds, REAL + ((jnp.bool_,) if allow_bool else ()))
+  kinds, dtypes = "a float, bfloat16 or integer", REAL
+  if allow_bool:
+    kinds, dtypes = "a float, bfloat16, integer or bool", (*REAL, jnp.bool_)
+  x = array(x, arg, kinds, dtypes)
   expected = f"a batch of rank >= {min_rank}"
   require(x.ndim >= min_rank, arg, expected, f"shape {x.shape}")
   require(x.shape[0] > 0, arg, "a non-empty batch", f"shape {x.shape}")
