@@ -145,6 +145,8 @@ CASES = [
     Case("label_smoothing", -0.5, ValueError),
     Case("label_smoothing", INF, ValueError),
     Case("label_smoothing", "0.1", TypeError),
+    # axis_name outside shard_map (or a typo): not JAX's unbound-axis NameError.
+    Case("axis_name", "data", ValueError, r"^axis_name\b.*shard_map", hows=("eager", "jit")),
     # mode, label_mode
     Case("mode", "global", ValueError),
     Case("mode", "Batch", ValueError),
@@ -548,6 +550,11 @@ def test_hand_built_params_fields_are_converted_like_arrays():
   )
   loss = cutmix_jax.mixed_cross_entropy(jnp.zeros((2, 2)), [0, 1], mixup)
   np.testing.assert_allclose(loss, np.log(2), rtol=1e-6)
+  # Under jit a list arrives as a list of tracers: the same arrays.
+  jitted = jax.jit(cutmix_jax.cut_and_paste)(images, listed)
+  np.testing.assert_array_equal(np.asarray(jitted)[..., 0], expected)
+  mix = jax.jit(functools.partial(cutmix_jax.mix_labels, num_classes=2))
+  np.testing.assert_allclose(mix([0, 1], listed), soft)
 
 
 # ------------------------------------------- labels: dtypes, range, empty

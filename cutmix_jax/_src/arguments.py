@@ -84,6 +84,18 @@ def _scale(x, arg: str):
   return lo, hi
 
 
+def _axis_name(x, arg: str):
+  """None, or a mesh axis (or tuple of axes) bound by `jax.shard_map`."""
+  static(x, arg, "a mesh axis name")
+  if x is not None:
+    try:
+      jax.lax.axis_size(x)
+    except (NameError, ValueError):  # unbound; an int is a positional axis
+      expected = "an axis bound by jax.shard_map (per_shard sets it)"
+      refuse(arg, expected, repr(x))
+  return x
+
+
 def _rng(x, arg: str) -> jax.Array:
   """A typed key, or a raw key of the default implementation (wrapped)."""
   dtype = getattr(x, "dtype", None)
@@ -279,7 +291,7 @@ _RULES: dict[str, Callable[..., Any]] = {
     "num_classes": _num_classes,
     "axes": _axes,
     "box": _box,
-    "axis_name": lambda x, arg: static(x, arg, "a mesh axis name"),
+    "axis_name": _axis_name,
     # The arguments of the box rules and of the geometry.
     "size": _sides,
     "input_size": _sides,

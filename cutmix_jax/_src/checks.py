@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-REAL = (jnp.integer, jnp.floating)
+REAL: tuple = (jnp.integer, jnp.floating)
 
 
 def is_traced(x) -> bool:
@@ -22,7 +22,7 @@ def is_traced(x) -> bool:
 def known_values(x) -> np.ndarray | None:
   """The values of ``x`` this process can read: None if traced; of an array
   spread over several processes, the shards this one holds (flattened)."""
-  if is_traced(x):
+  if any(map(is_traced, jax.tree.leaves(x))):  # a list of tracers too
     return None
   if isinstance(x, jax.Array) and not x.is_fully_addressable:
     return np.concatenate([np.ravel(s.data) for s in x.addressable_shards])
@@ -98,10 +98,10 @@ def dtype_of(x):
   """The dtype ``x`` has or would have as an array; None if it has none."""
   if hasattr(x, "dtype") or isinstance(x, (str, bytes, dict)) or x is None:
     return getattr(x, "dtype", None)
-  try:
-    return np.asarray(x).dtype
-  except (TypeError, ValueError):
-    return None
+  for convert in (np.asarray, jnp.asarray):  # jnp: a list of tracers (jit)
+    with contextlib.suppress(TypeError, ValueError):
+      return convert(x).dtype
+  return None
 
 
 def float_for(dtype) -> jnp.dtype:
