@@ -101,6 +101,49 @@ def test_the_box_rules_are_one_namespace():
     assert getattr(cutmix_jax.boxes, name).__doc__, name
 
 
+@pytest.mark.parametrize("shows_fields", [True, False])
+def test_a_box_rule_of_your_own_plugs_in(shows_fields):
+  """As the CHANGELOG says: a frozen dataclass with `validate` and `draw`
+  (``repr=False`` too, as the library's own rules are declared)."""
+  import dataclasses
+
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  @dataclasses.dataclass(frozen=True, repr=shows_fields)
+  class Corner(cutmix_jax.boxes.BoxRule):
+    side: int = 2
+
+    def validate(self, size, where):
+      if min(size) < self.side:
+        raise ValueError(f"box: {self.side} does not fit {where}")
+
+    def draw(self, key, shape, size, alpha):
+      box = jnp.array([0] * len(size) + [self.side] * len(size), jnp.int32)
+      return jnp.broadcast_to(box, (*shape, 2 * len(size)))
+
+  assert "Corner(" in repr(Corner())
+  images, labels = jnp.zeros((4, 8, 8, 1)), jnp.arange(4)
+  mix = cutmix_jax.with_params(cutmix_jax.cutmix)
+  jitted = jax.jit(mix, static_argnames=("num_classes", "box"))
+  for fn in (mix, jitted):
+    _, soft, params = fn(
+        jax.random.key(0), images, labels, num_classes=4, box=Corner()
+    )
+    applied = np.asarray(params.applied)
+    assert applied.any()
+    assert (np.asarray(params.box)[applied] == [0, 0, 2, 2]).all()
+    np.testing.assert_allclose(np.asarray(params.lam)[applied], 1 - 4 / 64)
+  grid = cutmix_jax.boxes.on_patch_grid(4, Corner(1))
+  params = mix(jax.random.key(0), images, labels, num_classes=4, box=grid)[2]
+  assert set(np.asarray(params.box).ravel()) <= {0, 4}
+  with pytest.raises(ValueError, match="does not fit"):
+    cutmix_jax.cutmix(
+        jax.random.key(0), images, labels, num_classes=4, box=Corner(9)
+    )
+
+
 def test_every_public_name_is_in_the_readme_api_table():
   """A new public function cannot ship undocumented."""
   readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()

@@ -36,7 +36,8 @@ class BoxRule(abc.ABC):
     fields = dataclasses.fields(self)  # type: ignore[arg-type]
     values = (getattr(self, f.name) for f in fields if f.repr)
     args = ", ".join(repr(v) for v in values if v is not None)  # None: unset
-    return f"boxes.{self._name}({args})"  # type: ignore[attr-defined]
+    name = getattr(self, "_name", None)  # a user's own rule has none
+    return f"boxes.{name}({args})" if name else f"{type(self).__name__}({args})"
 
 
 def _per_axis(sides, size) -> tuple[int, ...]:
