@@ -29,8 +29,7 @@ _MAX_ELEMENTS = (1 << 31) - 1  # box areas are int32
 
 
 def _number(expected: str, test: Callable, is_static=False) -> Callable:
-  """The rule of a run-time real scalar, checked if known; ``is_static``: one
-  known at trace time, as a Python float (a box rule must be hashable)."""
+  """A real scalar's rule, checked if known (``is_static``: a Python float)."""
 
   def rule(x, arg: str):
     if is_static and is_traced(x):
@@ -85,14 +84,12 @@ def _scale(x, arg: str):
 
 
 def _axis_name(x, arg: str):
-  """None, or a mesh axis (or tuple of axes) bound by `jax.shard_map`."""
-  static(x, arg, "a mesh axis name")
-  if x is not None:
-    try:
-      jax.lax.axis_size(x)
-    except (NameError, ValueError):  # unbound; an int is a positional axis
-      expected = "an axis bound by jax.shard_map (per_shard sets it)"
-      refuse(arg, expected, repr(x))
+  """None, or a mesh axis (or a tuple of axes) bound by `jax.shard_map`."""
+  try:
+    if static(x, arg, "a mesh axis name") is not None:
+      jax.lax.axis_size(x)  # raises unless jax.shard_map binds it
+  except (NameError, ValueError):  # unbound; an int is a positional axis
+    refuse(arg, "an axis bound by jax.shard_map (per_shard sets it)", repr(x))
   return x
 
 
@@ -111,10 +108,8 @@ def _rng(x, arg: str) -> jax.Array:
 
 
 def _images(x, arg: str, *, allow_bool=True, min_rank=2) -> jax.Array:
-  kinds, dtypes = "a float, bfloat16 or integer", REAL
-  if allow_bool:
-    kinds, dtypes = "a float, bfloat16, integer or bool", (*REAL, jnp.bool_)
-  x = array(x, arg, kinds, dtypes)
+  kinds = ("a bool, " if allow_bool else "a ") + "float, bfloat16 or integer"
+  x = array(x, arg, kinds, (*REAL, jnp.bool_) if allow_bool else REAL)
   expected = f"a batch of rank >= {min_rank}"
   require(x.ndim >= min_rank, arg, expected, f"shape {x.shape}")
   require(x.shape[0] > 0, arg, "a non-empty batch", f"shape {x.shape}")
@@ -162,12 +157,11 @@ def _box(x, arg: str, *, size: tuple[int, ...] | None):
 
 def _labels(x, arg: str, *, batch, num_classes, of: str = "images"):
   """Integer ``(B,)`` or float ``(B, K)`` labels; returns them and ``K``."""
-  raw, x = x, array(x, arg, "an integer or float")  # raw: before int32 wraps
+  raw, x = x, array(x, arg, "an integer or float")  # raw: NumPy stays known
   if jnp.issubdtype(x.dtype, jnp.integer):
     require(x.ndim == 1, arg, "integer labels of shape (batch,)", x.shape)
-    if num_classes is None:
-      expected = "a number of classes for integer labels (or one-hot labels)"
-      refuse("num_classes", expected, None)
+    expected = "a number of classes for integer labels (or one-hot labels)"
+    require(num_classes is not None, "num_classes", expected, None)
     values = known_values(raw)  # whatever their dtype, read as given
     if values is not None:
       values = values.astype(np.int64)
@@ -214,8 +208,7 @@ def _bounds(x, arg: str, *, size: tuple[int, ...]) -> jax.Array:
   return x.astype(jnp.int32)
 
 
-# MixParams' fields: the kinds of dtype each takes (numbers read as bools, as
-# 0.2 read them: non-zero is True), and its dtype in the core.
+# Each MixParams field: dtypes taken (numbers as bools, as in 0.2), dtype used.
 _BOOL = ((jnp.bool_, *REAL), jnp.bool_)
 _FIELDS = dict(
     box=((jnp.integer,), jnp.int32),
@@ -254,13 +247,11 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
     if name == "lam":  # x64's float64 stays
       dtype = float_for(value.dtype)
     fields[name] = value.astype(dtype)
-  partner = known_values(x.partner)  # as given: an int32 cast would wrap it
-  if partner is not None:
+  if (partner := known_values(x.partner)) is not None:  # not int32-wrapped
     partner = np.ravel(partner)  # one for every row too
     ok = bool(((partner >= 0) & (partner < batch)).all())
     require(ok, arg, f"partner indices in [0, {batch})", partner.tolist()[:8])
-  lam = known_values(fields["lam"])
-  if lam is not None:
+  if (lam := known_values(fields["lam"])) is not None:
     ok = bool(((lam >= 0) & (lam <= 1)).all())  # NaN too is refused
     require(ok, arg, "lam in [0, 1]", lam.tolist()[:8])
   return sampling.MixParams(**fields)
