@@ -118,29 +118,34 @@ def array(x, arg: str, kinds: str, dtypes=REAL) -> jax.Array:
   """``x`` as an array whose dtype is one of ``dtypes`` (named ``kinds``)."""
   is_array = not (x is None or isinstance(x, (dict, str, bytes, set)))
   require(is_array, arg, "an array", type(x).__name__, TypeError)
+  x = _read_list(x)
   dtype = dtype_of(x)
   require(dtype is not None, arg, "a rectangular array", describe(x), TypeError)
   require(is_kind(dtype, *dtypes), arg, f"{kinds} dtype", dtype, TypeError)
-  expected = "values that fit JAX's integers (int32 without x64)"
-  # NumPy's int64 would wrap into JAX's int32 silently (a Python int overflows).
+  # int64 would wrap into JAX's int32 silently.
   narrow = jax.dtypes.canonicalize_dtype(dtype)
   wraps = narrow != dtype and narrow.kind in "iu"
   if wraps and isinstance(x, np.ndarray) and x.size:
     low, high = x.min(), x.max()
     fits = np.iinfo(narrow).min <= low and high <= np.iinfo(narrow).max
+    expected = "values that fit JAX's integers (int32 without x64)"
     require(fits, arg, expected, f"{dtype} values in [{low}, {high}]")
-  try:
-    return jnp.asarray(x)
-  except OverflowError:
-    refuse(arg, expected, describe(x))
+  return jnp.asarray(x)
+
+
+def _read_list(x):
+  """A list or tuple read by NumPy (JAX would wrap its large ints; a list of
+  tracers stays a list); anything else as given."""
+  if isinstance(x, (list, tuple)):
+    with contextlib.suppress(ValueError, TypeError):
+      return np.asarray(x)
+  return x
 
 
 def int32_range(x):
   """Integers clipped to int32's range, so that no cast wraps them (a box is
   clipped to the size anyway, a partner checked as given); others as given."""
-  if isinstance(x, (list, tuple)):  # read by NumPy: JAX would wrap them
-    with contextlib.suppress(ValueError, TypeError):
-      x = np.asarray(x)
+  x = _read_list(x)
   if not isinstance(x, (np.ndarray, jax.Array)) or x.dtype.kind not in "iu":
     return x
   info, int32 = np.iinfo(x.dtype), np.iinfo(np.int32)
