@@ -174,7 +174,47 @@ def explicit_mesh_report(meshes, *, eager_devices: int):
           entries[name]["eager_sharded"], entries[name]["eager_equal"] = _entry(
               out, expected.get(name)
           )
+      on_host = _params_on_unsharded_arrays(mesh, x, y, images, labels)
     reports[str(num_devices)] = dict(
-        devices=num_devices, eager=eager, calls=entries
+        devices=num_devices, eager=eager, calls=entries, on_host=on_host
     )
   return reports
+
+
+def _params_on_unsharded_arrays(mesh, x, y, images, labels):
+  """per_shard's params (sharded like the batch) applied to arrays that are
+  not (a mask or labels kept whole): ``{name: "equal" | "differs" | error}``
+  against the same call on the sharded arrays, eagerly and jitted."""
+  import functools
+
+  import jax
+
+  import cutmix_jax
+
+  mix = cutmix_jax.per_shard(
+      cutmix_jax.with_params(
+          functools.partial(cutmix_jax.cutmix, num_classes=CLASSES)
+      ),
+      mesh,
+  )
+  params = mix(jax.random.key(5), x, y)[2]
+  logits = x[:, 0, 0, :].repeat(4, axis=1)[:, :CLASSES]
+  calls = {
+      "cut_and_paste": lambda a, _: cutmix_jax.cut_and_paste(a, params),
+      "blend": lambda a, _: cutmix_jax.blend(a, params),
+      "mix_labels": lambda _, b: cutmix_jax.mix_labels(
+          b, params, num_classes=CLASSES
+      ),
+      "mixed_cross_entropy": lambda _, b: cutmix_jax.mixed_cross_entropy(
+          logits, b, params
+      ),
+  }
+  out = {}
+  for name, call in calls.items():
+    for how, fn in (("eager", call), ("jit", jax.jit(call))):
+      try:
+        same = _same(fn(images, labels), call(x, y))
+        out[f"{name}_{how}"] = "equal" if same else "differs"
+      except Exception as e:
+        out[f"{name}_{how}"] = _error(e)
+  return out

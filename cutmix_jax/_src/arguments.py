@@ -285,7 +285,6 @@ _RULES: dict[str, Callable[..., Any]] = {
     "axis_name": _axis_name,
     # The arguments of the box rules and of the geometry.
     "size": _sides,
-    "input_size": _sides,
     "sides": functools.partial(_sides, per_axis=False),
     "patch_size": functools.partial(_sides, per_axis=False),
     "bounds": _bounds,

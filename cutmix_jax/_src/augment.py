@@ -79,7 +79,8 @@ def cutmix(  # type: ignore[empty-body]
     rng: a PRNG key.
     images: ``[B, H, W, C]`` or any layout ``axes`` names; real dtype or bool.
     labels: ``int[B]`` class indices (needs ``num_classes``) or ``float[B, K]``.
-    alpha: the Beta parameter, > 0; a traced one <= 0 or NaN mixes nothing.
+    alpha: the Beta parameter, > 0; a traced one <= 0 or NaN mixes nothing
+      (a ``box`` rule that sizes itself, such as ``minmax``, ignores it).
     num_classes: ``K``, for integer labels (static).
     mode: ``"batch"`` (the paper: one box per batch), ``"elem"`` (a box per
       example) or ``"pair"`` (random pairs swap one box).

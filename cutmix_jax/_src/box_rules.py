@@ -132,9 +132,8 @@ class _Rescaled(BoxRule):
     return self.rule.uses_alpha
 
   def _draw_size(self, size):
-    if not self.on_grid:
-      return self.sides
-    return tuple(n // p for n, p in zip(size, _per_axis(self.sides, size)))
+    sides = _per_axis(self.sides, size)
+    return tuple(n // p for n, p in zip(size, sides)) if self.on_grid else sides
 
   def validate(self, size, where):
     sides, draw_size = _per_axis(self.sides, size), self._draw_size(size)
@@ -233,17 +232,16 @@ def on_patch_grid(patch_size: Sides, rule: BoxRule | None = None) -> BoxRule:
   return _Rescaled(patch_size, rule, on_grid=True)
 
 
-def at_resolution(
-    input_size: tuple[int, ...], rule: BoxRule | None = None
-) -> BoxRule:
+def at_resolution(input_size: Sides, rule: BoxRule | None = None) -> BoxRule:
   """Feature-level CutMix (the paper's variant): boxes drawn at another size.
 
   ``rule`` draws at ``input_size``; each bound is mapped to the array's size
   and rounded, and the label weight is the pasted fraction at that size.
 
   Args:
-    input_size: the sizes the boxes are drawn at (static), e.g. the images'
-      ``(H, W)`` when `cutmix` mixes a feature map.
+    input_size: the size the boxes are drawn at, one for every cut axis or
+      one per axis (static), e.g. the images' ``(H, W)`` when `cutmix` mixes
+      a feature map.
     rule: the rule at that size; the paper's by default.
 
   Raises:
@@ -251,4 +249,5 @@ def at_resolution(
       that is not a `BoxRule`.
   """
   rule = arguments.check("rule", rule, rule="box", size=None)
-  return _Rescaled(arguments.check("input_size", input_size), rule)
+  input_size = arguments.check("input_size", input_size, rule="sides")
+  return _Rescaled(input_size, rule)

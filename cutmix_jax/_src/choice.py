@@ -26,6 +26,8 @@ def _method_and_options(fn) -> tuple[steps.Method, dict]:
       "(probability, fn) pairs, fn a random function (or a partial) or None"
   )
   got = checks.describe(fn)  # a partial with arrays in it: its type
+  if hasattr(fn, "__wrapped__"):  # per_shard, jax.jit: not the function
+    got += " (a wrapper: give one_of the function itself, then wrap one_of)"
   checks.require(method is not None, "choices", expected, got, TypeError)
   shared = sorted(set(keywords) & set(steps.COMMON))
   expected = "options shared by every method given to one_of itself"

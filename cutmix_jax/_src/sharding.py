@@ -25,12 +25,17 @@ def _batch_sharding(x: jax.Array):
 
 
 def shard_like_batch(values, batch: jax.Array):
-  """Reshards per-example ``values`` like ``batch`` on explicit-axes meshes."""
-  # Drawn replicated, but a select there needs its operands sharded alike.
-  if (sharding := _batch_sharding(batch)) is None:
-    return values
-  spec = P(sharding.spec[0])
-  return jax.sharding.reshard(values, NamedSharding(sharding.mesh, spec))
+  """Reshards per-example ``values`` like ``batch`` on explicit-axes meshes:
+  like its batch axis, or replicated where only the values are sharded."""
+  # A select or gather needs its operands laid out alike: values are drawn
+  # replicated, and per_shard's params may meet arrays that are not sharded.
+  if (sharding := _batch_sharding(batch)) is not None:
+    spec = P(sharding.spec[0])
+    return jax.sharding.reshard(values, NamedSharding(sharding.mesh, spec))
+  for leaf in jax.tree.leaves(values):
+    if (own := _batch_sharding(leaf)) is not None:
+      return jax.sharding.reshard(values, NamedSharding(own.mesh, P()))
+  return values
 
 
 def with_partners(x: jax.Array, params):
