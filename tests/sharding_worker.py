@@ -159,6 +159,37 @@ def main():
       jax.device_put(np.asarray(labels), both),
       sharding=both,
   )
+  # A function of the user's on a batch dict: the mask takes the image's
+  # draw inside the shard, so it crosses no device either.
+  cut_elem = cutmix_jax.with_params(
+      functools.partial(cutmix_jax.cutmix, num_classes=classes, mode="elem")
+  )
+
+  def mix_dict(rng, batch, labels, *, axis_name):
+    image, soft, params = cut_elem(
+        rng, batch["image"], labels, axis_name=axis_name
+    )
+    mask = cutmix_jax.cut_and_paste(batch["mask"], params)
+    return {"image": image, "mask": mask}, soft
+
+  batch_dict = {
+      "image": images,
+      "mask": jax.device_put(
+          np.asarray(images)[..., 0].astype(np.int32), sharding
+      ),
+  }
+  fn = jax.jit(cutmix_jax.per_shard(mix_dict, mesh))
+  text = fn.lower(key, batch_dict, labels).compile().as_text()
+  out, _ = fn(key, batch_dict, labels)
+  report["batch_dict"] = dict(
+      collectives=[c for c in COLLECTIVES if c in text],
+      data_sharded=[
+          bool(x.sharding.is_equivalent_to(sharding, x.ndim))
+          for x in jax.tree.leaves(out)
+      ],
+      image=np.asarray(out["image"])[..., 0].tolist(),
+      mask=np.asarray(out["mask"]).tolist(),
+  )
   lap("mixers")
 
   # Small shards: no example of a shard of 2 or more is its own partner

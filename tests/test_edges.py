@@ -153,6 +153,8 @@ def test_traced_alpha_at_or_below_zero_mixes_nothing(fn, bad):
   for mode in MODES:
     out, soft, params = _traced(fn, mode)(jnp.float32(bad), images, labels)
     assert not np.asarray(params.applied).any()
+    # mixup_or_cutmix with both off marks its rows MixUp's, as 0.2 did.
+    assert np.asarray(params.is_cutmix).all() == (fn == "cutmix")
     np.testing.assert_array_equal(bits(out), bits(images))
     np.testing.assert_array_equal(soft, np.eye(K, dtype=np.float32)[labels])
 

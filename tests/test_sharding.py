@@ -95,6 +95,21 @@ def test_per_shard_on_a_batch_over_two_mesh_axes(sharding_report):
 
 
 @pytest.mark.slow
+def test_per_shard_mixes_a_batch_dict_with_a_function_of_your_own(
+    sharding_report,
+):
+  """A mask applied inside the function per_shard runs takes the image's
+  draw on each device: every mask value follows its pixel, nothing moves."""
+  report = sharding_report["batch_dict"]
+  assert report["collectives"] == []
+  assert all(report["data_sharded"])
+  image, mask = np.asarray(report["image"]), np.asarray(report["mask"])
+  own = np.arange(1, B + 1)[:, None, None]
+  assert np.any(mask != own)  # something was pasted
+  np.testing.assert_array_equal(mask, image)  # the same box, the same partner
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MIXERS)
 def test_per_shard_outputs_are_sharded_along_data(sharding_report, name):
   assert all(sharding_report[name]["data_sharded"])

@@ -248,12 +248,11 @@ def _params(x, arg: str, *, batch: int, num_axes: int | None = None):
       dtype = float_for(value.dtype)
     fields[name] = value.astype(dtype)
   if (partner := known_values(x.partner)) is not None:  # not int32-wrapped
-    partner = np.ravel(partner)  # one for every row too
-    ok = bool(((partner >= 0) & (partner < batch)).all())
-    require(ok, arg, f"partner indices in [0, {batch})", partner.tolist()[:8])
+    bad = partner[(partner < 0) | (partner >= batch)].tolist()  # 0-d too
+    require(not bad, arg, f"partner indices in [0, {batch})", bad[:5])
   if (lam := known_values(fields["lam"])) is not None:
-    ok = bool(((lam >= 0) & (lam <= 1)).all())  # NaN too is refused
-    require(ok, arg, "lam in [0, 1]", lam.tolist()[:8])
+    bad = lam[~((lam >= 0) & (lam <= 1))].tolist()  # NaN too is refused
+    require(not bad, arg, "lam in [0, 1]", bad[:5])
   return sampling.MixParams(**fields)
 
 

@@ -20,12 +20,12 @@ def is_traced(x) -> bool:
 
 
 def known_values(x) -> np.ndarray | None:
-  """The values of ``x`` this process can read: None if traced; of an array
-  spread over several processes, the shards this one holds (flattened)."""
-  if any(map(is_traced, jax.tree.leaves(x))):  # a list of tracers too
-    return None
-  if isinstance(x, jax.Array) and not x.is_fully_addressable:
-    return np.concatenate([np.ravel(s.data) for s in x.addressable_shards])
+  """The values of ``x``, or None if traced or spread over several processes:
+  a process that read only its own part would raise alone, and the others
+  would wait for it forever in their next collective."""
+  for leaf in jax.tree.leaves(x):  # a list of tracers too
+    if is_traced(leaf) or not getattr(leaf, "is_fully_addressable", True):
+      return None
   return np.asarray(x)
 
 

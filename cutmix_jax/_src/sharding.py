@@ -64,6 +64,16 @@ def _runtime_value(value, arg: str) -> jax.Array:
   raise _static_hint(arg, value)
 
 
+def _batch(x, user_function: bool):
+  """A batch to shard: an array, or for a function of the user's, a tuple or
+  dict of arrays; a list of numbers (the library's functions take one too)
+  becomes an array."""
+  arrays = all(hasattr(leaf, "shape") for leaf in jax.tree.leaves(x))
+  return (
+      x if hasattr(x, "shape") or user_function and arrays else jnp.asarray(x)
+  )
+
+
 def per_shard(
     mix_fn: Callable, mesh: Mesh, *, axis_name: str | tuple[str, ...] = "data"
 ) -> Callable:
@@ -81,7 +91,9 @@ def per_shard(
   Args:
     mix_fn: `cutmix`, `mixup`, `mixup_or_cutmix` or `with_params` of one, or a
       function with their contract, called as ``mix_fn(rng, images, labels,
-      *args, axis_name=axis_name, **kwargs)`` with the same ``rng`` per shard.
+      *args, axis_name=axis_name, **kwargs)`` with the same ``rng`` per shard;
+      a function of your own may take ``images`` as a tuple or dict of arrays
+      (a mask that takes the image's draw, through `cut_and_paste`).
     mesh: the device mesh.
     axis_name: the mesh axis the batch is sharded over, or a tuple of axes
       (a batch laid out as ``P(("data", "fsdp"))``); a batch laid out
@@ -133,7 +145,8 @@ def per_shard(
   def body(rng, images, labels, args, kwargs):
     out = mix_fn(rng, images, labels, *args, axis_name=axis_name, **kwargs)
     # mix_fn's partners index the shard; the caller's, the whole batch.
-    offset = jax.lax.axis_index(axis_name).astype(jnp.int32) * images.shape[0]
+    shard_size = jax.tree.leaves(images)[0].shape[0]
+    offset = jax.lax.axis_index(axis_name).astype(jnp.int32) * shard_size
 
     def to_global(x):
       if isinstance(x, sampling.MixParams):
@@ -164,14 +177,12 @@ def per_shard(
             for x in (images, labels)
         )
         jax.eval_shape(lambda: mix_fn(rng, images, labels, *args, **kwargs))
+      images, labels = (_batch(x, not checks_args) for x in (images, labels))
       for arg, x in (("images", images), ("labels", labels)):
-        batch = np.shape(x)[0]
-        ok = batch % shards == 0 and batch // shards >= 2
-        checks.require(ok, arg, divisible, f"a batch of {batch}")
-      # Lists, which the functions take too, become arrays to shard.
-      images, labels = (
-          x if hasattr(x, "shape") else jnp.asarray(x) for x in (images, labels)
-      )
+        leaves = jax.tree.leaves(x)
+        for batch in {(np.shape(v) or (0,))[0] for v in leaves} or {0}:
+          ok = batch % shards == 0 and batch // shards >= 2
+          checks.require(ok, arg, divisible, f"a batch of {batch}")
       unnamed = (f"argument {i + 4}" for i in range(len(names), len(args)))
       arrays = tuple(map(_runtime_value, args, [*names, *unnamed]))
       keywords = {k: _runtime_value(v, k) for k, v in kwargs.items()}

@@ -242,7 +242,8 @@ def mixup_or_cutmix(
   elif cutmix_on is True and mixup_on is True:
     cut_share = switch_prob
   else:
-    cut_share = jnp.where(mixup_on, jnp.where(cutmix_on, switch_prob, 0.0), 1.0)
+    # Both off at run time: MixUp's share, so is_cutmix is False, as in 0.2.
+    cut_share = jnp.where(cutmix_on, jnp.where(mixup_on, switch_prob, 1.0), 0.0)
   choices = [
       (cut_share, CUTMIX, dict(options, alpha=cutmix_alpha)),
       (1 - cut_share, MIXUP, dict(alpha=mixup_alpha, prob=prob)),
