@@ -142,7 +142,7 @@ def test_batch_split_rules():
             "cutmix",
             "box",
             "minmax(0.9,0.2)",
-            "config.cutmix.box: minmax: expected",
+            "config.cutmix.box: lo, hi: expected",
         ),
         (
             "cutmix",

@@ -66,7 +66,7 @@ def _sides(x, arg: str, *, per_axis: bool = True):
 
 
 def _minmax(x, arg: str) -> tuple[float, float]:
-  lo, hi = (_RULES["static_number"](v, arg) for v in x)
+  lo, hi = (_RULES["static_number"](v, n) for v, n in zip(x, ("lo", "hi")))
   require(0.0 < lo < hi <= 1.0, arg, "0 < lo < hi <= 1", (lo, hi))
   return lo, hi
 

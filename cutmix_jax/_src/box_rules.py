@@ -211,7 +211,7 @@ def minmax(lo: float, hi: float) -> BoxRule:
   Raises:
     TypeError, ValueError: for bounds outside ``0 < lo < hi <= 1``.
   """
-  return _MinMax(*arguments.check("minmax", (lo, hi)))
+  return _MinMax(*arguments.check("lo, hi", (lo, hi), rule="minmax"))
 
 
 def on_patch_grid(patch_size: Sides, rule: BoxRule | None = None) -> BoxRule:
