@@ -246,3 +246,66 @@ def test_the_label_weight_is_the_exact_fraction_under_jit(fn, mode):
       np.testing.assert_array_equal(
           jitted.lam, np.where(applied, 1 - fraction, 1)
       )
+
+
+def _calls_of_every_function():
+  """One call of each public function, in the forms that broadcast per-axis
+  sizes over a batch of boxes (per-example draws, every box rule, resizing)."""
+  key, labels = jax.random.key(0), jnp.arange(B) % K
+  images = jax.random.uniform(key, (B, H, W, 3))
+  mix = cutmix_jax.with_params
+  options = dict(num_classes=K, mode="elem")
+  calls = {
+      f"cutmix {rule}": lambda rule=rule: mix(cutmix_jax.cutmix)(
+          key, images, labels, box=rule, label_smoothing=0.1, **options
+      )
+      for rule in (
+          None,
+          boxes.gaussian_center(0.2, boxes.fixed_size(4)),
+          boxes.on_patch_grid(4, boxes.minmax(0.3, 0.9)),
+          boxes.at_resolution((32, 24)),
+      )
+  }
+  resized = mix(cutmix_jax.resizemix)(key, images > 0.5, labels, **options)[2]
+  grid = calls[f"cutmix {boxes.on_patch_grid(4, boxes.minmax(0.3, 0.9))}"]
+  calls |= {
+      "mixup_or_cutmix": lambda: cutmix_jax.mixup_or_cutmix(
+          key, images, labels, **options
+      ),
+      "one_of": lambda: cutmix_jax.one_of(
+          key,
+          images,
+          labels,
+          [(0.5, cutmix_jax.resizemix), (0.5, cutmix_jax.mixup)],
+          **options,
+      ),
+      "cut_and_paste": lambda: cutmix_jax.cut_and_paste(
+          jnp.ones((B, H, W), jnp.int32), resized
+      ),
+      "blend": lambda: cutmix_jax.blend(images, resized),
+      "mix_labels": lambda: cutmix_jax.mix_labels(
+          labels, resized, num_classes=K
+      ),
+      "mixed_cross_entropy": lambda: cutmix_jax.mixed_cross_entropy(
+          jnp.zeros((B, K)), labels, resized, label_smoothing=0.1
+      ),
+      "transmix_weights": lambda: cutmix_jax.transmix_weights(
+          jnp.ones((B, 12)), grid()[2], image_size=(H, W), patch_size=4
+      ),
+      "pasted_fraction": lambda: cutmix_jax.pasted_fraction(
+          jnp.zeros((B, 4), jnp.int32), (H, W)
+      ),
+  }
+  return calls
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_no_implicit_promotion_under_jax_strictest_settings(jit):
+  """Users may set JAX to refuse implicit rank and dtype promotion: nothing
+  the library does relies on either (per-axis sizes meet boxes of a batch)."""
+  for name, call in _calls_of_every_function().items():
+    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
+      try:
+        jax.block_until_ready(jax.jit(call)() if jit else call())
+      except (ValueError, TypeError) as error:
+        pytest.fail(f"{name}: {error}")

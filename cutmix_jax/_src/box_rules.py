@@ -75,12 +75,13 @@ class _Centred(BoxRule):
       sides = boxes.cut_sides(lam, size)
     else:
       sides = _per_axis(self.sides, size)
+    shape = (*shape, len(size))
     if self.std is None:
-      n = jnp.asarray(size, jnp.int32)
-      center = jax.random.randint(key, (*shape, len(size)), 0, n, jnp.int32)
+      n = boxes.per_axis(size, shape)
+      center = jax.random.randint(key, shape, 0, n, jnp.int32)
     else:
-      z = jax.random.normal(key, (*shape, len(size)), jnp.float32)
-      n = jnp.asarray(size, jnp.float32)
+      z = jax.random.normal(key, shape, jnp.float32)
+      n = boxes.per_axis(size, shape, jnp.float32)
       center = jnp.clip(jnp.floor(n * (0.5 + self.std * z)), 0, n - 1)
     return boxes.box_from_center(center, sides, size)
 
@@ -110,8 +111,9 @@ class _MinMax(BoxRule):
 
   def draw(self, key, shape, size, alpha):
     side_key, place_key = jax.random.split(key)
-    lo, hi = (jnp.asarray(b) for b in self._bounds(size))
-    sides = jax.random.randint(side_key, (*shape, len(size)), lo, hi, jnp.int32)
+    shape = (*shape, len(size))
+    lo, hi = (boxes.per_axis(b, shape) for b in self._bounds(size))
+    sides = jax.random.randint(side_key, shape, lo, hi, jnp.int32)
     return boxes.place(place_key, sides, size)
 
 

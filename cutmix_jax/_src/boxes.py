@@ -10,26 +10,33 @@ from jax.typing import ArrayLike
 from cutmix_jax._src import arguments
 
 
+def per_axis(values, shape, dtype=jnp.int32) -> jax.Array:
+  """Values of the cut axes, ``(k,)`` or ``(2k,)``, broadcast to ``shape``
+  explicitly: a user may set JAX to refuse implicit rank promotion."""
+  return jnp.broadcast_to(jnp.asarray(values, dtype), shape)
+
+
 def box_from_center(center, cut_size, size: Sequence[int]) -> jax.Array:
   """The paper's box ``[c - cut // 2, c + cut // 2)``, clipped to ``size``."""
   center = jnp.asarray(center, jnp.int32)
-  half = jnp.asarray(cut_size, jnp.int32) // 2
-  box = jnp.concatenate(jnp.broadcast_arrays(center - half, center + half), -1)
-  return jnp.clip(box, 0, jnp.asarray(tuple(size) * 2, jnp.int32))
+  half = per_axis(cut_size, center.shape) // 2
+  box = jnp.concatenate([center - half, center + half], -1)
+  return jnp.clip(box, 0, per_axis(tuple(size) * 2, box.shape))
 
 
 def cut_sides(lam: jax.Array, size: Sequence[int]) -> jax.Array:
   """The paper's sides ``floor(n_i (1 - lam)^(1/k))``, ``int32[..., k]``."""
   rest = 1.0 - jnp.asarray(lam, jnp.float32)
   ratio = (rest, jnp.sqrt(rest), jnp.cbrt(rest))[len(size) - 1]
-  sides = jnp.floor(ratio[..., None] * jnp.asarray(size, jnp.float32))
+  n = per_axis(size, (*ratio.shape, len(size)), jnp.float32)
+  sides = jnp.floor(ratio[..., None] * n)
   return sides.astype(jnp.int32)
 
 
 def fraction(box: jax.Array, size: Sequence[int]) -> jax.Array:
   """The clipped fraction of the cut axes each box covers, ``float32[...]``."""
   k = len(size)
-  limit = jnp.asarray(size, jnp.int32)
+  limit = per_axis(size, (*box.shape[:-1], k))
   sides = jnp.clip(box[..., k:], 0, limit) - jnp.clip(box[..., :k], 0, limit)
   area = jnp.prod(jnp.maximum(sides, 0), axis=-1, dtype=jnp.int32)
   # XLA turns a division by a scalar into a product by its reciprocal, one ulp
@@ -66,16 +73,17 @@ def pasted_fraction(box: ArrayLike, size: Sequence[int]) -> jax.Array:
 
 def place(key: jax.Array, sides: jax.Array, size: Sequence[int]) -> jax.Array:
   """Boxes of ``sides`` fully inside ``size``, every position equally likely."""
-  limit = jnp.asarray(size, jnp.int32) - sides + 1
+  limit = per_axis(size, sides.shape) - sides + 1
   start = jax.random.randint(key, sides.shape, 0, limit, jnp.int32)
   return jnp.concatenate([start, start + sides], axis=-1)
 
 
 def rescale(box: jax.Array, source: Sequence[int], target: Sequence[int]):
   """Maps boxes between resolutions, each bound rounded to the nearest integer."""
-  scale = jnp.asarray([t / s for s, t in zip(source, target)] * 2, jnp.float32)
-  scaled = jnp.round(box.astype(jnp.float32) * scale).astype(jnp.int32)
-  return jnp.clip(scaled, 0, jnp.asarray(tuple(target) * 2, jnp.int32))
+  ratios = [t / s for s, t in zip(source, target)] * 2
+  scaled = box.astype(jnp.float32) * per_axis(ratios, box.shape, jnp.float32)
+  scaled = jnp.round(scaled).astype(jnp.int32)
+  return jnp.clip(scaled, 0, per_axis(tuple(target) * 2, box.shape))
 
 
 def mask(

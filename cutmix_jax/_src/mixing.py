@@ -80,7 +80,8 @@ def _nearest(partners, start, side, axes, size) -> jax.Array:
     position = jnp.arange(n, dtype=jnp.int32)[None, :] - start[:, i : i + 1]
     # jax.image.resize's own formula: floor((j + 0.5) * n / side), in float32.
     scaled = (position.astype(jnp.float32) + 0.5) * jnp.float32(n)
-    source = jnp.floor(scaled / jnp.maximum(side[:, i : i + 1], 1))
+    divisor = jnp.maximum(side[:, i : i + 1], 1).astype(jnp.float32)
+    source = jnp.floor(scaled / divisor)
     source = jnp.clip(source.astype(jnp.int32), 0, n - 1)
     shape = [1] * partners.ndim
     shape[0], shape[axis] = partners.shape[0], n
@@ -93,7 +94,8 @@ def _linear(partners, start, side, axes, size) -> jax.Array:
   dtype = partners.dtype
   compute = checks.float_for(dtype)
   dims = tuple(a - 1 for a in axes)
-  scale = side.astype(jnp.float32) / jnp.asarray(size, jnp.float32)
+  sizes = boxes.per_axis(size, side.shape, jnp.float32)
+  scale = side.astype(jnp.float32) / sizes
 
   def one(x, s, t):
     return jax.image.scale_and_translate(

@@ -191,7 +191,7 @@ def draw_resizemix(keys, layout, size, scale, prob) -> MixParams:
   side_key, place_key = jax.random.split(keys.box)
   lo, hi = (jnp.asarray(s, jnp.float32) for s in scale)
   tau = jax.random.uniform(side_key, layout.shape, jnp.float32, lo, hi)
-  limit = jnp.asarray(size, jnp.int32)
+  limit = boxes.per_axis(size, (*layout.shape, len(size)))
   sides = jnp.floor(tau[..., None] * limit.astype(jnp.float32))
   sides = jnp.clip(sides.astype(jnp.int32), 0, limit)
   box, lam = _per_example(layout, boxes.place(place_key, sides, size), size)

@@ -134,7 +134,7 @@ def _choice(keys, layout, probabilities, drawn, num_axes):
   u = jax.random.uniform(keys.switch, layout.shape, jnp.float32)
   u = layout.per_example(u)
   shares = jnp.asarray([_probability(p) for p in probabilities], jnp.float32)
-  index = jnp.sum(u[:, None] >= jnp.cumsum(shares), axis=1)
+  index = jnp.sum(u[:, None] >= jnp.cumsum(shares)[None], axis=1)
   params = sampling.identity(layout.batch_size, num_axes, layout.partner)
   # One MixParams holds every row: boxes of one width, and `resized` if any
   # method resizes (all False in the others' rows).

@@ -74,7 +74,7 @@ def transmix_weights(
   attn = attn.astype(jnp.float32)
   # A token is pasted if its top-left pixel is: on the grid, the box's bounds
   # divided by the patch sides, rounded up.
-  on_grid = -(-params.box // jnp.asarray(patch * 2, jnp.int32))
+  on_grid = -(-params.box // boxes.per_axis(patch * 2, params.box.shape))
   pasted = boxes.mask(on_grid, 3, (1, 2), grid).reshape(-1, tokens)
   total = attn.sum(axis=-1)
   safe_total = jnp.where(total > 0, total, 1)
