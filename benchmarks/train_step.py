@@ -7,16 +7,18 @@ interleaved. Reported: the wall-time ratio (median of paired ratios), XLA's
 ``cost_analysis()`` bytes accessed and flops of both compiled steps, and
 their compile times (repeated, rotated, as paired ratios). With a baseline
 revision of the library (`benchmarks.baseline`), the same CutMix step built
-on it runs in the same rounds. Separately, the number of traces of a jitted function
-that calls `cutmix_jax.cutmix` with ten different traced ``alpha``/``prob``
+on it runs in the same rounds (0.2 through ``return_params=True``, its way to
+the parameters). Separately, the number of traces of a jitted function that
+calls `cutmix_jax.cutmix` with ten different traced ``alpha``/``prob``
 values (one means no recompilation).
 """
 
 import contextlib
+import functools
 import importlib.util
 import statistics
-import sys
 import time
+import types
 
 import jax
 import jax.numpy as jnp
@@ -60,6 +62,18 @@ def _library_in(library):
     yield
   finally:
     steps.cutmix_jax = saved
+
+
+def _trainer_api(library):
+  """``library`` as the trainer calls it. 0.2 returned its parameters with
+  ``return_params=True`` where 0.3 has ``with_params(fn)``; everything else
+  the trainer calls (the functions, their keywords, `per_shard`) it had."""
+  if hasattr(library, "with_params"):
+    return library
+  adapted = types.ModuleType(library.__name__)
+  adapted.__dict__.update(library.__dict__)
+  adapted.with_params = lambda fn: functools.partial(fn, return_params=True)
+  return adapted
 
 
 class _Stepper:
@@ -203,21 +217,11 @@ def measure(
       "no mixing": ("none", None, cutmix_jax),
       configured: ("cutmix", config.cutmix.mode, cutmix_jax),
   }
-  # The trainer calls the library's current API; a baseline from before it
-  # (0.2 has no with_params) cannot run inside this trainer's step, so it
-  # gets no row here (its standalone rows still compare).
-  if baseline is not None and not hasattr(baseline.module, "with_params"):
-    print(
-        f"train step: baseline {baseline.label} predates the API the trainer"
-        " calls (with_params); it has no train-step row",
-        file=sys.stderr,
-    )
-    baseline = None
   if baseline is not None:
     variants[f"{configured} {baseline.label}"] = (
         "cutmix",
         config.cutmix.mode,
-        baseline.module,
+        _trainer_api(baseline.module),
     )
   for mode in extra_modes:
     variants[f"CutMix {mode}"] = ("cutmix", mode, cutmix_jax)

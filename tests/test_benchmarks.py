@@ -294,6 +294,36 @@ def test_the_old_revision_imports_beside_the_current_one():
   assert baseline.load(OLD_REVISION).module is module
 
 
+def test_the_train_step_runs_on_0_2_for_its_baseline_row():
+  """0.2 returned its parameters with ``return_params=True``: adapted, its
+  cutmix runs in the trainer's step, so ``--baseline=c5c224e`` times 0.2's
+  step beside the current one."""
+  from benchmarks import train_step
+  from train import steps
+
+  try:
+    old = baseline.load("c5c224e")  # 0.2
+  except baseline.BaselineError as e:
+    if HEAD is None or "is not a commit" in str(e):
+      pytest.skip(f"c5c224e is not in this checkout's history: {e}")
+    raise
+  config = train_step.load_config(str(ROOT / "train/configs/default.py"))
+  config.cutmix.prob = 1.0
+  with train_step._library_in(train_step._trainer_api(old.module)):
+    mix = steps.mix_function(config, num_classes=10, image_size=(8, 8))
+  images = jnp.arange(4 * 8 * 8 * 1, dtype=jnp.float32).reshape(4, 8, 8, 1)
+  pasted = 0
+  for seed in range(5):
+    mixed, soft, params = mix(jax.random.key(seed), images, jnp.arange(4))
+    assert type(params).__module__.startswith(old.module.__name__)
+    assert mixed.shape == images.shape and soft.shape == (4, 10)
+    changed = (mixed != images).reshape(4, -1).any(axis=1)
+    assert (changed == params.applied).all()
+    pasted += int(changed.sum())
+  assert pasted > 0
+  assert not hasattr(old.module, "with_params")  # the adapter did not leak
+
+
 def test_traces_once_across_alpha_and_prob():
   from benchmarks import train_step
 
