@@ -64,10 +64,14 @@ def _kernel_env():
   env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
   env["JAX_PLATFORMS"] = "cpu"
   # One CPU device, as on a plain laptop. Compiling dominates a smoke run (dozens
-  # of small programs, each run a few times), and unoptimised XLA code compiles
-  # two to three times faster on two cores; section 4's timings mean nothing
-  # on a CPU smoke run anyway.
-  env["XLA_FLAGS"] = "--xla_backend_optimization_level=0"
+  # of small programs, each run a few times): conftest's compile-speed flags
+  # compile them two to three times faster on two cores; section 4's timings
+  # mean nothing on a CPU smoke run anyway.
+  env["XLA_FLAGS"] = (
+      "--xla_backend_optimization_level=0"
+      " --xla_llvm_disable_expensive_passes=true"
+      " --xla_cpu_use_fusion_emitters=false"
+  )
   return env
 
 

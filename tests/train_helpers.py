@@ -10,9 +10,12 @@ import socket
 import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# conftest's compile-speed flags; the last one alone cuts a small trainer run
+# from about 17 s to 12-14 s on 2 cores.
 COMPILE_SPEED_FLAG_PREFIXES = (
     "--xla_backend_optimization_level",
     "--xla_llvm_disable_expensive_passes",
+    "--xla_cpu_use_fusion_emitters",
 )
 
 
