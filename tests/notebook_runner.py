@@ -24,8 +24,6 @@ import jupyter_client
 import nbclient
 import nbformat
 
-import train_helpers
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "colab" / "cutmix_jax_tpu.ipynb"
 KERNEL_NAME = "cutmix-jax-notebook-test"
@@ -66,10 +64,14 @@ def _kernel_env():
   env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
   env["JAX_PLATFORMS"] = "cpu"
   # One CPU device, as on a plain laptop. Compiling dominates a smoke run (dozens
-  # of small programs, each run a few times): the suite's compile-speed flags
+  # of small programs, each run a few times): conftest's compile-speed flags
   # compile them two to three times faster on two cores; section 4's timings
   # mean nothing on a CPU smoke run anyway.
-  env["XLA_FLAGS"] = " ".join(train_helpers.COMPILE_SPEED_FLAGS)
+  env["XLA_FLAGS"] = (
+      "--xla_backend_optimization_level=0"
+      " --xla_llvm_disable_expensive_passes=true"
+      " --xla_cpu_use_fusion_emitters=false"
+  )
   return env
 
 
