@@ -59,7 +59,8 @@ $(STAMP): pyproject.toml
 # CI's command: lint first (half a minute), then the whole suite on every
 # core (the 25 slowest tests listed at its end), then the library's tests on
 # the floor versions. One after the other, so each prints its progress as it
-# goes; both run even if the first fails. About 7 minutes on 2 cores.
+# goes; both run even if the first fails. From a fresh clone on CI's 2-core
+# AMD host, about 13.5 minutes with both installs (CONTRIBUTING.md).
 test: lint
 	@status=0; \
 	$(MAKE) --no-print-directory test-suite PYTEST_ARGS="--durations=25 $(PYTEST_ARGS)" || status=1; \
@@ -105,7 +106,7 @@ $(MIN_STAMP): pyproject.toml tools/min_requirements.py | $(STAMP)
 # and chi-square tests of the samplers' laws on draws of thousands): those
 # check the library's formulas, which no version of JAX or NumPy changes (and
 # JAX tests its own samplers); every other property runs here, the 8-device
-# sharding checks included. About 100 s on 2 half-loaded cores.
+# sharding checks included. About 3 minutes on 2 cores (AMD host).
 test-min: $(MIN_STAMP)
 	$(VENV_MIN)/bin/python -m pip list 2>/dev/null | grep -E "^(jax|jaxlib|numpy) "
 	$(VENV_MIN)/bin/python -m pytest -p no:cacheprovider $(XDIST) -m "not statistical" $(PYTEST_ARGS) $(LIBRARY_TESTS)

@@ -28,8 +28,9 @@ What runs, and what is checked instead:
   `pre-commit validate-config`, `pytest --collect-only`) run.
 
 The copy `make train` runs in stands for a fresh clone whose `.venv` is made
-already: a real fresh clone would first spend about 15 minutes installing the
-environment from the package index, which the tests cannot reach.
+already: a real fresh clone would first install the environment from the
+package index (`make install`, about 1.5 minutes on CI), which a test should
+not reach.
 """
 
 import dataclasses
