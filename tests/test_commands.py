@@ -29,7 +29,7 @@ What runs, and what is checked instead:
 
 The copy `make train` runs in stands for a fresh clone whose `.venv` is made
 already: a real fresh clone would first install the environment from the
-package index (`make install`, about 1.5 minutes on CI), which a test should
+package index (`make install`, about 1.5 minutes), which a test should
 not reach.
 """
 
