@@ -217,6 +217,46 @@ def test_grad_of_mixed_cross_entropy_is_softmax_minus_target():
   )
 
 
+@pytest.mark.parametrize("lam", [0.0, 0.3, 1.0])
+def test_the_weight_is_differentiated_as_the_blend_at_the_ends_too(lam):
+  # A weight (TransMix's, or one learned) gets the blend's derivative, own
+  # minus partner's, even where the ends are selected bitwise; row 1 is not
+  # applied, so its weight is no input. Images 0 and 10; labels 0 and 1.
+  images = jnp.asarray([0.0, 10.0]).reshape(2, 1, 1, 1)
+  logits = jnp.asarray([[2.0, 0.0], [0.0, 2.0]])
+
+  def params(weight):
+    return cutmix_jax.MixParams(
+        box=jnp.zeros((2, 4), jnp.int32),
+        lam=jnp.full(2, weight),
+        partner=jnp.asarray([1, 0]),
+        applied=jnp.asarray([True, False]),
+        is_cutmix=jnp.asarray([False, False]),
+    )
+
+  outputs = {
+      "blend": lambda w: cutmix_jax.blend(images, params(w))[:, 0, 0, 0],
+      "mix_labels": lambda w: cutmix_jax.mix_labels(
+          jnp.arange(2), params(w), num_classes=2
+      )[:, 0],
+      "mixed_cross_entropy": lambda w: cutmix_jax.mixed_cross_entropy(
+          logits, jnp.arange(2), params(w)
+      ),
+  }
+  own_minus_partner = {
+      "blend": -10.0,
+      "mix_labels": 1.0,
+      "mixed_cross_entropy": float(
+          jax.nn.log_softmax(logits[0])[1] - jax.nn.log_softmax(logits[0])[0]
+      ),
+  }
+  for name, fn in outputs.items():
+    derivative = jax.jacobian(fn)(jnp.float32(lam))
+    np.testing.assert_allclose(
+        derivative, [own_minus_partner[name], 0.0], rtol=1e-6, err_msg=name
+    )
+
+
 @pytest.mark.parametrize("mode", ["batch", "elem", "pair"])
 @pytest.mark.parametrize("fn", ["cutmix", "resizemix"])
 def test_the_label_weight_is_the_exact_fraction_under_jit(fn, mode):

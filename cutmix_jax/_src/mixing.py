@@ -19,10 +19,24 @@ from cutmix_jax._src import sharding
 
 
 def interpolate(own, other, weight, mixed=None) -> jax.Array:
-  """``weight * own + (1 - weight) * other``, exact at the ends."""
+  """``weight * own + (1 - weight) * other`` (or ``mixed``, so computed), exact
+  at the ends and for equal values."""
   if mixed is None:
     mixed = weight * own + (1 - weight) * other
-  return jnp.where(weight == 1, own, jnp.where(weight == 0, other, mixed))
+  return _exact(mixed, own, other, weight)
+
+
+@jax.custom_jvp
+def _exact(mixed, own, other, weight) -> jax.Array:
+  """``mixed``, but ``own`` at weight 1 or where ``own == other`` (a blend of
+  two equal values is that value, even where the compute dtype cannot hold it:
+  uint32's largest in float32) and ``other`` at weight 0. Differentiated as
+  the blend: a select alone would give ``weight`` no derivative at the ends."""
+  kept = jnp.where(own == other, own, mixed)
+  return jnp.where(weight == 1, own, jnp.where(weight == 0, other, kept))
+
+
+_exact.defjvp(lambda primals, dots: (_exact(*primals), dots[0]))
 
 
 def per_row(values: jax.Array, ndim: int) -> jax.Array:
@@ -106,28 +120,15 @@ def _linear(partners, start, side, axes, size) -> jax.Array:
   return cast_to(out, dtype)
 
 
-@jax.custom_jvp
-def _equal_kept(mixed, own, other) -> jax.Array:
-  """``mixed``, but ``own`` where ``own == other``: a blend of two equal values
-  is that value, even where the compute dtype cannot hold it (uint32's largest
-  in float32). Differentiated as the blend (a select would give ``own`` all)."""
-  return jnp.where(own == other, own, mixed)
-
-
-_equal_kept.defjvp(lambda primals, dots: (_equal_kept(*primals), dots[0]))
-
-
 def _blend(images: jax.Array, partners: jax.Array, params) -> jax.Array:
   """MixUp of every applied row by ``params.lam``, at least in float32."""
   compute = checks.float_for(images.dtype)
   if not jnp.issubdtype(images.dtype, jnp.floating):
     wide = images.dtype.itemsize >= 4 and jax.config.read("jax_enable_x64")
     compute = jnp.float64 if wide else jnp.float32
-  weight = per_row(params.lam.astype(compute), images.ndim)
+  weight = per_row(own_weight(params, compute), images.ndim)
   own, other = images.astype(compute), partners.astype(compute)
   mixed = cast_to(weight * own + (1 - weight) * other, images.dtype)
-  mixed = _equal_kept(mixed, images, partners)
-  weight = per_row(own_weight(params, compute), images.ndim)
   return interpolate(images, partners, weight, mixed)
 
 
