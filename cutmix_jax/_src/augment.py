@@ -125,7 +125,8 @@ def mixup(  # type: ignore[empty-body]
   """MixUp (Zhang et al., 2018): blend images and labels by ``lam ~ Beta(alpha, alpha)``.
 
   Args:
-    images: ``[B, ...]``, any real dtype (kept as by `blend`) and layout.
+    images: ``[B, ...]`` of rank >= 2, any real dtype (kept as by `blend`)
+      and layout.
     rng, labels, alpha, num_classes, mode, prob, label_smoothing, axis_name:
       as for `cutmix`.
 

@@ -33,8 +33,9 @@ class MixParams(NamedTuple):
     box: ``int32[B, 2k]``: the ``k`` starts, then the ``k`` ends of the cut
       axes, ``(y0, x0, y1, x1)`` for images; zeros where nothing is pasted.
     lam: ``float32[B]``, the weight of the example's own label (the
-      partner's gets ``1 - lam``): the fraction not pasted for CutMix rows,
-      the blend weight for MixUp rows, 1 where not applied.
+      partner's gets ``1 - lam``): for CutMix rows the fraction not pasted
+      (``label_mode="area"``; 1 or 0 for ``"larger_area"``, 0.5 for
+      ``"complete"``), the blend weight for MixUp rows, 1 where not applied.
     partner: ``int32[B]``, the example that lends its pixels and label.
     applied: ``bool[B]``: the ``prob`` coin came up, the partner is another
       example and something is pasted or blended. Rows not applied come out
