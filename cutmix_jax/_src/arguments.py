@@ -285,7 +285,6 @@ _RULES: dict[str, Callable[..., Any]] = {
     # The arguments of the box rules and of the geometry.
     "size": _sides,
     "sides": functools.partial(_sides, per_axis=False),
-    "patch_size": functools.partial(_sides, per_axis=False),
     "bounds": _bounds,
     "std": _number("a value > 0", lambda v: v > 0, is_static=True),
     "static_number": _number("a real number", lambda v: True, is_static=True),

@@ -230,7 +230,7 @@ def on_patch_grid(patch_size: Sides, rule: BoxRule | None = None) -> BoxRule:
       that is not a `BoxRule`.
   """
   rule = arguments.check("rule", rule, rule="box", size=None)
-  patch_size = arguments.check("patch_size", patch_size)
+  patch_size = arguments.check("patch_size", patch_size, rule="sides")
   return _Rescaled(patch_size, rule, on_grid=True)
 
 

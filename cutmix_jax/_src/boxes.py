@@ -29,8 +29,7 @@ def cut_sides(lam: jax.Array, size: Sequence[int]) -> jax.Array:
   rest = 1.0 - jnp.asarray(lam, jnp.float32)
   ratio = (rest, jnp.sqrt(rest), jnp.cbrt(rest))[len(size) - 1]
   n = per_axis(size, (*ratio.shape, len(size)), jnp.float32)
-  sides = jnp.floor(ratio[..., None] * n)
-  return sides.astype(jnp.int32)
+  return jnp.floor(ratio[..., None] * n).astype(jnp.int32)
 
 
 def fraction(box: jax.Array, size: Sequence[int]) -> jax.Array:

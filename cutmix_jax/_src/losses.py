@@ -54,15 +54,15 @@ def mixed_cross_entropy(
   params = arguments.check("params", params, batch=scores.shape[0])
   eps = arguments.check("label_smoothing", label_smoothing)
   log_probs = jax.nn.log_softmax(scores.astype(checks.float_for(scores.dtype)))
+  eps = mixing.smoothing(eps, log_probs.dtype)
   num_classes = scores.shape[1]
   targets = mixing.wide_labels(targets)
 
   def loss_for(target):
     index = jnp.clip(target, 0, num_classes - 1)[:, None]
     loss = -jnp.take_along_axis(log_probs, index, axis=-1)[:, 0]
-    if checks.is_traced(eps) or eps != 0:
-      eps_ = mixing.smoothing(eps, log_probs.dtype)
-      loss = (1 - eps_) * loss - eps_ * log_probs.mean(axis=-1)
+    if eps is not None:
+      loss = (1 - eps) * loss - eps * log_probs.mean(axis=-1)
     # A label out of range is no class: its loss is NaN, never another's.
     return jnp.where((target >= 0) & (target < num_classes), loss, jnp.nan)
 

@@ -65,8 +65,7 @@ def apply(images, params, axes, *, blends: bool, resize: str) -> jax.Array:
       start, side = params.box[:, :k], params.box[:, k:] - params.box[:, :k]
       resample = _nearest if resize == "nearest" else _linear
       resized = resample(partners, start, side, axes, size)
-      is_resized = per_row(params.resized, images.ndim)
-      source = jnp.where(is_resized, resized, partners)
+      source = jnp.where(per_row(params.resized, images.ndim), resized, source)
     inside = boxes.mask(params.box, images.ndim, axes, size)
     inside = inside & per_row(params.applied, images.ndim)
     mixed = jnp.where(inside, source, images)
@@ -123,9 +122,8 @@ def _linear(partners, start, side, axes, size) -> jax.Array:
 def _blend(images: jax.Array, partners: jax.Array, params) -> jax.Array:
   """MixUp of every applied row by ``params.lam``, at least in float32."""
   compute = checks.float_for(images.dtype)
-  if not jnp.issubdtype(images.dtype, jnp.floating):
-    wide = images.dtype.itemsize >= 4 and jax.config.read("jax_enable_x64")
-    compute = jnp.float64 if wide else jnp.float32
+  if images.dtype.kind in "iu" and images.dtype.itemsize >= 4:  # float64 if x64
+    compute = jax.dtypes.canonicalize_dtype(jnp.float64)
   weight = per_row(own_weight(params, compute), images.ndim)
   own, other = images.astype(compute), partners.astype(compute)
   mixed = cast_to(weight * own + (1 - weight) * other, images.dtype)
@@ -146,14 +144,15 @@ def soft(labels: jax.Array, num_classes: int, label_smoothing) -> jax.Array:
     out = jnp.where(valid[:, None], out, jnp.nan)
   else:
     out = labels.astype(checks.float_for(labels.dtype))
-  if not checks.is_traced(label_smoothing) and label_smoothing == 0:
-    return out
   eps = smoothing(label_smoothing, out.dtype)
-  return out * (1 - eps) + eps / num_classes
+  return out if eps is None else out * (1 - eps) + eps / num_classes
 
 
-def smoothing(label_smoothing, dtype) -> jax.Array:
-  """``eps`` as an array; a traced one outside [0, 1) (NaN too) smooths nothing."""
+def smoothing(label_smoothing, dtype) -> jax.Array | None:
+  """``eps`` as an array (None for a Python 0); a traced one outside [0, 1)
+  (NaN too) smooths nothing."""
+  if not checks.is_traced(label_smoothing) and label_smoothing == 0:
+    return None
   eps = jnp.asarray(label_smoothing, dtype)
   return jnp.where((eps >= 0) & (eps < 1), eps, 0)
 
@@ -172,11 +171,9 @@ def label_rule(params, label_mode: str) -> jax.Array:
   """
   if label_mode == "area":
     return params.lam
+  larger = jnp.where(params.lam >= 0.5, 1.0, 0.0)
+  ruled = larger if label_mode == "larger_area" else 0.5
   pasted = params.applied & params.is_cutmix
-  if label_mode == "larger_area":
-    ruled = jnp.where(params.lam >= 0.5, 1.0, 0.0)
-  else:
-    ruled = jnp.full_like(params.lam, 0.5)
   return jnp.where(pasted, ruled, params.lam).astype(jnp.float32)
 
 

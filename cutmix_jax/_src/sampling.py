@@ -95,6 +95,9 @@ class _Keys(NamedTuple):
   box: jax.Array
   blend: jax.Array
 
+  def fold_in(self, data) -> "_Keys":
+    return _Keys(*(jax.random.fold_in(k, data) for k in self))
+
 
 def _partners(rng: jax.Array, n: int, mode: str, sharded: bool) -> jax.Array:
   """Each example's partner: a uniform permutation, or (``sharded``) a uniform
@@ -141,7 +144,7 @@ def layout(rng, batch_size: int, mode: str, axis_name) -> tuple[_Keys, _Layout]:
   keys = _Keys(*jax.random.split(rng, len(_Keys._fields)))
   if axis_name is not None:  # per shard; "batch" mode keeps one box batch-wide
     shard = jax.lax.axis_index(axis_name)
-    local = _Keys(*(jax.random.fold_in(k, shard) for k in keys))
+    local = keys.fold_in(shard)
     keys = keys._replace(partner=local.partner) if mode == "batch" else local
   partner = _partners(keys.partner, batch_size, mode, axis_name is not None)
   return keys, _Layout(mode, partner)
@@ -190,8 +193,7 @@ def draw_resizemix(keys, layout, size, scale, prob) -> MixParams:
   """ResizeMix's: sides ``floor(tau n_i)``, ``tau ~ U(lo, hi)``, placed uniformly
   where the box fits."""
   side_key, place_key = jax.random.split(keys.box)
-  lo, hi = (jnp.asarray(s, jnp.float32) for s in scale)
-  tau = jax.random.uniform(side_key, layout.shape, jnp.float32, lo, hi)
+  tau = jax.random.uniform(side_key, layout.shape, jnp.float32, *scale)
   limit = boxes.per_axis(size, (*layout.shape, len(size)))
   sides = jnp.floor(tau[..., None] * limit.astype(jnp.float32))
   sides = jnp.clip(sides.astype(jnp.int32), 0, limit)

@@ -149,9 +149,8 @@ def per_shard(
     offset = jax.lax.axis_index(axis_name).astype(jnp.int32) * shard_size
 
     def to_global(x):
-      if isinstance(x, sampling.MixParams):
-        return x._replace(partner=x.partner + offset)
-      return x
+      is_params = isinstance(x, sampling.MixParams)
+      return x._replace(partner=x.partner + offset) if is_params else x
 
     return jax.tree.map(
         to_global, out, is_leaf=lambda x: isinstance(x, sampling.MixParams)

@@ -71,14 +71,14 @@ class Method(NamedTuple):
 
 
 def _cut_axes(axes, shape, live: bool):
-  """The cut axes; a method never drawn cuts nothing, so only axes it is
-  given are checked, and the images' layout does not matter."""
-  return check("axes", axes, shape=shape) if live or axes is not None else None
+  """The cut axes and their size (None: a method never drawn cuts nothing, so
+  only axes it is given are checked; the images' layout does not matter)."""
+  axes = check("axes", axes, shape=shape) if live or axes is not None else None
+  return axes, (tuple(shape[a] for a in axes) if live else None)
 
 
 def _cutmix(shape, *, alpha, prob, axes, box, label_mode, known, live):
-  axes = _cut_axes(axes, shape, live)
-  size = tuple(shape[a] for a in axes) if live else None
+  axes, size = _cut_axes(axes, shape, live)
   box = check("box", box, size=size)
   if not known:  # a rule that draws its own sides (minmax) ignores alpha
     alpha = check("alpha", alpha, rule=None if box.uses_alpha else "number")
@@ -99,8 +99,7 @@ def _mixup(shape, *, alpha, prob, known, live):
 
 
 def _resizemix(shape, *, scale, prob, axes, known, live):
-  axes = _cut_axes(axes, shape, live)
-  size = tuple(shape[a] for a in axes) if live else None
+  axes, size = _cut_axes(axes, shape, live)
   expected = f"cut axes {axes} of 2 or more cells (ResizeMix pastes none on 1)"
   checks.require(size is None or min(size) >= 2, "images", expected, shape)
   scale, prob = check("scale", scale), check("prob", prob)
@@ -137,20 +136,18 @@ def _choice(keys, layout, probabilities, drawn, num_axes):
   index = jnp.sum(u[:, None] >= jnp.cumsum(shares)[None], axis=1)
   params = sampling.identity(layout.batch_size, num_axes, layout.partner)
   # One MixParams holds every row: boxes of one width, and `resized` if any
-  # method resizes (all False in the others' rows).
+  # method resizes (all False in the others' rows). A method without them
+  # keeps its rows' identity values: no earlier method selected those rows.
   if any(p.resized is not None for p in drawn):
     params = params._replace(resized=params.applied)
-    drawn = [
-        p if p.resized is not None else p._replace(resized=params.applied)
-        for p in drawn
-    ]
   for i, p in enumerate(drawn):
     box = p.box if p.box.shape == params.box.shape else params.box
+    resized = params.resized if p.resized is None else p.resized
     params = jax.tree.map(
         lambda new, old, i=i: jnp.where(
             mixing.per_row(index == i, old.ndim), new, old
         ),
-        p._replace(box=box),
+        p._replace(box=box, resized=resized),
         params,
     )
   return params
@@ -192,15 +189,11 @@ def choose(rng, images, labels, choices, common, *, known=False) -> Mixed:
   axes = cut_axes[0] if cut_axes else None
 
   keys, layout = sampling.layout(rng, images.shape[0], mode, axis_name)
-  folded = [keys] + [
-      type(keys)(*(jax.random.fold_in(k, i) for k in keys))
-      for i in range(1, len(choices))
-  ]
   shares, drawn = [], []
-  for (p, _, _), (_, draw), k, on in zip(choices, prepared, folded, live):
+  for i, ((p, _, _), (_, draw), on) in enumerate(zip(choices, prepared, live)):
     if on:
       shares.append(p)
-      drawn.append(draw(k, layout))
+      drawn.append(draw(keys.fold_in(i) if i else keys, layout))
   first = choices[0][0]
   if len(choices) == 1 and not checks.is_traced(first) and first == 1:
     params = drawn[0]

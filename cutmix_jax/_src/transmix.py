@@ -57,7 +57,7 @@ def transmix_weights(
   """
   attn = arguments.check("attention", attention)
   size = arguments.check("image_size", image_size, rule="size")
-  patch = arguments.check("patch_size", patch_size)
+  patch = arguments.check("patch_size", patch_size, rule="sides")
   patch = (patch, patch) if isinstance(patch, int) else patch
   grid = tuple(n // p for n, p in zip(size, patch))
   expected = "(H, W), the images' two sides"
