@@ -202,14 +202,13 @@ def draw_resizemix(keys, layout, size, scale, prob) -> MixParams:
   return params._replace(resized=params.applied)
 
 
-def identity(batch_size: int, num_axes: int, partner=None) -> MixParams:
-  """Parameters that mix nothing (each example its own partner by default)."""
-  no = jnp.zeros(batch_size, bool)
-  own = jnp.arange(batch_size, dtype=jnp.int32)
+def identity(layout: _Layout, num_axes: int) -> MixParams:
+  """Parameters that mix nothing, on the layout's partners."""
+  no = jnp.zeros(layout.batch_size, bool)
   return MixParams(
-      box=jnp.zeros((batch_size, 2 * num_axes), jnp.int32),
-      lam=jnp.ones(batch_size, jnp.float32),
-      partner=own if partner is None else partner,
+      box=jnp.zeros((layout.batch_size, 2 * num_axes), jnp.int32),
+      lam=jnp.ones(layout.batch_size, jnp.float32),
+      partner=layout.partner,
       applied=no,
       is_cutmix=no,
   )

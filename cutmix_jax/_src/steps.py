@@ -108,7 +108,7 @@ def _resizemix(shape, *, scale, prob, axes, known, live):
 
 def _nothing(shape, *, known, live):
   # Boxes of 4, as MixUp's.
-  return None, lambda k, lay: sampling.identity(shape[0], 2, lay.partner)
+  return None, lambda k, lay: sampling.identity(lay, 2)
 
 
 CUTMIX = Method(_cutmix, blends=False)
@@ -134,10 +134,9 @@ def _choice(keys, layout, probabilities, drawn, num_axes):
   u = layout.per_example(u)
   shares = jnp.asarray([_probability(p) for p in probabilities], jnp.float32)
   index = jnp.sum(u[:, None] >= jnp.cumsum(shares)[None], axis=1)
-  params = sampling.identity(layout.batch_size, num_axes, layout.partner)
+  params = sampling.identity(layout, num_axes)
   # One MixParams holds every row: boxes of one width, and `resized` if any
-  # method resizes (all False in the others' rows). A method without them
-  # keeps its rows' identity values: no earlier method selected those rows.
+  # method resizes; a method without them leaves its rows the identity's.
   if any(p.resized is not None for p in drawn):
     params = params._replace(resized=params.applied)
   for i, p in enumerate(drawn):
