@@ -171,8 +171,9 @@ def label_rule(params, label_mode: str) -> jax.Array:
   """
   if label_mode == "area":
     return params.lam
-  larger = jnp.where(params.lam >= 0.5, 1.0, 0.0)
-  ruled = larger if label_mode == "larger_area" else 0.5
+  ruled: float | jax.Array = 0.5  # "complete"
+  if label_mode == "larger_area":
+    ruled = jnp.where(params.lam >= 0.5, 1.0, 0.0)
   pasted = params.applied & params.is_cutmix
   return jnp.where(pasted, ruled, params.lam).astype(jnp.float32)
 
