@@ -18,6 +18,7 @@ its tests share (a subprocess, a large draw) is session-scoped and built once.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,32 @@ import pytest
 import cutmix_jax
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Half of the library's tests' time is XLA compiling programs that a rerun
+# compiles again: JAX's persistent cache keeps them on disk, keyed by the
+# program, the flags and the jaxlib version (.venv and .venv-min share it
+# safely). A fresh clone (CI) starts it empty; past 1 GiB it starts again
+# empty. Only this process uses it: the programs the suite starts compile as
+# they always do (the benchmarks time compiles; `make train` runs as users
+# run it). `make clean` removes it.
+_COMPILATION_CACHE = os.path.join(ROOT, ".cache", "jax")
+
+
+def clear_if_over(folder: str, max_bytes: int) -> bool:
+  """Removes ``folder`` if its files hold more than ``max_bytes``."""
+  if not os.path.isdir(folder):
+    return False
+  with os.scandir(folder) as entries:
+    held = sum(e.stat().st_size for e in entries if e.is_file())
+  if held > max_bytes:
+    shutil.rmtree(folder, ignore_errors=True)
+  return held > max_bytes
+
+
+clear_if_over(_COMPILATION_CACHE, 1 << 30)
+jax.config.update("jax_compilation_cache_dir", _COMPILATION_CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 # ---------------------------------------------------------------- variants
 

@@ -25,6 +25,7 @@ import pytest
 from scipy import stats
 
 from conftest import bits
+from conftest import clear_if_over
 from conftest import constant_images
 from conftest import python_program
 import cutmix_jax
@@ -399,3 +400,19 @@ def test_python_program_is_bounded():
   with pytest.raises(pytest.fail.Exception, match="ran past"):
     python_program("import time; time.sleep(30)", timeout=1)
   assert os.environ.get("XLA_FLAGS")  # conftest set the compile-speed flags
+
+
+def test_the_compilation_cache_is_used_and_bounded(tmp_path):
+  """conftest keeps compiled programs in .cache/jax, and clears it when full."""
+  cache = jax.config.jax_compilation_cache_dir
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  assert cache == os.path.join(root, ".cache", "jax")
+  jax.jit(lambda x: x * 3 + 1)(jnp.arange(5)).block_until_ready()
+  assert os.listdir(cache)  # this program, if no earlier one
+  folder = tmp_path / "cache"
+  folder.mkdir()
+  with open(folder / "entry", "wb") as f:
+    f.truncate(2048)  # sparse: 2 KiB on paper
+  assert not clear_if_over(str(folder), 2048) and folder.exists()
+  assert clear_if_over(str(folder), 2047) and not folder.exists()
+  assert not clear_if_over(str(folder), 0)  # none: nothing to clear
