@@ -68,10 +68,11 @@ _COMPILATION_CACHE = os.path.join(ROOT, ".cache", "jax")
 
 def clear_if_over(folder: str, max_bytes: int) -> bool:
   """Removes ``folder`` if its files hold more than ``max_bytes``."""
-  if not os.path.isdir(folder):
+  try:
+    with os.scandir(folder) as entries:
+      held = sum(e.stat().st_size for e in entries if e.is_file())
+  except OSError:  # none yet, or the other xdist worker is clearing it
     return False
-  with os.scandir(folder) as entries:
-    held = sum(e.stat().st_size for e in entries if e.is_file())
   if held > max_bytes:
     shutil.rmtree(folder, ignore_errors=True)
   return held > max_bytes
