@@ -28,6 +28,7 @@ from conftest import bits
 from conftest import clear_if_over
 from conftest import constant_images
 from conftest import python_program
+from conftest import ROOT
 import cutmix_jax
 
 B, H, W, K = 6, 4, 5, 6
@@ -405,8 +406,7 @@ def test_python_program_is_bounded():
 def test_the_compilation_cache_is_used_and_bounded(tmp_path):
   """conftest keeps compiled programs in .cache/jax, and clears it when full."""
   cache = jax.config.jax_compilation_cache_dir
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  assert cache == os.path.join(root, ".cache", "jax")
+  assert cache == os.path.join(ROOT, ".cache", "jax")
   jax.jit(lambda x: x * 3 + 1)(jnp.arange(5)).block_until_ready()
   assert os.listdir(cache)  # this program, if no earlier one
   folder = tmp_path / "cache"
