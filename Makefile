@@ -33,11 +33,13 @@ LIBRARY_TESTS := \
 	tests/test_core.py \
 	tests/test_distributions.py \
 	tests/test_edges.py \
-	tests/test_new_methods.py \
+	tests/test_one_of.py \
 	tests/test_provenance.py \
 	tests/test_public_types.py \
+	tests/test_resizemix.py \
 	tests/test_sharding.py \
 	tests/test_transforms.py \
+	tests/test_transmix.py \
 	tests/test_validation.py
 
 # make study: where its runs and report go, and extra arguments, e.g.
