@@ -318,44 +318,6 @@ def test_one_of_traced_probabilities_do_not_recompile():
   assert len(traces) == 1
 
 
-def _cutmix10(*args, **kwargs):  # a function, but not one of the library's
-  return cutmix_jax.cutmix(*args, **kwargs)
-
-
-@pytest.mark.parametrize(
-    "choices, error",
-    [
-        (((1.5, cutmix_jax.cutmix),), ValueError),
-        (((-0.1, cutmix_jax.cutmix),), ValueError),
-        (((float("nan"), cutmix_jax.cutmix),), ValueError),
-        (((0.6, cutmix_jax.cutmix), (0.6, cutmix_jax.mixup)), ValueError),
-        (((0.5, "cutmix"),), TypeError),
-        (((0.5, _cutmix10),), TypeError),
-        (((0.5, jnp.sum),), TypeError),
-        (((0.5, functools.partial(cutmix_jax.cutmix, num_classes=10)),),
-         TypeError),
-        (((0.5, functools.partial(cutmix_jax.cutmix, mode="elem")),),
-         TypeError),
-        (((0.5, functools.partial(cutmix_jax.mixup, label_smoothing=0.1)),),
-         TypeError),
-        # An unknown keyword is a TypeError, as in a direct call.
-        (((0.5, functools.partial(cutmix_jax.cutmix, beta=1.0)),), TypeError),
-        (((0.5, functools.partial(cutmix_jax.cutmix, box_size=4)),), TypeError),
-        (((0.5, cutmix_jax.with_params(cutmix_jax.cutmix)),), TypeError),
-        ((), TypeError),
-        (((0.5,),), TypeError),
-        ((0.5, cutmix_jax.cutmix), TypeError),
-        (None, TypeError),
-    ],
-)  # fmt: skip
-def test_one_of_bad_choices_name_choices(choices, error):
-  with pytest.raises(error, match="^choices: "):
-    cutmix_jax.one_of(
-        jax.random.key(0), jnp.zeros((4, 8, 8, 3)), jnp.arange(4), choices,
-        num_classes=4,
-    )  # fmt: skip
-
-
 def test_one_of_refuses_bool_images_only_when_a_choice_blends():
   masks = jnp.zeros((4, 8, 8), bool)
   out, _ = jax.eval_shape(

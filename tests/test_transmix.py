@@ -10,7 +10,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from conftest import EAGER
 from conftest import JIT
@@ -164,33 +163,3 @@ class TestTransMixJit(TransMixProperties):
 class TestTransMixVmap(TransMixProperties):
   variant = VMAP
   grid = {"heads": [3]}
-
-
-@pytest.mark.parametrize(
-    "attention, kwargs, error, arg",
-    [
-        # A token count that is not the grid's (16 tokens; with the class token).
-        (np.ones((6, 17), np.float32), {}, ValueError, "attention"),
-        (np.ones((6, 2, 12), np.float32), {}, ValueError, "attention"),
-        (np.ones((6, 16), np.int32), {}, TypeError, "attention"),
-        (np.ones((6,), np.float32), {}, ValueError, "attention"),
-        (np.ones((6, 16), np.float32), dict(patch_size=5), ValueError,
-         "patch_size"),
-        (np.ones((5, 16), np.float32), {}, ValueError, "params"),
-    ],
-)  # fmt: skip
-def test_transmix_errors_name_the_argument(attention, kwargs, error, arg):
-  kwargs = {"image_size": (16, 12), "patch_size": (4, 3), **kwargs}
-  with pytest.raises(error, match=f"^{arg}: "):
-    cutmix_jax.transmix_weights(attention, _hand_params(), **kwargs)
-
-
-def test_transmix_token_count_error_under_jit():
-  params = _hand_params()
-  fn = jax.jit(
-      lambda a: cutmix_jax.transmix_weights(
-          a, params, image_size=(16, 12), patch_size=(4, 3)
-      )
-  )
-  with pytest.raises(ValueError, match="^attention: .*16 tokens"):
-    fn(jnp.ones((6, 17)))

@@ -8,9 +8,10 @@ bound before wrapping). The message must match the regex (by default: it
 starts with the argument's name). `test_the_table_baseline_is_valid` shows
 that the unchanged call is fine, so each row tests one thing.
 
-Below the table: the box rules' constructors, the deterministic core, the
-cases of issue 17 that are not a bad argument (narrow label dtypes, traced
-out-of-range labels), and the count of argument checks in one call.
+Below the table: the box rules' constructors, the deterministic core
+(TransMix's weights too), the cases of issue 17 that are not a bad argument
+(narrow label dtypes, traced out-of-range labels), and the count of argument
+checks in one call.
 """
 
 import functools
@@ -35,7 +36,13 @@ NAN, INF = float("nan"), float("inf")
 
 CUT = ("cutmix", "mixup_or_cutmix")
 ALPHA = ("cutmix", "mixup")
-ALL = ("cutmix", "mixup", "mixup_or_cutmix")
+PROB = ("cutmix", "mixup", "mixup_or_cutmix", "resizemix")
+ALL = (*PROB, "one_of")
+CUTS = (*CUT, "resizemix", "one_of")  # the functions that cut boxes
+AXES = (*CUT, "resizemix")
+ONE_OF = ("one_of",)
+# one_of's choices in every row but its own: two methods that cut.
+CHOICES = ((0.5, cutmix_jax.cutmix), (0.3, cutmix_jax.resizemix))
 # Options that are numbers at run time: per_shard takes them at call time.
 RUNTIME = {
     "alpha",
@@ -44,6 +51,7 @@ RUNTIME = {
     "mixup_alpha",
     "cutmix_alpha",
     "switch_prob",
+    "scale",
 }
 DATA = ("rng", "images", "labels")
 KNOWN = ("eager", "per_shard")  # where the data's values are known
@@ -57,6 +65,10 @@ class Case(NamedTuple):
   fns: tuple[str, ...] = ALL
   also: dict | None = None  # other arguments of the same call
   hows: tuple[str, ...] = ("eager", "jit", "per_shard")
+
+
+def _cutmix10(*args, **kwargs):  # a function, but not one of the library's
+  return cutmix_jax.cutmix(*args, **kwargs)
 
 
 def unexpected(name, replaced_by=""):
@@ -78,7 +90,7 @@ CASES = [
     Case("rng", jnp.zeros((3,), jnp.uint32), TypeError),
     # images
     Case("images", jnp.zeros((B,)), ValueError),
-    Case("images", jnp.zeros((B, H)), ValueError, fns=CUT),
+    Case("images", jnp.zeros((B, H)), ValueError, fns=CUTS),
     Case("images", jax.random.split(KEY, (B, H, W)), TypeError),
     Case("images", jnp.zeros((B, H, W, 1), bool), TypeError, fns=("mixup", "mixup_or_cutmix")),
     Case("images", jnp.zeros((0, H, W, 3)), ValueError),
@@ -87,13 +99,15 @@ CASES = [
     # Issue 17, 15: a batch dict.
     Case("images", {"image": IMAGES, "label": LABELS}, TypeError, r"^images: expected an array, got dict"),  # noqa: E501
     # Issue 17, 14: channels-first with the default axes.
-    Case("images", jnp.zeros((8, 3, 32, 32)), ValueError, r"^images\b.*axes=\(2, 3\)", CUT),
+    Case("images", jnp.zeros((8, 3, 32, 32)), ValueError, r"^images\b.*axes=\(2, 3\)", CUTS),
     # Issue 17, 11: an empty or oversized cut axis, under images.
-    Case("images", jnp.zeros((B, 0, W, 3)), ValueError, r"^images\b.*\(4, 0, 6, 3\)", CUT),
-    Case("images", jax.ShapeDtypeStruct((2, 50000, 50000, 1), jnp.uint8), ValueError, r"^(images|axes)\b.*50000", CUT),  # noqa: E501
+    Case("images", jnp.zeros((B, 0, W, 3)), ValueError, r"^images\b.*\(4, 0, 6, 3\)", CUTS),
+    Case("images", jax.ShapeDtypeStruct((2, 50000, 50000, 1), jnp.uint8), ValueError, r"^(images|axes)\b.*50000", CUTS),  # noqa: E501
     # Issue 17, 4: a cut axis of 2 cells can never paste anything.
     Case("images", jnp.zeros((B, 2, W, 3)), ValueError, r"^box\b", CUT),
     Case("images", jnp.zeros((B, 2, H, W, 3)), ValueError, r"^box\b", CUT, {"axes": (1, 2, 3)}),
+    # ResizeMix pastes on 2 cells, not on 1.
+    Case("images", jnp.zeros((B, 1, W, 3)), ValueError, r"^images\b.*2 or more cells", ("resizemix",)),  # noqa: E501
     # labels
     # NumPy's int64 beyond int32, before JAX would wrap it (x64 off).
     Case("images", np.full((B, H, W, 3), 2**40, np.int64), ValueError, r"^images\b.*1099511627776", hows=KNOWN),  # noqa: E501
@@ -135,10 +149,10 @@ CASES = [
     Case("cutmix_alpha", jnp.float32(INF), ValueError, fns=("mixup_or_cutmix",)),
     Case("mixup_alpha", 0.0, ValueError, r"mixup_alpha.*cutmix_alpha|cutmix_alpha.*mixup_alpha", ("mixup_or_cutmix",), {"cutmix_alpha": 0}),  # noqa: E501
     # prob, switch_prob, label_smoothing
-    Case("prob", -0.1, ValueError),
-    Case("prob", 1.5, ValueError),
-    Case("prob", NAN, ValueError),
-    Case("prob", "0.5", TypeError),
+    Case("prob", -0.1, ValueError, fns=PROB),
+    Case("prob", 1.5, ValueError, fns=PROB),
+    Case("prob", NAN, ValueError, fns=PROB),
+    Case("prob", "0.5", TypeError, fns=PROB),
     Case("switch_prob", 2.0, ValueError, fns=("mixup_or_cutmix",)),
     Case("label_smoothing", 1.0, ValueError),
     Case("label_smoothing", 0.99999999, ValueError),  # 1.0 as a float32
@@ -153,15 +167,15 @@ CASES = [
     Case("label_mode", "soft", ValueError, fns=CUT),
     Case("label_mode", "area ", ValueError, fns=CUT),
     # axes
-    Case("axes", (1, 4), ValueError, fns=CUT),
-    Case("axes", (-5, 2), ValueError, fns=CUT),
-    Case("axes", (0, 1), ValueError, fns=CUT),
-    Case("axes", (-4, 2), ValueError, fns=CUT),
-    Case("axes", (1, 1), ValueError, fns=CUT),
-    Case("axes", (2, -2), ValueError, fns=CUT),
-    Case("axes", (), ValueError, fns=CUT),
-    Case("axes", (1.0, 2.0), TypeError, fns=CUT),
-    Case("axes", (1, 2, 3, 4), ValueError, fns=CUT, also={"images": jnp.zeros((B, 2, H, W, 3))}),
+    Case("axes", (1, 4), ValueError, fns=AXES),
+    Case("axes", (-5, 2), ValueError, fns=AXES),
+    Case("axes", (0, 1), ValueError, fns=AXES),
+    Case("axes", (-4, 2), ValueError, fns=AXES),
+    Case("axes", (1, 1), ValueError, fns=AXES),
+    Case("axes", (2, -2), ValueError, fns=AXES),
+    Case("axes", (), ValueError, fns=AXES),
+    Case("axes", (1.0, 2.0), TypeError, fns=AXES),
+    Case("axes", (1, 2, 3, 4), ValueError, fns=AXES, also={"images": jnp.zeros((B, 2, H, W, 3))}),
     Case("axes", (1, 4), ValueError, fns=("mixup_or_cutmix",), also={"cutmix_alpha": 0}),
     # box: not a rule, or a rule that cannot paste on these cut axes
     Case("box", "paper", TypeError, fns=CUT),
@@ -174,6 +188,34 @@ CASES = [
     Case("box", boxes.on_patch_grid(3), ValueError, fns=CUT),
     Case("box", boxes.on_patch_grid(16), ValueError, fns=CUT, also={"images": jnp.zeros((B, 32, 32, 3))}),  # noqa: E501
     Case("box", boxes.at_resolution((32, 32, 3)), ValueError, fns=CUT),
+    # scale (ResizeMix): a pair (lo, hi) in [0, 1]; a known array is read as one.
+    Case("scale", (0.8, 0.1), ValueError, fns=("resizemix",)),
+    Case("scale", (-0.1, 0.5), ValueError, fns=("resizemix",)),
+    Case("scale", (0.2, 1.5), ValueError, fns=("resizemix",)),
+    Case("scale", 0.5, TypeError, fns=("resizemix",)),
+    Case("scale", (0.1, 0.2, 0.3), TypeError, fns=("resizemix",)),
+    Case("scale", np.array([0.6, 0.5]), ValueError, fns=("resizemix",)),
+    Case("scale", jnp.array([0.2, 1.5]), ValueError, fns=("resizemix",)),
+    # choices (one_of): (probability, fn) pairs of the library's functions.
+    Case("choices", ((1.5, cutmix_jax.cutmix),), ValueError, fns=ONE_OF),
+    Case("choices", ((-0.1, cutmix_jax.cutmix),), ValueError, fns=ONE_OF),
+    Case("choices", ((NAN, cutmix_jax.cutmix),), ValueError, fns=ONE_OF),
+    Case("choices", ((0.6, cutmix_jax.cutmix), (0.6, cutmix_jax.mixup)), ValueError, fns=ONE_OF),
+    Case("choices", ((0.5, "cutmix"),), TypeError, fns=ONE_OF),
+    Case("choices", ((0.5, _cutmix10),), TypeError, fns=ONE_OF),
+    Case("choices", ((0.5, jnp.sum),), TypeError, fns=ONE_OF),
+    # Options every method shares are one_of's own.
+    Case("choices", ((0.5, functools.partial(cutmix_jax.cutmix, num_classes=10)),), TypeError, fns=ONE_OF),  # noqa: E501
+    Case("choices", ((0.5, functools.partial(cutmix_jax.cutmix, mode="elem")),), TypeError, fns=ONE_OF),  # noqa: E501
+    Case("choices", ((0.5, functools.partial(cutmix_jax.mixup, label_smoothing=0.1)),), TypeError, fns=ONE_OF),  # noqa: E501
+    # An unknown keyword is a TypeError, as in a direct call.
+    Case("choices", ((0.5, functools.partial(cutmix_jax.cutmix, beta=1.0)),), TypeError, fns=ONE_OF),  # noqa: E501
+    Case("choices", ((0.5, functools.partial(cutmix_jax.cutmix, box_size=4)),), TypeError, fns=ONE_OF),  # noqa: E501
+    Case("choices", ((0.5, cutmix_jax.with_params(cutmix_jax.cutmix)),), TypeError, fns=ONE_OF),
+    Case("choices", (), TypeError, fns=ONE_OF),
+    Case("choices", ((0.5,),), TypeError, fns=ONE_OF),
+    Case("choices", (0.5, cutmix_jax.cutmix), TypeError, fns=ONE_OF),
+    Case("choices", None, TypeError, fns=ONE_OF),
     # Removed in 0.3 (the CHANGELOG says what replaces each).
     Case("spatial_axes", (1, 2), TypeError, unexpected("spatial_axes", "axes="), CUT),
     Case("return_params", True, TypeError, unexpected("return_params", "with_params(fn)")),
@@ -194,18 +236,21 @@ def _id(case: Case) -> str:
     value = f"{value.dtype}{list(value.shape)}"
   elif isinstance(value, dict):
     value = "dict"
-  return f"{case.arg}={value}"[:40]
+  # Without addresses: every xdist worker must collect the same ids.
+  value = re.sub(r" at 0x[0-9a-f]+", "", str(value))
+  return f"{case.arg}={value}"[:60]
 
 
 def _call_args(fn_name: str, case: Case):
   """``(rng, images, labels)`` and the options of one call."""
   args = dict(rng=KEY, images=IMAGES, labels=LABELS, num_classes=K)
+  if fn_name == "one_of":
+    args["choices"] = CHOICES
   args.update(case.also or {})
   args[case.arg] = case.value
   images = args["images"]
   if case.arg != "labels" and hasattr(images, "shape") and images.shape[0] != B:
     args["labels"] = jnp.arange(images.shape[0]) % K
-  del fn_name
   data = tuple(args.pop(a) for a in DATA)
   return data, args
 
@@ -431,6 +476,15 @@ def _params(batch=B, k=2):
 
 
 P = _params()
+
+
+def _transmix(attention, **kwargs):
+  """TransMix's weights for 6 rows on a 4 x 4 grid of 16 tokens (16 x 12
+  images, patches 4 x 3)."""
+  kwargs = {"image_size": (16, 12), "patch_size": (4, 3), **kwargs}
+  return cutmix_jax.transmix_weights(attention, _params(6), **kwargs)
+
+
 # (call, exception, regex)
 # fmt: off
 CORE_CASES = {
@@ -478,6 +532,14 @@ CORE_CASES = {
     "per_shard_fn": (lambda: cutmix_jax.per_shard("cutmix", SINGLE_DEVICE), TypeError, r"^mix_fn\b"),  # noqa: E501
     "with_params_fn": (lambda: cutmix_jax.with_params("cutmix"), TypeError, r"^fn\b.*resizemix, one_of"),  # noqa: E501
     "resizemix_one_cell": (lambda: cutmix_jax.resizemix(KEY, jnp.ones((B, 1, 1, 3)), LABELS, num_classes=K), ValueError, r"^images\b.*2 or more cells"),  # noqa: E501
+    # A token count that is not the grid's (16 tokens; with the class token).
+    "transmix_tokens": (lambda: _transmix(np.ones((6, 17), np.float32)), ValueError, r"^attention\b.*16 tokens"),  # noqa: E501
+    "transmix_tokens_jit": (lambda: jax.jit(_transmix)(jnp.ones((6, 17))), ValueError, r"^attention\b.*16 tokens"),  # noqa: E501
+    "transmix_heads_tokens": (lambda: _transmix(np.ones((6, 2, 12), np.float32)), ValueError, r"^attention\b"),  # noqa: E501
+    "transmix_int": (lambda: _transmix(np.ones((6, 16), np.int32)), TypeError, r"^attention\b"),
+    "transmix_rank1": (lambda: _transmix(np.ones((6,), np.float32)), ValueError, r"^attention\b"),
+    "transmix_patch": (lambda: _transmix(np.ones((6, 16), np.float32), patch_size=5), ValueError, r"^patch_size\b"),  # noqa: E501
+    "transmix_batch": (lambda: _transmix(np.ones((5, 16), np.float32)), ValueError, r"^params\b"),
     "transmix_image_size": (lambda: cutmix_jax.transmix_weights(jnp.ones((B, 16)), P, image_size=(32, 32, 3), patch_size=8), ValueError, r"^image_size\b"),  # noqa: E501
     # with_params and one_of see a per_shard wrapper, not the function inside.
     "with_params_of_per_shard": (lambda: cutmix_jax.with_params(cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE)), TypeError, r"^fn\b.*per_shard\(with_params"),  # noqa: E501
@@ -704,6 +766,10 @@ COUNT_CASES = {
     "mix_labels": (cutmix_jax.mix_labels, (LABELS, P), dict(num_classes=K), {"labels", "params", "num_classes", "label_smoothing"}),  # noqa: E501
     "mixed_cross_entropy": (cutmix_jax.mixed_cross_entropy, (jnp.zeros((B, K)), LABELS, P), {}, {"logits", "labels", "params", "label_smoothing"}),  # noqa: E501
     "pasted_fraction": (cutmix_jax.pasted_fraction, (P.box, (H, W)), {}, {"box", "size"}),
+    "resizemix": (cutmix_jax.resizemix, (KEY, IMAGES, LABELS, (0.2, 0.6)), dict(num_classes=K), RANDOM_ARGS | {"scale", "axes"}),  # noqa: E501
+    # One choice: each choice's options are arguments of their own.
+    "one_of": (cutmix_jax.one_of, (KEY, IMAGES, LABELS, [(1.0, cutmix_jax.cutmix)]), dict(num_classes=K), RANDOM_ARGS | {"choices", "alpha", "axes", "box", "label_mode"}),  # noqa: E501
+    "transmix_weights": (cutmix_jax.transmix_weights, (jnp.ones((B, 16)), P), dict(image_size=(32, 32), patch_size=8), {"attention", "params", "image_size", "patch_size"}),  # noqa: E501
 }
 # fmt: on
 
@@ -738,6 +804,8 @@ PUBLIC_FUNCTIONS = (
     "mix_labels",
     "pasted_fraction",
     "mixed_cross_entropy",
+    "resizemix",
+    "transmix_weights",
 )
 
 
@@ -774,12 +842,16 @@ def test_no_public_function_calls_another(name):
       "mix_labels": (LABELS, P),
       "pasted_fraction": (P.box, (H, W)),
       "mixed_cross_entropy": (jnp.zeros((B, K)), LABELS, P),
+      "resizemix": (KEY, IMAGES, LABELS),
+      "transmix_weights": (jnp.ones((B, 16)), P),
   }[name]
-  kwargs = (
-      dict(num_classes=K)
-      if name in ("cutmix", "mixup", "mixup_or_cutmix", "mix_labels")
-      else {}
-  )
+  kwargs = {
+      "transmix_weights": dict(image_size=(32, 32), patch_size=8),
+      "blend": {},
+      "cut_and_paste": {},
+      "pasted_fraction": {},
+      "mixed_cross_entropy": {},
+  }.get(name, dict(num_classes=K))
   seen = _calls_into_public(lambda fns: fns[name](*args, **kwargs))
   assert seen == [], f"{name} calls the public {seen}"
   # The patching is not blind: calling through the package is seen.
