@@ -531,7 +531,6 @@ CORE_CASES = {
     "per_shard_axes": (lambda: cutmix_jax.per_shard(cutmix_jax.cutmix, SINGLE_DEVICE, axis_name=("data", "data")), ValueError, r"^axis_name\b.*tuple"),  # noqa: E501
     "per_shard_fn": (lambda: cutmix_jax.per_shard("cutmix", SINGLE_DEVICE), TypeError, r"^mix_fn\b"),  # noqa: E501
     "with_params_fn": (lambda: cutmix_jax.with_params("cutmix"), TypeError, r"^fn\b.*resizemix, one_of"),  # noqa: E501
-    "resizemix_one_cell": (lambda: cutmix_jax.resizemix(KEY, jnp.ones((B, 1, 1, 3)), LABELS, num_classes=K), ValueError, r"^images\b.*2 or more cells"),  # noqa: E501
     # A token count that is not the grid's (16 tokens; with the class token).
     "transmix_tokens": (lambda: _transmix(np.ones((6, 17), np.float32)), ValueError, r"^attention\b.*16 tokens"),  # noqa: E501
     "transmix_tokens_jit": (lambda: jax.jit(_transmix)(jnp.ones((6, 17))), ValueError, r"^attention\b.*16 tokens"),  # noqa: E501
