@@ -216,6 +216,7 @@ CASES = [
     Case("choices", ((0.5,),), TypeError, fns=ONE_OF),
     Case("choices", (0.5, cutmix_jax.cutmix), TypeError, fns=ONE_OF),
     Case("choices", None, TypeError, fns=ONE_OF),
+    Case("choices", ((0.5, functools.partial(cutmix_jax.cutmix, axes=(1, 2))), (0.5, functools.partial(cutmix_jax.resizemix, axes=(2, 3)))), ValueError, r"^choices\b.*same axes", ONE_OF),  # noqa: E501
     # Removed in 0.3 (the CHANGELOG says what replaces each).
     Case("spatial_axes", (1, 2), TypeError, unexpected("spatial_axes", "axes="), CUT),
     Case("return_params", True, TypeError, unexpected("return_params", "with_params(fn)")),
@@ -385,6 +386,7 @@ RULE_CASES = [
     (boxes.fixed_size, (0,), ValueError, r"^size\b"),
     (boxes.fixed_size, (2.5,), TypeError, r"^size\b"),
     (boxes.fixed_size, ((2, 2, 2, 2),), ValueError, r"^size\b"),
+    (boxes.fixed_size, ((65536, 65536),), ValueError, r"^size\b.*2\*\*31"),  # int32 areas
     (boxes.minmax, (0.0, 0.5), ValueError, r"\blo\b"),
     (boxes.minmax, (0.5, 0.5), ValueError, r"\blo\b"),
     (boxes.minmax, (0.6, 0.4), ValueError, r"\blo\b"),
