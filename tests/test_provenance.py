@@ -416,19 +416,6 @@ def test_batch_mode_draws_a_new_box_each_call_elem_one_per_example():
   assert len({tuple(b) for b in np.asarray(params.box)}) > 2
 
 
-def test_pair_mode_swaps_regions_within_each_pair():
-  images = constant_images(B, NHWC, jnp.float32)
-  for seed in range(3):
-    out, _, params = cutmix_jax.with_params(cutmix_jax.cutmix)(
-        jax.random.key(seed), images, _labels(), num_classes=K, mode="pair"
-    )
-    partner = np.asarray(params.partner)
-    pix = np.asarray(out)[..., 0]
-    for i in range(B):
-      j = partner[i]
-      np.testing.assert_array_equal(pix[i] == j + 1, pix[j] == i + 1)
-
-
 def test_unmixed_rows_keep_their_bits_whatever_they_hold():
   """inf, NaN, -0.0 and subnormals in an unmixed row or its partner's."""
   special = np.array(
