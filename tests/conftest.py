@@ -123,6 +123,12 @@ class Variant:
   def run(self, fn, *args) -> list:
     return [fn(*args)]
 
+  def run_seeds(self, fn, seeds, *args) -> list:
+    """`run` with ``jax.random.key(seed)`` first, for each seed in turn."""
+    return [
+        out for s in seeds for out in self.run(fn, jax.random.key(s), *args)
+    ]
+
 
 class _Jit(Variant):
   name = "jit"

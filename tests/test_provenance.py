@@ -110,17 +110,10 @@ class RandomProperties:
     if self.variant is VMAP and len(seeds) > 1:
       seeds = list(seeds)[: (len(seeds) + 1) // 2]
     call = _caller(fn, tuple(sorted(kw.items())))
-    outs = []
-    for seed in seeds:
-      outs += self.variant.run(
-          call,
-          jax.random.key(seed),
-          images,
-          labels,
-          jnp.float32(alpha) if self.variant is not EAGER else alpha,
-          jnp.float32(prob) if self.variant is not EAGER else prob,
-      )
-    return outs
+    alpha, prob = (
+        v if self.variant is EAGER else jnp.float32(v) for v in (alpha, prob)
+    )
+    return self.variant.run_seeds(call, seeds, images, labels, alpha, prob)
 
   def test_cutmix_provenance(self, setup):
     shape, dtype, axes, mode, options = CUTMIX_SETUPS[setup]

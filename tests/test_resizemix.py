@@ -217,18 +217,8 @@ class ResizeMixProperties:
     def number(v):
       return v if self.variant is EAGER else jnp.float32(v)
 
-    outs = []
-    for seed in seeds:
-      outs += self.variant.run(
-          call,
-          jax.random.key(seed),
-          images,
-          labels,
-          number(scale[0]),
-          number(scale[1]),
-          number(prob),
-      )
-    return outs
+    numbers = (number(scale[0]), number(scale[1]), number(prob))
+    return self.variant.run_seeds(call, seeds, images, labels, *numbers)
 
   def test_provenance(self, setup):
     shape, dtype, axes, mode = RESIZEMIX_SETUPS[setup]
@@ -308,26 +298,25 @@ class ResizeMixProperties:
       return out, soft, params, cutmix_jax.cut_and_paste(m, params)
 
     pasted = 0
-    for seed in SEEDS:
-      for out, soft, params, mixed_masks in self.variant.run(
-          call, jax.random.key(seed), images, masks, _labels()
-      ):
-        check_resizemix(images, out, soft, params, _labels())
-        assert mixed_masks.dtype == masks.dtype
-        applied = np.asarray(params.applied)
-        np.testing.assert_array_equal(mixed_masks[~applied], masks[~applied])
-        partner, box = np.asarray(params.partner), np.asarray(params.box)
-        for i in np.nonzero(applied)[0]:
-          inside = rect_mask(box[i], 16, 12)
-          got = np.asarray(mixed_masks[i])
-          np.testing.assert_array_equal(got[~inside], masks[i][~inside])
-          expected = resize_reference(
-              masks[partner[i]], box[i], (1, 2), "nearest"
-          )
-          np.testing.assert_array_equal(
-              got[box[i][0] : box[i][2], box[i][1] : box[i][3]], expected
-          )
-          pasted += 1
+    for out, soft, params, mixed_masks in self.variant.run_seeds(
+        call, SEEDS, images, masks, _labels()
+    ):
+      check_resizemix(images, out, soft, params, _labels())
+      assert mixed_masks.dtype == masks.dtype
+      applied = np.asarray(params.applied)
+      np.testing.assert_array_equal(mixed_masks[~applied], masks[~applied])
+      partner, box = np.asarray(params.partner), np.asarray(params.box)
+      for i in np.nonzero(applied)[0]:
+        inside = rect_mask(box[i], 16, 12)
+        got = np.asarray(mixed_masks[i])
+        np.testing.assert_array_equal(got[~inside], masks[i][~inside])
+        expected = resize_reference(
+            masks[partner[i]], box[i], (1, 2), "nearest"
+        )
+        np.testing.assert_array_equal(
+            got[box[i][0] : box[i][2], box[i][1] : box[i][3]], expected
+        )
+        pasted += 1
     assert pasted > 0
 
   @pytest.mark.statistical

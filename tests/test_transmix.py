@@ -87,18 +87,15 @@ class TransMixProperties:
           attention, params, image_size=(16, 12), patch_size=(4, 3)
       )
 
-    for seed in SEEDS:
-      for attention, weights in self.variant.run(
-          call, jax.random.key(seed), params
-      ):
-        assert weights.dtype == jnp.float32 and weights.shape == (6,)
-        expected = transmix_reference(attention, params, (16, 12), (4, 3))
-        np.testing.assert_allclose(weights, expected, rtol=0, atol=1e-6)
-        # Unmixed and MixUp rows keep their lam; a full box gives 0.
-        np.testing.assert_array_equal(
-            np.asarray(weights)[4:], np.float32([1.0, 0.3])
-        )
-        assert float(weights[2]) == 0.0
+    for attention, weights in self.variant.run_seeds(call, SEEDS, params):
+      assert weights.dtype == jnp.float32 and weights.shape == (6,)
+      expected = transmix_reference(attention, params, (16, 12), (4, 3))
+      np.testing.assert_allclose(weights, expected, rtol=0, atol=1e-6)
+      # Unmixed and MixUp rows keep their lam; a full box gives 0.
+      np.testing.assert_array_equal(
+          np.asarray(weights)[4:], np.float32([1.0, 0.3])
+      )
+      assert float(weights[2]) == 0.0
 
   def test_uniform_attention_gives_the_area_weight(self):
     """On a patch-aligned CutMix, uniform attention weighs by the pasted area."""
@@ -121,18 +118,17 @@ class TransMixProperties:
       )
       return soft, params, weights
 
-    for seed in SEEDS:
-      for soft, params, weights in self.variant.run(
-          call, jax.random.key(seed), images, _labels()
-      ):
-        np.testing.assert_allclose(weights, params.lam, rtol=0, atol=1e-6)
-        np.testing.assert_array_equal(
-            np.asarray(weights)[~np.asarray(params.applied)], 1.0
-        )
-        relabelled = cutmix_jax.mix_labels(
-            _labels(), params._replace(lam=weights), num_classes=K
-        )
-        np.testing.assert_allclose(relabelled, soft, atol=1e-6)
+    for soft, params, weights in self.variant.run_seeds(
+        call, SEEDS, images, _labels()
+    ):
+      np.testing.assert_allclose(weights, params.lam, rtol=0, atol=1e-6)
+      np.testing.assert_array_equal(
+          np.asarray(weights)[~np.asarray(params.applied)], 1.0
+      )
+      relabelled = cutmix_jax.mix_labels(
+          _labels(), params._replace(lam=weights), num_classes=K
+      )
+      np.testing.assert_allclose(relabelled, soft, atol=1e-6)
 
   def test_attention_on_the_pasted_tokens_only_gives_the_partner(self):
     params = _hand_params()
