@@ -396,7 +396,8 @@ def test_paper_pyramidnet_has_the_papers_size(monkeypatch):
   # whole trace so far: quadratic in the ~1,500 variables, six sevenths of
   # this test's time. The message is never shown (NNX catches the error), so
   # it is left out here; the shapes traced are the same. (The tracer of
-  # `eval_shape` overrides the base class's description.)
+  # `eval_shape` overrides the base class's description; jax-ml/jax#40041
+  # removes the walk.)
   from jax._src import core
   from jax._src.interpreters import partial_eval
 
