@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := train,notebook,bench,test,docs,dev
 WORKDIR ?= workdir
-# The embedded default: the offline digits preset (about 30 s on 2 cores).
+# The embedded default: the offline digits preset (under a minute on 2 cores).
 CONFIG ?= train/configs/default.py
 # Passed through to the benchmarks, e.g. make bench BENCH_ARGS="--quick".
 BENCH_ARGS ?=
