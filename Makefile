@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS := train,notebook,bench,test,docs,dev
 WORKDIR ?= workdir
-# The embedded default: the offline digits preset (under a minute on 2 cores).
+# The embedded default: the offline digits preset (about a minute on 2 cores).
 CONFIG ?= train/configs/default.py
 # Passed through to the benchmarks, e.g. make bench BENCH_ARGS="--quick".
 BENCH_ARGS ?=
@@ -62,7 +62,7 @@ $(STAMP): pyproject.toml
 # core (the 25 slowest tests listed at its end), then the library's tests on
 # the floor versions. One after the other, so each prints its progress as it
 # goes; both run even if the first fails. From a fresh clone, both installs
-# included, CI took 684 to 888 s for the last nine trees (CONTRIBUTING.md).
+# included, CI took 684 to 888 s for the last ten trees (CONTRIBUTING.md).
 test: lint
 	@status=0; \
 	$(MAKE) --no-print-directory test-suite PYTEST_ARGS="--durations=25 $(PYTEST_ARGS)" || status=1; \

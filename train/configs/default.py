@@ -1,6 +1,6 @@
 """The default: scikit-learn's digits offline, a narrow ResNet, CutMix.
 
-Under a minute on a 2-core CPU, no network. No horizontal flip (a
+About a minute on a 2-core CPU, no network. No horizontal flip (a
 mirrored digit is another glyph). It lists every field; the other presets
 start from it. ``config.cutmix`` holds the keywords of the `cutmix_jax`
 function ``method`` names, each function getting those it takes;
