@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+import cutmix_jax
 from train import startup
 from train import steps
 from train import train
@@ -170,6 +171,32 @@ def test_the_library_checks_the_mixing_in_its_own_words(
   with pytest.raises(startup.StartupError, match="^config.cutmix") as error:
     steps.check_mixing(config, shard_batch=2)
   assert words in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "on_patch_grid(8, minmax(0.25, 0.75))",
+        "boxes.on_patch_grid(8, boxes.minmax(0.25, 0.75))",
+        "cutmix_jax.boxes.on_patch_grid(8, minmax(0.25, 0.75))",
+    ],
+)
+def test_a_box_is_written_as_in_python_with_or_without_boxes(text):
+  # The library's messages write rules as boxes.minmax(...): users copy that.
+  expected = cutmix_jax.boxes.on_patch_grid(
+      8, cutmix_jax.boxes.minmax(0.25, 0.75)
+  )
+  assert steps.box_rule(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["jnp.minmax(0.2, 0.8)", "boxes._Centred()", "os.system('x')"]
+)
+def test_a_box_from_anything_but_the_rules_is_refused(text):
+  with pytest.raises(
+      startup.StartupError, match="expected a cutmix_jax.boxes rule"
+  ):
+    steps.box_rule(text)
 
 
 def test_a_field_the_trainer_does_not_read_is_refused():

@@ -65,6 +65,14 @@ def compute_metrics(metrics: nnx.State) -> dict[str, float]:
   return {name: float(value) for name, value in values.items()}
 
 
+def _constructor_name(func: ast.expr) -> str | None:
+  """``minmax``, or ``boxes.minmax`` as the library's messages write rules."""
+  if isinstance(func, ast.Attribute):
+    module = ast.unparse(func.value)
+    return func.attr if module in ("boxes", "cutmix_jax.boxes") else None
+  return func.id if isinstance(func, ast.Name) else None
+
+
 def box_rule(text: str | None):
   """``"minmax(0.2, 0.8)"`` -> ``cutmix_jax.boxes.minmax(0.2, 0.8)`` (rules nest)."""
   if text is None:
@@ -75,9 +83,9 @@ def box_rule(text: str | None):
   )
 
   def build(node):
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-      constructor = getattr(cutmix_jax.boxes, node.func.id, None)
-      if not callable(constructor) or node.func.id.startswith("_"):
+    if isinstance(node, ast.Call) and (name := _constructor_name(node.func)):
+      constructor = getattr(cutmix_jax.boxes, name, None)
+      if not callable(constructor) or name.startswith("_"):
         raise refusal
       args = [build(a) for a in node.args]
       kwargs = {k.arg: build(k.value) for k in node.keywords}
