@@ -326,6 +326,59 @@ def test_a_killed_process_stops_the_other_and_the_resume_is_bitwise_the_uninterr
   )
 
 
+def _sigterm_at_step_3(argv: list[str]) -> str:
+  """A ``python -c`` program: the trainer, sent SIGTERM (a cluster's
+  preemption notice) when it asks for step 3's batch."""
+  return textwrap.dedent(f"""
+      import os, signal, sys
+      from absl import app
+      sys.argv = {["train.main"] + argv[3:]!r}
+      from train import input_pipeline, main
+      original = input_pipeline.train_batch
+      def train_batch(data, seed, step, *args):
+        if step == 2:
+          os.kill(os.getpid(), signal.SIGTERM)
+        return original(data, seed, step, *args)
+      input_pipeline.train_batch = train_batch
+      app.run(main.main)
+      """)
+
+
+def test_a_sigterm_to_one_process_stops_both_at_one_step_after_a_checkpoint(
+    tmp_path, cache_dir
+):
+  """JAX's preemption service gives both processes the same step: each saves
+  its shards of it and stops with SIGTERM's status (no step lost)."""
+  commands, env = readme_two_process_commands(
+      train_helpers.free_port(), tmp_path
+  )
+  small = SMALL + ["--config.num_plot_samples=0"]
+  processes = [
+      _start(commands[0] + small, _env(cache_dir, **env), tmp_path, "p0"),
+      _start(
+          [sys.executable, "-c", _sigterm_at_step_3(commands[1] + small)],
+          _env(cache_dir, **env),
+          tmp_path,
+          "p1",
+      ),
+  ]
+  codes = _wait_all(processes)
+  assert codes == [128 + signal.SIGTERM] * 2, [
+      p.stderr[-3000:] for p in processes
+  ]
+  pattern = r"Process (\d): stopped on SIGTERM after step (\d+) of 8;"
+  found = [re.search(pattern, p.stderr) for p in processes]
+  assert all(found), [p.stderr[-3000:] for p in processes]
+  assert [m.group(1) for m in found] == ["0", "1"]  # type: ignore[union-attr]
+  step = int(found[0].group(2))  # type: ignore[union-attr]
+  assert step == int(found[1].group(2)) and 3 <= step < 8  # type: ignore[union-attr]
+  saved = [int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
+  assert max(saved) == step
+  last = tmp_path / "checkpoints" / str(step) / "default"
+  for i in range(2):
+    assert any((last / f"ocdbt.process_{i}" / "d").iterdir())
+
+
 def test_a_bad_config_stops_every_process_naming_the_field(tmp_path, cache_dir):
   commands, env = readme_two_process_commands(
       train_helpers.free_port(), tmp_path

@@ -9,6 +9,7 @@ test_multiprocess.py.
 
 import functools
 import os
+import signal
 import socket
 import time
 
@@ -21,6 +22,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 import cutmix_jax
+from train import checkpointing
 from train import input_pipeline
 from train import metric_writers
 from train import plots
@@ -170,6 +172,56 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
   for leaf in jax.tree.leaves(restored):
     if np.issubdtype(np.asarray(leaf).dtype, np.floating):
       assert np.all(np.isfinite(leaf))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_after_a_checkpoint_and_the_resume_ends_as_if_never_stopped(
+    signum, tmp_path, monkeypatch
+):
+  config = tiny(default.get_config(), num_train_steps=8)
+  config.checkpoint_every_steps = config.num_plot_samples = 100
+  straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
+  original = input_pipeline.train_batch
+
+  def train_batch(data, seed, step, *args):
+    if step == 3:  # Step 4's batch: the signal comes during step 4.
+      noted = getattr(signal.getsignal(signum), "__self__", None)
+      # Only to the trainer's handler: a default one would stop pytest.
+      assert isinstance(noted, checkpointing.StopRequest)
+      os.kill(os.getpid(), signum)
+    return original(data, seed, step, *args)
+
+  monkeypatch.setattr(input_pipeline, "train_batch", train_batch)
+  workdir = tmp_path / "stopped"
+  handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+  with pytest.raises(train.StoppedOnRequest) as stopped:
+    train.train_and_evaluate(config, str(workdir))
+  assert stopped.value.signum == signum
+  name = signal.Signals(signum).name
+  assert f"topped on {name} after step 4 of 8" in str(stopped.value)
+  assert os.listdir(workdir / "checkpoints") == ["4"]
+  assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == (
+      handlers
+  )
+  monkeypatch.setattr(input_pipeline, "train_batch", original)
+  assert train.train_and_evaluate(config, str(workdir)) == straight
+  final = [
+      ocp.StandardCheckpointer().restore(
+          str(w / "checkpoints" / "8" / "default")
+      )
+      for w in (tmp_path / "straight", workdir)
+  ]
+  for a, b in zip(*map(jax.tree.leaves, final), strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_a_second_ctrl_c_stops_at_once_a_second_sigterm_does_not():
+  request = checkpointing.StopRequest()
+  request.note(signal.SIGTERM, None)
+  request.note(signal.SIGTERM, None)  # A scheduler may repeat it.
+  assert request.signum == signal.SIGTERM
+  with pytest.raises(KeyboardInterrupt):
+    request.note(signal.SIGINT, None)
 
 
 @pytest.mark.parametrize(

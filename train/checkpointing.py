@@ -2,10 +2,16 @@
 
 Orbax decides when to save (every ``checkpoint_every_steps`` and at the last
 step), keeps the last ``keep_checkpoints``, and renames a checkpoint into
-place when complete: a killed run leaves a whole checkpoint or none.
+place when complete: a killed run leaves a whole checkpoint or none. A stop
+asked for (Ctrl-C, SIGTERM) ends the run after a checkpoint of the step it
+reached, so no step is lost.
 """
 
+import contextlib
 import os
+import signal
+import sys
+import threading
 
 from flax import nnx
 import jax
@@ -54,3 +60,57 @@ def restore(
   restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
   nnx.replace_by_pure_dict(state, restored)
   return state
+
+
+class StopRequest:
+  """Notes a Ctrl-C or SIGTERM: the loop stops after the step it is in.
+
+  One process only: there each signal reaches the one loop. With several,
+  SIGTERM goes to JAX's preemption service instead (`stop_signal`), which
+  gives every process the same step; a Ctrl-C then stops its process at
+  once, and the job resumes from the last checkpoint.
+  """
+
+  def __init__(self):
+    self.signum: int | None = None
+
+  def note(self, signum, frame) -> None:
+    del frame
+    if self.signum is not None and signum == signal.SIGINT:
+      raise KeyboardInterrupt  # A second Ctrl-C: at once.
+    self.signum = signum
+    print(
+        f"\n{signal.Signals(signum).name}: stopping after this step, with a "
+        "checkpoint (Ctrl-C again stops at once).",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+@contextlib.contextmanager
+def stop_on_request():
+  """A `StopRequest` noting SIGINT and SIGTERM while the block runs (one
+  process, main thread: Python delivers signals there only)."""
+  request = StopRequest()
+  if jax.process_count() > 1 or threading.current_thread() is not (
+      threading.main_thread()
+  ):
+    yield request
+    return
+  signums = (signal.SIGINT, signal.SIGTERM)
+  previous = {s: signal.signal(s, request.note) for s in signums}
+  try:
+    yield request
+  finally:
+    for signum, handler in previous.items():
+      signal.signal(signum, handler)
+
+
+def stop_signal(
+    request: StopRequest, manager: ocp.CheckpointManager, step: int
+) -> int | None:
+  """The signal to stop on after ``step``, or None (every process calls it
+  at every step: the preemption service's rule)."""
+  if manager.reached_preemption(step):
+    return signal.SIGTERM
+  return request.signum

@@ -128,6 +128,9 @@ def main(argv):
     train.train_and_evaluate(config, workdir, restart=_RESTART.value)
   except (train.NonFiniteLossError, input_pipeline.DataUnavailableError) as e:
     _fail(str(e), 1)
+  except train.StoppedOnRequest as e:  # Asked for: no error.
+    print(str(e), file=sys.stderr, flush=True)
+    sys.exit(128 + e.signum)  # The shell's code for that signal.
   except startup.StartupError as e:  # The checks that need the devices.
     _fail(str(e), 2)
   except jax.errors.JaxRuntimeError as e:

@@ -10,6 +10,7 @@ the step only.
 import glob
 import os
 import shutil
+import signal
 import time
 from typing import Any
 
@@ -31,6 +32,14 @@ from train import train_state
 
 class NonFiniteLossError(RuntimeError):
   """The training loss became NaN or infinite."""
+
+
+class StoppedOnRequest(RuntimeError):
+  """Ctrl-C or SIGTERM stopped the run, after a checkpoint of its last step."""
+
+  def __init__(self, message: str, signum: int):
+    super().__init__(message)
+    self.signum = signum
 
 
 def _put_batch(sharding: NamedSharding, *arrays: np.ndarray) -> list[jax.Array]:
@@ -160,6 +169,8 @@ def train_and_evaluate(
     input_pipeline.DataUnavailableError: the data set cannot be loaded.
     NonFiniteLossError: the loss stopped being finite (earlier checkpoints
       are kept).
+    StoppedOnRequest: Ctrl-C or SIGTERM stopped it, after a checkpoint of
+      the last step.
   """
   num_processes, is_main = jax.process_count(), jax.process_index() == 0
   check_run(config, workdir, restart=restart)
@@ -270,51 +281,69 @@ def train_and_evaluate(
   metrics = steps.empty_metrics(mesh)
   logged_step, logged_time = start, time.perf_counter()
   test_metrics, step = None, start
-  try:
-    for step in range(start + 1, num_steps + 1):
-      state, metrics = train_step(
-          state,
-          metrics,
-          *_put_batch(sharding, *next(batches)),
-          keys["augment"],
-          keys["dropout"],
-      )
-      bar.update(1)
-      epoch, end_of_epoch = round(step / spe, 4), step % spe == 0
-      last = step == num_steps
-      if step % config.log_every_steps == 0 or end_of_epoch or last:
-        values = steps.compute_metrics(metrics)
-        _stop_if_not_finite(
-            state, manager, logged_step + 1, step, values["loss"]
+  with checkpointing.stop_on_request() as request:
+    try:
+      for step in range(start + 1, num_steps + 1):
+        state, metrics = train_step(
+            state,
+            metrics,
+            *_put_batch(sharding, *next(batches)),
+            keys["augment"],
+            keys["dropout"],
         )
-        now = time.perf_counter()
-        speed = (step - logged_step) * config.batch_size / (now - logged_time)
-        writer.write(
-            step=step,
-            split="train",
-            epoch=epoch,
-            **values,
-            learning_rate=float(schedule(step - 1)),
-            images_per_second=speed,
+        bar.update(1)
+        epoch, end_of_epoch = round(step / spe, 4), step % spe == 0
+        last = step == num_steps
+        stop = (
+            None if last else checkpointing.stop_signal(request, manager, step)
         )
-        bar.set_postfix(epoch=f"{epoch:.2f}", loss=f"{values['loss']:.3f}")
-        metrics = steps.empty_metrics(mesh)
-        logged_step, logged_time = step, now
-      if manager.should_save(step):
-        _stop_if_not_finite(state, manager, logged_step + 1, step)
-        checkpointing.save(manager, step, state)
-      if end_of_epoch and (step // spe) % config.eval_every_epochs == 0 or last:
-        test_metrics = test_metrics_at(step)
-        writer.write(**test_metrics)
-        if is_main:
-          bar.write(
-              f"step {step} epoch {epoch:.2f}: test loss "
-              f"{test_metrics['loss']:.4f}, accuracy {test_metrics['accuracy']:.4f}"
+        if step % config.log_every_steps == 0 or end_of_epoch or last or stop:
+          values = steps.compute_metrics(metrics)
+          _stop_if_not_finite(
+              state, manager, logged_step + 1, step, values["loss"]
           )
-  finally:
-    bar.close()
-    writer.close()
-    manager.wait_until_finished()
+          now = time.perf_counter()
+          speed = (step - logged_step) * config.batch_size / (now - logged_time)
+          writer.write(
+              step=step,
+              split="train",
+              epoch=epoch,
+              **values,
+              learning_rate=float(schedule(step - 1)),
+              images_per_second=speed,
+          )
+          bar.set_postfix(epoch=f"{epoch:.2f}", loss=f"{values['loss']:.3f}")
+          metrics = steps.empty_metrics(mesh)
+          logged_step, logged_time = step, now
+        if manager.should_save(step) or stop:
+          _stop_if_not_finite(state, manager, logged_step + 1, step)
+          checkpointing.save(manager, step, state)
+        if stop:
+          who = (
+              f"Process {jax.process_index()}: s" if num_processes > 1 else "S"
+          )
+          raise StoppedOnRequest(
+              f"{who}topped on {signal.Signals(stop).name} after step {step} "
+              f"of {num_steps}; its checkpoint is in {manager.directory}. Run "
+              "the same command again to resume from it.",
+              stop,
+          )
+        if (
+            end_of_epoch
+            and (step // spe) % config.eval_every_epochs == 0
+            or last
+        ):
+          test_metrics = test_metrics_at(step)
+          writer.write(**test_metrics)
+          if is_main:
+            bar.write(
+                f"step {step} epoch {epoch:.2f}: test loss "
+                f"{test_metrics['loss']:.4f}, accuracy {test_metrics['accuracy']:.4f}"
+            )
+    finally:
+      bar.close()
+      writer.close()
+      manager.wait_until_finished()
 
   if test_metrics is None:  # Nothing left to train: it had finished.
     test_metrics = test_metrics_at(step)
