@@ -367,14 +367,12 @@ def test_a_sigterm_to_one_process_stops_both_at_one_step_after_a_checkpoint(
       p.stderr[-3000:] for p in processes
   ]
   pattern = r"Process (\d): stopped on SIGTERM after step (\d+) of 8;"
-  found = [re.search(pattern, p.stderr) for p in processes]
-  assert all(found), [p.stderr[-3000:] for p in processes]
-  assert [m.group(1) for m in found] == ["0", "1"]  # type: ignore[union-attr]
-  step = int(found[0].group(2))  # type: ignore[union-attr]
-  assert step == int(found[1].group(2)) and 3 <= step < 8  # type: ignore[union-attr]
+  (p0,), (p1,) = [re.findall(pattern, p.stderr) for p in processes]
+  _, step = p0
+  assert p0 == ("0", step) and p1 == ("1", step) and 3 <= int(step) < 8
   saved = [int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
-  assert max(saved) == step
-  last = tmp_path / "checkpoints" / str(step) / "default"
+  assert max(saved) == int(step)
+  last = tmp_path / "checkpoints" / step / "default"
   for i in range(2):
     assert any((last / f"ocdbt.process_{i}" / "d").iterdir())
 
