@@ -433,6 +433,9 @@ def main(argv):
   except (train.NonFiniteLossError, input_pipeline.DataUnavailableError) as e:
     print(f"ERROR: {e}", file=sys.stderr, flush=True)
     sys.exit(1)
+  except train.StoppedOnRequest as e:  # Asked for: the study resumes too.
+    print(str(e), file=sys.stderr, flush=True)
+    sys.exit(128 + e.signum)
   with open(os.path.join(workdir, "study.md")) as f:
     print(f.read(), flush=True)
   print(
