@@ -102,8 +102,8 @@ def stop_on_request():
   try:
     yield request
   finally:
-    for signum, handler in previous.items():
-      signal.signal(signum, handler)
+    for signum, handler in previous.items():  # None: one set outside Python
+      signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def stop_signal(
