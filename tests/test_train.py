@@ -174,35 +174,37 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
       assert np.all(np.isfinite(leaf))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_or_sigterm_stops_after_a_checkpoint_and_the_resume_ends_as_if_never_stopped(
-    signum, tmp_path, monkeypatch
+def test_ctrl_c_then_sigterm_stop_after_a_checkpoint_and_the_run_ends_as_if_never_stopped(
+    tmp_path, monkeypatch
 ):
   config = tiny(default.get_config(), num_train_steps=8)
-  config.checkpoint_every_steps = config.num_plot_samples = 100
+  config.checkpoint_every_steps, config.num_plot_samples = 100, 0
   straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
   original = input_pipeline.train_batch
-
-  def train_batch(data, seed, step, *args):
-    if step == 3:  # Step 4's batch: the signal comes during step 4.
-      noted = getattr(signal.getsignal(signum), "__self__", None)
-      # Only to the trainer's handler: a default one would stop pytest.
-      assert isinstance(noted, checkpointing.StopRequest)
-      os.kill(os.getpid(), signum)
-    return original(data, seed, step, *args)
-
-  monkeypatch.setattr(input_pipeline, "train_batch", train_batch)
-  workdir = tmp_path / "stopped"
   handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
-  with pytest.raises(train.StoppedOnRequest) as stopped:
-    train.train_and_evaluate(config, str(workdir))
-  assert stopped.value.signum == signum
-  name = signal.Signals(signum).name
-  assert f"topped on {name} after step 4 of 8" in str(stopped.value)
-  assert os.listdir(workdir / "checkpoints") == ["4"]
-  assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == (
-      handlers
-  )
+  workdir = tmp_path / "stopped"
+  for signum, stop_step in ((signal.SIGINT, 4), (signal.SIGTERM, 6)):
+
+    def train_batch(
+        data, seed, step, *args, signum=signum, stop_step=stop_step
+    ):
+      if step == stop_step - 1:  # The signal comes during step stop_step.
+        noted = getattr(signal.getsignal(signum), "__self__", None)
+        # Only to the trainer's handler: a default one would stop pytest.
+        assert isinstance(noted, checkpointing.StopRequest)
+        os.kill(os.getpid(), signum)
+      return original(data, seed, step, *args)
+
+    monkeypatch.setattr(input_pipeline, "train_batch", train_batch)
+    with pytest.raises(train.StoppedOnRequest) as stopped:
+      train.train_and_evaluate(config, str(workdir))
+    assert stopped.value.signum == signum
+    name = signal.Signals(signum).name
+    assert f"topped on {name} after step {stop_step} of 8" in str(stopped.value)
+    assert max(map(int, os.listdir(workdir / "checkpoints"))) == stop_step
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == (
+        handlers
+    )
   monkeypatch.setattr(input_pipeline, "train_batch", original)
   assert train.train_and_evaluate(config, str(workdir)) == straight
   final = [
