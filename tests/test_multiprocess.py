@@ -366,10 +366,10 @@ def test_a_sigterm_to_one_process_stops_both_at_one_step_after_a_checkpoint(
   assert codes == [128 + signal.SIGTERM] * 2, [
       p.stderr[-3000:] for p in processes
   ]
-  pattern = r"Process (\d): stopped on SIGTERM after step (\d+) of 8;"
+  pattern = r"Stopped on SIGTERM after step (\d+) of 8 \(process (\d) of 2\);"
   (p0,), (p1,) = [re.findall(pattern, p.stderr) for p in processes]
-  _, step = p0
-  assert p0 == ("0", step) and p1 == ("1", step) and 3 <= int(step) < 8
+  step, _ = p0
+  assert p0 == (step, "0") and p1 == (step, "1") and 3 <= int(step) < 8
   saved = [int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
   assert max(saved) == int(step)
   last = tmp_path / "checkpoints" / step / "default"

@@ -319,13 +319,12 @@ def train_and_evaluate(
           _stop_if_not_finite(state, manager, logged_step + 1, step)
           checkpointing.save(manager, step, state)
         if stop:
-          who = (
-              f"Process {jax.process_index()}: s" if num_processes > 1 else "S"
-          )
+          who = f" (process {jax.process_index()} of {num_processes})"
           raise StoppedOnRequest(
-              f"{who}topped on {signal.Signals(stop).name} after step {step} "
-              f"of {num_steps}; its checkpoint is in {manager.directory}. Run "
-              "the same command again to resume from it.",
+              f"Stopped on {signal.Signals(stop).name} after step {step} of "
+              f"{num_steps}{who if num_processes > 1 else ''}; its checkpoint "
+              f"is in {manager.directory}. Run the same command again to "
+              "resume from it.",
               stop,
           )
         if (
