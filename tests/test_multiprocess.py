@@ -215,9 +215,15 @@ def test_readme_command_trains_one_model_on_two_processes(readme_run):
   )
 
 
-def _kill_at_step_5(argv: list[str], workdir) -> str:
-  """A ``python -c`` program: the trainer, killing itself with SIGKILL when it
-  asks for step 6's batch, once a checkpoint is complete on disk."""
+def _signalling_itself(
+    argv: list[str], signum: int, *, at_step: int, after_a_checkpoint_in=None
+) -> str:
+  """A ``python -c`` program: the trainer, sending itself ``signum`` when it
+  asks for step ``at_step``'s batch (once a checkpoint is complete on disk in
+  ``after_a_checkpoint_in``, if given)."""
+  directory = after_a_checkpoint_in and str(
+      after_a_checkpoint_in / "checkpoints"
+  )
   return textwrap.dedent(f"""
       import os, signal, sys, time
       from absl import app
@@ -227,13 +233,13 @@ def _kill_at_step_5(argv: list[str], workdir) -> str:
       from train import input_pipeline, main
       original = input_pipeline.train_batch
       def train_batch(data, seed, step, *args):
-        if step == 5:
-          directory = os.path.join({str(workdir)!r}, "checkpoints")
+        if step == {at_step - 1}:
+          directory = {directory!r}
           deadline = time.time() + 120
-          while time.time() < deadline and not any(
+          while directory and time.time() < deadline and not any(
               d.isdigit() for d in os.listdir(directory)):
             time.sleep(0.05)
-          os.kill(os.getpid(), signal.SIGKILL)
+          os.kill(os.getpid(), {int(signum)})
         return original(data, seed, step, *args)
       input_pipeline.train_batch = train_batch
       app.run(main.main)
@@ -259,7 +265,16 @@ def test_a_killed_process_stops_the_other_and_the_resume_is_bitwise_the_uninterr
       commands[0] + small, _env(cache_dir, **env), tmp_path, "survivor"
   )
   killed = _start(
-      [sys.executable, "-c", _kill_at_step_5(commands[1] + small, tmp_path)],
+      [
+          sys.executable,
+          "-c",
+          _signalling_itself(
+              commands[1] + small,
+              signal.SIGKILL,
+              at_step=6,
+              after_a_checkpoint_in=tmp_path,
+          ),
+      ],
       _env(cache_dir, **env),
       tmp_path,
       "killed",
@@ -326,24 +341,6 @@ def test_a_killed_process_stops_the_other_and_the_resume_is_bitwise_the_uninterr
   )
 
 
-def _sigterm_at_step_3(argv: list[str]) -> str:
-  """A ``python -c`` program: the trainer, sent SIGTERM (a cluster's
-  preemption notice) when it asks for step 3's batch."""
-  return textwrap.dedent(f"""
-      import os, signal, sys
-      from absl import app
-      sys.argv = {["train.main"] + argv[3:]!r}
-      from train import input_pipeline, main
-      original = input_pipeline.train_batch
-      def train_batch(data, seed, step, *args):
-        if step == 2:
-          os.kill(os.getpid(), signal.SIGTERM)
-        return original(data, seed, step, *args)
-      input_pipeline.train_batch = train_batch
-      app.run(main.main)
-      """)
-
-
 def test_a_sigterm_to_one_process_stops_both_at_one_step_after_a_checkpoint(
     tmp_path, cache_dir
 ):
@@ -356,7 +353,13 @@ def test_a_sigterm_to_one_process_stops_both_at_one_step_after_a_checkpoint(
   processes = [
       _start(commands[0] + small, _env(cache_dir, **env), tmp_path, "p0"),
       _start(
-          [sys.executable, "-c", _sigterm_at_step_3(commands[1] + small)],
+          [
+              sys.executable,
+              "-c",
+              _signalling_itself(
+                  commands[1] + small, signal.SIGTERM, at_step=3
+              ),
+          ],
           _env(cache_dir, **env),
           tmp_path,
           "p1",
