@@ -319,8 +319,10 @@ def test_every_function_works_inside_set_mesh_on_explicit_axes(
       assert all(sharded[:batch_outputs]), (name, how, sharded)
       if not name.startswith("per_shard"):
         assert entry[how + "_equal"], (name, how)
-  # per_shard's params on a mask or labels that are not sharded.
-  assert set(report["on_host"].values()) == {"equal"}, report["on_host"]
+  # per_shard's params on a mask or labels that are not sharded (once, on
+  # the mesh that leaves devices out).
+  if report["eager"]:
+    assert set(report["on_host"].values()) == {"equal"}, report["on_host"]
 
 
 # ---------------------------------------------------- one device, in-process
