@@ -7,6 +7,7 @@ The end-to-end test runs the study in this process on a tiny setting (a
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -258,6 +259,17 @@ def test_study_writes_its_report_and_resumes_without_redoing_runs(
   accuracies = study.run_study(base, methods, seeds, workdir, command="(test)")
 
   report = (tmp_path / "study" / "study.md").read_text()
+  # It says what ran where: the command, the commit, the machine.
+  lines = report.splitlines()
+  assert lines[0] == "# Does it help? digits, train_fraction 0.05, 2 epochs"
+  assert "- Command: `(test)`" in lines
+  (date,) = [line for line in lines if line.startswith("- Date: ")]
+  checkout = r"[0-9a-f]{7,}( with uncommitted changes)?"
+  assert re.search(
+      rf" UTC; commit ({checkout}|unknown \(not a git checkout\))\.$", date
+  ), date
+  (machine,) = [line for line in lines if line.startswith("- Machine: ")]
+  assert f"JAX {jax.__version__}" in machine and "CPU cores" in machine
   header = report.index("| method | test accuracy")
   assert (
       "| baseline (no mixing) | " in report[header:] and "| CutMix | " in report
