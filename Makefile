@@ -62,7 +62,8 @@ $(STAMP): pyproject.toml
 # core (the 25 slowest tests listed at its end), then the library's tests on
 # the floor versions. One after the other, so each prints its progress as it
 # goes; both run even if the first fails. From a fresh clone, both installs
-# included, CI took 684 to 888 s for the last ten trees (CONTRIBUTING.md).
+# included, CI took 684 to 1273 s for the last eleven trees, over 900 on a
+# slow day of its host (CONTRIBUTING.md).
 test: lint
 	@status=0; \
 	$(MAKE) --no-print-directory test-suite PYTEST_ARGS="--durations=25 $(PYTEST_ARGS)" || status=1; \
