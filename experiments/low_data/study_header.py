@@ -18,30 +18,25 @@ _ROOT = os.path.dirname(
 )
 
 
+def _git(*args: str) -> str:
+  return subprocess.run(
+      ["git", *args],
+      cwd=_ROOT,
+      capture_output=True,
+      text=True,
+      timeout=10,
+      check=True,
+  ).stdout.strip()
+
+
 def git_commit() -> str:
   """The checkout's short commit, and whether it has uncommitted changes."""
   try:
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-    )
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-    )
+    head = _git("rev-parse", "--short", "HEAD")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
   except (OSError, subprocess.SubprocessError):
     return "unknown (not a git checkout)"
-  return head.stdout.strip() + (
-      " with uncommitted changes" if dirty.stdout.strip() else ""
-  )
+  return head + (" with uncommitted changes" if dirty else "")
 
 
 def machine_description() -> str:
