@@ -72,12 +72,12 @@ def lines(c: ml_collections.ConfigDict, command: str = "") -> list[str]:
       f"# Does it help? {c.dataset}, train_fraction {c.train_fraction:g}, "
       f"{c.num_epochs} epochs"
   )
-  lines = [title, ""]
+  text = [title, ""]
   if command:
-    lines.append(f"- Command: `{command}`")
-  lines.append(f"- Date: {now:%Y-%m-%d %H:%M} UTC; commit {git_commit()}.")
-  lines.append(f"- Machine: {machine_description()}.")
-  lines.append(
+    text.append(f"- Command: `{command}`")
+  text.append(f"- Date: {now:%Y-%m-%d %H:%M} UTC; commit {git_commit()}.")
+  text.append(f"- Machine: {machine_description()}.")
+  text.append(
       f"- Recipe: {c.model.name}-{c.model.depth} width {c.model.width}, batch "
       f"{c.batch_size}, {c.optimizer.schedule} learning rate "
       f"{c.optimizer.learning_rate:g}, {c.num_epochs} epochs, crop padding "
@@ -86,13 +86,13 @@ def lines(c: ml_collections.ConfigDict, command: str = "") -> list[str]:
       f"({c.cutmix.scale[0]:g}, {c.cutmix.scale[1]:g}), each with prob "
       f"{c.cutmix.prob:g}."
   )
-  lines.append(
+  text.append(
       f"- Data: {c.dataset}, a stratified {c.train_fraction:g} of the training split "
       f"(subset seed {c.train_subset_seed}, the same for every run), the whole test "
       "split. Runs are paired by seed: same initialisation and batch order."
   )
-  lines.append(
+  text.append(
       "- Accuracy: on the whole test split at the end of training; std: the sample "
       "standard deviation over seeds; p-values: two-sided (sign test: ties dropped)."
   )
-  return lines
+  return text
